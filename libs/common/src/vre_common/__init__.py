@@ -1,0 +1,1 @@
+"""Shared library of the VRE services: settings, auth, problems, logging, metrics, HTTP, DB."""

@@ -1,0 +1,100 @@
+"""The common shape of every VRE FastAPI app: problems, request ids, metrics, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from vre_common.logging import RequestIdMiddleware
+from vre_common.metrics import MetricsMiddleware, metrics_endpoint
+from vre_common.problems import Problem, install_problem_handlers
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class Health(BaseModel):
+    """Liveness answer."""
+
+    status: str = "ok"
+    service: str
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_base_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    version: str = "0.1.0",
+    lifespan: Lifespan | None = None,
+    metrics: bool = True,
+    **kwargs: Any,
+) -> FastAPI:
+    """A FastAPI app with the VRE's cross-cutting behaviour installed.
+
+    Route names become operationIds (the gateway prefixes them with the service name).
+    """
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        **kwargs,
+    )
+    app.state.service_name = service
+    install_problem_handlers(app)
+    app.add_middleware(MetricsMiddleware, service=service, router_app=app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness", response_model=Health)
+    async def healthz() -> Health:
+        return Health(service=service)
+
+    if metrics:
+        app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("Problem", Problem.model_json_schema())
+        # FastAPI documents 422 with its own HTTPValidationError; ours is a Problem.
+        for path in schema.get("paths", {}).values():
+            for op in path.values():
+                if not isinstance(op, dict):
+                    continue
+                resp = op.get("responses", {}).get("422")
+                if resp is not None and "application/json" in resp.get("content", {}):
+                    resp["content"] = {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    }
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+async def _noop(_: FastAPI) -> AsyncIterator[None]:
+    yield

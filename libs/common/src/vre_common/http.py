@@ -1,0 +1,70 @@
+"""HTTP client helpers for backend calls: timeouts, pooling, request-id propagation,
+and one translation of transport failures into 502/503/504 problems."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from vre_common.errors import BackendTimeoutError, BackendUnavailableError, BadGatewayError
+from vre_common.logging import REQUEST_ID_HEADER, current_request_id
+from vre_common.metrics import BACKEND_SECONDS
+from vre_common.settings import HttpClientSettings
+
+
+async def _add_request_id(request: httpx.Request) -> None:
+    rid = current_request_id()
+    if rid is not None and REQUEST_ID_HEADER not in request.headers:
+        request.headers[REQUEST_ID_HEADER] = rid
+
+
+def make_http_client(
+    settings: HttpClientSettings | None = None,
+    *,
+    base_url: str = "",
+    headers: dict[str, str] | None = None,
+    verify: bool | str = True,
+) -> httpx.AsyncClient:
+    """A pooled async client with connect/read timeouts that forwards the request id."""
+    s = settings or HttpClientSettings()
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers=headers,
+        verify=verify,
+        timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
+        limits=httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=20),
+        event_hooks={"request": [_add_request_id]},
+        follow_redirects=False,
+    )
+
+
+@asynccontextmanager
+async def backend_call(backend: str, operation: str) -> AsyncIterator[None]:
+    """Time a backend call and turn transport failures into our 5xx errors.
+
+    Connection refused/reset → 503 (Retry-After), timeouts → 504, protocol garbage → 502.
+    """
+    start = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        outcome = "timeout"
+        raise BackendTimeoutError(f"{backend} did not answer in time ({operation})") from exc
+    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
+            httpx.WriteError) as exc:
+        outcome = "unavailable"
+        raise BackendUnavailableError(
+            f"{backend} is unreachable ({operation}): {type(exc).__name__}", retry_after=5
+        ) from exc
+    except httpx.HTTPError as exc:
+        outcome = "error"
+        raise BadGatewayError(f"{backend} call failed ({operation}): {type(exc).__name__}") from exc
+    except BaseException:
+        outcome = "error"
+        raise
+    finally:
+        BACKEND_SECONDS.labels(backend, operation, outcome).observe(time.perf_counter() - start)

@@ -1,0 +1,107 @@
+"""Structured JSON logs (structlog) with a request id that travels gateway → service → backend."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_request_id: ContextVar[str | None] = ContextVar("vre_request_id", default=None)
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Tokens must never reach a log line: query-string tokens and bearer values are masked.
+_SECRET_PATTERNS = [
+    re.compile(r"(access_token=)[^&\s]+", re.IGNORECASE),
+    re.compile(r"(token=)[^&\s]+", re.IGNORECASE),
+    re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
+]
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled, if any."""
+    return _request_id.get()
+
+
+def scrub(text: str) -> str:
+    """Mask tokens in a string (URLs with ``access_token=``, bearer headers)."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(r"\1***", text)
+    return text
+
+
+def _scrub_processor(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str) and ("token" in value.lower() or "bearer" in value.lower()):
+            event[key] = scrub(value)
+    return event
+
+
+def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    rid = _request_id.get()
+    if rid is not None:
+        event.setdefault("request_id", rid)
+    return event
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+    """Configure structlog (and the stdlib root logger) once per process."""
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            _add_request_id,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _scrub_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        cache_logger_on_first_use=True,
+    )
+
+
+class RequestIdMiddleware:
+    """Accept a sane ``X-Request-ID`` (or make one), expose it to logs and echo it back.
+
+    Pure ASGI, so streaming bodies pass through untouched. When an outer app (the gateway)
+    already set the id, an inner one (a mounted service) keeps it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _request_id.get()
+        outer = rid is not None
+        if not outer:
+            for name, value in scope["headers"]:
+                if name == b"x-request-id":
+                    candidate = value.decode("latin-1")
+                    if _VALID_ID.match(candidate):
+                        rid = candidate
+                    break
+            if rid is None:
+                rid = uuid.uuid4().hex
+        token = _request_id.set(rid)
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start" and not outer:
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _request_id.reset(token)

@@ -1,0 +1,89 @@
+"""Prometheus metrics shared by every VRE service (one registry per process)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+REQUESTS = Counter(
+    "vre_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
+)
+REQUEST_SECONDS = Histogram(
+    "vre_http_request_duration_seconds",
+    "Time to the end of the response",
+    ["service", "method", "route"],
+    buckets=_BUCKETS,
+)
+BACKEND_SECONDS = Histogram(
+    "vre_backend_request_duration_seconds",
+    "Calls to external systems (Rucio, REANA, Zenodo, IAM, services)",
+    ["backend", "operation", "outcome"],
+    buckets=_BUCKETS,
+)
+TOKEN_VALIDATIONS = Counter(
+    "vre_token_validations_total", "Bearer token validations", ["outcome", "reason"]
+)
+TRANSFER_BYTES = Counter(
+    "vre_transfer_bytes_total", "Bytes streamed through uploads and downloads", ["direction"]
+)
+RUNS = Counter("vre_workflow_runs_total", "Workflow runs reaching a state", ["backend", "status"])
+
+
+def _route_template(app: ASGIApp, scope: Scope) -> str | None:
+    routes = getattr(app, "routes", None)
+    if routes is None:
+        return None
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            if isinstance(route, Mount):
+                return None  # the mounted app counts its own requests
+            return str(getattr(route, "path", "?"))
+    return "<unmatched>"
+
+
+class MetricsMiddleware:
+    """Count requests and time them by route template (never the raw path: bounded labels)."""
+
+    def __init__(self, app: ASGIApp, *, service: str, router_app: ASGIApp | None = None) -> None:
+        self.app = app
+        self.service = service
+        self.router_app = router_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = _route_template(self.router_app or self.app, scope)
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            method = scope["method"]
+            REQUESTS.labels(self.service, method, route, str(status)).inc()
+            REQUEST_SECONDS.labels(self.service, method, route).observe(
+                time.perf_counter() - start
+            )
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    """Expose the process's metrics in the Prometheus text format."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,61 @@
+"""Readiness: each app registers checks of its dependencies; /readyz runs them all."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+Check = Callable[[], Awaitable[None]]
+
+
+class DependencyState(BaseModel):
+    """One dependency: up or down, and why."""
+
+    name: str
+    up: bool
+    reason: str | None = None
+
+
+class Readiness(BaseModel):
+    """The /readyz answer."""
+
+    ready: bool
+    dependencies: list[DependencyState]
+
+
+async def run_checks(checks: dict[str, Check], timeout: float = 3.0) -> Readiness:
+    """Run every check concurrently, each bounded by ``timeout`` seconds."""
+
+    async def one(name: str, check: Check) -> DependencyState:
+        try:
+            await asyncio.wait_for(check(), timeout)
+        except TimeoutError:
+            return DependencyState(name=name, up=False, reason=f"no answer within {timeout:g} s")
+        except Exception as exc:  # any failure means "not ready"; the reason is reported
+            detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+            return DependencyState(name=name, up=False, reason=str(detail)[:300])
+        return DependencyState(name=name, up=True)
+
+    states = await asyncio.gather(*(one(n, c) for n, c in checks.items()))
+    return Readiness(ready=all(s.up for s in states), dependencies=list(states))
+
+
+def install_readiness(app: FastAPI, checks: dict[str, Check]) -> None:
+    """Serve /readyz from ``checks`` (kept on ``app.state.ready_checks`` for the gateway)."""
+    app.state.ready_checks = checks
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness",
+        description="Each dependency of this service: up or down, with the reason.",
+        response_model=Readiness,
+        responses={503: {"description": "Some dependency is down", "model": Readiness}},
+    )
+    async def readyz() -> JSONResponse:
+        result = await run_checks(app.state.ready_checks)
+        return JSONResponse(result.model_dump(), status_code=200 if result.ready else 503)

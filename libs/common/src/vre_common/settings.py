@@ -1,0 +1,81 @@
+"""Settings base for every VRE service: pydantic-settings, unknown keys refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class VreSettings(BaseSettings):
+    """Base class: environment variables with a per-service prefix, no unknown keys."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", env_nested_delimiter="__", validate_default=True
+    )
+
+
+class AuthSettings(BaseModel):
+    """How bearer tokens are validated (the same in every service)."""
+
+    issuers: list[str] = Field(
+        default_factory=list,
+        description="Trusted token issuers, compared exactly (IAM issuers end with '/').",
+    )
+    audience: str | None = Field(
+        default=None, description="Required `aud` value; None accepts tokens without audience."
+    )
+    algorithms: list[Literal["RS256", "ES256"]] = Field(default=["RS256", "ES256"])
+    leeway_seconds: int = Field(default=60, ge=0, le=60)
+    jwks_min_refresh_seconds: float = Field(
+        default=30.0, ge=0, description="At most one JWKS fetch per issuer per interval."
+    )
+    jwks_max_age_seconds: float = Field(default=6 * 3600, gt=0)
+    http_timeout_seconds: float = Field(default=5.0, gt=0)
+    cache_size: int = Field(default=100_000, ge=0, description="Validated tokens kept in memory.")
+    admin_groups: list[str] = Field(
+        default_factory=lambda: ["/vre/admins"], description="Groups with operator rights."
+    )
+
+    @field_validator("issuers")
+    @classmethod
+    def _no_blank(cls, value: list[str]) -> list[str]:
+        return [v for v in value if v]
+
+
+class DatabaseSettings(BaseModel):
+    """A service's own SQL database."""
+
+    url: str = Field(
+        default="sqlite+aiosqlite:///:memory:",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    echo: bool = False
+    pool_size: int = 10
+
+
+class HttpClientSettings(BaseModel):
+    """Timeouts and pooling for calls to a backend."""
+
+    connect_timeout: float = Field(default=3.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=100, gt=0)
+
+
+def data_dir_default() -> Path:
+    """The embedded mode's data folder (``VRE_DATA`` or ``./.vre``)."""
+    import os
+
+    return Path(os.environ.get("VRE_DATA", ".vre")).resolve()
+
+
+__all__ = [
+    "AuthSettings",
+    "DatabaseSettings",
+    "HttpClientSettings",
+    "SecretStr",
+    "VreSettings",
+    "data_dir_default",
+]

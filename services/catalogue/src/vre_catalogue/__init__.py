@@ -1,0 +1,1 @@
+"""VRE catalogue service."""

@@ -1,0 +1,1 @@
+"""VRE Data Lake service (Rucio)."""

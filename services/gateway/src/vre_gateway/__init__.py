@@ -1,0 +1,1 @@
+"""VRE gateway: one login, one API, one OpenAPI document."""

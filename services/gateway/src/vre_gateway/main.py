@@ -1,0 +1,156 @@
+"""The gateway app: token validation, routing to the services, one merged OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from vre_common.app import create_base_app
+from vre_common.auth import TokenValidator, build_validator
+from vre_common.readiness import DependencyState, Readiness, run_checks
+from vre_gateway.config import GatewaySettings
+from vre_gateway.dev_issuer import DevIssuer, dev_issuer_router
+from vre_gateway.handlers import me
+from vre_gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
+from vre_gateway.openapi import merge_openapi
+from vre_gateway.proxy import ServiceProxy
+
+DESCRIPTION = """\
+One API for a Science Project's whole chain: **dataset → workflow run → result → DOI**.
+
+Authenticate with an IAM access token: `Authorization: Bearer <token>`. Errors are
+`application/problem+json` (RFC 9457) with a `request_id` to quote.
+"""
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    service_apps: dict[str, FastAPI] | None = None,
+    validator: TokenValidator | None = None,
+    dev_issuer: DevIssuer | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """Build the gateway.
+
+    Embedded mode: ``service_apps`` are mounted in-process under ``/<service>`` (no network
+    hop; their lifespans run inside the gateway's). Distributed mode: requests under
+    ``/<service>`` are forwarded to ``settings.service_urls``.
+    """
+    settings = settings or GatewaySettings()
+    if validator is None:
+        auth = settings.auth
+        if dev_issuer is not None and dev_issuer.issuer not in auth.issuers:
+            auth = auth.model_copy(update={"issuers": [*auth.issuers, dev_issuer.issuer]})
+        validator = build_validator(auth)
+    apps = service_apps or {}
+    proxies = {
+        name: ServiceProxy(
+            name,
+            url,
+            buffer_bytes=settings.proxy_buffer_bytes,
+            connect_timeout=settings.proxy_connect_timeout,
+            read_timeout=settings.proxy_read_timeout,
+        )
+        for name, url in settings.service_urls.items()
+        if settings.mode == "distributed"
+    }
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for sub in apps.values():
+                await stack.enter_async_context(sub.router.lifespan_context(sub))
+            try:
+                yield
+            finally:
+                for proxy in proxies.values():
+                    await proxy.aclose()
+                if on_shutdown is not None:
+                    await on_shutdown()
+
+    app = create_base_app(
+        service="gateway",
+        title="VRE — Virtual Research Environment API",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.validator = validator
+    app.include_router(me.router)
+    if dev_issuer is not None:
+        app.include_router(dev_issuer_router(dev_issuer), prefix=settings.dev_issuer.path.rstrip("/"))
+    for name, sub in apps.items():
+        sub.state.validator = validator
+        app.mount(f"/{name}", sub, name=name)
+    for name, proxy in proxies.items():
+        app.mount(f"/{name}", proxy, name=name)
+
+    http = httpx.AsyncClient(timeout=httpx.Timeout(3.0))
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness of the VRE",
+        description="Each service and each backend it depends on: up or down, with the reason.",
+        response_model=Readiness,
+        responses={503: {"description": "Something is down", "model": Readiness}},
+    )
+    async def readyz() -> JSONResponse:
+        checks: dict[str, Any] = {}
+        for name, sub in apps.items():
+            for dep, check in getattr(sub.state, "ready_checks", {}).items():
+                checks[f"{name}.{dep}"] = check
+        states = (await run_checks(checks)).dependencies
+        for name, proxy in proxies.items():
+            states.extend(await _remote_ready(http, name, proxy.base_url))
+        states.insert(0, DependencyState(name="gateway", up=True))
+        result = Readiness(ready=all(s.up for s in states), dependencies=states)
+        return JSONResponse(result.model_dump(), status_code=200 if result.ready else 503)
+
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        docs = {name: sub.openapi() for name, sub in apps.items()}
+        app.openapi_schema = merge_openapi(base_openapi(), docs)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_body_bytes, exempt=settings.streaming_routes
+    )
+    app.add_middleware(RateLimitMiddleware, settings=settings.rate_limit)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Content-MD5",
+                           "Digest", "Range"],
+            expose_headers=["X-Request-ID", "ETag", "Content-Range", "Retry-After"],
+        )
+    return app
+
+
+async def _remote_ready(http: httpx.AsyncClient, name: str, base_url: str) -> list[DependencyState]:
+    try:
+        response = await http.get(base_url + "/readyz")
+        data = response.json()
+        deps = [DependencyState(**d) for d in data.get("dependencies", [])]
+        return [
+            DependencyState(name=name, up=response.status_code == 200),
+            *(d.model_copy(update={"name": f"{name}.{d.name}"}) for d in deps),
+        ]
+    except (httpx.HTTPError, ValueError, TypeError) as exc:
+        return [DependencyState(name=name, up=False, reason=f"unreachable: {type(exc).__name__}")]

@@ -1,0 +1,179 @@
+"""Distributed mode: forward requests to a service over pooled HTTP connections.
+
+aiohttp's client is used on this hot path because it measured 3–5× cheaper per request
+than httpx here (../shared/recipes/gateway-performance.md; bench/ has our own numbers).
+Small bodies are buffered in both directions; large or unknown-length ones stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+from starlette.types import Message, Receive, Scope, Send
+
+from vre_common.errors import BackendTimeoutError, BackendUnavailableError, BadGatewayError, VreError
+from vre_common.logging import current_request_id
+from vre_common.problems import problem_from_error
+
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+    }
+)
+_RESPONSE_SKIP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+)
+
+
+class ServiceProxy:
+    """An ASGI app that forwards everything it receives to one upstream service."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        buffer_bytes: int,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.buffer_bytes = buffer_bytes
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled client session (created on first use, inside the event loop)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        if self._session is not None:
+            await self._session.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await self._forward(scope, receive, send)
+        except VreError as exc:
+            response = problem_from_error(scope.get("root_path", "") + scope["path"], exc)
+            await response(scope, receive, send)
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        query = scope.get("query_string", b"")
+        url = self.base_url + path + ("?" + query.decode("latin-1") if query else "")
+        headers: dict[str, str] = {}
+        length: int | None = None
+        for raw_name, raw_value in scope["headers"]:
+            if raw_name == b"content-length":
+                length = int(raw_value)
+            if raw_name in _HOP_BY_HOP:
+                continue
+            headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
+        rid = current_request_id()
+        if rid:
+            headers["x-request-id"] = rid
+        client = scope.get("client")
+        if client:
+            headers["x-forwarded-for"] = client[0]
+
+        data: bytes | AsyncIterator[bytes] | None
+        if length is not None and length <= self.buffer_bytes:
+            data = await _read_body(receive) if length else None
+            if length:
+                headers["content-length"] = str(length)
+        elif length is None and scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            data = None
+        else:
+            data = _stream_body(receive)
+            if length is not None:
+                headers["content-length"] = str(length)
+
+        try:
+            upstream = await self.session().request(
+                scope["method"], url, headers=headers, data=data, allow_redirects=False
+            )
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            raise BackendTimeoutError(f"the {self.name} service did not answer in time") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise BackendUnavailableError(
+                f"the {self.name} service is unreachable", retry_after=5
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise BadGatewayError(f"the {self.name} service failed: {type(exc).__name__}") from exc
+
+        async with upstream:
+            out_headers = [
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in upstream.headers.items()
+                if k.lower() not in _RESPONSE_SKIP
+            ]
+            size = upstream.content_length
+            try:
+                if size is not None and size <= self.buffer_bytes:
+                    body = await upstream.read()
+                    out_headers.append((b"content-length", str(len(body)).encode()))
+                    await send(
+                        {"type": "http.response.start", "status": upstream.status,
+                         "headers": out_headers}
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
+                if size is not None:
+                    out_headers.append((b"content-length", str(size).encode()))
+                await send(
+                    {"type": "http.response.start", "status": upstream.status,
+                     "headers": out_headers}
+                )
+                async for chunk in upstream.content.iter_chunked(256 * 1024):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            except (TimeoutError, asyncio.TimeoutError) as exc:
+                raise BackendTimeoutError(f"the {self.name} service stalled") from exc
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadGatewayError("the client went away")
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
+    more = True
+    while more:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadGatewayError("the client went away")
+        body = message.get("body", b"")
+        if body:
+            yield body
+        more = message.get("more_body", False)

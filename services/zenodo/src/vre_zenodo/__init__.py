@@ -1,0 +1,1 @@
+"""VRE zenodo service."""

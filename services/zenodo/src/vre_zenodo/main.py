@@ -1,0 +1,26 @@
+"""The zenodo service's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from vre_common.app import create_base_app
+from vre_common.auth import TokenValidator, build_validator
+from vre_common.readiness import install_readiness
+from vre_zenodo.config import ZenodoSettings
+
+
+def create_app(
+    settings: ZenodoSettings | None = None, *, validator: TokenValidator | None = None
+) -> FastAPI:
+    """Build the zenodo app; the gateway passes its own validator when it mounts the app."""
+    settings = settings or ZenodoSettings()
+    app = create_base_app(
+        service="zenodo",
+        title="VRE zenodo",
+        description="VRE zenodo service.",
+    )
+    app.state.settings = settings
+    app.state.validator = validator or build_validator(settings.auth)
+    install_readiness(app, {})
+    return app

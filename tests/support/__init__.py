@@ -1,0 +1,1 @@
+"""Shared test support (fixtures for pytest_plugins)."""
