@@ -60,7 +60,7 @@ const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 
 // ---- users and clients (test fixtures; the Python side reads them from /__test__/state) ----
 
-export const USERS = {
+const USERS = {
   alice: {
     sub: '6f0c7c5e-8a51-4d2e-9a1b-a11ce0000001',
     password: 'alice-password',

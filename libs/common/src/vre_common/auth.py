@@ -108,6 +108,10 @@ class KeySource(Protocol):
         """The key ``kid`` of ``issuer``; raises InvalidTokenError if unknown."""
         ...
 
+    def has_key(self, issuer: str, kid: str) -> bool:
+        """Whether ``kid`` is still published (cheap; no I/O): withdrawn keys end sessions."""
+        ...
+
 
 @dataclass
 class _IssuerKeys:
@@ -155,6 +159,10 @@ class OidcKeySource:
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self._client.aclose()
+
+    def has_key(self, issuer: str, kid: str) -> bool:
+        state = self._issuers.get(issuer)
+        return state is not None and kid in state.keys
 
     async def get_key(self, issuer: str, kid: str) -> PublicKey:
         state = self._issuers.setdefault(issuer, _IssuerKeys())
@@ -231,6 +239,9 @@ class StaticKeySource:
     def __init__(self, keys: dict[str, Iterable[PublicKey]]) -> None:
         self._keys = {iss: {str(k.kid): k for k in ks} for iss, ks in keys.items()}
 
+    def has_key(self, issuer: str, kid: str) -> bool:
+        return kid in self._keys.get(issuer, {})
+
     async def get_key(self, issuer: str, kid: str) -> PublicKey:
         key = self._keys.get(issuer, {}).get(kid)
         if key is None:
@@ -296,7 +307,7 @@ class TokenValidator:
         self._keys = keys
         self._issuers = set(settings.issuers)
         self._algorithms = list(settings.algorithms)
-        self._cache: dict[str, Principal] = {}
+        self._cache: dict[str, tuple[Principal, str]] = {}
 
     @property
     def settings(self) -> AuthSettings:
@@ -308,11 +319,16 @@ class TokenValidator:
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None:
-            self._check_time_and_audience(cached.expires_at, None, None, cached.audience, now)
-            TOKEN_VALIDATIONS.labels("ok", "cached").inc()
-            return cached
+            principal, kid = cached
+            if self._keys.has_key(principal.issuer, kid):
+                self._check_time_and_audience(
+                    principal.expires_at, None, None, principal.audience, now
+                )
+                TOKEN_VALIDATIONS.labels("ok", "cached").inc()
+                return principal
+            del self._cache[token]  # its signing key was withdrawn: verify again
         try:
-            principal = await self._validate(token, now)
+            principal, kid = await self._validate(token, now)
         except InvalidTokenError as exc:
             TOKEN_VALIDATIONS.labels("rejected", _reason(exc.detail)).inc()
             raise
@@ -320,17 +336,17 @@ class TokenValidator:
         if self._settings.cache_size:
             if len(self._cache) >= self._settings.cache_size:
                 self._evict(now)
-            self._cache[token] = principal
+            self._cache[token] = (principal, kid)
         return principal
 
     def _evict(self, now: float) -> None:
-        expired = [t for t, p in self._cache.items() if p.expires_at <= now]
+        expired = [t for t, (p, _) in self._cache.items() if p.expires_at <= now]
         for t in expired:
             del self._cache[t]
         while len(self._cache) >= self._settings.cache_size:
             del self._cache[next(iter(self._cache))]  # oldest first (dicts keep order)
 
-    async def _validate(self, token: str, now: float) -> Principal:
+    async def _validate(self, token: str, now: float) -> tuple[Principal, str]:
         if token.count(".") != 2 or len(token) > 16_384:
             raise InvalidTokenError("the token is not a compact JWS")
         try:
@@ -370,7 +386,7 @@ class TokenValidator:
         if ver is not None and (not isinstance(ver, str) or ver.split(".")[0] != "1"):
             raise InvalidTokenError(f"unsupported wlcg.ver {ver!r}")
         username = claims.get("preferred_username") or claims.get("username") or sub
-        return Principal(
+        principal = Principal(
             subject=sub,
             issuer=issuer,
             username=str(username),
@@ -382,6 +398,7 @@ class TokenValidator:
             expires_at=int(exp),
             client_id=claims.get("client_id") if isinstance(claims.get("client_id"), str) else None,
         )
+        return principal, kid
 
     def _check_time_and_audience(
         self, exp: float, nbf: Any, iat: Any, audiences: list[str], now: float

@@ -2,10 +2,135 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings
+
+IdentityMode = Literal["service", "token"]
+MetadataPlugin = Literal["auto", "DID_COLUMN", "ALL"]
+
+
+class RucioSettings(BaseModel):
+    """Where Rucio is and how the service talks to it."""
+
+    url: str = Field(
+        default="http://127.0.0.1:8081",
+        description="Base URL of Rucio's REST API (no trailing slash).",
+        examples=["https://rucio.escape.example.org"],
+    )
+    auth_url: str | None = Field(
+        default=None, description="Rucio's auth server; defaults to `url`."
+    )
+    identity_mode: IdentityMode = Field(
+        default="service",
+        description=(
+            "`service`: the service logs in with its own userpass credential and acts for the "
+            "user on an account derived from (iss, sub), created on first use. `token`: the "
+            "user's bearer token is forwarded as X-Rucio-Auth-Token (Rucio must trust the "
+            "issuer and map the identity `SUB=…, ISS=…`)."
+        ),
+    )
+    service_account: str = Field(
+        default="root", description="Rucio account the service logs in as for provisioning."
+    )
+    service_username: str = Field(
+        default="vre-admin", description="The service's userpass identity in Rucio."
+    )
+    service_password: SecretStr = Field(
+        default=SecretStr(""), description="Password of the service's userpass identity."
+    )
+    verify: bool | str = Field(
+        default=True, description="TLS verification for Rucio: bool or a CA bundle path."
+    )
+    connect_timeout: float = Field(default=3.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=50, gt=0)
+    token_refresh_margin_seconds: int = Field(
+        default=120, ge=0, description="Renew a cached Rucio token this long before it expires."
+    )
+    metadata_plugin: MetadataPlugin = Field(
+        default="auto",
+        description=(
+            "Rucio metadata plugin used to read DID metadata. `ALL` includes arbitrary keys "
+            "(needs Rucio on PostgreSQL); `DID_COLUMN` only the DID columns; `auto` tries ALL "
+            "once and falls back."
+        ),
+    )
+    retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After sent when Rucio is unreachable."
+    )
+
+    @property
+    def auth_base(self) -> str:
+        """The auth server's base URL."""
+        return (self.auth_url or self.url).rstrip("/")
+
+
+class AccountSettings(BaseModel):
+    """How Rucio accounts are derived from IAM identities (service mode)."""
+
+    scope_prefix: str = Field(default="user.", description="A user's scope is prefix + account.")
+    default_limit_bytes: int | None = Field(
+        default=10 * 1024**3,
+        ge=0,
+        description="Local account limit set on every RSE for new accounts (None: no limit set).",
+    )
+    limit_rse_expression: str = Field(
+        default="*", description="RSEs on which new accounts get the default limit."
+    )
+    email_domain: str = Field(
+        default="vre.invalid", description="Used when the token carries no e-mail address."
+    )
+
+
+class StorageSettings(BaseModel):
+    """How bytes are moved to and from storage elements."""
+
+    default_rse: str | None = Field(
+        default=None, description="RSE used when an upload names none (first writable if None)."
+    )
+    chunk_size: int = Field(
+        default=1 << 20, ge=4096, le=64 << 20, description="Bytes per storage read/write."
+    )
+    temp_suffix: str = Field(
+        default=".vre-part",
+        description=(
+            "Uploads are written next to their final path under `<name><suffix>-<random>` "
+            "and renamed (POSIX) or MOVEd (WebDAV) into place once checksummed."
+        ),
+    )
+    fsync: bool = Field(
+        default=True, description="fsync POSIX files and folders before registering a replica."
+    )
+    webdav_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bearer token for WebDAV storage in service mode (token mode forwards the user's)."
+        ),
+    )
+    webdav_verify: bool | str = Field(
+        default=True, description="TLS verification for WebDAV storage: bool or CA bundle path."
+    )
+    webdav_timeout: float = Field(default=60.0, gt=0)
+    read_preference: list[str] = Field(
+        default_factory=list, description="RSEs to read from first, in order."
+    )
+
+
+class ListingSettings(BaseModel):
+    """Page sizes of JSON listings (NDJSON listings stream everything)."""
+
+    default_page_size: int = Field(default=1000, gt=0)
+    max_page_size: int = Field(default=10_000, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ListingSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size must not exceed max_page_size")
+        return self
 
 
 class DatalakeSettings(VreSettings):
@@ -17,3 +142,7 @@ class DatalakeSettings(VreSettings):
 
     auth: AuthSettings = Field(default_factory=AuthSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    rucio: RucioSettings = Field(default_factory=RucioSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    listing: ListingSettings = Field(default_factory=ListingSettings)

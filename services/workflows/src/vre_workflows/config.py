@@ -2,10 +2,131 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings
+from vre_common.settings import (
+    AuthSettings,
+    DatabaseSettings,
+    HttpClientSettings,
+    VreSettings,
+    data_dir_default,
+)
+
+_VENV_BIN = Path(sys.prefix) / "bin"
+
+
+def _default_validator_python() -> Path:
+    # Development layout: .venv-reana next to the project's .venv.
+    return Path(sys.prefix).parent / ".venv-reana" / "bin" / "python"
+
+
+class ContainerSettings(BaseModel):
+    """How the local executor runs a step in its declared image (podman)."""
+
+    runtime: Literal["podman", "none"] = Field(
+        default="podman", description="'none' never uses containers (host execution only)."
+    )
+    podman: str = Field(default="podman", description="The podman executable.")
+    containers_conf: Path | None = Field(
+        default=None,
+        description="A containers.conf for podman (CONTAINERS_CONF): ulimits, runtime=runc.",
+    )
+    network: str = Field(default="none", description="podman --network for steps.")
+    default_memory_limit: str | None = Field(
+        default=None, description="Memory limit of a step without kubernetes_memory_limit."
+    )
+    pids_limit: int = Field(default=4096, gt=0)
+    check_timeout_seconds: float = Field(default=20.0, gt=0)
+
+
+class LocalExecutorSettings(BaseModel):
+    """The embedded executor: real subprocesses in per-run workspaces."""
+
+    max_concurrent_runs: int = Field(
+        default=2, ge=1, description="Runs executing at once; more wait in a FIFO queue."
+    )
+    default_step_timeout_seconds: float = Field(
+        default=24 * 3600.0, gt=0, description="Time limit of a step without its own."
+    )
+    max_step_timeout_seconds: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="Upper bound of a step's kubernetes_job_timeout."
+    )
+    kill_grace_seconds: float = Field(
+        default=5.0, ge=0, description="SIGTERM → SIGKILL delay when a step is stopped."
+    )
+    allow_host_execution: bool = Field(
+        default=False,
+        description=(
+            "Run a step on the host when its image is not available locally (recorded on the "
+            "run). Off: such a run is refused with the image name and how to provide it."
+        ),
+    )
+    path: str = Field(
+        default="/usr/local/bin:/usr/bin:/bin", description="PATH of steps run on the host."
+    )
+    step_env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment of every step (never secrets)."
+    )
+    snakemake: list[str] = Field(
+        default_factory=lambda: [str(_VENV_BIN / "snakemake")],
+        description="Command that runs snakemake (its CLI).",
+    )
+    cwltool: list[str] = Field(
+        default_factory=lambda: [str(_VENV_BIN / "cwltool")],
+        description="Command that runs cwltool (its CLI).",
+    )
+    staging: Literal["link", "copy"] = Field(
+        default="link",
+        description="POSIX replicas on this machine: hard link (falls back to copy) or copy.",
+    )
+    containers: ContainerSettings = Field(default_factory=ContainerSettings)
+
+
+class ReanaServerSettings(BaseModel):
+    """One REANA cluster."""
+
+    url: str = Field(description="Base URL of the REANA server (without /api).")
+    verify: bool | str = Field(default=True, description="TLS verification (or a CA bundle).")
+    http: HttpClientSettings = Field(default_factory=HttpClientSettings)
+
+    @field_validator("url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class ReanaSettings(BaseModel):
+    """The REANA backend: servers, polling, the key that encrypts users' REANA tokens."""
+
+    servers: dict[str, ReanaServerSettings] = Field(default_factory=dict)
+    default_server: str | None = Field(
+        default=None, description="Server used when a run names none (default: the only one)."
+    )
+    credentials_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Fernet key (urlsafe base64, 32 bytes) encrypting stored REANA tokens. Unset: a key "
+            "is generated once in the data folder (embedded mode)."
+        ),
+    )
+    poll_initial_seconds: float = Field(default=2.0, gt=0)
+    poll_max_seconds: float = Field(default=60.0, gt=0)
+    poll_factor: float = Field(default=1.5, ge=1)
+    max_active_runs: int = Field(default=100, ge=1, description="REANA runs monitored at once.")
+
+
+class DatalakeClientSettings(BaseModel):
+    """Where the datalake service is (inputs are resolved, outputs registered there)."""
+
+    url: str | None = Field(
+        default=None, description="Base URL of the datalake service API; None: not configured."
+    )
+    http: HttpClientSettings = Field(default_factory=HttpClientSettings)
 
 
 class WorkflowsSettings(VreSettings):
@@ -17,3 +138,25 @@ class WorkflowsSettings(VreSettings):
 
     auth: AuthSettings = Field(default_factory=AuthSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    data_dir: Path = Field(
+        default_factory=lambda: data_dir_default() / "workflows",
+        description="Run workspaces and logs live here.",
+    )
+    run_migrations: bool = Field(
+        default=True,
+        description="Upgrade the database at start (embedded); off: refuse an old schema.",
+    )
+    validator_python: Path = Field(
+        default_factory=_default_validator_python,
+        description="Python of the REANA validator environment (reana-commons).",
+    )
+    validator_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_inline_file_bytes: int = Field(
+        default=1 << 20, gt=0, description="Total size of files given inline in a JSON run."
+    )
+    max_upload_bytes: int = Field(
+        default=10 << 30, gt=0, description="Total size of files uploaded with a run."
+    )
+    local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
+    reana: ReanaSettings = Field(default_factory=ReanaSettings)
+    datalake: DatalakeClientSettings = Field(default_factory=DatalakeClientSettings)

@@ -31,7 +31,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 LOGGER = logging.getLogger("vre.rucio.daemons")
@@ -84,22 +84,21 @@ class _SizedReader:
         self._chunks = chunks
         self._length = length
         self._digest = digest
-        self._buffer = b""
+        self._chunk = b""
+        self._offset = 0
 
     def __len__(self) -> int:
         return self._length
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, b"")
-            if not chunk:
-                break
-            self._digest.update(chunk)
-            self._buffer += chunk
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        """Return up to ``size`` bytes (fewer at a chunk boundary; ``b""`` at the end)."""
+        if self._offset >= len(self._chunk):
+            self._chunk = next(self._chunks, b"")
+            self._offset = 0
+            self._digest.update(self._chunk)
+        end = len(self._chunk) if size < 0 else self._offset + size
+        data = self._chunk[self._offset : end]
+        self._offset += len(data)
         return data
 
 
@@ -182,11 +181,12 @@ def copy_file(
         for attempt in range(2):
             digest = _Digest()
             with _open_source(source_url) as chunks:
+                body: _SizedReader | bytes
                 if size is None:
-                    body: IO[bytes] | bytes = b"".join(chunks)
+                    body = b"".join(chunks)
                     digest.update(body)
                 else:
-                    body = _SizedReader(iter(chunks), size, digest)  # type: ignore[assignment]
+                    body = _SizedReader(iter(chunks), size, digest)
                 response = session.put(http_url, data=body, timeout=HTTP_TIMEOUT)
             if response.status_code == 409 and attempt == 0:
                 # Plain WebDAV servers refuse a PUT under a missing folder: create it, retry.

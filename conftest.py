@@ -1,0 +1,16 @@
+"""Root conftest: the session-wide fixtures of real parts, available to every test.
+
+- ``oidc_provider``: a real OpenID provider (npm oidc-provider) on loopback.
+- ``rucio_server`` / ``rucio_server_pg``: a real Rucio server from its own venv.
+"""
+
+import importlib.util
+
+pytest_plugins = [
+    name
+    for name in (
+        "tests.support.oidc_provider",
+        "vre_datalake.rucio_local.pytest_plugin",
+    )
+    if importlib.util.find_spec(name) is not None
+]

@@ -1,0 +1,96 @@
+"""Checksums as Rucio records them (adler32 as 8 hex digits, md5 as 32), computed on the way."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import zlib
+
+from vre_common.errors import BadRequestError
+
+_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+class Checksummer:
+    """adler32 and md5 of a byte stream, updated chunk by chunk."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._adler = 1
+        self.bytes = 0
+
+    def update(self, chunk: bytes) -> None:
+        """Add ``chunk`` (hashlib releases the GIL on large chunks, so threads help)."""
+        self._md5.update(chunk)
+        self._adler = zlib.adler32(chunk, self._adler)
+        self.bytes += len(chunk)
+
+    @property
+    def adler32(self) -> str:
+        """The adler32 so far, as Rucio writes it (8 lower-case hex digits)."""
+        return f"{self._adler & 0xFFFFFFFF:08x}"
+
+    @property
+    def md5(self) -> str:
+        """The md5 so far, as 32 lower-case hex digits."""
+        return self._md5.hexdigest()
+
+
+class Adler32:
+    """adler32 alone (what downloads verify: cheap, and Rucio always has it)."""
+
+    def __init__(self) -> None:
+        self._value = 1
+
+    def update(self, chunk: bytes) -> None:
+        """Add ``chunk``."""
+        self._value = zlib.adler32(chunk, self._value)
+
+    @property
+    def hexdigest(self) -> str:
+        """8 lower-case hex digits."""
+        return f"{self._value & 0xFFFFFFFF:08x}"
+
+
+def expected_md5(content_md5: str | None, digest: str | None) -> str | None:
+    """The md5 (hex) a client announced in ``Content-MD5`` (RFC 1864) or ``Digest: md5=``.
+
+    Both carry the base64 of the 16-byte digest; a 32-hex-digit value is also accepted.
+    Two different announced values, or a malformed one, are a 400.
+    """
+    values: list[str] = []
+    if content_md5:
+        values.append(_decode_md5(content_md5.strip(), "Content-MD5"))
+    if digest:
+        for part in digest.split(","):
+            algorithm, sep, value = part.strip().partition("=")
+            if sep and algorithm.strip().lower() == "md5":
+                values.append(_decode_md5(value.strip(), "Digest"))
+    if not values:
+        return None
+    if len(set(values)) > 1:
+        raise BadRequestError("Content-MD5 and Digest announce different md5 values")
+    return values[0]
+
+
+def _decode_md5(value: str, header: str) -> str:
+    if _HEX32.match(value):
+        return value.lower()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequestError(f"{header} is neither base64 nor hex md5") from exc
+    if len(raw) != 16:
+        raise BadRequestError(f"{header} does not hold a 16-byte md5 digest")
+    return raw.hex()
+
+
+def etag_for(adler32: str | None, md5: str | None) -> str | None:
+    """A strong ETag from the file's checksum (content-derived, so equal bytes share it)."""
+    if adler32:
+        return f'"adler32-{adler32}"'
+    if md5:
+        return f'"md5-{md5}"'
+    return None

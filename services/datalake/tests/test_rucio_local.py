@@ -1,0 +1,236 @@
+"""The embedded Rucio server: start, RSEs, replication by the daemons, outages, PostgreSQL.
+
+The official rucio-clients act as an independent witness; they run in subprocesses with
+their own ``RUCIO_CONFIG`` so that their process-wide configuration cache stays private.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from vre_datalake.rucio_local import LocalRucio
+from vre_datalake.rucio_local.scripts.daemon_pass import TransferCopyError, copy_file
+
+SCOPE = "vretest"
+
+
+def run_rucio_client(config: Path, code: str, **params: Any) -> Any:
+    """Run ``code`` with the official client in a subprocess; it prints one JSON value."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUCIO_", "X509_"))}
+    env["RUCIO_CONFIG"] = str(config)
+    prelude = "import json, sys\nparams = json.loads(sys.argv[1])\n"
+    completed = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code), json.dumps(params)],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr.decode()[-3000:]
+    return json.loads(completed.stdout.decode().strip().splitlines()[-1])
+
+
+def files_named(root: Path, name: str) -> list[Path]:
+    """Files called ``name`` anywhere under ``root``."""
+    return [path for path in root.rglob(name) if path.is_file()]
+
+
+@pytest.fixture(scope="module")
+def replicated(
+    rucio_server: LocalRucio, rucio_client_config: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Two files uploaded to RSE 1 by the official client, each with a rule to RSE 2,
+    then one daemon pass."""
+    source_dir = tmp_path_factory.mktemp("upload")
+    suffix = os.urandom(4).hex()
+    names = {"kept": f"kept-{suffix}.dat", "dropped": f"dropped-{suffix}.dat"}
+    contents = {}
+    for key, name in names.items():
+        contents[key] = os.urandom(64 * 1024) + key.encode()
+        (source_dir / name).write_bytes(contents[key])
+    rse1, rse2 = rucio_server.rse_names
+    rules = run_rucio_client(
+        rucio_client_config,
+        """
+        from rucio.client import Client
+        from rucio.client.uploadclient import UploadClient
+        from rucio.common.exception import Duplicate
+
+        client = Client()
+        try:
+            client.add_scope("root", params["scope"])
+        except Duplicate:
+            pass
+        UploadClient(client).upload([
+            {"path": path, "rse": params["rse1"], "did_scope": params["scope"]}
+            for path in params["paths"]
+        ])
+        rules = {}
+        for key, name in params["names"].items():
+            dids = [{"scope": params["scope"], "name": name}]
+            rules[key] = client.add_replication_rule(dids, 1, params["rse2"])[0]
+        print(json.dumps(rules))
+        """,
+        scope=SCOPE,
+        rse1=rse1,
+        rse2=rse2,
+        names=names,
+        paths=[str(source_dir / name) for name in names.values()],
+    )
+    started = time.perf_counter()
+    report = rucio_server.run_daemons_once()
+    print(f"\ndaemon pass: {time.perf_counter() - started:.2f} s wall, {report}")
+    return {"names": names, "contents": contents, "rules": rules}
+
+
+def test_ping_answers_version(rucio_server: LocalRucio) -> None:
+    response = httpx.get(f"{rucio_server.url}/ping")
+    assert response.status_code == 200
+    assert response.json() == {"version": "41.5.1"}
+    timings = rucio_server.timings
+    print(f"\nbootstrap {timings.bootstrap:.2f} s, start {timings.start:.2f} s")
+
+
+def test_both_posix_rses_exist(rucio_server: LocalRucio, rucio_admin_token: str) -> None:
+    headers = {"X-Rucio-Auth-Token": rucio_admin_token}
+    response = httpx.get(f"{rucio_server.url}/rses/", headers=headers)
+    assert response.status_code == 200
+    names = {json.loads(line)["rse"] for line in response.text.splitlines() if line}
+    assert set(rucio_server.rse_names) == {"VRE-DISK-1", "VRE-DISK-2"} <= names
+    for name, prefix in rucio_server.rse_prefixes.items():
+        response = httpx.get(f"{rucio_server.url}/rses/{name}/protocols", headers=headers)
+        (protocol,) = response.json()
+        assert protocol["scheme"] == "file"
+        assert protocol["prefix"] == f"{prefix.resolve()}/"
+
+
+def test_rule_to_second_rse_is_ok_after_a_daemon_pass(
+    rucio_server: LocalRucio, rucio_client_config: Path, replicated: dict[str, Any]
+) -> None:
+    name, content = replicated["names"]["kept"], replicated["contents"]["kept"]
+    state = run_rucio_client(
+        rucio_client_config,
+        """
+        from rucio.client import Client
+        print(json.dumps(Client().get_replication_rule(params["rule"])["state"]))
+        """,
+        rule=replicated["rules"]["kept"],
+    )
+    assert state == "OK"
+    rse2 = rucio_server.rse_names[1]
+    (copied,) = files_named(rucio_server.rse_prefixes[rse2], name)
+    assert copied.read_bytes() == content
+
+
+def test_official_client_downloads_the_copy_from_the_second_rse(
+    rucio_server: LocalRucio,
+    rucio_client_config: Path,
+    replicated: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    name, content = replicated["names"]["kept"], replicated["contents"]["kept"]
+    run_rucio_client(
+        rucio_client_config,
+        """
+        from rucio.client.downloadclient import DownloadClient
+        result = DownloadClient().download_dids(
+            [{"did": params["did"], "rse": params["rse"], "base_dir": params["dir"]}]
+        )
+        print(json.dumps([item["clientState"] for item in result]))
+        """,
+        did=f"{SCOPE}:{name}",
+        rse=rucio_server.rse_names[1],
+        dir=str(tmp_path),
+    )
+    (downloaded,) = files_named(tmp_path, name)
+    assert hashlib.sha256(downloaded.read_bytes()).digest() == hashlib.sha256(content).digest()
+
+
+def test_account_usage_is_counted_after_a_daemon_pass(
+    rucio_server: LocalRucio, rucio_admin_token: str, replicated: dict[str, Any]
+) -> None:
+    response = httpx.get(
+        f"{rucio_server.url}/accounts/root/usage/local",
+        headers={"X-Rucio-Auth-Token": rucio_admin_token},
+    )
+    assert response.status_code == 200
+    usage = {item["rse"]: item["bytes"] for item in map(json.loads, response.text.splitlines())}
+    for rse in rucio_server.rse_names:
+        assert usage[rse] > 0
+
+
+def test_expired_rule_is_cleaned_and_its_replica_reaped(
+    rucio_server: LocalRucio, rucio_admin_token: str, replicated: dict[str, Any]
+) -> None:
+    rse2_prefix = rucio_server.rse_prefixes[rucio_server.rse_names[1]]
+    name = replicated["names"]["dropped"]
+    assert files_named(rse2_prefix, name)
+    response = httpx.put(
+        f"{rucio_server.url}/rules/{replicated['rules']['dropped']}",
+        headers={"X-Rucio-Auth-Token": rucio_admin_token},
+        json={"options": {"lifetime": 0}},
+    )
+    assert response.status_code == 200, response.text
+    rucio_server.run_daemons_once()
+    assert files_named(rse2_prefix, name) == []
+    # The other file's replica on RSE 2 is untouched.
+    assert files_named(rse2_prefix, replicated["names"]["kept"])
+
+
+def test_outage_and_restart_on_the_same_port(rucio_server: LocalRucio) -> None:
+    url = rucio_server.url
+    with rucio_server.outage():
+        assert not rucio_server.is_running
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/ping", timeout=2)
+    assert rucio_server.url == url
+    assert httpx.get(f"{url}/ping").json() == {"version": "41.5.1"}
+
+
+def test_daemon_loop_is_restarted_when_it_dies(rucio_server: LocalRucio) -> None:
+    daemons = rucio_server.daemons
+    daemons.start()
+    try:
+        first = daemons.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and daemons.pid in (None, first):
+            time.sleep(0.1)
+        assert daemons.pid not in (None, first)
+        assert daemons.restarts == 1
+        daemons.trigger()
+    finally:
+        daemons.stop()
+    assert not daemons.running
+
+
+def test_copy_file_between_folders_checks_checksums(tmp_path: Path) -> None:
+    source = tmp_path / "a" / "source.dat"
+    source.parent.mkdir()
+    source.write_bytes(b"hello rucio")
+    target = tmp_path / "b" / "c" / "target.dat"
+    copy_file(source.as_uri(), target.as_uri(), size=11, adler32="19e20457")
+    assert target.read_bytes() == b"hello rucio"
+    with pytest.raises(TransferCopyError, match="adler32 mismatch"):
+        copy_file(source.as_uri(), (tmp_path / "bad.dat").as_uri(), adler32="00000001")
+    assert not (tmp_path / "bad.dat").exists()
+
+
+def test_postgresql_server_starts_with_rses(rucio_server_pg: LocalRucio) -> None:
+    assert rucio_server_pg.database_url.startswith("postgresql+psycopg://")
+    assert httpx.get(f"{rucio_server_pg.url}/ping").json() == {"version": "41.5.1"}
+    with rucio_server_pg.admin() as admin:
+        assert set(rucio_server_pg.rse_names) <= set(admin.list_rses())

@@ -1,0 +1,144 @@
+"""The `vre` command: start the embedded VRE, get a development token, print the OpenAPI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="VRE — Virtual Research Environment gateway.", no_args_is_help=True)
+console = Console(stderr=True, soft_wrap=True)
+
+RUNTIME_FILE = "runtime.json"
+
+
+def _data_dir(data: Path | None) -> Path:
+    return (data or Path(os.environ.get("VRE_DATA", ".vre"))).resolve()
+
+
+@app.command()
+def up(
+    port: Annotated[int | None, typer.Option(help="Port (default VRE_PORT or 8000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Data folder (default VRE_DATA or ./.vre).")] = None,
+) -> None:
+    """Start the whole VRE in embedded mode (what `make run` runs)."""
+    import uvicorn
+
+    from vre_common.auth import build_validator
+    from vre_common.logging import configure_logging
+    from vre_gateway.config import GatewaySettings
+    from vre_gateway.dev_issuer import DevIssuer
+    from vre_gateway.embedded import build_service_apps, start_backends
+    from vre_gateway.main import create_app
+
+    overrides: dict[str, Any] = {"mode": "embedded", "data": _data_dir(data)}
+    if port is not None:
+        overrides["port"] = port
+    if host is not None:
+        overrides["host"] = host
+    settings = GatewaySettings(**overrides)
+    if not os.environ.get("VRE_DEV_ISSUER__ENABLED"):
+        settings.dev_issuer.enabled = True
+    configure_logging(settings.log_level)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    # uvicorn re-raises the signal that stopped it: make SIGTERM unwind like Ctrl-C, so the
+    # backends started below are always stopped.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+
+    dev = None
+    auth = settings.auth
+    if settings.dev_issuer.enabled:
+        dev = DevIssuer(settings.data, settings.dev_issuer_url, settings.dev_issuer)
+        auth = auth.model_copy(update={"issuers": [*auth.issuers, dev.issuer]})
+        if auth.audience is None:
+            auth = auth.model_copy(update={"audience": settings.dev_issuer.audience})
+    validator = build_validator(auth)
+
+    with console.status("Starting the embedded backends (Rucio, storage, daemons)…"):
+        backends = start_backends(settings)
+    try:
+        apps = build_service_apps(settings, validator, backends)
+        gateway = create_app(settings, service_apps=apps, validator=validator, dev_issuer=dev)
+        runtime = settings.data / RUNTIME_FILE
+        runtime.write_text(json.dumps({
+            "url": settings.base_url,
+            "issuer": dev.issuer if dev else None,
+            "pid": os.getpid(),
+            **backends.info,
+        }, indent=2))
+        _banner(settings.base_url, dev is not None)
+        config = uvicorn.Config(
+            gateway, host=settings.host, port=settings.port, log_config=None,
+            access_log=False, lifespan="on", timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+        server.run()
+    finally:
+        backends.stop()
+        (settings.data / RUNTIME_FILE).unlink(missing_ok=True)
+
+
+def _exit_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _banner(url: str, dev: bool) -> None:
+    console.print(f"\n[bold green]VRE is up[/] at {url}")
+    console.print(f"  API docs      {url}/docs   (OpenAPI: {url}/openapi.json)")
+    console.print(f"  readiness     {url}/readyz")
+    if dev:
+        console.print("  get a token   .venv/bin/vre token alice      (users: alice, bob, carol)")
+        console.print(
+            f'  first call    curl -H "Authorization: Bearer $(.venv/bin/vre token alice)" {url}/me'
+        )
+    console.print("Stop with Ctrl-C.\n")
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Argument(help="A development user (alice, bob, carol, …).")],
+    lifetime: Annotated[int | None, typer.Option(help="Seconds (default 3600).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Data folder (default VRE_DATA or ./.vre).")] = None,
+) -> None:
+    """Print an access token from the embedded development issuer."""
+    from vre_common.errors import VreError
+    from vre_gateway.config import GatewaySettings
+    from vre_gateway.dev_issuer import DevIssuer
+
+    folder = _data_dir(data)
+    settings = GatewaySettings(data=folder)
+    runtime = folder / RUNTIME_FILE
+    issuer = settings.dev_issuer_url
+    if runtime.exists():
+        issuer = json.loads(runtime.read_text()).get("issuer") or issuer
+    try:
+        dev = DevIssuer(folder, issuer, settings.dev_issuer)
+        print(dev.issue(user, lifetime=lifetime))
+    except VreError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def openapi() -> None:
+    """Print the merged OpenAPI document (what docs/openapi.json holds)."""
+    from vre_common.auth import StaticKeySource, TokenValidator
+    from vre_common.settings import AuthSettings
+    from vre_gateway.config import GatewaySettings
+    from vre_gateway.embedded import build_service_apps
+    from vre_gateway.main import create_app
+
+    settings = GatewaySettings(data=Path("/nonexistent-vre-openapi"))
+    validator = TokenValidator(AuthSettings(), StaticKeySource({}))
+    apps = build_service_apps(settings, validator)
+    gateway = create_app(settings, service_apps=apps, validator=validator)
+    json.dump(gateway.openapi(), sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+

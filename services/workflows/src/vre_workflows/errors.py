@@ -1,0 +1,87 @@
+"""Errors of the workflows service (rendered as problem+json by vre_common).
+
+- ``InvalidSpecificationError`` (422): the reana.yaml is invalid; ``errors`` lists every finding
+  with its location.
+- ``RunNotFoundError`` (404): no such run, or not the caller's.
+- ``RunStateError`` (409): the run's state forbids the operation (cancel a finished run, …).
+- ``ImageUnavailableError`` (422): a step's image is not available locally and host execution
+  is not allowed; says which image and how to provide it.
+- ``ReanaCredentialsMissingError`` (409): a REANA run without a registered REANA token.
+- ``ReanaTokenRejectedError`` (403): REANA refused the registered token.
+- ``ReanaQuotaExceededError`` (403): REANA's quota message, verbatim.
+- ``ReanaRequestError`` (422/404/409): another REANA refusal, with REANA's message.
+"""
+
+from __future__ import annotations
+
+from vre_common.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+
+
+class InvalidSpecificationError(InvalidInputError):
+    """The reana.yaml (or the run request around it) does not validate."""
+
+    slug = "invalid-workflow-specification"
+    title = "Invalid workflow specification"
+
+
+class RunNotFoundError(NotFoundError):
+    """No such run, or it belongs to someone else."""
+
+    slug = "run-not-found"
+    title = "Run not found"
+
+
+class OutputNotFoundError(NotFoundError):
+    """The run has no such output (or it is not available any more)."""
+
+    slug = "output-not-found"
+    title = "Output not found"
+
+
+class RunStateError(ConflictError):
+    """The run's state forbids this operation."""
+
+    slug = "run-state"
+    title = "Run state conflict"
+
+
+class ImageUnavailableError(InvalidInputError):
+    """A step's container image is not available locally and host execution is off."""
+
+    slug = "image-unavailable"
+    title = "Container image not available"
+
+
+class ReanaCredentialsMissingError(ConflictError):
+    """The caller has no REANA token registered for the chosen server."""
+
+    slug = "reana-credentials-missing"
+    title = "REANA credentials missing"
+
+
+class ReanaTokenRejectedError(ForbiddenError):
+    """REANA refused the caller's registered token."""
+
+    slug = "reana-token-rejected"
+    title = "REANA token rejected"
+
+
+class ReanaQuotaExceededError(ForbiddenError):
+    """REANA refused the operation because the user's quota is exceeded."""
+
+    slug = "reana-quota-exceeded"
+    title = "REANA quota exceeded"
+
+
+class ReanaRequestError(InvalidInputError):
+    """REANA refused the request (its message is the detail)."""
+
+    slug = "reana-request-refused"
+    title = "REANA refused the request"
+
+
+class ReanaNotFoundError(NotFoundError):
+    """REANA does not know the workflow, the user or the file."""
+
+    slug = "reana-not-found"
+    title = "Not found on REANA"
