@@ -13,13 +13,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
 from vre_datalake.rucio_local import LocalRucio
 from vre_datalake.rucio_local.scripts.daemon_pass import TransferCopyError, copy_file
 
@@ -104,6 +105,7 @@ def test_ping_answers_version(rucio_server: LocalRucio) -> None:
 
 
 def test_both_posix_rses_exist(rucio_server: LocalRucio, rucio_admin_token: str) -> None:
+    rucio_server.provision()  # idempotent: a second run changes nothing
     headers = {"X-Rucio-Auth-Token": rucio_admin_token}
     response = httpx.get(f"{rucio_server.url}/rses/", headers=headers)
     assert response.status_code == 200
@@ -234,3 +236,44 @@ def test_postgresql_server_starts_with_rses(rucio_server_pg: LocalRucio) -> None
     assert httpx.get(f"{rucio_server_pg.url}/ping").json() == {"version": "41.5.1"}
     with rucio_server_pg.admin() as admin:
         assert set(rucio_server_pg.rse_names) <= set(admin.list_rses())
+
+
+@pytest.fixture
+def webdav_url(tmp_path: Path) -> Iterator[str]:
+    """A plain-http WsgiDAV server (no parent-folder middleware) on a free port."""
+    from cheroot import wsgi
+    from wsgidav.wsgidav_app import WsgiDAVApp
+
+    root = tmp_path / "dav"
+    root.mkdir()
+    app = WsgiDAVApp(
+        {
+            "provider_mapping": {"/": str(root)},
+            "simple_dc": {"user_mapping": {"*": True}},
+            "verbose": 0,
+            "logging": {"enable": False},
+        }
+    )
+    server = wsgi.Server(("127.0.0.1", 0), app)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.bind_addr[1]}"
+    finally:
+        server.stop()
+        thread.join(timeout=5)
+
+
+def test_copy_file_streams_to_and_from_webdav(tmp_path: Path, webdav_url: str) -> None:
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    source = tmp_path / "source.dat"
+    source.write_bytes(payload)
+    remote = f"{webdav_url}/rucio/ab/cd/file.dat"  # parent folders do not exist yet
+    copy_file(source.as_uri(), remote, size=len(payload))
+    back = tmp_path / "back" / "file.dat"
+    copy_file(remote, back.as_uri(), size=len(payload))
+    assert back.read_bytes() == payload
+    with pytest.raises(TransferCopyError, match="adler32 mismatch"):
+        copy_file(source.as_uri(), f"{webdav_url}/rucio/bad.dat", adler32="00000001")
+    assert httpx.get(f"{webdav_url}/rucio/bad.dat").status_code == 404

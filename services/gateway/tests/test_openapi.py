@@ -72,3 +72,19 @@ def test_committed_document_does_not_drift(merged: dict[str, Any]) -> None:
     assert COMMITTED.exists(), "run `make openapi` to write docs/openapi.json"
     committed = json.loads(COMMITTED.read_text())
     assert committed == merged, "docs/openapi.json is out of date: run `make openapi`"
+
+
+async def test_docs_are_served_without_a_cdn() -> None:
+    from vre_common.testing import TestIssuer, app_client
+    from vre_gateway.config import GatewaySettings
+    from vre_gateway.main import create_app
+
+    app = create_app(GatewaySettings(), validator=TestIssuer().validator())
+    async with app_client(app) as client:
+        page = await client.get("/docs")
+        assert page.status_code == 200
+        assert "cdn" not in page.text.lower()
+        for asset in ("/static/docs/swagger-ui-bundle.js", "/static/docs/swagger-ui.css"):
+            r = await client.get(asset)
+            assert r.status_code == 200
+            assert asset.rsplit("/", 1)[-1] in page.text

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -69,12 +69,12 @@ class Database:
                 except BaseException:
                     await session.rollback()
                     raise
-        except (OperationalError, DBAPIError, OSError) as exc:
-            if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not isinstance(
-                exc, OperationalError
-            ):
-                raise
+        except (OperationalError, InterfaceError, OSError) as exc:
             raise BackendUnavailableError("the database is unavailable", retry_after=5) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise BackendUnavailableError("the database is unavailable", retry_after=5) from exc
+            raise
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -80,9 +81,10 @@ def create_app(
         title="VRE — Virtual Research Environment API",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
+    _install_docs(app)
     app.state.settings = settings
     app.state.validator = validator
     app.include_router(me.router)
@@ -141,6 +143,27 @@ def create_app(
             expose_headers=["X-Request-ID", "ETag", "Content-Range", "Retry-After"],
         )
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI from assets shipped in a package: /docs works with no CDN, offline."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static/docs", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="VRE API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon.png",
+        )
 
 
 async def _remote_ready(http: httpx.AsyncClient, name: str, base_url: str) -> list[DependencyState]:

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
+from yarl import URL
 from starlette.types import Message, Receive, Scope, Send
 
 from vre_common.errors import BackendTimeoutError, BackendUnavailableError, BadGatewayError, VreError
@@ -32,7 +33,8 @@ _HOP_BY_HOP = frozenset(
     }
 )
 _RESPONSE_SKIP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date",
+     "x-request-id"}
 )
 
 
@@ -82,9 +84,16 @@ class ServiceProxy:
             await response(scope, receive, send)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"]
+        # Forward the path exactly as the client encoded it (%2F stays %2F), minus the mount.
+        raw = scope.get("raw_path") or scope["path"].encode()
+        root = scope.get("root_path", "").encode()
+        if root and raw.startswith(root):
+            raw = raw[len(root) :]
         query = scope.get("query_string", b"")
-        url = self.base_url + path + ("?" + query.decode("latin-1") if query else "")
+        url = URL(
+            self.base_url + raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else ""),
+            encoded=True,
+        )
         headers: dict[str, str] = {}
         length: int | None = None
         for raw_name, raw_value in scope["headers"]:

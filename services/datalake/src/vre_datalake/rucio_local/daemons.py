@@ -205,8 +205,8 @@ class RucioDaemons:
 
 
 def _parse_report(stdout: bytes) -> DaemonPassReport | None:
-    for line in reversed(stdout.decode("utf-8", errors="replace").splitlines()):
-        line = line.strip()
+    for raw in reversed(stdout.decode("utf-8", errors="replace").splitlines()):
+        line = raw.strip()
         if line.startswith("{"):
             data = json.loads(line)
             return DaemonPassReport(

@@ -48,13 +48,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
-def _config(data_dir: Path, **overrides: str) -> LocalRucioConfig:
+def _config(
+    data_dir: Path, *, database_url: str | None = None, database_schema: str | None = None
+) -> LocalRucioConfig:
     return LocalRucioConfig(
         data_dir=data_dir,
+        database_url=database_url,
+        database_schema=database_schema,
         admin_username=TEST_ADMIN_USERNAME,
         admin_password=TEST_ADMIN_PASSWORD,
         daemon_interval=1.0,
-        **overrides,
     )
 
 
@@ -111,7 +114,5 @@ def rucio_server_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalR
                 yield server
         finally:
             admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(database)
-                )
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )

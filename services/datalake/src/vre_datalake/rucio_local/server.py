@@ -31,6 +31,7 @@ from vre_datalake.rucio_local import _process
 from vre_datalake.rucio_local.daemons import DaemonPassReport, RucioDaemons
 from vre_datalake.rucio_local.errors import RucioBootstrapError, RucioStartError, RucioVenvError
 from vre_datalake.rucio_local.setup import (
+    WEBDAV_IMPL,
     PosixRse,
     RucioAdmin,
     add_webdav_rse,
@@ -254,8 +255,15 @@ class LocalRucio:
             log = self.venv_dir / ".vre-build.log"
             with log.open("ab") as handle:
                 subprocess.call(  # noqa: S603 - fixed command; failure only costs speed
-                    [str(self.python), "-m", "compileall", "-q", "-j", "0",
-                     str(self.site_packages())],  # fmt: skip
+                    [
+                        str(self.python),
+                        "-m",
+                        "compileall",
+                        "-q",
+                        "-j",
+                        "0",
+                        str(self.site_packages()),
+                    ],
                     stdout=handle,
                     stderr=subprocess.STDOUT,
                 )
@@ -530,13 +538,21 @@ class LocalRucio:
         with self.admin() as admin:
             provision_posix_rses(admin, rses)
 
-    def add_webdav_rse(self, name: str, url: str, **options: str) -> None:
+    def add_webdav_rse(
+        self,
+        name: str,
+        url: str,
+        *,
+        impl: str = WEBDAV_IMPL,
+        attributes: Mapping[str, str | bool | int] | None = None,
+    ) -> None:
         """Register a WebDAV storage (``https://host:port/prefix/``) as an RSE.
 
-        ``options`` may set ``impl`` (see :func:`setup.add_webdav_rse`).
+        See :func:`vre_datalake.rucio_local.setup.add_webdav_rse`; the daemons' copying
+        transfer tool then moves files between it and the POSIX RSEs.
         """
         with self.admin() as admin:
-            add_webdav_rse(admin, name, url, **options)
+            add_webdav_rse(admin, name, url, impl=impl, attributes=attributes)
 
     def write_client_config(self, path: Path | None = None) -> Path:
         """Write a rucio-clients config (``[client]`` only) for ``RUCIO_CONFIG``.

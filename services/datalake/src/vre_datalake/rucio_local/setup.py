@@ -51,7 +51,7 @@ def get_auth_token(
             f"{response.status_code} {response.text[:300]}",
             status_code=response.status_code,
         )
-    return token
+    return str(token)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,12 +139,9 @@ class RucioAdmin:
 
     def ensure_rse(self, name: str, *, deterministic: bool = True) -> None:
         """Create an RSE unless it exists."""
-        self.request(
-            "POST",
-            f"/rses/{quote(name)}",
-            json={"deterministic": deterministic, "volatile": False},
-            exists_ok=True,
-        )
+        # Only non-defaults are sent: Rucio logs a warning for every JSON boolean it parses.
+        body = {} if deterministic else {"deterministic": "false"}
+        self.request("POST", f"/rses/{quote(name)}", json=body, exists_ok=True)
 
     def ensure_protocol(self, rse: str, protocol: Mapping[str, Any]) -> None:
         """Add a protocol (scheme, host, port, prefix, impl, domains), or update it."""
@@ -155,9 +152,7 @@ class RucioAdmin:
         if response.status_code == 409:
             host, port = quote(str(protocol["hostname"])), int(protocol["port"])
             update = {k: v for k, v in protocol.items() if k in {"prefix", "impl", "domains"}}
-            self.request(
-                "PUT", f"/rses/{quote(rse)}/protocols/{scheme}/{host}/{port}", json=update
-            )
+            self.request("PUT", f"/rses/{quote(rse)}/protocols/{scheme}/{host}/{port}", json=update)
 
     def set_rse_attribute(self, rse: str, key: str, value: str | bool | int) -> None:
         """Set an RSE attribute (an existing value is kept)."""

@@ -13,8 +13,6 @@ import sys
 
 def main() -> int:
     """Bring the database to a usable state and report what was done."""
-    from sqlalchemy import inspect, select, text
-
     from rucio.common.config import config_get
     from rucio.common.constants import DEFAULT_VO
     from rucio.common.types import InternalAccount
@@ -26,6 +24,7 @@ def main() -> int:
         create_root_account,
         is_old_db,
     )
+    from sqlalchemy import inspect, select, text
 
     schema = config_get("database", "schema", raise_exception=False, check_config_table=False)
     engine = get_engine()
@@ -48,9 +47,7 @@ def main() -> int:
 
     session_factory = get_session()
     with session_factory() as session:
-        has_vo = session.execute(
-            select(models.VO.vo).where(models.VO.vo == DEFAULT_VO)
-        ).first()
+        has_vo = session.execute(select(models.VO.vo).where(models.VO.vo == DEFAULT_VO)).first()
         has_root = session.execute(
             select(models.Account.account).where(models.Account.account == InternalAccount("root"))
         ).first()

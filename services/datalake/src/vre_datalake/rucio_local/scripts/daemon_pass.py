@@ -123,9 +123,10 @@ def _open_source(url: str) -> Iterator[Iterator[bytes]]:
             yield iter(functools.partial(handle.read, CHUNK_SIZE), b"")
     elif parts.scheme in {"https", "http", "davs"}:
         http_url = url.replace("davs://", "https://", 1)
-        with _http_session() as session, session.get(
-            http_url, stream=True, timeout=HTTP_TIMEOUT
-        ) as response:
+        with (
+            _http_session() as session,
+            session.get(http_url, stream=True, timeout=HTTP_TIMEOUT) as response,
+        ):
             response.raise_for_status()
             yield response.iter_content(CHUNK_SIZE)
     else:
@@ -217,9 +218,7 @@ def install_copying_transfertool() -> None:
         external_name = "mock"
         supported_schemes = {"mock", "file", "https", "davs"}
 
-        def group_into_submit_jobs(
-            self, transfers: Iterable[list[Any]]
-        ) -> list[dict[str, Any]]:
+        def group_into_submit_jobs(self, transfers: Iterable[list[Any]]) -> list[dict[str, Any]]:
             # One job per path: a failed copy then fails its own request, not a whole batch.
             return [{"transfers": list(path), "job_params": {}} for path in transfers]
 
@@ -254,7 +253,7 @@ def _copy_transfer(transfer: Any) -> None:
                 adler32=rws.adler32,
                 md5=rws.md5,
             )
-        except Exception as error:  # noqa: BLE001 - every failure just means "try the next source"
+        except Exception as error:  # every failure just means "try the next source"
             LOGGER.warning("copy %s -> %s failed: %s", source_url, dest_url, error)
             errors.append(f"{source_url}: {error}")
         else:

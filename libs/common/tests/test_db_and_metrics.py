@@ -1,0 +1,98 @@
+"""The DB helper on SQLite and PostgreSQL, and the metrics every app exports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import String, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from vre_common.app import create_base_app
+from vre_common.db import Database
+from vre_common.errors import BackendUnavailableError
+from vre_common.settings import DatabaseSettings
+from vre_common.testing import app_client
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class Note(_Base):
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(100))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db')}/t.db"
+        db = Database(DatabaseSettings(url=url))
+        yield db
+        await db.dispose()
+        return
+    name = f"vre_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    db = Database(DatabaseSettings(url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"))
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_session_commits_on_success_and_rolls_back_on_error(database: Database) -> None:
+    async with database.engine.begin() as conn:
+        await conn.run_sync(_Base.metadata.create_all)
+    gen = database.session()
+    session = await anext(gen)
+    session.add(Note(text="kept"))
+    with pytest.raises(StopAsyncIteration):
+        await anext(gen)
+    gen = database.session()
+    session = await anext(gen)
+    session.add(Note(text="lost"))
+    with pytest.raises(ValueError, match="boom"):
+        await gen.athrow(ValueError("boom"))
+    async with database.sessionmaker() as check:
+        texts = (await check.scalars(select(Note.text))).all()
+    assert texts == ["kept"]
+
+
+async def test_unreachable_database_is_503() -> None:
+    db = Database(DatabaseSettings(url="postgresql+asyncpg://postgres@127.0.0.1:1/none"))
+    gen = db.session()
+    session = await anext(gen)
+    with pytest.raises(BackendUnavailableError):
+        try:
+            await session.execute(text("select 1"))
+        except Exception as exc:
+            await gen.athrow(exc)
+    await db.dispose()
+
+
+async def test_metrics_count_requests_by_route_template() -> None:
+    app: FastAPI = create_base_app(service="metricsdemo", title="m", description="m")
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    async with app_client(app) as client:
+        for i in range(3):
+            assert (await client.get(f"/items/{i}")).status_code == 200
+        await client.get("/nothing-here")
+        body = (await client.get("/metrics")).text
+    assert (
+        'vre_http_requests_total{method="GET",route="/items/{item_id}",service="metricsdemo",status="200"} 3.0'
+        in body
+    )
+    assert 'route="<unmatched>",service="metricsdemo",status="404"' in body
+    assert "/items/1" not in body

@@ -1,0 +1,196 @@
+"""The catalogue port: what the services need from Rucio, in our models and our errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from vre_common.auth import Principal
+from vre_datalake.models import (
+    CollectionType,
+    Did,
+    DidRef,
+    FileReplicas,
+    Lock,
+    Rse,
+    RseUsage,
+    Rule,
+    RuleCreate,
+    Scope,
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The Rucio account a request acts as, its own scope, and the caller's bearer token."""
+
+    account: str
+    scope: str
+    user_key: str
+    bearer: str | None = None
+
+
+@dataclass(frozen=True)
+class MetadataFilter:
+    """One ``key <op> value`` condition of a DID search (op: eq, ne, gt, gte, lt, lte)."""
+
+    key: str
+    op: str
+    value: Any
+
+
+class DatalakeBackend(Protocol):
+    """The Data Lake catalogue (Rucio). Every call acts for ``actor``."""
+
+    async def bind(self, principal: Principal, bearer: str | None) -> Actor:
+        """The account for a validated caller (created on first use in service mode)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the catalogue is unreachable."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+    # --- RSEs and scopes
+    async def list_rses(self, actor: Actor, expression: str | None = None) -> list[Rse]:
+        """RSEs (matching ``expression``), with attributes and space."""
+        ...
+
+    async def get_rse(self, actor: Actor, rse: str) -> Rse:
+        """One RSE; RseNotFoundError if unknown."""
+        ...
+
+    async def rse_names(self, actor: Actor, expression: str) -> list[str]:
+        """Names of the RSEs matching an RSE expression."""
+        ...
+
+    async def list_scopes(self, actor: Actor) -> list[Scope]:
+        """Every scope."""
+        ...
+
+    async def scope_exists(self, actor: Actor, scope: str) -> bool:
+        """True if the scope exists."""
+        ...
+
+    # --- DIDs
+    async def get_did(self, actor: Actor, scope: str, name: str) -> Did:
+        """One DID with its metadata; DidNotFoundError if missing."""
+        ...
+
+    def iter_dids(
+        self,
+        actor: Actor,
+        scope: str,
+        *,
+        name: str,
+        did_type: str,
+        filters: Sequence[MetadataFilter],
+        limit: int | None,
+    ) -> AsyncIterator[Did]:
+        """DIDs of a scope matching a name pattern, type and metadata, streamed."""
+        ...
+
+    async def add_collection(
+        self,
+        actor: Actor,
+        scope: str,
+        name: str,
+        did_type: CollectionType,
+        *,
+        metadata: dict[str, Any],
+        lifetime: int | None,
+    ) -> None:
+        """Create a dataset or container."""
+        ...
+
+    async def attach(
+        self, actor: Actor, scope: str, name: str, dids: Sequence[DidRef]
+    ) -> None:
+        """Attach DIDs to a collection."""
+        ...
+
+    async def detach(
+        self, actor: Actor, scope: str, name: str, dids: Sequence[DidRef]
+    ) -> None:
+        """Detach DIDs from a collection."""
+        ...
+
+    async def set_metadata(
+        self, actor: Actor, scope: str, name: str, metadata: dict[str, Any]
+    ) -> None:
+        """Set metadata keys on one DID."""
+        ...
+
+    async def set_metadata_bulk(
+        self, actor: Actor, items: Sequence[tuple[DidRef, dict[str, Any]]]
+    ) -> None:
+        """Set metadata on many DIDs."""
+        ...
+
+    def iter_content(self, actor: Actor, scope: str, name: str) -> AsyncIterator[Did]:
+        """The DIDs directly attached to a collection, streamed."""
+        ...
+
+    def iter_replicas(
+        self, actor: Actor, dids: Sequence[DidRef], *, all_states: bool = False
+    ) -> AsyncIterator[FileReplicas]:
+        """The files behind DIDs (collections expanded) with their replicas, streamed."""
+        ...
+
+    # --- writing files
+    async def pfn_for_write(self, actor: Actor, rse: str, scope: str, name: str) -> str:
+        """The PFN at which a new file of ``rse`` must be written."""
+        ...
+
+    async def register_file(
+        self,
+        actor: Actor,
+        rse: str,
+        did: DidRef,
+        *,
+        size: int,
+        adler32: str,
+        md5: str,
+        pfn: str | None,
+    ) -> None:
+        """Register a replica written at its PFN, and a rule that keeps it for the account."""
+        ...
+
+    async def remove_replica(self, actor: Actor, rse: str, did: DidRef) -> None:
+        """Undo a registration that could not be completed (best effort)."""
+        ...
+
+    # --- rules and usage
+    async def add_rules(self, actor: Actor, request: RuleCreate) -> list[str]:
+        """Create one rule per DID; returns their ids."""
+        ...
+
+    def iter_rules(self, actor: Actor) -> AsyncIterator[Rule]:
+        """The account's rules."""
+        ...
+
+    async def get_rule(self, actor: Actor, rule_id: str) -> Rule:
+        """One rule."""
+        ...
+
+    async def rule_locks(self, actor: Actor, rule_id: str) -> list[Lock]:
+        """The locks of a rule."""
+        ...
+
+    async def update_rule_lifetime(
+        self, actor: Actor, rule_id: str, lifetime: int | None
+    ) -> None:
+        """Set a rule's lifetime in seconds (None: no expiry)."""
+        ...
+
+    async def delete_rule(self, actor: Actor, rule_id: str) -> None:
+        """Delete a rule."""
+        ...
+
+    async def account_usage(self, actor: Actor) -> list[RseUsage]:
+        """Usage and limits of the account per RSE."""
+        ...

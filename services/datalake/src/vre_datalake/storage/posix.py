@@ -1,0 +1,137 @@
+"""POSIX storage (``file://`` PFNs): buffered file I/O in worker threads, never on the event loop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+import anyio.to_thread
+
+from vre_datalake.errors import StorageError
+
+
+def path_of(url: str) -> Path:
+    """The local path of a ``file://`` PFN (``file://localhost/a/b`` and ``file:///a/b``)."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        raise StorageError(f"not a local file URL: {url}")
+    path = Path(unquote(parts.path))
+    if not path.is_absolute() or ".." in path.parts:
+        raise StorageError(f"refusing the file URL {url}")
+    return path
+
+
+def _open_new(path: Path) -> BinaryIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("xb", buffering=0)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PosixStore:
+    """Files on a local (or locally mounted) file system."""
+
+    schemes = ("file",)
+
+    def __init__(self, *, chunk_size: int = 1 << 20, fsync: bool = True) -> None:
+        self._chunk_size = chunk_size
+        self._fsync = fsync
+
+    async def write(
+        self, url: str, chunks: AsyncIterator[bytes], *, token: str | None = None
+    ) -> None:
+        """Write to a new file; a partial file is removed if anything fails."""
+        path = path_of(url)
+        try:
+            handle = await anyio.to_thread.run_sync(_open_new, path)
+        except FileExistsError as exc:
+            raise StorageError(f"{path.name} exists already on the storage") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot create a file on the storage: {exc.strerror}") from exc
+        try:
+            async for chunk in chunks:
+                await anyio.to_thread.run_sync(handle.write, chunk)
+            if self._fsync:
+                await anyio.to_thread.run_sync(os.fsync, handle.fileno())
+        except BaseException:
+            await anyio.to_thread.run_sync(handle.close)
+            with contextlib.suppress(OSError):
+                await anyio.to_thread.run_sync(path.unlink)
+            raise
+        await anyio.to_thread.run_sync(handle.close)
+
+    async def move(self, source: str, destination: str, *, token: str | None = None) -> None:
+        """Atomic rename in place (both in the same folder), then fsync the folder."""
+        src, dst = path_of(source), path_of(destination)
+
+        def rename() -> None:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            if self._fsync:
+                _fsync_dir(dst.parent)
+
+        try:
+            await anyio.to_thread.run_sync(rename)
+        except OSError as exc:
+            raise StorageError(f"cannot move a file into place: {exc.strerror}") from exc
+
+    async def delete(self, url: str, *, token: str | None = None) -> None:
+        """Unlink; missing is fine."""
+        path = path_of(url)
+        try:
+            await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+        except OSError as exc:
+            raise StorageError(f"cannot delete a file: {exc.strerror}") from exc
+
+    async def size(self, url: str, *, token: str | None = None) -> int | None:
+        """Size in bytes, None if missing."""
+        path = path_of(url)
+
+        def stat() -> int | None:
+            try:
+                return path.stat().st_size
+            except FileNotFoundError:
+                return None
+
+        return await anyio.to_thread.run_sync(stat)
+
+    async def read(
+        self,
+        url: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        token: str | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Stream the file from ``offset``; StorageError if it is missing or short."""
+        path = path_of(url)
+        try:
+            handle = await anyio.to_thread.run_sync(lambda: path.open("rb", buffering=0))
+        except OSError as exc:
+            raise StorageError(f"cannot open a replica: {exc.strerror}") from exc
+        try:
+            if offset:
+                await anyio.to_thread.run_sync(handle.seek, offset)
+            remaining = length
+            while remaining is None or remaining > 0:
+                size = self._chunk_size if remaining is None else min(self._chunk_size, remaining)
+                chunk = await anyio.to_thread.run_sync(handle.read, size)
+                if not chunk:
+                    if remaining:
+                        raise StorageError("the replica is shorter than Rucio says")
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            await anyio.to_thread.run_sync(handle.close)
