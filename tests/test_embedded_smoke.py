@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from vre_common.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,8 @@ def test_vre_up_token_me(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        assert ready is not None and ready.status_code == 200, (tmp_path / "up.log").read_text()
+        assert ready is not None, (tmp_path / "up.log").read_text()
+        assert ready.status_code == 200, (tmp_path / "up.log").read_text()
 
         token = subprocess.run(
             [*VRE, "token", "alice"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
@@ -54,7 +54,12 @@ def test_vre_up_token_me(tmp_path: Path) -> None:
         assert any(p.startswith("/datalake/") for p in docs.json()["paths"])
 
         unknown = subprocess.run(
-            [*VRE, "token", "mallory"], cwd=ROOT, env=env, capture_output=True, text=True
+            [*VRE, "token", "mallory"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert unknown.returncode == 2
         assert "unknown development user" in unknown.stderr

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
-
-from tests.support.oidc_provider import OidcProvider
 from vre_common.auth import OidcKeySource, TokenValidator
 from vre_common.settings import AuthSettings
 from vre_common.testing import app_client
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app
+
+from tests.support.oidc_provider import OidcProvider
 
 
 def _gateway(issuer: str, **auth: object) -> tuple[FastAPI, OidcKeySource]:
@@ -28,7 +28,9 @@ def _gateway(issuer: str, **auth: object) -> tuple[FastAPI, OidcKeySource]:
 
 
 @pytest.fixture
-async def gateway(oidc_provider: OidcProvider) -> AsyncIterator[tuple[httpx.AsyncClient, OidcKeySource]]:
+async def gateway(
+    oidc_provider: OidcProvider,
+) -> AsyncIterator[tuple[httpx.AsyncClient, OidcKeySource]]:
     app, keys = _gateway(oidc_provider.issuer, jwks_min_refresh_seconds=60)
     async with app_client(app) as client:
         yield client, keys
@@ -83,7 +85,9 @@ async def test_flood_of_random_kids_fetches_at_most_once(
     async def attempt() -> int:
         header = {"alg": "RS256", "kid": uuid.uuid4().hex}
         forged_head = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
-        r = await client.get("/me", headers={"Authorization": f"Bearer {forged_head}.{payload}.{sig}"})
+        r = await client.get(
+            "/me", headers={"Authorization": f"Bearer {forged_head}.{payload}.{sig}"}
+        )
         return r.status_code
 
     statuses = await asyncio.gather(*(attempt() for _ in range(50)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -15,7 +16,6 @@ import pytest
 from fastapi import FastAPI
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-
 from vre_common.app import create_base_app
 from vre_common.deps import CurrentUser
 from vre_common.testing import TestIssuer, app_client
@@ -157,7 +157,7 @@ async def test_cached_token_still_rechecks_expiry(issuer: TestIssuer) -> None:
     token = issuer.token(exp=int(time.time()) + 1)
     await validator.validate(token)
     await validator.validate(token)  # cache hit
-    time.sleep(1.1)
+    await asyncio.sleep(1.1)
     from vre_common.errors import InvalidTokenError
 
     with pytest.raises(InvalidTokenError, match="expired"):
@@ -168,7 +168,10 @@ def test_storage_scope_prefix_semantics(issuer: TestIssuer) -> None:
     from vre_common.auth import Principal
 
     p = Principal(
-        subject="s", issuer="i", username="u", expires_at=0,
+        subject="s",
+        issuer="i",
+        username="u",
+        expires_at=0,
         scopes=["storage.read:/foo", "storage.modify:/bar", "compute.create"],
     )
     assert p.has_scope("storage.read:/foo")

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from vre_datalake.rucio_local import LocalRucio
+from vre_datalake.rucio_local import LocalRucio, RucioDaemons
 from vre_datalake.rucio_local.scripts.daemon_pass import TransferCopyError, copy_file
 
 SCOPE = "vretest"
@@ -277,3 +277,132 @@ def test_copy_file_streams_to_and_from_webdav(tmp_path: Path, webdav_url: str) -
     with pytest.raises(TransferCopyError, match="adler32 mismatch"):
         copy_file(source.as_uri(), f"{webdav_url}/rucio/bad.dat", adler32="00000001")
     assert httpx.get(f"{webdav_url}/rucio/bad.dat").status_code == 404
+
+
+def _self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA, and its key."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_rules_move_files_between_posix_and_webdav_rses(
+    rucio_server: LocalRucio, rucio_client_config: Path, tmp_path: Path
+) -> None:
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+    from wsgidav.wsgidav_app import WsgiDAVApp
+
+    cert, key = _self_signed_cert(tmp_path)
+    root = tmp_path / "dav"
+    (root / "rucio").mkdir(parents=True)
+    app = WsgiDAVApp(
+        {
+            "provider_mapping": {"/": str(root)},
+            "simple_dc": {"user_mapping": {"*": True}},
+            "verbose": 0,
+            "logging": {"enable": False},
+        }
+    )
+    server = wsgi.Server(("127.0.0.1", 0), app)
+    server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        dav_rse = f"VRE-DAV-{os.urandom(3).hex().upper()}"
+        rucio_server.add_webdav_rse(dav_rse, f"https://127.0.0.1:{server.bind_addr[1]}/rucio/")
+        daemons = RucioDaemons(
+            python=rucio_server.python,
+            env={**rucio_server.server_env(), "REQUESTS_CA_BUNDLE": str(cert)},
+            log_dir=rucio_server.log_dir,
+            lock_file=rucio_server.data_dir / "daemons.lock",
+        )
+        name = f"dav-{os.urandom(4).hex()}.dat"
+        payload = os.urandom(256 * 1024)
+        (tmp_path / name).write_bytes(payload)
+        rse1, rse2 = rucio_server.rse_names
+        to_dav = run_rucio_client(
+            rucio_client_config,
+            """
+            from rucio.client import Client
+            from rucio.client.uploadclient import UploadClient
+            from rucio.common.exception import Duplicate
+
+            client = Client()
+            try:
+                client.add_scope("root", params["scope"])
+            except Duplicate:
+                pass
+            UploadClient(client).upload(
+                [{"path": params["path"], "rse": params["rse1"], "did_scope": params["scope"]}]
+            )
+            did = [{"scope": params["scope"], "name": params["name"]}]
+            print(json.dumps(client.add_replication_rule(did, 1, params["dav"])[0]))
+            """,
+            scope=SCOPE,
+            path=str(tmp_path / name),
+            name=name,
+            rse1=rse1,
+            dav=dav_rse,
+        )
+        daemons.run_once()
+        (on_dav,) = files_named(root, name)
+        assert on_dav.read_bytes() == payload
+        from_dav = run_rucio_client(
+            rucio_client_config,
+            """
+            from rucio.client import Client
+            did = [{"scope": params["scope"], "name": params["name"]}]
+            print(json.dumps(Client().add_replication_rule(
+                did, 1, params["rse2"], source_replica_expression=params["dav"]
+            )[0]))
+            """,
+            scope=SCOPE,
+            name=name,
+            rse2=rse2,
+            dav=dav_rse,
+        )
+        daemons.run_once()
+        (on_rse2,) = files_named(rucio_server.rse_prefixes[rse2], name)
+        assert on_rse2.read_bytes() == payload
+        with rucio_server.admin() as admin:
+            for rule in (to_dav, from_dav):
+                assert admin.request("GET", f"/rules/{rule}").json()["state"] == "OK"
+    finally:
+        server.stop()
+        thread.join(timeout=5)

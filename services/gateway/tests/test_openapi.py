@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from vre_gateway.config import SERVICES
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -20,7 +19,10 @@ COMMITTED = ROOT / "docs" / "openapi.json"
 def merged() -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "vre_gateway", "openapi"],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     doc: dict[str, Any] = json.loads(out.stdout)
     return doc

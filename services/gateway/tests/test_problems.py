@@ -11,7 +11,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
-
 from vre_common.testing import TestIssuer, app_client, free_port
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app
@@ -166,7 +165,10 @@ async def test_refusing_backend_gives_503(hanging_server: int) -> None:
     dead = free_port()  # nothing listens here
     settings = GatewaySettings(
         mode="distributed",
-        service_urls={"datalake": f"http://127.0.0.1:{dead}", "workflows": f"http://127.0.0.1:{hanging_server}"},
+        service_urls={
+            "datalake": f"http://127.0.0.1:{dead}",
+            "workflows": f"http://127.0.0.1:{hanging_server}",
+        },
         proxy_read_timeout=0.5,
     )
     app = create_app(settings, validator=issuer.validator())

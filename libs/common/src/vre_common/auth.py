@@ -46,7 +46,7 @@ class StorageScope(BaseModel):
         if action != self.action and action not in _IMPLIED.get(self.action, ()):
             return False
         base = self.path.rstrip("/")
-        return base == "" or path == base or path.startswith(base + "/")
+        return base in ("", path) or path.startswith(base + "/")
 
 
 class Principal(BaseModel):
@@ -208,7 +208,7 @@ class OidcKeySource:
                 discovery = await self._get_json(issuer + ".well-known/openid-configuration")
                 if discovery.get("issuer") != issuer or not discovery.get("jwks_uri"):
                     raise BackendUnavailableError(
-                        f"the discovery document of {issuer} does not name this issuer or a jwks_uri"
+                        f"the discovery document of {issuer} names another issuer or no jwks_uri"
                     )
                 state.jwks_uri = str(discovery["jwks_uri"])
             keys = _import_jwks(await self._get_json(state.jwks_uri))
@@ -221,7 +221,9 @@ class OidcKeySource:
         try:
             response = await self._client.get(url, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
-            raise BackendUnavailableError(f"token issuer unreachable: {type(exc).__name__}") from exc
+            raise BackendUnavailableError(
+                f"token issuer unreachable: {type(exc).__name__}"
+            ) from exc
         if response.status_code != 200:
             raise BackendUnavailableError(f"token issuer answered {response.status_code} for {url}")
         try:
@@ -416,8 +418,21 @@ class TokenValidator:
 
 
 def _reason(detail: str) -> str:
-    for word in ("expired", "nbf", "iat", "audience", "issuer", "algorithm", "signature", "kid",
-                 "sub", "wlcg.ver", "scope", "decoded", "compact"):
+    for word in (
+        "expired",
+        "nbf",
+        "iat",
+        "audience",
+        "issuer",
+        "algorithm",
+        "signature",
+        "kid",
+        "sub",
+        "wlcg.ver",
+        "scope",
+        "decoded",
+        "compact",
+    ):
         if word in detail:
             return word
     return "other"

@@ -54,8 +54,12 @@ async def backend_call(backend: str, operation: str) -> AsyncIterator[None]:
     except httpx.TimeoutException as exc:
         outcome = "timeout"
         raise BackendTimeoutError(f"{backend} did not answer in time ({operation})") from exc
-    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
-            httpx.WriteError) as exc:
+    except (
+        httpx.ConnectError,
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        httpx.WriteError,
+    ) as exc:
         outcome = "unavailable"
         raise BackendUnavailableError(
             f"{backend} is unreachable ({operation}): {type(exc).__name__}", retry_after=5

@@ -7,6 +7,7 @@ import re
 import sys
 import uuid
 from contextvars import ContextVar
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -35,14 +36,14 @@ def scrub(text: str) -> str:
     return text
 
 
-def _scrub_processor(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _scrub_processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event.items():
         if isinstance(value, str) and ("token" in value.lower() or "bearer" in value.lower()):
             event[key] = scrub(value)
     return event
 
 
-def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     rid = _request_id.get()
     if rid is not None:
         event.setdefault("request_id", rid)
@@ -112,6 +113,7 @@ class RequestIdMiddleware:
                     break
             if rid is None:
                 rid = uuid.uuid4().hex
+        assert rid is not None
         token = _request_id.set(rid)
         header = (b"x-request-id", rid.encode())
 

@@ -79,9 +79,7 @@ class MetricsMiddleware:
         finally:
             method = scope["method"]
             REQUESTS.labels(self.service, method, route, str(status)).inc()
-            REQUEST_SECONDS.labels(self.service, method, route).observe(
-                time.perf_counter() - start
-            )
+            REQUEST_SECONDS.labels(self.service, method, route).observe(time.perf_counter() - start)
 
 
 async def metrics_endpoint(_: Request) -> Response:

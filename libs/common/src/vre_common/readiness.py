@@ -27,14 +27,14 @@ class Readiness(BaseModel):
     dependencies: list[DependencyState]
 
 
-async def run_checks(checks: dict[str, Check], timeout: float = 3.0) -> Readiness:
-    """Run every check concurrently, each bounded by ``timeout`` seconds."""
+async def run_checks(checks: dict[str, Check], limit: float = 3.0) -> Readiness:
+    """Run every check concurrently, each bounded by ``limit`` seconds."""
 
     async def one(name: str, check: Check) -> DependencyState:
         try:
-            await asyncio.wait_for(check(), timeout)
+            await asyncio.wait_for(check(), limit)
         except TimeoutError:
-            return DependencyState(name=name, up=False, reason=f"no answer within {timeout:g} s")
+            return DependencyState(name=name, up=False, reason=f"no answer within {limit:g} s")
         except Exception as exc:  # any failure means "not ready"; the reason is reported
             detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
             return DependencyState(name=name, up=False, reason=str(detail)[:300])

@@ -26,13 +26,15 @@ def _data_dir(data: Path | None) -> Path:
 def up(
     port: Annotated[int | None, typer.Option(help="Port (default VRE_PORT or 8000).")] = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-    data: Annotated[Path | None, typer.Option(help="Data folder (default VRE_DATA or ./.vre).")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Data folder (default VRE_DATA or ./.vre).")
+    ] = None,
 ) -> None:
     """Start the whole VRE in embedded mode (what `make run` runs)."""
     import uvicorn
-
     from vre_common.auth import build_validator
     from vre_common.logging import configure_logging
+
     from vre_gateway.config import GatewaySettings
     from vre_gateway.dev_issuer import DevIssuer
     from vre_gateway.embedded import build_service_apps, start_backends
@@ -67,16 +69,26 @@ def up(
         apps = build_service_apps(settings, validator, backends)
         gateway = create_app(settings, service_apps=apps, validator=validator, dev_issuer=dev)
         runtime = settings.data / RUNTIME_FILE
-        runtime.write_text(json.dumps({
-            "url": settings.base_url,
-            "issuer": dev.issuer if dev else None,
-            "pid": os.getpid(),
-            **backends.info,
-        }, indent=2))
+        runtime.write_text(
+            json.dumps(
+                {
+                    "url": settings.base_url,
+                    "issuer": dev.issuer if dev else None,
+                    "pid": os.getpid(),
+                    **backends.info,
+                },
+                indent=2,
+            )
+        )
         _banner(settings.base_url, dev is not None)
         config = uvicorn.Config(
-            gateway, host=settings.host, port=settings.port, log_config=None,
-            access_log=False, lifespan="on", timeout_graceful_shutdown=5,
+            gateway,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(config)
         server.run()
@@ -105,10 +117,13 @@ def _banner(url: str, dev: bool) -> None:
 def token(
     user: Annotated[str, typer.Argument(help="A development user (alice, bob, carol, …).")],
     lifetime: Annotated[int | None, typer.Option(help="Seconds (default 3600).")] = None,
-    data: Annotated[Path | None, typer.Option(help="Data folder (default VRE_DATA or ./.vre).")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Data folder (default VRE_DATA or ./.vre).")
+    ] = None,
 ) -> None:
     """Print an access token from the embedded development issuer."""
     from vre_common.errors import VreError
+
     from vre_gateway.config import GatewaySettings
     from vre_gateway.dev_issuer import DevIssuer
 
@@ -131,6 +146,7 @@ def openapi() -> None:
     """Print the merged OpenAPI document (what docs/openapi.json holds)."""
     from vre_common.auth import StaticKeySource, TokenValidator
     from vre_common.settings import AuthSettings
+
     from vre_gateway.config import GatewaySettings
     from vre_gateway.embedded import build_service_apps
     from vre_gateway.main import create_app
@@ -141,4 +157,3 @@ def openapi() -> None:
     gateway = create_app(settings, service_apps=apps, validator=validator)
     json.dump(gateway.openapi(), sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
-

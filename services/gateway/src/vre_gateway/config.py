@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
-
 from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings, data_dir_default
 
 SERVICES = ("datalake", "workflows", "catalogue", "zenodo")

@@ -19,8 +19,8 @@ from fastapi import APIRouter, Form
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from pydantic import BaseModel
-
 from vre_common.errors import InvalidInputError, InvalidTokenError
+
 from vre_gateway.config import DevIssuerSettings, DevUser
 
 
@@ -82,7 +82,8 @@ class DevIssuer:
             "preferred_username": name,
             "wlcg.ver": "1.0",
             "wlcg.groups": info.groups,
-            "scope": scope or "openid profile email storage.read:/ storage.modify:/ "
+            "scope": scope
+            or "openid profile email storage.read:/ storage.modify:/ "
             "compute.read compute.create compute.cancel compute.modify",
         }
         if info.email:
@@ -127,7 +128,7 @@ class TokenAnswer(BaseModel):
     """An OAuth 2 token response."""
 
     access_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
 
 

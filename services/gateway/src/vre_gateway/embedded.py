@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
-
 from vre_common.auth import TokenValidator
+
 from vre_gateway.config import GatewaySettings
 
 

@@ -6,9 +6,9 @@ import hashlib
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from vre_common.errors import PayloadTooLargeError, RateLimitedError, VreError
 from vre_common.problems import problem_from_error
+
 from vre_gateway.config import RateLimitSettings
 
 
@@ -57,9 +57,14 @@ class RateLimitMiddleware:
         bucket.stamp = now
         if bucket.tokens < 1.0:
             wait = int((1.0 - bucket.tokens) / self.rate) + 1
-            await _reject(scope, receive, send, RateLimitedError(
-                f"more than {self.rate:g} requests per second; slow down", retry_after=wait
-            ))
+            await _reject(
+                scope,
+                receive,
+                send,
+                RateLimitedError(
+                    f"more than {self.rate:g} requests per second; slow down", retry_after=wait
+                ),
+            )
             return
         bucket.tokens -= 1.0
         await self.app(scope, receive, send)
@@ -86,9 +91,14 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared < 0 or declared > self.limit:
-                    await _reject(scope, receive, send, PayloadTooLargeError(
-                        f"the body may be at most {self.limit} bytes on this route"
-                    ))
+                    await _reject(
+                        scope,
+                        receive,
+                        send,
+                        PayloadTooLargeError(
+                            f"the body may be at most {self.limit} bytes on this route"
+                        ),
+                    )
                     return
                 break
         seen = 0

@@ -11,10 +11,10 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.readiness import DependencyState, Readiness, run_checks
+
 from vre_gateway.config import GatewaySettings
 from vre_gateway.dev_issuer import DevIssuer, dev_issuer_router
 from vre_gateway.handlers import me
@@ -89,7 +89,9 @@ def create_app(
     app.state.validator = validator
     app.include_router(me.router)
     if dev_issuer is not None:
-        app.include_router(dev_issuer_router(dev_issuer), prefix=settings.dev_issuer.path.rstrip("/"))
+        app.include_router(
+            dev_issuer_router(dev_issuer), prefix=settings.dev_issuer.path.rstrip("/")
+        )
     for name, sub in apps.items():
         sub.state.validator = validator
         app.mount(f"/{name}", sub, name=name)
@@ -138,8 +140,14 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Content-MD5",
-                           "Digest", "Range"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "Content-MD5",
+                "Digest",
+                "Range",
+            ],
             expose_headers=["X-Request-ID", "ETag", "Content-Range", "Retry-After"],
         )
     return app

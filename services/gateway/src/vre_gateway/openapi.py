@@ -31,9 +31,7 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
-def merge_openapi(
-    gateway: dict[str, Any], services: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
+def merge_openapi(gateway: dict[str, Any], services: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The gateway's own document plus every service's, prefixed. Deterministic order."""
     merged = copy.deepcopy(gateway)
     paths: dict[str, Any] = merged.setdefault("paths", {})

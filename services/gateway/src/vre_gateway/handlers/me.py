@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
 

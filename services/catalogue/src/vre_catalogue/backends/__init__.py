@@ -1,0 +1,1 @@
+"""Ports to external systems and their adapters."""

@@ -1,0 +1,1 @@
+"""Ports to external systems (executors, REANA, Data Lake) and their implementations."""

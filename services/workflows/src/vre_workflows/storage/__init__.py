@@ -1,0 +1,1 @@
+"""SQL storage of the workflows service: ORM schema and store classes."""

@@ -1,0 +1,1 @@
+"""reana.yaml validation: the official REANA validator as a worker, and our own checks."""
