@@ -6,8 +6,8 @@ import logging
 import re
 import sys
 import uuid
-from contextvars import ContextVar
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
