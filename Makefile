@@ -1,7 +1,7 @@
 # The two commands: `make run` and `make test`. Everything they need is installed here from
 # the lock files in requirements/ (versions + hashes) and package-lock.json files.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 UV := $(VENV)/bin/uv
 PKGS := -e libs/common -e services/gateway -e services/datalake -e services/workflows \

@@ -6,6 +6,7 @@ their own ``RUCIO_CONFIG`` so that their process-wide configuration cache stays 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -343,15 +344,18 @@ def test_rules_move_files_between_posix_and_webdav_rses(
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(thread.join, timeout=5)
+        stack.callback(server.stop)
         dav_rse = f"VRE-DAV-{os.urandom(3).hex().upper()}"
         rucio_server.add_webdav_rse(dav_rse, f"https://127.0.0.1:{server.bind_addr[1]}/rucio/")
-        daemons = RucioDaemons(
+        daemons = RucioDaemons(  # its copying transfer tool must trust the WebDAV server
             python=rucio_server.python,
             env={**rucio_server.server_env(), "REQUESTS_CA_BUNDLE": str(cert)},
             log_dir=rucio_server.log_dir,
             lock_file=rucio_server.data_dir / "daemons.lock",
         )
+        stack.enter_context(daemons)
         name = f"dav-{os.urandom(4).hex()}.dat"
         payload = os.urandom(256 * 1024)
         (tmp_path / name).write_bytes(payload)
@@ -403,6 +407,3 @@ def test_rules_move_files_between_posix_and_webdav_rses(
         with rucio_server.admin() as admin:
             for rule in (to_dav, from_dav):
                 assert admin.request("GET", f"/rules/{rule}").json()["state"] == "OK"
-    finally:
-        server.stop()
-        thread.join(timeout=5)

@@ -43,6 +43,12 @@ class ZenodoSourceSettings(BaseModel):
         description="Deepest hit a query can page to; larger result sets are sliced by date.",
     )
     sort: str = Field(default="mostrecent", description="Sort order asked of Zenodo.")
+    settle_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="A harvest leaves out records changed in the last N seconds (Zenodo's "
+        "search index lags behind its writes); the next harvest takes them.",
+    )
     max_codemeta_bytes: int = Field(
         default=1 << 20, gt=0, description="A record's codemeta.json larger than this is ignored."
     )

@@ -4,7 +4,7 @@
   by field, ``warnings`` (an extension member) the recommended keys that are missing.
 - ``SoftwareNotFoundError``, ``VersionNotFoundError``, ``EnvironmentNotFoundError``,
   ``HarvestJobNotFoundError`` (404).
-- ``VersionExistsError``, ``NameTakenError``, ``HarvestRunningError`` (409).
+- ``VersionExistsError``, ``EnvironmentExistsError``, ``NameTakenError``, ``HarvestRunningError`` (409).
 - ``NotEditableError`` (403): the entry belongs to someone else; ``CuratorOnlyError`` (403).
 """
 
@@ -53,6 +53,13 @@ class VersionExistsError(ConflictError):
 
     slug = "version-exists"
     title = "Version exists"
+
+
+class EnvironmentExistsError(ConflictError):
+    """The release has this environment already."""
+
+    slug = "environment-exists"
+    title = "Environment exists"
 
 
 class NameTakenError(ConflictError):

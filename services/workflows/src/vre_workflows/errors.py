@@ -52,6 +52,13 @@ class ImageUnavailableError(InvalidInputError):
     title = "Container image not available"
 
 
+class LocalExecutionRefusedError(InvalidInputError):
+    """The local executor cannot run this workflow here (engine, host execution off, …)."""
+
+    slug = "local-execution-refused"
+    title = "Cannot run locally"
+
+
 class ReanaCredentialsMissingError(ConflictError):
     """The caller has no REANA token registered for the chosen server."""
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.problems import FieldError
 from vre_catalogue.errors import (
+    EnvironmentExistsError,
     EnvironmentNotFoundError,
     NameTakenError,
     SoftwareNotFoundError,
@@ -590,7 +591,7 @@ class SoftwareStore:
         )
         self._session.add(row)
         await self._flush(
-            VersionExistsError(f"{env.kind} {env.image!r} is attached to this release already")
+            EnvironmentExistsError(f"{env.kind} {env.image!r} is attached to this release already")
         )
         return _environment(row, version.software_id, version.version)
 

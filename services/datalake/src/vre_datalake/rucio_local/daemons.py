@@ -1,8 +1,9 @@
 """Rucio's background daemons for the embedded server, supervised from the project's process.
 
 The daemons run in the Rucio server's virtual environment (``scripts/daemon_pass.py``):
-either one long-lived loop process, restarted when it dies, or a single pass in a fresh
-process (:meth:`RucioDaemons.run_once`, which tests use to make rules progress on demand).
+in one long-lived loop process, restarted when it dies, and in single passes run on demand
+(:meth:`RucioDaemons.run_once`, which tests use to make rules progress) by a worker process
+kept between calls, or by a fresh process.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import select
 import signal
 import subprocess
 import threading
@@ -17,9 +19,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from vre_datalake.rucio_local import _process
 from vre_datalake.rucio_local.errors import DaemonPassError
+from vre_datalake.rucio_local.scripts.daemon_pass import REPORT_PREFIX
 
 SCRIPT = Path(__file__).with_name("scripts") / "daemon_pass.py"
 LOGGER = logging.getLogger(__name__)
@@ -65,7 +70,20 @@ class RucioDaemons:
         self._supervisor: threading.Thread | None = None
         self._stopping = threading.Event()
         self._guard = threading.Lock()
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._worker_guard = threading.Lock()
         self.restarts = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
     @property
     def loop_log(self) -> Path:
@@ -100,9 +118,24 @@ class RucioDaemons:
             self._log_level,
         ]
 
-    def run_once(self, timeout: float = 300.0) -> DaemonPassReport:
-        """Run one full pass in a fresh process; raise :class:`DaemonPassError` if it fails."""
+    def run_once(self, timeout: float = 300.0, *, fresh: bool = False) -> DaemonPassReport:
+        """Run one full pass and wait for it; raise :class:`DaemonPassError` if it fails.
+
+        By default the pass runs in a worker process kept for the next calls (a pass then
+        takes ≈ 0.3 s instead of ≈ 2.5 s, most of which is importing Rucio); ``fresh=True``
+        uses a new process for this pass only.
+        """
         self._log_dir.mkdir(parents=True, exist_ok=True)
+        with self._worker_guard:
+            report = self._run_fresh(timeout) if fresh else self._run_in_worker(timeout)
+        if report.errors:
+            raise DaemonPassError(
+                f"daemon pass failed in {sorted(report.errors)}: {dict(report.errors)}; "
+                f"log tail:\n{_process.log_tail(self.once_log)}"
+            )
+        return report
+
+    def _run_fresh(self, timeout: float) -> DaemonPassReport:
         with self.once_log.open("ab") as log:
             log.write(f"=== pass at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             log.flush()
@@ -116,21 +149,69 @@ class RucioDaemons:
                     check=False,
                 )
             except subprocess.TimeoutExpired as error:
-                raise DaemonPassError(
-                    f"daemon pass did not finish in {timeout:.0f} s; log tail:\n"
-                    f"{_process.log_tail(self.once_log)}"
-                ) from error
-        report = _parse_report(completed.stdout)
-        if completed.returncode != 0 or report is None:
-            detail = (
-                f"step errors: {dict(report.errors)}"
-                if report is not None and report.errors
-                else f"exit code {completed.returncode}"
+                raise self._failure(f"did not finish in {timeout:.0f} s") from error
+        for line in completed.stdout.decode("utf-8", errors="replace").splitlines():
+            if line.startswith(REPORT_PREFIX):
+                return _parse_report(line)
+        raise self._failure(f"exited with code {completed.returncode} without a report")
+
+    def _run_in_worker(self, timeout: float) -> DaemonPassReport:
+        worker = self._worker
+        if worker is None or worker.poll() is not None:
+            worker = self._worker = self._spawn_worker()
+        if worker.stdin is None or worker.stdout is None:  # pragma: no cover - set by Popen
+            raise self._failure("worker process has no pipes")
+        try:
+            worker.stdin.write(b"run\n")
+            worker.stdin.flush()
+        except BrokenPipeError:
+            self._stop_worker()
+            raise self._failure("worker process died") from None
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([worker.stdout], [], [], remaining)
+            if not ready:
+                continue
+            raw = worker.stdout.readline()
+            if not raw:
+                code = worker.wait()
+                self._stop_worker()
+                raise self._failure(f"worker process exited with code {code}")
+            line = raw.decode("utf-8", errors="replace")
+            if line.startswith(REPORT_PREFIX):
+                return _parse_report(line)
+        self._stop_worker()
+        raise self._failure(f"did not finish in {timeout:.0f} s")
+
+    def _spawn_worker(self) -> subprocess.Popen[bytes]:
+        with self.once_log.open("ab") as log:
+            log.write(f"=== worker start at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            log.flush()
+            worker = subprocess.Popen(  # noqa: S603 - fixed command, our own script
+                self._command("--serve"),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=self._env,
             )
-            raise DaemonPassError(
-                f"daemon pass failed ({detail}); log tail:\n{_process.log_tail(self.once_log)}"
-            )
-        return report
+        _process.track(worker)
+        return worker
+
+    def _stop_worker(self, timeout: float = 30.0) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        if worker.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                worker.stdin.close()  # EOF: an idle worker exits at once
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=min(timeout, 5.0))
+        _process.terminate(worker, timeout=timeout, sig=signal.SIGTERM)
+        if worker.stdout is not None:
+            worker.stdout.close()
+
+    def _failure(self, what: str) -> DaemonPassError:
+        return DaemonPassError(f"daemon pass {what}; log tail:\n{_process.log_tail(self.once_log)}")
 
     def start(self) -> None:
         """Start the supervised loop process (no-op if it already runs)."""
@@ -152,7 +233,10 @@ class RucioDaemons:
                 process.send_signal(signal.SIGUSR1)
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Stop the loop after its current pass (killed after ``timeout`` seconds)."""
+        """Stop the loop and the ``run_once`` worker after their current pass (killed after
+        ``timeout`` seconds)."""
+        with self._worker_guard:
+            self._stop_worker(timeout)
         self._stopping.set()
         with self._guard:
             process = self._process
@@ -204,14 +288,10 @@ class RucioDaemons:
                 self.restarts += 1
 
 
-def _parse_report(stdout: bytes) -> DaemonPassReport | None:
-    for raw in reversed(stdout.decode("utf-8", errors="replace").splitlines()):
-        line = raw.strip()
-        if line.startswith("{"):
-            data = json.loads(line)
-            return DaemonPassReport(
-                seconds=float(data.get("seconds", 0.0)),
-                steps={str(k): float(v) for k, v in data.get("steps", {}).items()},
-                errors={str(k): str(v) for k, v in data.get("errors", {}).items()},
-            )
-    return None
+def _parse_report(line: str) -> DaemonPassReport:
+    data = json.loads(line[len(REPORT_PREFIX) :])
+    return DaemonPassReport(
+        seconds=float(data.get("seconds", 0.0)),
+        steps={str(k): float(v) for k, v in data.get("steps", {}).items()},
+        errors={str(k): str(v) for k, v in data.get("errors", {}).items()},
+    )
