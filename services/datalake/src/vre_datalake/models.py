@@ -106,9 +106,7 @@ class DidCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [
-                {"name": "run42", "type": "dataset", "metadata": {"campaign": "2026A"}}
-            ]
+            "examples": [{"name": "run42", "type": "dataset", "metadata": {"campaign": "2026A"}}]
         },
     )
 

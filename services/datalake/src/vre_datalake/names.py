@@ -91,7 +91,7 @@ def check_rse(rse: str, field: str = "rse") -> str:
 
 def check_meta_key(key: str, field: list[str | int] | str = "metadata") -> str:
     """Return ``key`` if it is a usable metadata key, else raise 422."""
-    loc = [field, key] if isinstance(field, str) else [*field, key]
+    loc: list[str | int] = [field, key] if isinstance(field, str) else [*field, key]
     if _has_control(key) or not key or len(key) > META_KEY_MAX or not _META_KEY.match(key):
         raise InvalidNameError(
             loc,
@@ -111,9 +111,7 @@ def parse_did(did: str, field: str = "did") -> tuple[str, str]:
 
 def account_name_from(username: str, *, max_length: int) -> str:
     """A Rucio account name derived from a preferred username (lower case, [a-z0-9-_])."""
-    ascii_name = (
-        unicodedata.normalize("NFKD", username).encode("ascii", "ignore").decode().lower()
-    )
+    ascii_name = unicodedata.normalize("NFKD", username).encode("ascii", "ignore").decode().lower()
     cleaned = re.sub(r"[^a-z0-9\-_]+", "-", ascii_name).strip("-_")
     cleaned = re.sub(r"-{2,}", "-", cleaned)[:max_length].strip("-_")
     return cleaned or "user"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vre_common.auth import Principal
+
 from vre_datalake.models import (
     CollectionType,
     Did,
@@ -107,15 +108,11 @@ class DatalakeBackend(Protocol):
         """Create a dataset or container."""
         ...
 
-    async def attach(
-        self, actor: Actor, scope: str, name: str, dids: Sequence[DidRef]
-    ) -> None:
+    async def attach(self, actor: Actor, scope: str, name: str, dids: Sequence[DidRef]) -> None:
         """Attach DIDs to a collection."""
         ...
 
-    async def detach(
-        self, actor: Actor, scope: str, name: str, dids: Sequence[DidRef]
-    ) -> None:
+    async def detach(self, actor: Actor, scope: str, name: str, dids: Sequence[DidRef]) -> None:
         """Detach DIDs from a collection."""
         ...
 
@@ -181,9 +178,7 @@ class DatalakeBackend(Protocol):
         """The locks of a rule."""
         ...
 
-    async def update_rule_lifetime(
-        self, actor: Actor, rule_id: str, lifetime: int | None
-    ) -> None:
+    async def update_rule_lifetime(self, actor: Actor, rule_id: str, lifetime: int | None) -> None:
         """Set a rule's lifetime in seconds (None: no expiry)."""
         ...
 

@@ -10,12 +10,14 @@ the scope ``user.<account>`` and the configured account limits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections import OrderedDict
 from urllib.parse import quote
 
 from vre_common.auth import Principal
 from vre_common.errors import ConflictError, NotFoundError
+
 from vre_datalake.backends.rucio_rest import RucioAuth, RucioRest
 from vre_datalake.config import AccountSettings
 from vre_datalake.names import SCOPE_MAX, account_name_from
@@ -31,9 +33,7 @@ def oidc_identity(principal: Principal) -> str:
 class RucioAccounts:
     """Maps principals to accounts (cached) and provisions new ones with the service's rights."""
 
-    def __init__(
-        self, rest: RucioRest, settings: AccountSettings, *, admin: RucioAuth
-    ) -> None:
+    def __init__(self, rest: RucioRest, settings: AccountSettings, *, admin: RucioAuth) -> None:
         self._rest = rest
         self._settings = settings
         self._admin = admin
@@ -131,7 +131,7 @@ class RucioAccounts:
         }
         if authtype == "USERPASS":
             body["password"] = self._rest.settings.service_password.get_secret_value()
-        try:
+        with contextlib.suppress(ConflictError):  # mapped already
             await self._rest.request(
                 "POST",
                 f"/accounts/{quote(account)}/identities",
@@ -139,20 +139,16 @@ class RucioAccounts:
                 operation="add_identity",
                 json_body=body,
             )
-        except ConflictError:
-            pass  # mapped already
 
     async def _provision(self, account: str) -> None:
         scope = self.scope_of(account)
-        try:
+        with contextlib.suppress(ConflictError):  # exists already
             await self._rest.request(
                 "POST",
                 f"/accounts/{quote(account)}/scopes/{quote(scope)}",
                 auth=self._admin,
                 operation="add_scope",
             )
-        except ConflictError:
-            pass
         limit = self._settings.default_limit_bytes
         if limit is None:
             return

@@ -17,7 +17,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
-
 from vre_common.errors import (
     BackendUnavailableError,
     BadGatewayError,
@@ -28,6 +27,7 @@ from vre_common.errors import (
     VreError,
 )
 from vre_common.http import backend_call
+
 from vre_datalake.config import RucioSettings
 from vre_datalake.errors import (
     ContentConflictError,
@@ -105,7 +105,7 @@ def rucio_error(response: httpx.Response) -> tuple[str, str]:
     return cls or f"HTTP{response.status_code}", msg or response.reason_phrase
 
 
-def translate(
+def translate(  # noqa: PLR0911 - one return per family of Rucio errors
     response: httpx.Response,
     operation: str,
     *,
@@ -163,7 +163,8 @@ class BearerAuth:
         self._bearer = bearer
 
     async def token(self) -> str:
-        return self._bearer
+        """The caller's token as it came."""
+        return str(self._bearer)
 
     def invalidate(self) -> None:
         return None
@@ -224,7 +225,7 @@ class RucioRest:
                     )
             except BackendUnavailableError as exc:
                 raise self._unavailable(exc) from exc.__cause__
-            token = response.headers.get("X-Rucio-Auth-Token")
+            token: str | None = response.headers.get("X-Rucio-Auth-Token")
             if response.status_code != 200 or not token:
                 raise translate(response, f"login as {account}")
             self._tokens[account] = (token, _expiry(response))

@@ -56,7 +56,7 @@ class RucioDaemons:
         log_dir: Path,
         lock_file: Path,
         interval: float = 5.0,
-        log_level: str = "INFO",
+        log_level: str = "WARNING",
         max_restart_delay: float = 60.0,
     ) -> None:
         self._python = python

@@ -58,6 +58,7 @@ def _config(
         admin_username=TEST_ADMIN_USERNAME,
         admin_password=TEST_ADMIN_PASSWORD,
         daemon_interval=1.0,
+        daemon_log_level="INFO",  # full daemon logs in the tmp folder help a failing test
     )
 
 

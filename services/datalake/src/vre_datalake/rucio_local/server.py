@@ -125,6 +125,7 @@ class LocalRucioConfig:
     threads: int = 4
     start_timeout: float = 60.0
     log_level: str = "INFO"
+    daemon_log_level: str = "WARNING"  # Rucio's daemons log ≈ 30 INFO lines per pass
     posix_rses: tuple[str, ...] = DEFAULT_RSES
     transfer_schemes: tuple[str, ...] = ("file", "https")
     daemon_interval: float = 5.0
@@ -590,7 +591,7 @@ class LocalRucio:
                 log_dir=self.log_dir,
                 lock_file=self.data_dir / "daemons.lock",
                 interval=self.config.daemon_interval,
-                log_level=self.config.log_level,
+                log_level=self.config.daemon_log_level,
             )
         return self._daemons
 

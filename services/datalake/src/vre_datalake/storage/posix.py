@@ -1,4 +1,4 @@
-"""POSIX storage (``file://`` PFNs): buffered file I/O in worker threads, never on the event loop."""
+"""POSIX storage (``file://`` PFNs): file I/O in worker threads, never on the event loop."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _fsync_dir(path: Path) -> None:
 class PosixStore:
     """Files on a local (or locally mounted) file system."""
 
-    schemes = ("file",)
+    schemes: tuple[str, ...] = ("file",)
 
     def __init__(self, *, chunk_size: int = 1 << 20, fsync: bool = True) -> None:
         self._chunk_size = chunk_size

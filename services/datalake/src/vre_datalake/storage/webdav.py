@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-
 from vre_common.http import backend_call
+
 from vre_datalake.errors import StorageError
 
 _OK_WRITE = {200, 201, 204}
@@ -27,7 +27,7 @@ def http_url(url: str) -> str:
 class WebdavStore:
     """A WebDAV endpoint reached with one pooled async client."""
 
-    schemes = ("https", "davs", "http", "dav")
+    schemes: tuple[str, ...] = ("https", "davs", "http", "dav")
 
     def __init__(
         self,

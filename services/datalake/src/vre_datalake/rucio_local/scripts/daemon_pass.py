@@ -376,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
     )
+    LOGGER.setLevel(logging.INFO)  # copies and failures are always worth a line
     install_copying_transfertool()
     steps = pass_steps()
 
@@ -405,7 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     while not stop.is_set():
         wake.clear()
         report = run_pass(steps, args.lock)
-        LOGGER.info("pass done: %s", json.dumps(report))
+        LOGGER.log(
+            logging.WARNING if report["errors"] else logging.DEBUG,
+            "pass done: %s",
+            json.dumps(report),
+        )
         wake.wait(args.interval)
     LOGGER.info("daemon loop stopped")
     return 0

@@ -1,0 +1,1 @@
+"""VRE benchmarks: each one compares against a baseline measured in the same run."""

@@ -1,0 +1,43 @@
+"""Dependencies of the catalogue's routes: the request's session and services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vre_catalogue.factory import Factory
+from vre_catalogue.services.harvest import HarvestService
+from vre_catalogue.services.software import SoftwareService
+from vre_catalogue.storage.unit import transaction
+
+
+def get_factory(request: Request) -> Factory:
+    """The factory of the app handling the request."""
+    factory: Factory = request.app.state.factory
+    return factory
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session, committed before the response is sent."""
+    async with transaction(get_factory(request).db) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
+
+
+def software_service(request: Request, session: SessionDep) -> SoftwareService:
+    """The software service for this request."""
+    return get_factory(request).software_service(session)
+
+
+def harvest_service(request: Request) -> HarvestService:
+    """The (app-wide) harvest service."""
+    return get_factory(request).harvest
+
+
+SoftwareServiceDep = Annotated[SoftwareService, Depends(software_service)]
+HarvestServiceDep = Annotated[HarvestService, Depends(harvest_service)]

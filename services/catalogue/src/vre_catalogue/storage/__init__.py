@@ -1,0 +1,1 @@
+"""SQL storage of the catalogue: ORM schema, stores, search indexes, migrations."""

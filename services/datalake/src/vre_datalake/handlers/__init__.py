@@ -1,0 +1,1 @@
+"""HTTP routes of the datalake service: thin doorways to the services."""

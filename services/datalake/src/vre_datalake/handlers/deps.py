@@ -1,0 +1,71 @@
+"""Dependencies of the handlers: the caller's Rucio account and the services."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from vre_common.deps import CurrentUser, bearer_token
+
+from vre_datalake.backends.base import Actor
+from vre_datalake.factory import Factory
+from vre_datalake.services.catalogue import CatalogueService
+from vre_datalake.services.dids import DidService
+from vre_datalake.services.files import FileService
+from vre_datalake.services.resolve import ResolveService
+from vre_datalake.services.rules import RuleService, UsageService
+
+NDJSON = "application/x-ndjson"
+
+
+def get_factory(request: Request) -> Factory:
+    """The app's object graph."""
+    factory: Factory = request.app.state.factory
+    return factory
+
+
+FactoryDep = Annotated[Factory, Depends(get_factory)]
+
+
+async def current_actor(request: Request, user: CurrentUser, factory: FactoryDep) -> Actor:
+    """The Rucio account the caller acts as (created on first use in service mode)."""
+    return await factory.backend.bind(user, bearer_token(request))
+
+
+def wants_ndjson(request: Request) -> bool:
+    """True if the client asked for a streamed NDJSON answer."""
+    accept = request.headers.get("accept", "")
+    return NDJSON in accept or "application/x-json-stream" in accept
+
+
+def _catalogue(request: Request) -> CatalogueService:
+    return get_factory(request).catalogue
+
+
+def _dids(request: Request) -> DidService:
+    return get_factory(request).dids
+
+
+def _files(request: Request) -> FileService:
+    return get_factory(request).files
+
+
+def _rules(request: Request) -> RuleService:
+    return get_factory(request).rules
+
+
+def _usage(request: Request) -> UsageService:
+    return get_factory(request).usage
+
+
+def _resolver(request: Request) -> ResolveService:
+    return get_factory(request).resolver
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+CatalogueDep = Annotated[CatalogueService, Depends(_catalogue)]
+DidServiceDep = Annotated[DidService, Depends(_dids)]
+FileServiceDep = Annotated[FileService, Depends(_files)]
+RuleServiceDep = Annotated[RuleService, Depends(_rules)]
+UsageServiceDep = Annotated[UsageService, Depends(_usage)]
+ResolveServiceDep = Annotated[ResolveService, Depends(_resolver)]

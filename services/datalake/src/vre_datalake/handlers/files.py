@@ -1,0 +1,112 @@
+"""File bytes: streaming upload and download."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from vre_common.problems import problem_responses
+
+from vre_datalake.checksums import expected_md5
+from vre_datalake.handlers.deps import CurrentActor, FileServiceDep
+from vre_datalake.models import UploadedFile
+from vre_datalake.services.dids import parse_metadata
+from vre_datalake.services.files import UploadRequest
+
+router = APIRouter(tags=["files"])
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The raw file (any size; streamed, never held in memory).",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.put(
+    "/files/{scope}/{name:path}",
+    summary="Upload a file",
+    description=(
+        "Streams the raw body to an RSE while computing adler32 and md5, writes it under a "
+        "temporary name, moves it into place and only then registers the replica in Rucio. "
+        "Send `Content-MD5` (base64, RFC 1864) or `Digest: md5=…` to have the bytes checked: "
+        "a mismatch is 422 and nothing is registered or left on the storage. Re-uploading "
+        "the same content is 200 (`created: false`); other content under an existing DID is "
+        "409. Optionally attach the file to a dataset (created if missing) and set metadata "
+        "(`meta=key=value`, repeatable) in the same call."
+    ),
+    status_code=201,
+    response_model=UploadedFile,
+    responses={
+        200: {"description": "The same content was registered already", "model": UploadedFile},
+        **problem_responses(400, 401, 403, 404, 409, 422, 502, 503, 507),
+    },
+    openapi_extra=_UPLOAD_BODY,
+)
+async def upload_file(
+    *, scope: str,
+    name: str,
+    request: Request,
+    response: Response,
+    actor: CurrentActor,
+    files: FileServiceDep,
+    rse: str | None = Query(default=None, description="Target RSE (default: configured)."),
+    dataset: str | None = Query(default=None, description="`scope:name` of a dataset."),
+    meta: list[str] = Query(default_factory=list, description="Metadata `key=value`."),
+    content_md5: str | None = Header(default=None, description="base64 md5 of the body."),
+    digest: str | None = Header(default=None, description="e.g. `md5=<base64>`."),
+    content_length: int | None = Header(default=None, ge=0),
+) -> UploadedFile:
+    upload = UploadRequest(
+        scope=scope,
+        name=name,
+        rse=rse,
+        content_length=content_length,
+        expected_md5=expected_md5(content_md5, digest),
+        dataset=dataset,
+        metadata=parse_metadata(meta),
+    )
+    result = await files.upload(actor, upload, request.stream())
+    response.status_code = 201 if result.created else 200
+    return result
+
+
+@router.get(
+    "/files/{scope}/{name:path}",
+    summary="Download a file",
+    description=(
+        "Streams the file from a replica (`rse=` to choose one). Full reads are "
+        "adler32-verified while streaming (a corrupt replica aborts the connection). "
+        "Supports `Range: bytes=a-b` (206), `If-None-Match` (304); sends Content-Length, "
+        "an ETag derived from the checksum and X-Checksum-Adler32/-Md5."
+    ),
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        206: {"description": "The requested byte range"},
+        304: {"description": "Not modified (ETag matched)"},
+        **problem_responses(401, 403, 404, 416, 422, 502, 503),
+    },
+)
+async def download_file(
+    *, scope: str,
+    name: str,
+    actor: CurrentActor,
+    files: FileServiceDep,
+    rse: str | None = Query(default=None, description="Read from this RSE."),
+    range_header: str | None = Header(default=None, alias="Range"),
+    if_none_match: str | None = Header(default=None),
+) -> Response:
+    result = await files.download(
+        actor, scope, name, range_header=range_header, if_none_match=if_none_match, rse=rse
+    )
+    if result.body is None:
+        return Response(status_code=result.status, headers=result.headers)
+    return StreamingResponse(
+        result.body,
+        status_code=result.status,
+        headers=result.headers,
+        media_type=result.media_type,
+    )

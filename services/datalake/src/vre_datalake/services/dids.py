@@ -1,0 +1,241 @@
+"""DIDs: search, metadata, collections and their content."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any, TypeVar
+
+from vre_datalake.backends.base import Actor, DatalakeBackend, MetadataFilter
+from vre_datalake.errors import InvalidNameError
+from vre_datalake.models import (
+    BulkMetadataUpdate,
+    Did,
+    DidCreate,
+    DidPage,
+    DidRef,
+)
+from vre_datalake.names import NAME_MAX, check_meta_key, check_name, parse_did
+from vre_datalake.services.policy import ScopePolicy
+
+_FILTER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(>=|<=|!=|=|>|<)(.*)$", re.DOTALL)
+_OPS = {"=": "eq", "!=": "ne", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
+T = TypeVar("T")
+_PATTERN = re.compile(r"^[A-Za-z0-9*][/A-Za-z0-9.\-_*]*$")
+
+
+def parse_value(text: str) -> Any:
+    """A metadata value from a query string: JSON scalars as such, anything else a string."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict | list):
+        return text
+    return value
+
+
+def parse_filters(raw: Sequence[str]) -> list[MetadataFilter]:
+    """``key<op>value`` strings (op: = != > >= < <=) into filters; 422 naming the bad one."""
+    filters = []
+    for index, item in enumerate(raw):
+        match = _FILTER.match(item)
+        if not match:
+            raise InvalidNameError(
+                ["query", "meta", index], "expected key<op>value with op one of = != > >= < <="
+            )
+        key, op, value = match.groups()
+        check_meta_key(key, ["query", "meta", index])
+        filters.append(MetadataFilter(key=key, op=_OPS[op], value=parse_value(value)))
+    return filters
+
+
+def parse_metadata(raw: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` query strings into a metadata dict (values as in :func:`parse_value`)."""
+    out: dict[str, Any] = {}
+    for index, item in enumerate(raw):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidNameError(["query", "meta", index], "expected key=value")
+        out[check_meta_key(key, ["query", "meta", index])] = parse_value(value)
+    return out
+
+
+def check_pattern(pattern: str) -> str:
+    """A name pattern with ``*`` wildcards."""
+    if len(pattern) > NAME_MAX or not _PATTERN.match(pattern) or ".." in pattern.split("/"):
+        raise InvalidNameError(
+            ["query", "name"], "letters, digits, '.', '-', '_', '/' and '*' wildcards only"
+        )
+    return pattern
+
+
+class DidService:
+    """The rules around DIDs: the caller's scope only, names checked before Rucio sees them."""
+
+    def __init__(self, *, backend: DatalakeBackend, policy: ScopePolicy) -> None:
+        self._backend = backend
+        self._policy = policy
+
+    async def get(self, actor: Actor, scope: str, name: str) -> Did:
+        """One DID with its metadata."""
+        await self._policy.authorize(actor, scope, "read")
+        return await self._backend.get_did(actor, scope, check_name(name))
+
+    async def search(
+        self,
+        actor: Actor,
+        scope: str,
+        *,
+        name: str,
+        did_type: str,
+        filters: Sequence[str],
+        limit: int | None,
+    ) -> AsyncGenerator[Did, None]:
+        """Matching DIDs, streamed; errors surface before the first result is returned."""
+        await self._policy.authorize(actor, scope, "read")
+        parsed = parse_filters(filters)
+        stream = self._backend.iter_dids(
+            actor,
+            scope,
+            name=check_pattern(name),
+            did_type=did_type,
+            filters=parsed,
+            limit=limit,
+        )
+        return await primed(stream)
+
+    async def page(
+        self,
+        actor: Actor,
+        scope: str,
+        *,
+        name: str,
+        did_type: str,
+        filters: Sequence[str],
+        offset: int,
+        limit: int,
+    ) -> DidPage:
+        """One page of a search (memory bounded by the page, however many DIDs match)."""
+        stream = await self.search(
+            actor, scope, name=name, did_type=did_type, filters=filters, limit=offset + limit + 1
+        )
+        items: list[Did] = []
+        index = 0
+        try:
+            async for did in stream:
+                if index >= offset:
+                    items.append(did)
+                    if len(items) > limit:
+                        break
+                index += 1
+        finally:
+            await stream.aclose()
+        more = len(items) > limit
+        return DidPage(
+            items=items[:limit],
+            offset=offset,
+            limit=limit,
+            next_offset=offset + limit if more else None,
+        )
+
+    async def create(self, actor: Actor, scope: str, request: DidCreate) -> Did:
+        """A new dataset or container in the caller's scope."""
+        await self._policy.authorize(actor, scope, "write")
+        name = check_name(request.name, "name")
+        await self._backend.add_collection(
+            actor,
+            scope,
+            name,
+            request.type,
+            metadata=request.metadata,
+            lifetime=request.lifetime,
+        )
+        return await self._backend.get_did(actor, scope, name)
+
+    async def _refs(self, actor: Actor, dids: Sequence[str]) -> list[DidRef]:
+        refs = []
+        for index, did in enumerate(dids):
+            scope, name = parse_did(did, f"dids.{index}")
+            await self._policy.authorize(actor, scope, "read")
+            refs.append(DidRef(scope=scope, name=name))
+        return refs
+
+    async def attach(self, actor: Actor, scope: str, name: str, dids: Sequence[str]) -> None:
+        """Attach DIDs the caller may read to a collection in the caller's scope."""
+        await self._policy.authorize(actor, scope, "write")
+        refs = await self._refs(actor, dids)
+        await self._backend.attach(actor, scope, check_name(name), refs)
+
+    async def detach(self, actor: Actor, scope: str, name: str, dids: Sequence[str]) -> None:
+        """Detach DIDs from a collection in the caller's scope."""
+        await self._policy.authorize(actor, scope, "write")
+        refs = await self._refs(actor, dids)
+        await self._backend.detach(actor, scope, check_name(name), refs)
+
+    async def set_metadata(
+        self, actor: Actor, scope: str, name: str, metadata: dict[str, Any]
+    ) -> Did:
+        """Set metadata keys on one DID of the caller's scope; returns the updated DID."""
+        await self._policy.authorize(actor, scope, "write")
+        name = check_name(name)
+        await self._backend.set_metadata(actor, scope, name, metadata)
+        return await self._backend.get_did(actor, scope, name)
+
+    async def set_metadata_bulk(self, actor: Actor, request: BulkMetadataUpdate) -> int:
+        """Set metadata on many DIDs of the caller's scope; returns how many."""
+        items = []
+        for index, item in enumerate(request.items):
+            scope, name = parse_did(item.did, f"items.{index}.did")
+            await self._policy.authorize(actor, scope, "write")
+            items.append((DidRef(scope=scope, name=name), item.metadata))
+        await self._backend.set_metadata_bulk(actor, items)
+        return len(items)
+
+    async def content(
+        self, actor: Actor, scope: str, name: str, *, recursive: bool
+    ) -> AsyncGenerator[Did, None]:
+        """The DIDs in a collection (depth-first through sub-collections with ``recursive``)."""
+        await self._policy.authorize(actor, scope, "read")
+        name = check_name(name)
+        if not recursive:
+            return await primed(self._backend.iter_content(actor, scope, name))
+        return await primed(self._walk(actor, DidRef(scope=scope, name=name)))
+
+    async def _walk(self, actor: Actor, root: DidRef) -> AsyncIterator[Did]:
+        seen = {str(root)}
+        stack = [root]
+        while stack:
+            parent = stack.pop()
+            async for did in self._backend.iter_content(actor, parent.scope, parent.name):
+                yield did
+                key = f"{did.scope}:{did.name}"
+                if did.type != "file" and key not in seen:
+                    seen.add(key)
+                    stack.append(DidRef(scope=did.scope, name=did.name))
+
+
+async def primed(stream: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+    """Start ``stream`` now so that its errors become problems before a response begins."""
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+
+        async def empty() -> AsyncGenerator[T, None]:
+            return
+            yield  # pragma: no cover
+
+        return empty()
+
+    async def chained() -> AsyncGenerator[T, None]:
+        try:
+            yield first
+            async for item in stream:
+                yield item
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+
+    return chained()

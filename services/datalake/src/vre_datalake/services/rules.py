@@ -1,0 +1,116 @@
+"""Replication rules of the caller's account, and usage against limits."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Literal
+
+from vre_datalake.backends.base import Actor, DatalakeBackend
+from vre_datalake.errors import RuleNotFoundError
+from vre_datalake.models import (
+    Rule,
+    RuleCreate,
+    RulesCreated,
+    RuleWithLocks,
+    Usage,
+)
+from vre_datalake.names import parse_did
+from vre_datalake.services.policy import ScopePolicy
+
+_RULE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+_LOCK_CONCURRENCY = 8
+
+
+class RuleService:
+    """Rules: created on DIDs the caller may read; read, changed and deleted only by their owner."""
+
+    def __init__(self, *, backend: DatalakeBackend, policy: ScopePolicy) -> None:
+        self._backend = backend
+        self._policy = policy
+
+    async def create(self, actor: Actor, request: RuleCreate) -> RulesCreated:
+        """One rule per DID, owned by the caller's account (quota checked by Rucio)."""
+        for index, did in enumerate(request.dids):
+            scope, _ = parse_did(did, f"dids.{index}")
+            await self._policy.authorize(actor, scope, "read")
+        return RulesCreated(ids=await self._backend.add_rules(actor, request))
+
+    async def _locked_bytes(self, actor: Actor, rule: Rule, limit: asyncio.Semaphore) -> Rule:
+        async with limit:
+            locks = await self._backend.rule_locks(actor, rule.id)
+        rule.locked_bytes = sum(lock.bytes or 0 for lock in locks)
+        return rule
+
+    async def list(
+        self, actor: Actor, *, sort: Literal["created", "bytes"] = "created"
+    ) -> list[Rule]:
+        """The caller's rules with the bytes each locks (``sort=bytes``: biggest first)."""
+        rules = [rule async for rule in self._backend.iter_rules(actor)]
+        limit = asyncio.Semaphore(_LOCK_CONCURRENCY)
+        rules = list(await asyncio.gather(*(self._locked_bytes(actor, r, limit) for r in rules)))
+        if sort == "bytes":
+            rules.sort(key=lambda r: (-(r.locked_bytes or 0), r.id))
+        else:
+            rules.sort(key=lambda r: (r.created_at is None, r.created_at, r.id))
+        return rules
+
+    async def _own(self, actor: Actor, rule_id: str) -> Rule:
+        if not _RULE_ID.match(rule_id):
+            raise RuleNotFoundError(f"no rule {rule_id!r}")
+        rule = await self._backend.get_rule(actor, rule_id.lower())
+        if rule.account != actor.account:
+            raise RuleNotFoundError(f"no rule {rule_id} of yours")
+        return rule
+
+    async def get(self, actor: Actor, rule_id: str) -> RuleWithLocks:
+        """One of the caller's rules with its locks."""
+        rule = await self._own(actor, rule_id)
+        locks = await self._backend.rule_locks(actor, rule.id)
+        return RuleWithLocks(
+            **rule.model_dump(exclude={"locked_bytes"}),
+            locked_bytes=sum(lock.bytes or 0 for lock in locks),
+            locks=locks,
+        )
+
+    async def update_lifetime(
+        self, actor: Actor, rule_id: str, lifetime: int | None
+    ) -> RuleWithLocks:
+        """Change the lifetime of one of the caller's rules."""
+        rule = await self._own(actor, rule_id)
+        await self._backend.update_rule_lifetime(actor, rule.id, lifetime)
+        return await self.get(actor, rule.id)
+
+    async def delete(self, actor: Actor, rule_id: str) -> None:
+        """Delete one of the caller's rules (Rucio removes unlocked replicas later)."""
+        rule = await self._own(actor, rule_id)
+        await self._backend.delete_rule(actor, rule.id)
+
+
+class UsageService:
+    """How much room the caller has, and where."""
+
+    def __init__(self, *, backend: DatalakeBackend) -> None:
+        self._backend = backend
+
+    async def usage(self, actor: Actor) -> Usage:
+        """Per RSE: bytes and files used, the limit, what remains, and the RSE's free space."""
+        entries, rses = await asyncio.gather(
+            self._backend.account_usage(actor), self._backend.list_rses(actor)
+        )
+        free = {
+            rse.name: next(
+                (s.free_bytes for s in rse.space if s.source == "storage" and s.free_bytes),
+                None,
+            )
+            for rse in rses
+        }
+        for entry in entries:
+            entry.rse_free_bytes = free.get(entry.rse)
+        limits = [e.limit_bytes for e in entries]
+        return Usage(
+            account=actor.account,
+            rses=entries,
+            used_bytes=sum(e.used_bytes for e in entries),
+            limit_bytes=None if not limits or None in limits else sum(x or 0 for x in limits),
+        )

@@ -1,0 +1,128 @@
+"""Subprocesses in their own process group: time limits, cancellation, and nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class ProcessResult:
+    """How a process ended."""
+
+    exit_code: int | None
+    timed_out: bool = False
+    cancelled: bool = False
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """PIDs of processes of group ``pgid`` that are not zombies (Linux /proc)."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def kill_group(
+    process: asyncio.subprocess.Process, pgid: int, *, grace: float
+) -> None:
+    """SIGTERM the whole group, SIGKILL after ``grace`` seconds, wait until none is alive."""
+    _signal_group(pgid, signal.SIGTERM)
+    if grace > 0:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await process.wait()
+    _signal_group(pgid, signal.SIGKILL)
+    await process.wait()
+    await reap_group(pgid)
+
+
+async def reap_group(pgid: int, *, timeout: float = 5.0) -> None:
+    """Kill what is left of a group whose leader has exited (background jobs of a step)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while await asyncio.to_thread(live_group_members, pgid):
+        _signal_group(pgid, signal.SIGKILL)
+        if loop.time() > deadline:
+            return
+        await asyncio.sleep(0.02)
+
+
+async def run_in_group(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float,
+    cancel: asyncio.Event,
+    grace: float,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> ProcessResult:
+    """Run ``argv`` in a new session with stdout+stderr appended to ``log_path``.
+
+    Ends when the process exits, ``timeout`` seconds pass, or ``cancel`` is set; in the last
+    two cases the whole process group is killed (``on_stop`` runs first, e.g. to stop a
+    container whose client is the process). Whatever happens, no process of the group is left
+    running afterwards — also when the calling task itself is cancelled.
+    """
+    with log_path.open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=str(cwd),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pgid = process.pid
+    waiter = asyncio.ensure_future(process.wait())
+    cancelled = asyncio.ensure_future(cancel.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {waiter, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter in done:
+            await reap_group(pgid)
+            return ProcessResult(exit_code=process.returncode)
+        if on_stop is not None:
+            await on_stop()
+        await kill_group(process, pgid, grace=grace)
+        return ProcessResult(
+            exit_code=process.returncode,
+            timed_out=cancelled not in done,
+            cancelled=cancelled in done,
+        )
+    except BaseException:
+        # The service is shutting down (task cancelled): leave nothing running.
+        if process.returncode is None:
+            if on_stop is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(on_stop())
+            _signal_group(pgid, signal.SIGKILL)
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(process.wait())
+        raise
+    finally:
+        cancelled.cancel()
+        if not waiter.done():
+            waiter.cancel()

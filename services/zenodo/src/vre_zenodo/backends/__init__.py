@@ -1,0 +1,1 @@
+"""Adapters to the systems the zenodo service talks to."""
