@@ -54,7 +54,8 @@ openapi: $(VENV)/.stamp
 	$(VENV)/bin/vre openapi > docs/openapi.json
 
 bench: deps
-	$(VENV)/bin/python -m bench
+	@command -v wrk >/dev/null && test -x /usr/sbin/nginx || apt-get install -y -qq wrk nginx
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lock: $(VENV)/.stamp
 	cd requirements && for f in main rucio-server reana-validator bootstrap; do \

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bench.report import Row, machine, markdown
 
-BENCHMARKS = ["bench.token_validation"]
+BENCHMARKS = ["bench.token_validation", "bench.gateway_overhead"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", default=[], help="module name filter")
     parser.add_argument("--no-write", action="store_true", help="don't write docs/benchmarks.md")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=150)
     rows: list[Row] = []
     for name in BENCHMARKS:
         if args.only and not any(o in name for o in args.only):

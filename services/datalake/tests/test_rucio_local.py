@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from vre_datalake.rucio_local import LocalRucio, RucioDaemons
+from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
 from vre_datalake.rucio_local.scripts.daemon_pass import TransferCopyError, copy_file
 
 SCOPE = "vretest"
@@ -239,14 +239,16 @@ def test_postgresql_server_starts_with_rses(rucio_server_pg: LocalRucio) -> None
         assert set(rucio_server_pg.rse_names) <= set(admin.list_rses())
 
 
-@pytest.fixture
-def webdav_url(tmp_path: Path) -> Iterator[str]:
-    """A plain-http WsgiDAV server (no parent-folder middleware) on a free port."""
+@contextlib.contextmanager
+def serve_webdav(root: Path, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """A WsgiDAV server on ``root`` under cheroot in a thread; yields its base URL.
+
+    Plain WsgiDAV, without the parent-folder middleware: PUT under a missing folder is 409.
+    """
     from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
     from wsgidav.wsgidav_app import WsgiDAVApp
 
-    root = tmp_path / "dav"
-    root.mkdir()
     app = WsgiDAVApp(
         {
             "provider_mapping": {"/": str(root)},
@@ -256,14 +258,25 @@ def webdav_url(tmp_path: Path) -> Iterator[str]:
         }
     )
     server = wsgi.Server(("127.0.0.1", 0), app)
+    if tls is not None:
+        server.ssl_adapter = BuiltinSSLAdapter(str(tls[0]), str(tls[1]))
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.bind_addr[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.bind_addr[1]}"
     finally:
         server.stop()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def webdav_url(tmp_path: Path) -> Iterator[str]:
+    """A plain-http WebDAV server on a free port."""
+    root = tmp_path / "dav"
+    root.mkdir()
+    with serve_webdav(root) as url:
+        yield url
 
 
 def test_copy_file_streams_to_and_from_webdav(tmp_path: Path, webdav_url: str) -> None:
@@ -321,89 +334,62 @@ def _self_signed_cert(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_rules_move_files_between_posix_and_webdav_rses(
-    rucio_server: LocalRucio, rucio_client_config: Path, tmp_path: Path
-) -> None:
-    from cheroot import wsgi
-    from cheroot.ssl.builtin import BuiltinSSLAdapter
-    from wsgidav.wsgidav_app import WsgiDAVApp
-
+def test_rules_move_files_between_posix_and_webdav_rses(tmp_path: Path) -> None:
+    # A server of its own: the WebDAV RSE dies with this test and must not outlive it in
+    # the shared session server; its daemons must trust the WebDAV server's certificate.
     cert, key = _self_signed_cert(tmp_path)
     root = tmp_path / "dav"
     (root / "rucio").mkdir(parents=True)
-    app = WsgiDAVApp(
-        {
-            "provider_mapping": {"/": str(root)},
-            "simple_dc": {"user_mapping": {"*": True}},
-            "verbose": 0,
-            "logging": {"enable": False},
-        }
+    config = LocalRucioConfig(
+        data_dir=tmp_path / "rucio",
+        admin_password="dav-test-password",
+        extra_env={"REQUESTS_CA_BUNDLE": str(cert)},
     )
-    server = wsgi.Server(("127.0.0.1", 0), app)
-    server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    with contextlib.ExitStack() as stack:
-        stack.callback(thread.join, timeout=5)
-        stack.callback(server.stop)
-        dav_rse = f"VRE-DAV-{os.urandom(3).hex().upper()}"
-        rucio_server.add_webdav_rse(dav_rse, f"https://127.0.0.1:{server.bind_addr[1]}/rucio/")
-        daemons = RucioDaemons(  # its copying transfer tool must trust the WebDAV server
-            python=rucio_server.python,
-            env={**rucio_server.server_env(), "REQUESTS_CA_BUNDLE": str(cert)},
-            log_dir=rucio_server.log_dir,
-            lock_file=rucio_server.data_dir / "daemons.lock",
-        )
-        stack.enter_context(daemons)
+    with serve_webdav(root, (cert, key)) as dav_url, LocalRucio(config) as rucio:
+        rucio.add_webdav_rse("VRE-DAV", f"{dav_url}/rucio/")
+        client_config = rucio.write_client_config()
         name = f"dav-{os.urandom(4).hex()}.dat"
         payload = os.urandom(256 * 1024)
         (tmp_path / name).write_bytes(payload)
-        rse1, rse2 = rucio_server.rse_names
+        rse1, rse2 = rucio.rse_names
         to_dav = run_rucio_client(
-            rucio_client_config,
+            client_config,
             """
             from rucio.client import Client
             from rucio.client.uploadclient import UploadClient
-            from rucio.common.exception import Duplicate
 
             client = Client()
-            try:
-                client.add_scope("root", params["scope"])
-            except Duplicate:
-                pass
+            client.add_scope("root", params["scope"])
             UploadClient(client).upload(
                 [{"path": params["path"], "rse": params["rse1"], "did_scope": params["scope"]}]
             )
             did = [{"scope": params["scope"], "name": params["name"]}]
-            print(json.dumps(client.add_replication_rule(did, 1, params["dav"])[0]))
+            print(json.dumps(client.add_replication_rule(did, 1, "VRE-DAV")[0]))
             """,
             scope=SCOPE,
             path=str(tmp_path / name),
             name=name,
             rse1=rse1,
-            dav=dav_rse,
         )
-        daemons.run_once()
+        rucio.run_daemons_once()
         (on_dav,) = files_named(root, name)
         assert on_dav.read_bytes() == payload
         from_dav = run_rucio_client(
-            rucio_client_config,
+            client_config,
             """
             from rucio.client import Client
             did = [{"scope": params["scope"], "name": params["name"]}]
             print(json.dumps(Client().add_replication_rule(
-                did, 1, params["rse2"], source_replica_expression=params["dav"]
+                did, 1, params["rse2"], source_replica_expression="VRE-DAV"
             )[0]))
             """,
             scope=SCOPE,
             name=name,
             rse2=rse2,
-            dav=dav_rse,
         )
-        daemons.run_once()
-        (on_rse2,) = files_named(rucio_server.rse_prefixes[rse2], name)
+        rucio.run_daemons_once()
+        (on_rse2,) = files_named(rucio.rse_prefixes[rse2], name)
         assert on_rse2.read_bytes() == payload
-        with rucio_server.admin() as admin:
+        with rucio.admin() as admin:
             for rule in (to_dav, from_dav):
                 assert admin.request("GET", f"/rules/{rule}").json()["state"] == "OK"

@@ -9,9 +9,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
 
-from sqlalchemy import Float, Integer, Subquery, bindparam, column, func, select, text, update
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Subquery,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_catalogue.storage.schema import FTS_TABLE, SoftwareRow
@@ -97,8 +110,9 @@ class PostgresSearchIndex:
     CONFIG = "english"
 
     async def put(self, session: AsyncSession, software_id: int, doc: SearchDocument) -> None:
-        def weighted(value: str, weight: str) -> object:
-            return func.setweight(func.to_tsvector(self.CONFIG, value), weight)
+        def weighted(value: str, weight: str) -> ColumnElement[Any]:
+            # setweight() takes a "char": a literal, never a bound (varchar) parameter.
+            return func.setweight(func.to_tsvector(self.CONFIG, value), literal_column(f"'{weight}'"))
 
         vector = (
             weighted(doc.name, "A")

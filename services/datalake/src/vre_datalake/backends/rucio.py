@@ -544,14 +544,18 @@ class RucioDatalakeBackend:
         md5: str,
         pfn: str | None,
     ) -> None:
-        """``POST /replicas`` (owner: the caller's account), then a rule for the caller."""
+        """``POST /replicas``, then a rule of the caller's account on the RSE.
+
+        In service mode the replica is registered by the service (Rucio's generic policy lets
+        only administrators add replicas), so the file DID's ``account`` is the service's;
+        the rule — what holds the bytes and counts against quota — is the caller's.
+        """
         entry: dict[str, Any] = {
             "scope": did.scope,
             "name": did.name,
             "bytes": size,
             "adler32": adler32,
             "md5": md5,
-            "account": actor.account,
             "meta": {},
         }
         if pfn:

@@ -89,6 +89,7 @@ _INVALID = {
 }
 _QUOTA = {"InsufficientAccountLimit", "InsufficientTargetRSEs"}
 _AUTH = {"CannotAuthenticate", "CannotAuthorize"}
+_MAX_MESSAGE = 400
 
 
 def rucio_error(response: httpx.Response) -> tuple[str, str]:
@@ -102,7 +103,10 @@ def rucio_error(response: httpx.Response) -> tuple[str, str]:
     if isinstance(body, dict):
         cls = str(body.get("ExceptionClass") or cls)
         msg = str(body.get("ExceptionMessage") or msg)
-    return cls or f"HTTP{response.status_code}", msg or response.reason_phrase
+    msg = msg or response.reason_phrase
+    if len(msg) > _MAX_MESSAGE:  # jsonschema errors quote whole schemas
+        msg = msg[:_MAX_MESSAGE] + " …"
+    return cls or f"HTTP{response.status_code}", msg
 
 
 def translate(  # noqa: PLR0911 - one return per family of Rucio errors
@@ -216,7 +220,6 @@ class RucioRest:
                 "X-Rucio-Account": account,
                 "X-Rucio-Username": self.settings.service_username,
                 "X-Rucio-Password": self.settings.service_password.get_secret_value(),
-                "Accept": "application/json",
             }
             try:
                 async with backend_call("rucio", "auth_userpass"):

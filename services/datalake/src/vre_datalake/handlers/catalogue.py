@@ -20,7 +20,8 @@ router = APIRouter(tags=["catalogue"])
     responses=problem_responses(401, 422, 503),
 )
 async def list_rses(
-    *, actor: CurrentActor,
+    *,
+    actor: CurrentActor,
     catalogue: CatalogueDep,
     expression: str | None = Query(
         default=None, max_length=3000, description="Rucio RSE expression, e.g. `vre_kind=posix`."

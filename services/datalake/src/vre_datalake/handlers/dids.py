@@ -44,7 +44,8 @@ _ERRORS = problem_responses(401, 403, 404, 422, 503)
     responses={200: {"content": ndjson_doc(Did)}, **_ERRORS},
 )
 async def list_dids(
-    *, request: Request,
+    *,
+    request: Request,
     scope: str,
     actor: CurrentActor,
     dids: DidServiceDep,
@@ -79,7 +80,9 @@ async def list_dids(
     response_model=Did,
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
-async def create_did(*, scope: str, body: DidCreate, actor: CurrentActor, dids: DidServiceDep) -> Did:
+async def create_did(
+    *, scope: str, body: DidCreate, actor: CurrentActor, dids: DidServiceDep
+) -> Did:
     return await dids.create(actor, scope, body)
 
 
@@ -107,7 +110,8 @@ async def set_metadata_bulk(
     responses={200: {"content": ndjson_doc(Did)}, **_ERRORS},
 )
 async def list_content(
-    *, request: Request,
+    *,
+    request: Request,
     scope: str,
     name: str,
     actor: CurrentActor,

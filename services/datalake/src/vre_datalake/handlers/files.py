@@ -46,7 +46,8 @@ _UPLOAD_BODY: dict[str, Any] = {
     openapi_extra=_UPLOAD_BODY,
 )
 async def upload_file(
-    *, scope: str,
+    *,
+    scope: str,
     name: str,
     request: Request,
     response: Response,
@@ -91,7 +92,8 @@ async def upload_file(
     },
 )
 async def download_file(
-    *, scope: str,
+    *,
+    scope: str,
     name: str,
     actor: CurrentActor,
     files: FileServiceDep,

@@ -53,7 +53,8 @@ async def create_rules(
     responses=problem_responses(401, 503),
 )
 async def list_rules(
-    *, actor: CurrentActor,
+    *,
+    actor: CurrentActor,
     rules: RuleServiceDep,
     sort: Literal["created", "bytes"] = Query(default="created"),
 ) -> list[Rule]:

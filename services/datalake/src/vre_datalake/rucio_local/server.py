@@ -254,17 +254,10 @@ class LocalRucio:
             if _newer_or_same(marker, stamp):
                 return
             log = self.venv_dir / ".vre-build.log"
+            site = str(self.site_packages())
             with log.open("ab") as handle:
                 subprocess.call(  # noqa: S603 - fixed command; failure only costs speed
-                    [
-                        str(self.python),
-                        "-m",
-                        "compileall",
-                        "-q",
-                        "-j",
-                        "0",
-                        str(self.site_packages()),
-                    ],
+                    [str(self.python), "-m", "compileall", "-q", "-j", "0", site],
                     stdout=handle,
                     stderr=subprocess.STDOUT,
                 )
@@ -420,6 +413,8 @@ class LocalRucio:
                     continue  # another process took the port between probe and bind
                 raise
             break
+        else:
+            raise RucioStartError("every free port probed was taken before gunicorn bound it")
         self.timings = replace(self.timings, start=time.perf_counter() - started)
 
     def _spawn(self) -> None:

@@ -24,7 +24,7 @@ class ZenodoFile(BaseModel):
     url: str | None = Field(default=None, description="Where its bytes are served.")
 
 
-class Deposition(BaseModel):
+class ZenodoDeposition(BaseModel):
     """A deposition (a draft, or the editable side of a published record)."""
 
     id: int
@@ -123,23 +123,23 @@ class ZenodoPort(Protocol):
 
     async def create_deposition(
         self, token: str, metadata: Mapping[str, Any] | None = None
-    ) -> Deposition:
+    ) -> ZenodoDeposition:
         """A new empty draft (with metadata if given)."""
         ...
 
-    async def get_deposition(self, token: str, deposition_id: int) -> Deposition:
+    async def get_deposition(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """One deposition of the token's owner."""
         ...
 
     async def list_depositions(
         self, token: str, *, page: int = 1, size: int = 25
-    ) -> list[Deposition]:
+    ) -> list[ZenodoDeposition]:
         """The token owner's depositions, newest first."""
         ...
 
     async def update_metadata(
         self, token: str, deposition_id: int, metadata: Mapping[str, Any]
-    ) -> Deposition:
+    ) -> ZenodoDeposition:
         """Replace a draft's metadata."""
         ...
 
@@ -159,19 +159,19 @@ class ZenodoPort(Protocol):
         """Remove a file from a draft's bucket."""
         ...
 
-    async def publish(self, token: str, deposition_id: int) -> Deposition:
+    async def publish(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """Publish a draft; the answer carries the DOI and record id."""
         ...
 
-    async def new_version(self, token: str, deposition_id: int) -> Deposition:
+    async def new_version(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """A new-version draft of a published deposition (whichever shape Zenodo answers)."""
         ...
 
-    async def edit(self, token: str, deposition_id: int) -> Deposition:
+    async def edit(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """Unlock a published deposition's metadata for editing."""
         ...
 
-    async def discard(self, token: str, deposition_id: int) -> Deposition:
+    async def discard(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """Throw away the edits of a published deposition."""
         ...
 

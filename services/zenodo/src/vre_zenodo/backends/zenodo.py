@@ -40,7 +40,7 @@ from vre_common.errors import (
 from vre_common.http import backend_call, make_http_client
 from vre_zenodo.backends.base import (
     BucketObject,
-    Deposition,
+    ZenodoDeposition,
     RecordHits,
     RecordQuery,
     ZenodoFile,
@@ -123,7 +123,7 @@ def _field_errors(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def parse_deposition(data: Any) -> Deposition:
+def parse_deposition(data: Any) -> ZenodoDeposition:
     """A deposition from Zenodo's JSON (tolerant of both old and new Zenodo)."""
     if not isinstance(data, dict) or "id" not in data:
         raise BadGatewayError("Zenodo answered something that is not a deposition")
@@ -144,7 +144,7 @@ def parse_deposition(data: Any) -> Deposition:
             )
         )
     latest_draft = _str(links.get("latest_draft"))
-    return Deposition(
+    return ZenodoDeposition(
         id=int(data["id"]),
         record_id=_int(data.get("record_id")),
         concept_record_id=_int(data.get("conceptrecid")),
@@ -304,6 +304,7 @@ class ZenodoBackend:
         params: Any = None,
         not_found: type[NotFoundError] = NotFoundError,
         what: str = "request",
+        follow_redirects: bool = False,
     ) -> Any:
         async with backend_call(BACKEND, operation):
             response = await self._http.request(
@@ -312,6 +313,7 @@ class ZenodoBackend:
                 json=json_body,
                 params=params,
                 headers=self._headers(token, url),
+                follow_redirects=follow_redirects,
             )
         raise_for_zenodo(response, operation, token is not None, not_found, what)
         if response.status_code == 204 or not response.content:
@@ -329,7 +331,7 @@ class ZenodoBackend:
 
     async def create_deposition(
         self, token: str, metadata: Mapping[str, Any] | None = None
-    ) -> Deposition:
+    ) -> ZenodoDeposition:
         """A new empty draft (POST /api/deposit/depositions)."""
         body: dict[str, Any] = {"metadata": dict(metadata)} if metadata else {}
         data = await self._call(
@@ -342,7 +344,7 @@ class ZenodoBackend:
         )
         return parse_deposition(data)
 
-    async def get_deposition(self, token: str, deposition_id: int) -> Deposition:
+    async def get_deposition(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """One deposition (GET /api/deposit/depositions/{id})."""
         data = await self._call(
             "GET",
@@ -355,7 +357,7 @@ class ZenodoBackend:
 
     async def list_depositions(
         self, token: str, *, page: int = 1, size: int = 25
-    ) -> list[Deposition]:
+    ) -> list[ZenodoDeposition]:
         """The token owner's depositions (GET /api/deposit/depositions)."""
         data = await self._call(
             "GET",
@@ -370,7 +372,7 @@ class ZenodoBackend:
 
     async def update_metadata(
         self, token: str, deposition_id: int, metadata: Mapping[str, Any]
-    ) -> Deposition:
+    ) -> ZenodoDeposition:
         """Replace a draft's metadata (PUT /api/deposit/depositions/{id})."""
         data = await self._call(
             "PUT",
@@ -424,7 +426,7 @@ class ZenodoBackend:
         except NotFoundError:
             return
 
-    async def publish(self, token: str, deposition_id: int) -> Deposition:
+    async def publish(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """POST …/actions/publish: the answer carries ``doi`` and ``record_id``."""
         data = await self._call(
             "POST",
@@ -436,7 +438,7 @@ class ZenodoBackend:
         )
         return parse_deposition(data)
 
-    async def new_version(self, token: str, deposition_id: int) -> Deposition:
+    async def new_version(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """POST …/actions/newversion, returning the new draft in either answer shape.
 
         New Zenodo answers 201 with the new draft itself (files of the previous version
@@ -458,7 +460,7 @@ class ZenodoBackend:
             raise BadGatewayError("Zenodo answered newversion without naming the new draft")
         return answer
 
-    async def edit(self, token: str, deposition_id: int) -> Deposition:
+    async def edit(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """POST …/actions/edit."""
         data = await self._call(
             "POST",
@@ -469,7 +471,7 @@ class ZenodoBackend:
         )
         return parse_deposition(data)
 
-    async def discard(self, token: str, deposition_id: int) -> Deposition:
+    async def discard(self, token: str, deposition_id: int) -> ZenodoDeposition:
         """POST …/actions/discard."""
         data = await self._call(
             "POST",
@@ -500,6 +502,7 @@ class ZenodoBackend:
             "get_record",
             token,
             not_found=RecordNotFoundError,
+            follow_redirects=True,  # a concept record id redirects to its latest version
         )
         return parse_record(data)
 

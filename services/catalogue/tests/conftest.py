@@ -1,0 +1,121 @@
+"""Fixtures of the catalogue tests: each test runs on SQLite and on PostgreSQL.
+
+PostgreSQL: the machine's server (127.0.0.1:5432, user postgres, trust auth); one database
+per test session, created with a unique name and dropped at the end; emptied after each test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from vre_catalogue.config import CatalogueSettings, ZenodoSourceSettings
+from vre_catalogue.main import create_app
+from vre_common.settings import DatabaseSettings
+from vre_common.testing import TestIssuer, app_client
+
+from services.catalogue.tests.support.helpers import CURATOR_GROUP, Users
+from services.catalogue.tests.support.zenodo_records import ZenodoRecordsStandIn
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TABLES = (
+    "version_person, software_identifier, environment, software_version, software_term, "
+    "software, person, harvest_job"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped afterwards)."""
+    name = f"vre_catalogue_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            "PostgreSQL is not reachable on 127.0.0.1:5432 (start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`): "
+            f"{exc}"
+        )
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty catalogue database URL, on each dialect."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'catalogue.db'}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    yield url
+    sync = url.replace("+asyncpg", "")
+    with psycopg.connect(sync, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('public.software')").fetchone()
+        if exists and exists[0]:
+            conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(scope="session")
+def issuer() -> TestIssuer:
+    """Signs the tests' tokens."""
+    return TestIssuer()
+
+
+@pytest.fixture(scope="session")
+async def zenodo_server() -> AsyncIterator[ZenodoRecordsStandIn]:
+    """The Zenodo records stand-in, one server for the session."""
+    standin = ZenodoRecordsStandIn()
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture
+def zenodo(zenodo_server: ZenodoRecordsStandIn) -> Iterator[ZenodoRecordsStandIn]:
+    """The stand-in, emptied for each test, with Zenodo's default limits."""
+    zenodo_server.reset()
+    zenodo_server.result_window = 10_000
+    yield zenodo_server
+    zenodo_server.reset()
+
+
+@pytest.fixture
+def settings(db_url: str, issuer: TestIssuer, zenodo: ZenodoRecordsStandIn) -> CatalogueSettings:
+    """Catalogue settings on the test database, trusting the test issuer."""
+    return CatalogueSettings(
+        auth=issuer.auth_settings(),
+        database=DatabaseSettings(url=db_url),
+        curator_groups=[CURATOR_GROUP],
+        zenodo=ZenodoSourceSettings(url=zenodo.base_url, settle_seconds=0),
+    )
+
+
+@pytest.fixture
+def app(settings: CatalogueSettings, issuer: TestIssuer) -> FastAPI:
+    """The catalogue app."""
+    return create_app(settings, validator=issuer.validator())
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app (lifespan running)."""
+    async with app_client(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def as_user(issuer: TestIssuer) -> Users:
+    """``as_user("alice")`` → headers; also "bob", "carol", "admin", "curator"."""
+    return Users(issuer)

@@ -1,0 +1,144 @@
+"""Users' REANA tokens: registered once, checked with REANA, stored encrypted, never logged."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from vre_common.auth import Principal
+from vre_common.errors import InvalidInputError, NotFoundError
+from vre_workflows.backends.reana import ReanaClient
+from vre_workflows.config import ReanaSettings
+from vre_workflows.errors import ReanaCredentialsMissingError
+from vre_workflows.models import ReanaCredentials, ReanaCredentialsIn, ReanaCredentialsList
+from vre_workflows.storage.credentials import CredentialStore
+
+
+def load_or_create_key(settings: ReanaSettings, data_dir: Path) -> bytes:
+    """The Fernet key: from settings, else a key file made once in the data folder (0600)."""
+    if settings.credentials_key is not None:
+        return settings.credentials_key.get_secret_value().encode()
+    path = data_dir / "credentials.key"
+    if path.exists():
+        return path.read_bytes().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
+
+
+class TokenCipher:
+    """Fernet encryption of stored tokens (AES-128-CBC + HMAC, authenticated)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    def encrypt(self, token: str) -> str:
+        """Ciphertext (urlsafe base64 text)."""
+        return self._fernet.encrypt(token.encode()).decode("ascii")
+
+    def decrypt(self, ciphertext: str) -> str | None:
+        """The token, or None if it was encrypted with another key."""
+        try:
+            return self._fernet.decrypt(ciphertext.encode("ascii")).decode()
+        except InvalidToken:
+            return None
+
+
+class ReanaServers:
+    """The configured REANA servers, by name."""
+
+    def __init__(self, clients: dict[str, ReanaClient], default: str | None) -> None:
+        self.clients = clients
+        if default is None and len(clients) == 1:
+            default = next(iter(clients))
+        self.default = default
+
+    def get(self, name: str | None) -> ReanaClient:
+        """The named server, or the default; 422 if unknown or none is configured."""
+        chosen = name or self.default
+        if not self.clients:
+            raise InvalidInputError(
+                "no REANA server is configured on this deployment (VRE_WORKFLOWS_REANA__SERVERS)"
+            )
+        if chosen is None or chosen not in self.clients:
+            known = ", ".join(sorted(self.clients))
+            raise InvalidInputError(
+                f"unknown REANA server {chosen!r}; this deployment has: {known}",
+                errors=[{"loc": ["reana_server"], "msg": "unknown server", "type": "value_error"}],
+            )
+        return self.clients[chosen]
+
+    async def aclose(self) -> None:
+        """Close every client."""
+        for client in self.clients.values():
+            await client.aclose()
+
+
+class CredentialService:
+    """Register, list and use a user's REANA tokens."""
+
+    def __init__(
+        self, *, store: CredentialStore, cipher: TokenCipher, servers: ReanaServers
+    ) -> None:
+        self._store = store
+        self._cipher = cipher
+        self._servers = servers
+
+    async def register(self, user: Principal, body: ReanaCredentialsIn) -> ReanaCredentials:
+        """Check the token with REANA (``GET /api/you``), then store it encrypted."""
+        client = self._servers.get(body.server)
+        token = body.token.get_secret_value().strip()
+        if not token:
+            raise InvalidInputError(
+                "the token is empty",
+                errors=[{"loc": ["token"], "msg": "empty", "type": "value_error"}],
+            )
+        you = await client.you(token)
+        reana_user = you.get("username") or you.get("email")
+        await self._store.put(
+            user.key, client.name, self._cipher.encrypt(token),
+            str(reana_user) if reana_user else None,
+        )
+        stored = await self._store.get(user.key, client.name)
+        assert stored is not None
+        return ReanaCredentials(
+            server=client.name, url=client.url, reana_user=stored.reana_user,
+            registered_at=stored.updated_at,
+        )
+
+    async def list(self, user: Principal) -> ReanaCredentialsList:
+        """The servers the user has a token for."""
+        items = []
+        for row in await self._store.list(user.key):
+            client = self._servers.clients.get(row.server)
+            items.append(
+                ReanaCredentials(
+                    server=row.server,
+                    url=client.url if client else "",
+                    reana_user=row.reana_user,
+                    registered_at=row.updated_at,
+                )
+            )
+        return ReanaCredentialsList(items=items)
+
+    async def delete(self, user: Principal, server: str | None) -> None:
+        """Forget the user's token for a server."""
+        name = server or self._servers.default or ""
+        if not await self._store.delete(user.key, name):
+            raise NotFoundError(f"no REANA token is registered for server {name!r}")
+
+    async def token_for(self, owner: str, server: str) -> str:
+        """The decrypted token (kept in memory only); 409 if none is registered."""
+        stored = await self._store.get(owner, server)
+        token = self._cipher.decrypt(stored.token_encrypted) if stored else None
+        if token is None:
+            raise ReanaCredentialsMissingError(
+                f"no usable REANA token is registered for server {server!r}: register one with "
+                "PUT /credentials/reana"
+            )
+        return token
