@@ -164,7 +164,9 @@ async def test_new_release_of_an_entry(client: httpx.AsyncClient, as_user: Users
 
 
 async def test_body_must_be_an_object(client: httpx.AsyncClient, as_user: Users) -> None:
-    response = await client.post("/software", json=["not", "an", "object"], headers=as_user("alice"))
+    response = await client.post(
+        "/software", json=["not", "an", "object"], headers=as_user("alice")
+    )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
 

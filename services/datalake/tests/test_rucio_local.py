@@ -334,6 +334,7 @@ def _self_signed_cert(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+@pytest.mark.slow  # a third server (≈ 6 s): the others share one session server
 def test_rules_move_files_between_posix_and_webdav_rses(tmp_path: Path) -> None:
     # A server of its own: the WebDAV RSE dies with this test and must not outlive it in
     # the shared session server; its daemons must trust the WebDAV server's certificate.

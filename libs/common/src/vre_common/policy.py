@@ -34,6 +34,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
 from vre_common.auth import Principal
+from vre_common.clients.datalake import raise_for_problem
 from vre_common.errors import ConflictError, ForbiddenError, InvalidTokenError, NotFoundError
 from vre_common.http import backend_call, make_http_client
 from vre_common.settings import HttpClientSettings
@@ -335,8 +336,6 @@ class HttpProjectDirectory:
         if response.status_code == 404:
             result = None
         else:
-            from vre_common.clients.datalake import raise_for_problem
-
             await raise_for_problem(response, "project_access")
             result = ProjectAccess.model_validate(response.json())
         self._cache[key] = (now + self.ttl, result)

@@ -47,6 +47,7 @@ class ZenodoRecordsStandIn:
     files: dict[tuple[int, str], bytes] = field(default_factory=dict)
     queries: list[dict[str, str]] = field(default_factory=list)
     file_downloads: int = 0
+    delay: float = 0.0
     base_url: str = ""
     _next_id: int = 1000
     _server: uvicorn.Server | None = None
@@ -137,6 +138,8 @@ class ZenodoRecordsStandIn:
         async def search(request: Request) -> Response:
             params = dict(request.query_params)
             self.queries.append(params)
+            if self.delay:
+                await asyncio.sleep(self.delay)
             authenticated = request.headers.get("authorization") == f"Bearer {TOKEN}"
             cap = self.authenticated_page_size if authenticated else self.anonymous_page_size
             try:
@@ -226,3 +229,4 @@ class ZenodoRecordsStandIn:
         self.files.clear()
         self.queries.clear()
         self.file_downloads = 0
+        self.delay = 0.0

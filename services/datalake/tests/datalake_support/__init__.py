@@ -104,10 +104,12 @@ def serve(params: dict[str, Any], issuer: TestIssuer, log: Path) -> ServedApp:
         "audience": issuer.audience,
         "jwk": issuer.key.as_dict(private=False),
     }
-    handle = log.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, str(SERVE), json.dumps(config)], stdout=handle, stderr=subprocess.STDOUT
-    )
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            [sys.executable, str(SERVE), json.dumps(config)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

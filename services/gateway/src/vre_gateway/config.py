@@ -46,6 +46,76 @@ class RateLimitSettings(BaseModel):
     burst: int = Field(default=400, gt=0)
 
 
+class ProjectSettings(BaseModel):
+    """Self-service Science Projects."""
+
+    max_projects_per_user: int = Field(
+        default=20, ge=0, description="Projects one user may own (archived ones included)."
+    )
+    create_groups: list[str] = Field(
+        default_factory=list,
+        description="If set, only members of these IAM groups may create projects.",
+    )
+    scope_prefix: str = Field(
+        default="proj.",
+        pattern=r"^[a-z0-9_.-]{1,10}$",
+        description="A project's Data Lake scope is <prefix><slug> (at most 25 characters).",
+    )
+    scope_quota_bytes: int | None = Field(
+        default=100 * 2**30,
+        ge=0,
+        description="Account limit asked for a new project scope (None: the datalake default).",
+    )
+    invitation_ttl_days: int = Field(default=14, gt=0, le=365)
+    directory_ttl_seconds: float = Field(
+        default=5.0, ge=0, description="How long services may cache a project access answer."
+    )
+
+    @property
+    def max_slug_length(self) -> int:
+        """Rucio scopes have at most 25 characters, prefix included."""
+        return 25 - len(self.scope_prefix)
+
+
+class ProvenanceSettings(BaseModel):
+    """The provenance graph."""
+
+    ingest_clients: list[str] = Field(
+        default_factory=list,
+        description="OAuth client ids (token `client_id`) allowed to post events.",
+    )
+    ingest_groups: list[str] = Field(
+        default_factory=lambda: ["/vre/services"],
+        description="IAM groups allowed to post events (the admin groups always are).",
+    )
+    max_depth: int = Field(default=20, gt=0, le=100)
+    max_nodes: int = Field(default=2000, gt=0)
+
+
+class SearchSettings(BaseModel):
+    """The federated search: which sources, how long each may take."""
+
+    sources: list[Literal["projects", "datalake", "catalogue", "workflows", "zenodo"]] = Field(
+        default_factory=lambda: ["projects", "datalake", "catalogue", "workflows", "zenodo"]
+    )
+    timeout_seconds: float = Field(default=3.0, gt=0, description="Per source.")
+    timeouts: dict[str, float] = Field(
+        default_factory=dict, description="Per-source overrides, e.g. {'zenodo': 5}."
+    )
+    per_source_limit: int = Field(default=20, gt=0, le=100)
+    max_scopes: int = Field(
+        default=20, gt=0, description="Project scopes searched for DIDs per request."
+    )
+    paths: dict[str, str] = Field(
+        default_factory=lambda: {
+            "catalogue": "/software",
+            "workflows": "/runs",
+            "zenodo": "/depositions",
+        },
+        description="The list endpoint (with ?q=) of each service.",
+    )
+
+
 class GatewaySettings(VreSettings):
     """Configuration of the gateway."""
 
@@ -80,11 +150,23 @@ class GatewaySettings(VreSettings):
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     log_level: str = "INFO"
+    migrations: Literal["auto", "upgrade", "verify"] = Field(
+        default="auto",
+        description="At start: upgrade the gateway database, or refuse to start when it is "
+        "not at the newest migration; auto = upgrade in embedded mode, verify in distributed.",
+    )
+    projects: ProjectSettings = Field(default_factory=ProjectSettings)
+    provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
 
     @property
     def base_url(self) -> str:
         """The gateway's own URL."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def service_url(self, name: str) -> str:
+        """Where a service answers: its configured URL, else under the gateway's own URL."""
+        return self.service_urls.get(name, f"{self.base_url}/{name}").rstrip("/")
 
     @property
     def dev_issuer_url(self) -> str:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -46,6 +45,7 @@ def upgrade() -> None:
         sa.Column("spec_sha256", sa.String(length=64), nullable=False),
         sa.Column("parameters", sa.JSON(), nullable=False),
         sa.Column("images", sa.JSON(), nullable=False),
+        sa.Column("requested_inputs", sa.JSON(), nullable=False),
         sa.Column("destination", sa.JSON(), nullable=True),
         sa.Column("register_partial_outputs", sa.Boolean(), nullable=False),
         sa.Column("output_dataset", sa.String(length=600), nullable=True),

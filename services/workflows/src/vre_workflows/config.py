@@ -8,7 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
-
 from vre_common.settings import (
     AuthSettings,
     DatabaseSettings,
@@ -151,6 +150,9 @@ class WorkflowsSettings(VreSettings):
         description="Python of the REANA validator environment (reana-commons).",
     )
     validator_timeout_seconds: float = Field(default=30.0, gt=0)
+    log_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often a log follower looks for new lines."
+    )
     max_inline_file_bytes: int = Field(
         default=1 << 20, gt=0, description="Total size of files given inline in a JSON run."
     )

@@ -2,25 +2,67 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.readiness import install_readiness
+
+from vre_workflows.backends.base import ContainerRuntime, DatalakePort
 from vre_workflows.config import WorkflowsSettings
+from vre_workflows.factory import build_components
+from vre_workflows.handlers import credentials, runs, validate
+
+DESCRIPTION = """\
+Reproducible workflow runs on a **local executor** or on **REANA**, with Data Lake DIDs as
+inputs and declared outputs registered back into the Data Lake.
+
+- `POST /validate` checks a reana.yaml with REANA's official validator and lists every error.
+- `POST /runs` submits a run (JSON or multipart with uploaded inputs); `GET /runs/{id}/logs`
+  follows it live; outputs are downloadable and, after success, DIDs in the Data Lake.
+- `PUT /credentials/reana` registers the caller's REANA token (stored encrypted).
+"""
 
 
 def create_app(
-    settings: WorkflowsSettings | None = None, *, validator: TokenValidator | None = None
+    settings: WorkflowsSettings | None = None,
+    *,
+    validator: TokenValidator | None = None,
+    datalake: DatalakePort | None = None,
+    container_runtime: ContainerRuntime | None = None,
 ) -> FastAPI:
-    """Build the workflows app; the gateway passes its own validator when it mounts the app."""
+    """Build the workflows app; the gateway passes its own validator when it mounts the app.
+
+    ``datalake`` and ``container_runtime`` replace the implementations the factory would
+    choose from settings (tests; the embedded gateway may pass an in-process datalake).
+    """
     settings = settings or WorkflowsSettings()
+    components = build_components(settings, datalake=datalake, runtime=container_runtime)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await components.start()
+        try:
+            yield
+        finally:
+            await components.stop()
+
     app = create_base_app(
         service="workflows",
         title="VRE workflows",
-        description="VRE workflows service.",
+        description=DESCRIPTION,
+        lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.components = components
     app.state.validator = validator or build_validator(settings.auth)
-    install_readiness(app, {})
+    app.include_router(validate.router)
+    app.include_router(runs.router)
+    app.include_router(credentials.router)
+    install_readiness(
+        app,
+        {"database": components.check_database, "reana-validator": components.worker.ping},
+    )
     return app

@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-RunStatus = Literal["queued", "running", "finished", "failed", "cancelled", "interrupted", "deleted"]
+RunStatus = Literal[
+    "queued", "running", "finished", "failed", "cancelled", "interrupted", "deleted"
+]
 StepStatus = Literal[
     "pending", "running", "finished", "failed", "cancelled", "skipped", "interrupted"
 ]
@@ -16,7 +18,11 @@ Execution = Literal["container", "host", "engine", "reana"]
 
 ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running")
 TERMINAL_STATUSES: tuple[RunStatus, ...] = (
-    "finished", "failed", "cancelled", "interrupted", "deleted",
+    "finished",
+    "failed",
+    "cancelled",
+    "interrupted",
+    "deleted",
 )
 
 SCOPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,29}$"
@@ -104,7 +110,9 @@ class RunCreate(BaseModel):
         description="Small text files (code, Snakefile, CWL) by workspace path.",
     )
     backend: Backend = "local"
-    reana_server: str | None = Field(default=None, description="Which REANA server (backend=reana).")
+    reana_server: str | None = Field(
+        default=None, description="Which REANA server (backend=reana)."
+    )
     output: OutputDestination | None = None
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     register_partial_outputs: bool = Field(
@@ -208,6 +216,9 @@ class Run(RunSummary):
     spec_sha256: str
     parameters: dict[str, Any]
     images: list[str]
+    requested_inputs: list[InputRef] = Field(
+        default_factory=list, description="The DIDs the submission asked for."
+    )
     inputs: list[RunInput]
     outputs: list[RunOutput]
     steps: list[Step]

@@ -23,7 +23,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 "while constructing a mapping",
@@ -33,12 +33,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
             )
         seen[key] = key_node
     loader.flatten_mapping(node)
-    return dict(loader.construct_pairs(node))  # type: ignore[no-untyped-call]
+    return dict(loader.construct_pairs(node))
 
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
@@ -82,7 +82,7 @@ class ParsedSpec:
 def parse_spec_text(text: str) -> ParsedSpec:
     """Parse reana.yaml text (YAML or JSON); a syntax error raises ``SpecSyntaxError``."""
     try:
-        root = yaml.compose(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
+        root = yaml.compose(text, Loader=_UniqueKeyLoader)
         spec = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -90,8 +90,12 @@ def parse_spec_text(text: str) -> ParsedSpec:
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
         raise SpecSyntaxError(
             SpecFinding(
-                loc=["spec"], path="", msg=f"not valid YAML/JSON: {problem}", type="syntax",
-                line=line, column=column,
+                loc=["spec"],
+                path="",
+                msg=f"not valid YAML/JSON: {problem}",
+                type="syntax",
+                line=line,
+                column=column,
             )
         ) from exc
     except yaml.YAMLError as exc:
@@ -155,7 +159,9 @@ def path_findings(spec: Any) -> list[SpecFinding]:
                     loc: list[str | int] = [section, kind, index]
                     findings.append(
                         SpecFinding(
-                            loc=["spec", *loc], path=_dotted(loc), msg=f"{item!r}: {reason}",
+                            loc=["spec", *loc],
+                            path=_dotted(loc),
+                            msg=f"{item!r}: {reason}",
                             type="path",
                         )
                     )
@@ -165,8 +171,10 @@ def path_findings(spec: Any) -> list[SpecFinding]:
         if reason:
             findings.append(
                 SpecFinding(
-                    loc=["spec", "workflow", "file"], path="workflow.file",
-                    msg=f"{workflow['file']!r}: {reason}", type="path",
+                    loc=["spec", "workflow", "file"],
+                    path="workflow.file",
+                    msg=f"{workflow['file']!r}: {reason}",
+                    type="path",
                 )
             )
     return findings

@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
-
 from vre_common.settings import (
     AuthSettings,
     DatabaseSettings,
@@ -111,6 +110,14 @@ class ImportSettings(BaseModel):
     max_files: int = Field(default=1000, gt=0, description="Largest record accepted for import.")
 
 
+class PublishSettings(BaseModel):
+    """How Data Lake files are published."""
+
+    doi_metadata_key: str = Field(
+        default="doi", description="Data Lake metadata key the DOI is written to on publish."
+    )
+
+
 class JobSettings(BaseModel):
     """Background jobs (imports, deposition uploads)."""
 
@@ -152,9 +159,7 @@ class ZenodoSettings(VreSettings):
     )
     zenodo: ZenodoApiSettings = Field(default_factory=ZenodoApiSettings)
     datalake: ServiceLinkSettings = Field(
-        default_factory=lambda: ServiceLinkSettings(
-            http=HttpClientSettings(read_timeout=600.0)
-        ),
+        default_factory=lambda: ServiceLinkSettings(http=HttpClientSettings(read_timeout=600.0)),
         description="The datalake service (imports write there, publications read there).",
     )
     workflows: ServiceLinkSettings = Field(
@@ -166,4 +171,5 @@ class ZenodoSettings(VreSettings):
         description="The catalogue service (GET /software/{id}/zenodo gives a metadata block).",
     )
     imports: ImportSettings = Field(default_factory=ImportSettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)

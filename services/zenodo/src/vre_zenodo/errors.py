@@ -28,7 +28,7 @@ from vre_common.errors import (
     NotFoundError,
 )
 
-TOKEN_HINT = "register a new personal token with PUT /zenodo/credentials"
+TOKEN_HINT = "register a new personal token with PUT /zenodo/credentials"  # noqa: S105 - a hint
 
 
 class ZenodoValidationError(InvalidInputError):

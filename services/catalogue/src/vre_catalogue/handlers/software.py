@@ -219,6 +219,7 @@ async def export_codemeta(
         "readme→isDocumentedBy, codeRepository→isDerivedFrom, with the ESCAPE grant."
     ),
     response_model=ZenodoExport,
+    response_model_exclude_none=True,
     responses=problem_responses(404),
 )
 async def export_zenodo(

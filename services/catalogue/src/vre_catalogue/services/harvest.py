@@ -175,8 +175,8 @@ class HarvestService:
         log.info("harvest_finished", job_id=job_id, status=status, detail=detail)
 
     async def _harvest(self, job: HarvestJob, counts: HarvestCounts) -> None:
-        size = self._source.page_size
-        window = max(size, (self._source.result_window // size) * size)
+        size = min(self._source.page_size, self._source.result_window)
+        window = (self._source.result_window // size) * size  # page × size never passes it
         lo, hi = job.since or EPOCH, job.until
         first = await self._source.search(
             community=job.community, query=updated_range(lo, hi), page=1, size=1

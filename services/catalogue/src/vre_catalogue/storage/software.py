@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, get_args
 
-from sqlalchemy import delete, func, literal, select, update
+from packaging.version import InvalidVersion, Version
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,11 +75,19 @@ def _person_key(person: Person) -> str:
     return f"name:{person.type}:{name_key(person.name)}|{(person.email or '').lower()}"
 
 
-def _latest_first() -> tuple[Any, ...]:
-    return (
-        VersionRow.date_published.is_(None),
-        VersionRow.date_published.desc(),
-        VersionRow.id.desc(),
+def _version_key(version: str) -> tuple[int, Any]:
+    try:
+        return (1, Version(version.strip().lstrip("vV")))
+    except InvalidVersion:
+        return (0, version)
+
+
+def latest_first(rows: Sequence[VersionRow]) -> list[VersionRow]:
+    """Releases newest first: by publication date, then version number, then arrival."""
+    return sorted(
+        rows,
+        key=lambda r: (r.date_published or date.min, _version_key(r.version), r.id),
+        reverse=True,
     )
 
 
@@ -127,10 +136,10 @@ class SoftwareStore:
     async def version_ref(self, software_id: int, version: str | None) -> VersionRef:
         """A release by version string, or the latest one; VersionNotFoundError if none."""
         stmt = select(VersionRow).where(VersionRow.software_id == software_id)
-        stmt = stmt.where(VersionRow.version == version) if version else stmt.order_by(
-            *_latest_first()
-        )
-        row = await self._session.scalar(stmt.limit(1))
+        if version:
+            stmt = stmt.where(VersionRow.version == version)
+        rows = latest_first(list(await self._session.scalars(stmt)))
+        row = rows[0] if rows else None
         if row is None:
             raise VersionNotFoundError(f"software {software_id} has no version {version!r}")
         return _version_ref(row)
@@ -289,15 +298,17 @@ class SoftwareStore:
         entry = await self._session.get(SoftwareRow, software_id)
         if entry is None:
             raise SoftwareNotFoundError(f"no software entry {software_id}")
-        latest = await self._session.scalar(
-            select(VersionRow)
-            .where(VersionRow.software_id == software_id)
-            .order_by(*_latest_first())
-            .limit(1)
+        releases = latest_first(
+            list(
+                await self._session.scalars(
+                    select(VersionRow).where(VersionRow.software_id == software_id)
+                )
+            )
         )
-        if latest is None:
+        if not releases:
             await self.delete_entry(software_id)
             return False
+        latest = releases[0]
         name = str(latest.codemeta.get("name") or entry.name).strip()
         entry.name = name
         entry.name_key = name_key(name)
@@ -393,11 +404,11 @@ class SoftwareStore:
         row = await self._session.get(SoftwareRow, software_id)
         if row is None:
             raise SoftwareNotFoundError(f"no software entry {software_id}")
-        versions = list(
-            await self._session.scalars(
-                select(VersionRow)
-                .where(VersionRow.software_id == software_id)
-                .order_by(*_latest_first())
+        versions = latest_first(
+            list(
+                await self._session.scalars(
+                    select(VersionRow).where(VersionRow.software_id == software_id)
+                )
             )
         )
         latest = versions[0] if versions else None
@@ -438,7 +449,7 @@ class SoftwareStore:
         stmt = select(VersionRow).where(VersionRow.software_id == software_id)
         if version is not None:
             stmt = stmt.where(VersionRow.version == version)
-        rows = list(await self._session.scalars(stmt.order_by(*_latest_first())))
+        rows = latest_first(list(await self._session.scalars(stmt)))
         ids = [r.id for r in rows]
         credits = await self._credits(ids)
         dois: dict[int, list[str]] = defaultdict(list)

@@ -174,8 +174,8 @@ class DatalakeBackend(Protocol):
         """One rule."""
         ...
 
-    async def rule_locks(self, actor: Actor, rule_id: str) -> list[Lock]:
-        """The locks of a rule."""
+    async def rule_locks(self, actor: Actor, rule: Rule) -> list[Lock]:
+        """The locks of a rule, with the size of each locked file."""
         ...
 
     async def update_rule_lifetime(self, actor: Actor, rule_id: str, lifetime: int | None) -> None:

@@ -679,22 +679,40 @@ class RucioDatalakeBackend:
         )
         return _rule(data)
 
-    async def rule_locks(self, actor: Actor, rule_id: str) -> list[Lock]:
-        """``GET /rules/{id}/locks``."""
+    async def rule_locks(self, actor: Actor, rule: Rule) -> list[Lock]:
+        """``GET /rules/{id}/locks``, with each file's size from ``GET /dids/…/files``.
+
+        (Rucio's lock listing carries no sizes; the rule's DID lists its files with them.)
+        """
+        auth = self._user(actor)
+        locks, files = await asyncio.gather(
+            self._collect(
+                self._rest.stream(
+                    "GET",
+                    f"/rules/{quote(rule.id)}/locks",
+                    auth=auth,
+                    operation="list_rule_locks",
+                )
+            ),
+            self._collect(
+                self._rest.stream(
+                    "GET",
+                    _path(rule.scope, rule.name) + "/files",
+                    auth=auth,
+                    operation="list_files",
+                )
+            ),
+        )
+        sizes = {(f["scope"], f["name"]): f.get("bytes") for f in files}
         return [
             Lock(
                 scope=item["scope"],
                 name=item["name"],
                 rse=item.get("rse") or item.get("rse_id", ""),
                 state=str(item.get("state")),
-                bytes=item.get("bytes"),
+                bytes=sizes.get((item["scope"], item["name"])),
             )
-            async for item in self._rest.stream(
-                "GET",
-                f"/rules/{quote(rule_id)}/locks",
-                auth=self._user(actor),
-                operation="list_rule_locks",
-            )
+            for item in locks
         ]
 
     async def update_rule_lifetime(self, actor: Actor, rule_id: str, lifetime: int | None) -> None:

@@ -227,6 +227,13 @@ class FileService:
         await self._policy.authorize(actor, scope, "write")
         rse = await self._choose_rse(actor, request.rse)
         did = DidRef(scope=scope, name=name)
+        try:
+            pfn = await self._backend.pfn_for_write(actor, rse, scope, name)
+        except RseNotFoundError as exc:
+            raise InvalidInputError(
+                f"no RSE named {rse}",
+                errors=[{"loc": ["query", "rse"], "msg": "unknown RSE", "type": "value_error"}],
+            ) from exc
 
         existing = await self._existing(actor, scope, name)
         if existing is not None:
@@ -240,13 +247,6 @@ class FileService:
             await self._check_quota(actor, rse, request.content_length)
         dataset = await self._prepare_dataset(actor, request.dataset) if request.dataset else None
 
-        try:
-            pfn = await self._backend.pfn_for_write(actor, rse, scope, name)
-        except RseNotFoundError as exc:
-            raise InvalidInputError(
-                f"no RSE named {rse}",
-                errors=[{"loc": ["query", "rse"], "msg": "unknown RSE", "type": "value_error"}],
-            ) from exc
         store = self._storage.for_url(pfn)
         token = self._storage_token(actor)
         temp = f"{pfn}{self._settings.temp_suffix}-{secrets.token_hex(8)}"

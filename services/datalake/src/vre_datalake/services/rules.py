@@ -38,7 +38,7 @@ class RuleService:
 
     async def _locked_bytes(self, actor: Actor, rule: Rule, limit: asyncio.Semaphore) -> Rule:
         async with limit:
-            locks = await self._backend.rule_locks(actor, rule.id)
+            locks = await self._backend.rule_locks(actor, rule)
         rule.locked_bytes = sum(lock.bytes or 0 for lock in locks)
         return rule
 
@@ -66,7 +66,7 @@ class RuleService:
     async def get(self, actor: Actor, rule_id: str) -> RuleWithLocks:
         """One of the caller's rules with its locks."""
         rule = await self._own(actor, rule_id)
-        locks = await self._backend.rule_locks(actor, rule.id)
+        locks = await self._backend.rule_locks(actor, rule)
         return RuleWithLocks(
             **rule.model_dump(exclude={"locked_bytes"}),
             locked_bytes=sum(lock.bytes or 0 for lock in locks),

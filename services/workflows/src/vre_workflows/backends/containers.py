@@ -14,9 +14,25 @@ from vre_workflows.config import ContainerSettings
 
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([EPTGMK]i?|[eptgmk])?$")
 _UNITS = {
-    "": 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5,
-    "E": 1000**6, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5,
-    "Ei": 1024**6, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5, "e": 1000**6,
+    "": 1,
+    "k": 1000,
+    "K": 1000,
+    "M": 1000**2,
+    "G": 1000**3,
+    "T": 1000**4,
+    "P": 1000**5,
+    "E": 1000**6,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "Pi": 1024**5,
+    "Ei": 1024**6,
+    "m": 1000**2,
+    "g": 1000**3,
+    "t": 1000**4,
+    "p": 1000**5,
+    "e": 1000**6,
 }
 
 
@@ -124,13 +140,25 @@ class PodmanRuntime:
         """``podman run`` for one command of a step (options before the image)."""
         exe = self.executable or self._settings.podman
         argv = [
-            exe, "run", "--rm", "--init", "--name", container_name,
-            "--network", self._settings.network,
-            "--read-only", "--tmpfs", "/tmp:rw,size=1g",  # noqa: S108 (inside the container)
-            "--volume", f"{workspace}:/workspace:rw",
-            "--workdir", "/workspace",
-            "--pids-limit", str(self._settings.pids_limit),
-            "--pull", "never",
+            exe,
+            "run",
+            "--rm",
+            "--init",
+            "--name",
+            container_name,
+            "--network",
+            self._settings.network,
+            "--read-only",
+            "--tmpfs",
+            "/tmp:rw,size=1g",  # noqa: S108 (inside the container)
+            "--volume",
+            f"{workspace}:/workspace:rw",
+            "--workdir",
+            "/workspace",
+            "--pids-limit",
+            str(self._settings.pids_limit),
+            "--pull",
+            "never",
         ]
         limit = memory_limit_bytes or memory_bytes(self._settings.default_memory_limit)
         if limit:

@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import anyio
-
 from vre_common.clients.datalake import DatalakeClient, ResolvedFile
 from vre_common.errors import BackendUnavailableError
+
 from vre_workflows.backends.base import RegisteredFile, ResolvedInput
 
 CHUNK = 1 << 20
@@ -63,7 +63,9 @@ class ServiceDatalakeBackend:
         return out
 
     @asynccontextmanager
-    async def download(self, token: str, scope: str, name: str) -> AsyncIterator[AsyncIterator[bytes]]:
+    async def download(
+        self, token: str, scope: str, name: str
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
         """Stream one file."""
         async with self._client.with_token(token).download(scope, name) as body:
             yield body.iter_bytes(CHUNK)
@@ -133,7 +135,9 @@ class UnconfiguredDatalake:
         raise self._refuse()
 
     @asynccontextmanager
-    async def download(self, token: str, scope: str, name: str) -> AsyncIterator[AsyncIterator[bytes]]:
+    async def download(
+        self, token: str, scope: str, name: str
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
         """Refuse."""
         raise self._refuse()
         yield  # pragma: no cover (makes this a generator)

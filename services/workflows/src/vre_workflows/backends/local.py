@@ -80,9 +80,7 @@ class LocalWorkflowBackend:
         value = value or self._settings.default_step_timeout_seconds
         return min(value, self._settings.max_step_timeout_seconds)
 
-    async def _plan_serial(
-        self, steps: list[dict[str, Any]]
-    ) -> tuple[list[StepPlan], list[str]]:
+    async def _plan_serial(self, steps: list[dict[str, Any]]) -> tuple[list[StepPlan], list[str]]:
         plans: list[StepPlan] = []
         warnings: list[str] = []
         problems: list[dict[str, Any]] = []
@@ -97,8 +95,14 @@ class LocalWorkflowBackend:
                     str(exc),
                     errors=[
                         {
-                            "loc": ["spec", "workflow", "specification", "steps", index,
-                                    "kubernetes_memory_limit"],
+                            "loc": [
+                                "spec",
+                                "workflow",
+                                "specification",
+                                "steps",
+                                index,
+                                "kubernetes_memory_limit",
+                            ],
                             "msg": str(exc),
                             "type": "value_error",
                         }
@@ -120,8 +124,14 @@ class LocalWorkflowBackend:
                 else:
                     problems.append(
                         {
-                            "loc": ["spec", "workflow", "specification", "steps", index,
-                                    "environment"],
+                            "loc": [
+                                "spec",
+                                "workflow",
+                                "specification",
+                                "steps",
+                                index,
+                                "environment",
+                            ],
                             "msg": check.reason or f"image {image} is not available",
                             "type": "image",
                             "image": image,
@@ -173,7 +183,9 @@ class LocalWorkflowBackend:
         if not isinstance(workflow_file, str):
             raise InvalidSpecificationError(
                 f"a {workflow_type} workflow needs workflow.file",
-                errors=[{"loc": ["spec", "workflow", "file"], "msg": "required", "type": "missing"}],
+                errors=[
+                    {"loc": ["spec", "workflow", "file"], "msg": "required", "type": "missing"}
+                ],
             )
         warning = (
             f"{workflow_type} workflow: run by {engine} on the host; container images it "
@@ -244,11 +256,11 @@ class LocalWorkflowBackend:
             remaining = step.timeout_seconds - (time.monotonic() - started)
             if remaining <= 0:
                 return "failed", None, _timeout_message(step)
+            where = f"container {step.image}" if step.execution == "container" else "host"
             _log_line(
                 log_path,
-                f"[vre] step {step.name}, command {number}/{len(step.commands)} "
-                f"({step.execution}{' ' + step.image if step.execution == 'container' else ''}):"
-                f" {command}",
+                f"[vre] step {step.name}, command {number}/{len(step.commands)} ({where}): "
+                f"{command}",
             )
             on_stop = None
             if step.execution == "container":
@@ -333,9 +345,12 @@ class LocalWorkflowBackend:
     def _snakemake_argv(self, job: LocalJob, snakefile: Path) -> list[str]:
         argv = [
             *self._settings.snakemake,
-            "--cores", "1",
-            "--snakefile", str(snakefile),
-            "--directory", str(job.workspace),
+            "--cores",
+            "1",
+            "--snakefile",
+            str(snakefile),
+            "--directory",
+            str(job.workspace),
             "--nocolor",
             "--printshellcmds",
         ]
@@ -362,9 +377,12 @@ class LocalWorkflowBackend:
             *self._settings.cwltool,
             "--no-container",
             "--disable-color",
-            "--outdir", str(job.workspace / "outputs"),
-            "--tmpdir-prefix", str(job.tmp_dir) + "/",
-            "--tmp-outdir-prefix", str(job.tmp_dir) + "/",
+            "--outdir",
+            str(job.workspace / "outputs"),
+            "--tmpdir-prefix",
+            str(job.tmp_dir) + "/",
+            "--tmp-outdir-prefix",
+            str(job.tmp_dir) + "/",
             str(workflow),
             job_path,
         ]

@@ -41,9 +41,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-async def kill_group(
-    process: asyncio.subprocess.Process, pgid: int, *, grace: float
-) -> None:
+async def kill_group(process: asyncio.subprocess.Process, pgid: int, *, grace: float) -> None:
     """SIGTERM the whole group, SIGKILL after ``grace`` seconds, wait until none is alive."""
     _signal_group(pgid, signal.SIGTERM)
     if grace > 0:

@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 import anyio
 import httpx
-
 from vre_common.errors import BadGatewayError, ForbiddenError, VreError
 from vre_common.http import backend_call, make_http_client
 from vre_common.logging import scrub
+
 from vre_workflows.config import ReanaServerSettings
 from vre_workflows.errors import (
     ReanaNotFoundError,
@@ -110,7 +110,9 @@ class ReanaClient:
         try:
             return response.json()
         except ValueError as exc:
-            raise BadGatewayError(f"REANA answered {operation} with a body that is not JSON") from exc
+            raise BadGatewayError(
+                f"REANA answered {operation} with a body that is not JSON"
+            ) from exc
 
     async def you(self, token: str) -> dict[str, Any]:
         """``GET /api/you``: who the token is, and the quota."""
@@ -167,7 +169,9 @@ class ReanaClient:
     async def status(self, token: str, workflow_id: str) -> dict[str, Any]:
         """``GET /api/workflows/{id}/status``."""
         data: dict[str, Any] = await self._call(
-            "GET", f"/api/workflows/{quote(workflow_id, safe='')}/status", "get_workflow_status",
+            "GET",
+            f"/api/workflows/{quote(workflow_id, safe='')}/status",
+            "get_workflow_status",
             token,
         )
         return data
@@ -211,8 +215,7 @@ class ReanaClient:
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """``GET /api/workflows/{id}/workspace/{file_name}``, streamed."""
         path = (
-            f"/api/workflows/{quote(workflow_id, safe='')}/workspace/"
-            f"{quote(file_name, safe='/')}"
+            f"/api/workflows/{quote(workflow_id, safe='')}/workspace/{quote(file_name, safe='/')}"
         )
         async with backend_call("reana", "download_file"):
             request = self._http.build_request("GET", path, params={"access_token": token})

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
-
 from vre_common.auth import Principal
 from vre_common.errors import InvalidInputError, NotFoundError
+
 from vre_workflows.backends.reana import ReanaClient
 from vre_workflows.config import ReanaSettings
 from vre_workflows.errors import ReanaCredentialsMissingError
@@ -101,20 +101,24 @@ class CredentialService:
         you = await client.you(token)
         reana_user = you.get("username") or you.get("email")
         await self._store.put(
-            user.key, client.name, self._cipher.encrypt(token),
+            user.key,
+            client.name,
+            self._cipher.encrypt(token),
             str(reana_user) if reana_user else None,
         )
         stored = await self._store.get(user.key, client.name)
         assert stored is not None
         return ReanaCredentials(
-            server=client.name, url=client.url, reana_user=stored.reana_user,
+            server=client.name,
+            url=client.url,
+            reana_user=stored.reana_user,
             registered_at=stored.updated_at,
         )
 
-    async def list(self, user: Principal) -> ReanaCredentialsList:
+    async def list_all(self, user: Principal) -> ReanaCredentialsList:
         """The servers the user has a token for."""
         items = []
-        for row in await self._store.list(user.key):
+        for row in await self._store.list_all(user.key):
             client = self._servers.clients.get(row.server)
             items.append(
                 ReanaCredentials(

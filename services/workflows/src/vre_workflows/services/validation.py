@@ -78,7 +78,9 @@ class ValidationService:
         kind = workflow_type(spec)
         if not isinstance(spec, dict):
             finding = SpecFinding(
-                loc=["spec"], path="", type="schema.type",
+                loc=["spec"],
+                path="",
+                type="schema.type",
                 msg="the specification must be a mapping (reana.yaml with a workflow section)",
                 line=1 if parsed.source.root is not None else None,
             )
@@ -88,7 +90,8 @@ class ValidationService:
         )
         errors: list[SpecFinding] = []
         for item in answer.get("errors", []):
-            path = [p for p in item.get("path", [])]
+            path = list(item.get("path", []))
+            dotted: str | None
             if path[:1] == ["name"]:
                 loc: list[str | int] = ["name"]
                 dotted = ""
@@ -100,9 +103,10 @@ class ValidationService:
             errors.append(
                 SpecFinding(
                     loc=loc,
-                    path=dotted,
+                    path=dotted or "",
                     msg=str(item.get("message", "")),
-                    type=validator if validator in ("parameters", "workflow_name")
+                    type=validator
+                    if validator in ("parameters", "workflow_name")
                     else f"schema.{validator}",
                     line=position[0] if position else None,
                     column=position[1] if position else None,
@@ -133,13 +137,13 @@ class ValidationService:
         warnings = []
         for item in answer.get("warnings", []):
             path = item.get("path")
-            dotted = ".".join(str(p) for p in path) if isinstance(path, list) else None
+            where = ".".join(str(p) for p in path) if isinstance(path, list) else None
             position = parsed.source.locate(path) if isinstance(path, list) else None
             warnings.append(
                 SpecWarning(
                     type=str(item.get("type", "warning")),
                     message=str(item.get("message", "")),
-                    path=dotted,
+                    path=where,
                     line=position[0] if position else None,
                 )
             )

@@ -65,7 +65,7 @@ class CredentialStore:
         row = await self._session.get(ReanaCredentialRow, (owner, server))
         return _model(row) if row is not None else None
 
-    async def list(self, owner: str) -> list[StoredCredential]:
+    async def list_all(self, owner: str) -> list[StoredCredential]:
         """Every server the owner registered a token for."""
         result = await self._session.execute(
             select(ReanaCredentialRow)

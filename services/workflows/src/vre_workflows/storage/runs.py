@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from vre_workflows.models import (
+    InputRef,
     OutputDestination,
     Progress,
     Run,
@@ -61,6 +62,7 @@ class NewRun:
     images: list[str]
     steps: list[NewStep]
     inputs: list[RunInput]
+    requested_inputs: list[InputRef] = field(default_factory=list)
     destination: OutputDestination | None = None
     register_partial_outputs: bool = False
     reana_server: str | None = None
@@ -82,8 +84,8 @@ def _summary(row: RunRow, steps: Sequence[RunStepRow]) -> RunSummary:
     return RunSummary(
         id=row.id,
         name=row.name,
-        status=row.status,  # type: ignore[arg-type]
-        backend=row.backend,  # type: ignore[arg-type]
+        status=row.status,
+        backend=row.backend,
         workflow_type=row.workflow_type,
         created_at=row.created_at,
         started_at=row.started_at,
@@ -101,9 +103,10 @@ def _run(row: RunRow) -> Run:
         spec_sha256=row.spec_sha256,
         parameters=row.parameters,
         images=row.images,
+        requested_inputs=[InputRef(**r) for r in row.requested_inputs],
         inputs=[
             RunInput(
-                kind=i.kind,  # type: ignore[arg-type]
+                kind=i.kind,
                 path=i.path,
                 requested=i.requested,
                 did=i.did,
@@ -129,9 +132,9 @@ def _run(row: RunRow) -> Run:
             Step(
                 index=s.position,
                 name=s.name,
-                status=s.status,  # type: ignore[arg-type]
+                status=s.status,
                 image=s.image,
-                execution=s.execution,  # type: ignore[arg-type]
+                execution=s.execution,
                 exit_code=s.exit_code,
                 started_at=s.started_at,
                 finished_at=s.finished_at,
@@ -140,10 +143,7 @@ def _run(row: RunRow) -> Run:
             )
             for s in row.steps
         ],
-        history=[
-            StatusChange(status=e.status, at=e.at, detail=e.detail)  # type: ignore[arg-type]
-            for e in row.events
-        ],
+        history=[StatusChange(status=e.status, at=e.at, detail=e.detail) for e in row.events],
         backend_ids=row.backend_ids,
         destination=OutputDestination(**row.destination) if row.destination else None,
         output_dataset=row.output_dataset,
@@ -185,6 +185,7 @@ class RunStore:
             spec_sha256=new.spec_sha256,
             parameters=new.parameters,
             images=new.images,
+            requested_inputs=[r.model_dump() for r in new.requested_inputs],
             destination=new.destination.model_dump() if new.destination else None,
             register_partial_outputs=new.register_partial_outputs,
             backend_ids=dict(new.backend_ids),
@@ -241,6 +242,11 @@ class RunStore:
         result = await self._session.execute(query.execution_options(populate_existing=True))
         return result.scalar_one_or_none()
 
+    async def spec(self, run_id: str) -> dict[str, Any] | None:
+        """The stored specification of a run."""
+        result = await self._session.execute(select(RunRow.spec).where(RunRow.id == run_id))
+        return result.scalar_one_or_none()
+
     async def status_of(self, run_id: str) -> str | None:
         """Just the status (cheap: log followers poll it)."""
         result = await self._session.execute(select(RunRow.status).where(RunRow.id == run_id))
@@ -255,7 +261,7 @@ class RunStore:
         )
         return [(p, n, s) for p, n, s in result.all()]
 
-    async def list(
+    async def list_runs(
         self,
         owner: str,
         *,
@@ -402,7 +408,9 @@ class RunStore:
         existing = {
             o.path: o
             for o in (
-                await self._session.execute(select(RunOutputRow).where(RunOutputRow.run_id == run_id))
+                await self._session.execute(
+                    select(RunOutputRow).where(RunOutputRow.run_id == run_id)
+                )
             ).scalars()
         }
         for out in outputs:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-
 from vre_common.db import Base
 
 NAMING = {
@@ -87,6 +86,7 @@ class RunRow(WorkflowsBase):
     spec_sha256: Mapped[str] = mapped_column(String(64))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     images: Mapped[list[str]] = mapped_column(JSON)
+    requested_inputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     destination: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     register_partial_outputs: Mapped[bool] = mapped_column(Boolean, default=False)
     output_dataset: Mapped[str | None] = mapped_column(String(600))

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-
 from vre_common.errors import BackendTimeoutError, BackendUnavailableError
 
 WORKER_SCRIPT = Path(__file__).with_name("reana_worker.py")
@@ -25,7 +24,9 @@ class ReanaValidatorWorker:
     ``timeout`` seconds kills the worker and fails with 504, the next request starts a new one.
     """
 
-    def __init__(self, python: Path, *, timeout: float = 30.0, script: Path = WORKER_SCRIPT) -> None:
+    def __init__(
+        self, python: Path, *, timeout: float = 30.0, script: Path = WORKER_SCRIPT
+    ) -> None:
         self._python = python
         self._script = script
         self._timeout = timeout

@@ -6,10 +6,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-
 from vre_common.clients.datalake import DatalakeClient, raise_for_problem
 from vre_common.errors import BadGatewayError, InvalidInputError, NotFoundError
 from vre_common.http import backend_call, make_http_client
+
 from vre_zenodo.backends.base import DatalakePort
 from vre_zenodo.config import ServiceLinkSettings
 from vre_zenodo.errors import RunNotFoundError, ServiceNotConfiguredError, SoftwareNotFoundError
@@ -44,12 +44,11 @@ class _ServiceClient:
         if not self._url:
             raise _not_configured(self.service, self.setting)
         async with backend_call(self.service, operation):
-            response = await self._http.get(
+            return await self._http.get(
                 self._url + path,
                 params=params,
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             )
-        return response
 
 
 class WorkflowsClient(_ServiceClient):
@@ -115,7 +114,9 @@ class DatalakeServiceConnector:
     """The datalake service through :class:`DatalakeClient`, one sibling per caller token."""
 
     def __init__(self, settings: ServiceLinkSettings) -> None:
-        self._client = DatalakeClient(settings.url, settings=settings.http) if settings.url else None
+        self._client = (
+            DatalakeClient(settings.url, settings=settings.http) if settings.url else None
+        )
 
     async def aclose(self) -> None:
         """Close the shared pool."""

@@ -27,7 +27,6 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
-
 from vre_common.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -38,11 +37,12 @@ from vre_common.errors import (
     RateLimitedError,
 )
 from vre_common.http import backend_call, make_http_client
+
 from vre_zenodo.backends.base import (
     BucketObject,
-    ZenodoDeposition,
     RecordHits,
     RecordQuery,
+    ZenodoDeposition,
     ZenodoFile,
     ZenodoRecord,
 )
@@ -95,6 +95,10 @@ def _md5(checksum: Any) -> str | None:
     return checksum.lower()
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _license(value: Any) -> str | None:
     if isinstance(value, dict):
         return _str(value.get("id") or value.get("identifier") or value.get("title"))
@@ -117,9 +121,12 @@ def _field_errors(raw: Any) -> list[dict[str, Any]]:
         if not isinstance(messages, list):
             messages = [item.get("message") or "invalid"]
         for message in messages:
-            if isinstance(message, dict):  # nested messages of InvenioRDM
-                message = "; ".join(f"{k}: {v}" for k, v in message.items())
-            out.append({"loc": loc or ["metadata"], "msg": str(message), "type": "zenodo"})
+            text = (
+                "; ".join(f"{k}: {v}" for k, v in message.items())  # InvenioRDM nests them
+                if isinstance(message, dict)
+                else str(message)
+            )
+            out.append({"loc": loc or ["metadata"], "msg": text, "type": "zenodo"})
     return out
 
 
@@ -127,13 +134,13 @@ def parse_deposition(data: Any) -> ZenodoDeposition:
     """A deposition from Zenodo's JSON (tolerant of both old and new Zenodo)."""
     if not isinstance(data, dict) or "id" not in data:
         raise BadGatewayError("Zenodo answered something that is not a deposition")
-    links = data.get("links") if isinstance(data.get("links"), dict) else {}
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    links = _dict(data.get("links"))
+    metadata = _dict(data.get("metadata"))
     files = []
     for f in data.get("files") or []:
         if not isinstance(f, dict):
             continue
-        flinks = f.get("links") if isinstance(f.get("links"), dict) else {}
+        flinks = _dict(f.get("links"))
         files.append(
             ZenodoFile(
                 id=_str(f.get("id")),
@@ -167,8 +174,8 @@ def parse_record(data: Any) -> ZenodoRecord:
     """A record from Zenodo's JSON (legacy serialization, as GET /api/records answers)."""
     if not isinstance(data, dict) or "id" not in data:
         raise BadGatewayError("Zenodo answered something that is not a record")
-    md = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    links = data.get("links") if isinstance(data.get("links"), dict) else {}
+    md = _dict(data.get("metadata"))
+    links = _dict(data.get("links"))
     files = []
     raw_files = data.get("files") or []
     if isinstance(raw_files, dict):  # InvenioRDM's {"entries": {...}} shape
@@ -176,7 +183,7 @@ def parse_record(data: Any) -> ZenodoRecord:
     for f in raw_files:
         if not isinstance(f, dict):
             continue
-        flinks = f.get("links") if isinstance(f.get("links"), dict) else {}
+        flinks = _dict(f.get("links"))
         key = str(f.get("key") or f.get("filename") or "")
         files.append(
             ZenodoFile(
@@ -528,7 +535,7 @@ class ZenodoBackend:
             records = [parse_record(h) for h in hits.get("hits") or []]
         except (TypeError, KeyError, AttributeError) as exc:
             raise BadGatewayError("Zenodo answered a search with an unusable body") from exc
-        links = data.get("links") if isinstance(data.get("links"), dict) else {}
+        links = _dict(data.get("links"))
         has_next = bool(links.get("next")) or query.page * size < int(total)
         has_next = has_next and query.page * size < self._settings.result_window
         return RecordHits(
@@ -631,6 +638,12 @@ def raise_for_zenodo(
         raise ConflictError(f"Zenodo refused {operation}: {message or 'conflict'}")
     if status == 413:
         raise PayloadTooLargeError(f"Zenodo refused {operation}: {message or 'too large'}")
+    _raise_unavailable(response, operation)
+
+
+def _raise_unavailable(response: httpx.Response, operation: str) -> None:
+    """429, 503 and 504 with their Retry-After; any other status is a 502."""
+    status = response.status_code
     retry = response.headers.get("retry-after", "")
     if status == 429:
         raise RateLimitedError(
@@ -639,7 +652,8 @@ def raise_for_zenodo(
         )
     if status == 503:
         raise BackendUnavailableError(
-            f"Zenodo is unavailable ({operation})", retry_after=int(retry) if retry.isdigit() else 30
+            f"Zenodo is unavailable ({operation})",
+            retry_after=int(retry) if retry.isdigit() else 30,
         )
     if status == 504:
         raise BackendTimeoutError(f"Zenodo timed out ({operation})")

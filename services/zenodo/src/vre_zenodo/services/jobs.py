@@ -82,11 +82,11 @@ class JobSupervisor:
             task.cancel()
             await asyncio.wait([task])
 
-    async def join(self, key: str, timeout: float | None = None) -> None:
-        """Wait for a job to finish (tests, shutdown)."""
+    async def join(self, key: str) -> None:
+        """Wait for a job to finish."""
         task = self._tasks.get(key)
         if task is not None:
-            await asyncio.wait([task], timeout=timeout)
+            await asyncio.wait([task])
 
     async def shutdown(self) -> None:
         """Cancel every job and wait for them (each records its interruption)."""

@@ -51,7 +51,7 @@ def _model(row: DepositionRow) -> StoredDepositionWithFiles:
             bytes=f.size,
             md5=f.md5,
             bytes_done=f.bytes_done,
-            state=f.state,  # type: ignore[arg-type]
+            state=f.state,
             error=f.error,
             doi_written=f.doi_written,
         )
@@ -59,7 +59,7 @@ def _model(row: DepositionRow) -> StoredDepositionWithFiles:
     ]
     return StoredDepositionWithFiles(
         id=row.id,
-        state=row.state,  # type: ignore[arg-type]
+        state=row.state,
         owner=row.owner_name,
         owner_key=row.owner,
         zenodo_id=row.zenodo_id,
@@ -164,7 +164,23 @@ class DepositionStore:
         ).scalar_one_or_none()
         return _model(row) if row is not None else None
 
-    async def list(self, owner: str, limit: int = 100) -> list[StoredDepositionWithFiles]:
+    async def find_draft(self, owner: str, zenodo_id: int) -> StoredDepositionWithFiles | None:
+        """The owner's live (not discarded) deposition of a Zenodo deposition id, if any."""
+        row = (
+            await self._session.execute(
+                select(DepositionRow)
+                .where(
+                    DepositionRow.owner == owner,
+                    DepositionRow.zenodo_id == zenodo_id,
+                    DepositionRow.state != "discarded",
+                )
+                .options(selectinload(DepositionRow.files))
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return _model(row) if row is not None else None
+
+    async def list_owned(self, owner: str, limit: int = 100) -> list[StoredDepositionWithFiles]:
         """The owner's newest depositions."""
         result = await self._session.execute(
             select(DepositionRow)
@@ -243,9 +259,12 @@ class DepositionStore:
         bytes_done: int | None = None,
         error: str | None = None,
         doi_written: bool | None = None,
+        md5: str | None = None,
     ) -> None:
-        """Record a file's upload state, progress or DOI write-back."""
+        """Record a file's upload state, progress, md5 (if it had none) or DOI write-back."""
         values: dict[str, Any] = {}
+        if md5 is not None:
+            values["md5"] = md5
         if state is not None:
             values["state"] = state
             values["error"] = error

@@ -58,14 +58,14 @@ def _model(row: ImportRow) -> StoredImport:
             md5=f.md5,
             url=f.url,
             bytes_done=f.bytes_done,
-            state=f.state,  # type: ignore[arg-type]
+            state=f.state,
             error=f.error,
         )
         for f in row.files
     ]
     return StoredImport(
         id=row.id,
-        state=row.state,  # type: ignore[arg-type]
+        state=row.state,
         owner=row.owner_name,
         owner_key=row.owner,
         record_id=row.record_id,
@@ -155,7 +155,7 @@ class ImportStore:
         ).scalar_one_or_none()
         return _model(row) if row is not None else None
 
-    async def list(self, owner: str, limit: int = 100) -> list[StoredImport]:
+    async def list_owned(self, owner: str, limit: int = 100) -> list[StoredImport]:
         """The owner's newest imports."""
         result = await self._session.execute(
             select(ImportRow)

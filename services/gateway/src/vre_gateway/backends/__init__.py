@@ -1,0 +1,1 @@
+"""Ports of the gateway to other services (scope provisioning, search sources)."""

@@ -1,0 +1,68 @@
+"""Creating a project's Data Lake scope, and asking whether it holds data.
+
+The port is what the project rules need; the HTTP adapter calls the datalake service with the
+caller's token (``POST {datalake}/scopes``; ``GET {datalake}/dids/{scope}`` for "has data").
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from typing import Protocol
+
+import httpx
+from vre_common.clients.datalake import DatalakeClient, raise_for_problem
+from vre_common.errors import ConflictError, NotFoundError
+from vre_common.http import backend_call, make_http_client
+from vre_common.settings import HttpClientSettings
+
+
+class ScopeProvisioner(Protocol):
+    """The Data Lake side of a project."""
+
+    async def create_scope(
+        self, scope: str, *, project: str, quota_bytes: int | None, token: str | None
+    ) -> None:
+        """Create ``scope`` with an account limit (an existing scope is accepted as is)."""
+        ...
+
+    async def scope_has_data(self, scope: str, *, token: str | None) -> bool:
+        """True if any DID is registered in ``scope``."""
+        ...
+
+
+class HttpScopeProvisioner:
+    """The datalake service over HTTP, acting with the caller's token."""
+
+    def __init__(self, datalake_url: str, *, http: httpx.AsyncClient | None = None) -> None:
+        self.base_url = datalake_url.rstrip("/")
+        self._owns_http = http is None
+        self._http = http or make_http_client(HttpClientSettings(read_timeout=30.0))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this adapter created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def create_scope(
+        self, scope: str, *, project: str, quota_bytes: int | None, token: str | None
+    ) -> None:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        body = {"scope": scope, "project": project, "quota_bytes": quota_bytes}
+        async with backend_call("datalake", "create_scope"):
+            response = await self._http.post(f"{self.base_url}/scopes", json=body, headers=headers)
+        try:
+            await raise_for_problem(response, "create_scope")
+        except ConflictError:
+            return  # proj.* scopes are only ever created for projects: an existing one is ours
+
+    async def scope_has_data(self, scope: str, *, token: str | None) -> bool:
+        client = DatalakeClient(self.base_url, token, http=self._http)
+        try:
+            async with aclosing(client.list_dids(scope)) as dids:
+                async for _ in dids:
+                    return True
+        except NotFoundError:
+            return False
+        return False

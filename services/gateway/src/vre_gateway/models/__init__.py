@@ -1,0 +1,1 @@
+"""API models of the gateway's own resources (projects, provenance, audit, search)."""

@@ -1,0 +1,1 @@
+"""Domain rules of the gateway: projects, memberships, provenance, audit, search."""

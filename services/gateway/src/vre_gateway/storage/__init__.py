@@ -1,0 +1,1 @@
+"""SQL storage of the gateway: store classes returning pydantic records, ORM schema, migrations."""

@@ -1,0 +1,68 @@
+"""FastAPI dependencies: the request-scoped session and the services built on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vre_workflows.factory import Components
+from vre_workflows.services.credentials import CredentialService
+from vre_workflows.services.files import RunFiles
+from vre_workflows.services.runs import RunService
+from vre_workflows.services.validation import ValidationService
+from vre_workflows.storage.credentials import CredentialStore
+
+
+def components(request: Request) -> Components:
+    """The app's collaborators (built once by the factory)."""
+    built: Components = request.app.state.components
+    return built
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session, committed when the handler has returned."""
+    async for session in components(request).db.session():
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+
+
+def _credential_service(request: Request, session: Session) -> CredentialService:
+    built = components(request)
+    return CredentialService(
+        store=CredentialStore(session), cipher=built.cipher, servers=built.servers
+    )
+
+
+def _run_service(request: Request, session: Session) -> RunService:
+    built = components(request)
+    return RunService(
+        session=session,
+        validation=built.validation,
+        manager=built.manager,
+        local=built.local,
+        datalake=built.datalake,
+        credentials=_credential_service(request, session),
+        servers=built.servers,
+        data_dir=built.settings.data_dir,
+        max_inline_bytes=built.settings.max_inline_file_bytes,
+        max_upload_bytes=built.settings.max_upload_bytes,
+    )
+
+
+def _validation_service(request: Request) -> ValidationService:
+    return components(request).validation
+
+
+def _run_files(request: Request) -> RunFiles:
+    return components(request).files
+
+
+RunServiceDep = Annotated[RunService, Depends(_run_service)]
+ValidationServiceDep = Annotated[ValidationService, Depends(_validation_service)]
+RunFilesDep = Annotated[RunFiles, Depends(_run_files)]
+CredentialServiceDep = Annotated[CredentialService, Depends(_credential_service)]

@@ -1,0 +1,149 @@
+"""Build every collaborator of the workflows service once, from settings."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
+from vre_common.clients.datalake import DatalakeClient
+from vre_common.db import Database, run_migrations, sync_url
+
+from vre_workflows.backends.base import ContainerRuntime, DatalakePort
+from vre_workflows.backends.containers import NoContainerRuntime, PodmanRuntime
+from vre_workflows.backends.datalake import ServiceDatalakeBackend, UnconfiguredDatalake
+from vre_workflows.backends.local import LocalWorkflowBackend
+from vre_workflows.backends.reana import ReanaClient
+from vre_workflows.config import WorkflowsSettings
+from vre_workflows.services.credentials import ReanaServers, TokenCipher, load_or_create_key
+from vre_workflows.services.executor import RunManager
+from vre_workflows.services.files import RunFiles
+from vre_workflows.services.validation import ValidationService
+from vre_workflows.storage.schema import WorkflowsBase
+from vre_workflows.validation.worker_client import ReanaValidatorWorker
+
+ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic configuration for this service's migrations on ``url``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("sqlalchemy.url", sync_url(url))
+    return cfg
+
+
+def schema_is_current(url: str) -> bool:
+    """True if the database is at the newest migration (blocking)."""
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+    return current == head
+
+
+@dataclass
+class Components:
+    """The service's long-lived objects."""
+
+    settings: WorkflowsSettings
+    db: Database
+    worker: ReanaValidatorWorker
+    validation: ValidationService
+    runtime: ContainerRuntime
+    local: LocalWorkflowBackend
+    servers: ReanaServers
+    datalake: DatalakePort
+    cipher: TokenCipher
+    manager: RunManager
+    files: RunFiles
+
+    async def prepare_database(self) -> None:
+        """Create or upgrade the schema (embedded), or refuse an out-of-date one."""
+        url = self.settings.database.url
+        if url.endswith(":memory:"):
+            async with self.db.engine.begin() as connection:
+                await connection.run_sync(WorkflowsBase.metadata.create_all)
+        elif self.settings.run_migrations:
+            await asyncio.to_thread(run_migrations, ALEMBIC_DIR, url)
+        elif not await asyncio.to_thread(schema_is_current, url):
+            raise RuntimeError(
+                "the workflows database schema is not at the newest migration: run the "
+                "migrations (alembic upgrade head) before starting the service"
+            )
+
+    async def start(self) -> None:
+        """Database ready, interrupted runs recorded, workers started."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.prepare_database()
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        """Stop runs and close every connection."""
+        await self.manager.stop()
+        await self.worker.aclose()
+        await self.servers.aclose()
+        close = getattr(self.datalake, "aclose", None)
+        if close is not None:
+            await close()
+        await self.db.dispose()
+
+    async def check_database(self) -> None:
+        """Readiness: the database answers."""
+        async with self.db.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+
+
+def build_components(
+    settings: WorkflowsSettings,
+    *,
+    datalake: DatalakePort | None = None,
+    runtime: ContainerRuntime | None = None,
+) -> Components:
+    """Everything, chosen from settings (``datalake``/``runtime`` can be given by tests)."""
+    db = Database(settings.database)
+    worker = ReanaValidatorWorker(
+        settings.validator_python, timeout=settings.validator_timeout_seconds
+    )
+    if runtime is None:
+        containers = settings.local.containers
+        runtime = (
+            PodmanRuntime(containers) if containers.runtime == "podman" else NoContainerRuntime()
+        )
+    local = LocalWorkflowBackend(settings.local, runtime)
+    servers = ReanaServers(
+        {name: ReanaClient(name, server) for name, server in settings.reana.servers.items()},
+        settings.reana.default_server,
+    )
+    if datalake is None:
+        if settings.datalake.url:
+            datalake = ServiceDatalakeBackend(
+                DatalakeClient(settings.datalake.url, settings=settings.datalake.http)
+            )
+        else:
+            datalake = UnconfiguredDatalake()
+    cipher = TokenCipher(load_or_create_key(settings.reana, settings.data_dir))
+    manager = RunManager(
+        db=db, settings=settings, local=local, reana=servers.clients, datalake=datalake
+    )
+    files = RunFiles(db=db, data_dir=settings.data_dir, poll_seconds=settings.log_poll_seconds)
+    return Components(
+        settings=settings,
+        db=db,
+        worker=worker,
+        validation=ValidationService(worker),
+        runtime=runtime,
+        local=local,
+        servers=servers,
+        datalake=datalake,
+        cipher=cipher,
+        manager=manager,
+        files=files,
+    )

@@ -1,0 +1,539 @@
+"""RunService: submit, list, inspect, cancel, delete and re-run workflow runs (owner only)."""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from vre_common.auth import Principal
+from vre_common.errors import InvalidInputError, PayloadTooLargeError, VreError
+
+from vre_workflows.backends.base import DatalakePort, StepPlan
+from vre_workflows.backends.local import LocalWorkflowBackend
+from vre_workflows.errors import InvalidSpecificationError, RunNotFoundError, RunStateError
+from vre_workflows.models import (
+    ACTIVE_STATUSES,
+    InputRef,
+    OutputDestination,
+    OutputList,
+    Run,
+    RunCreate,
+    RunInput,
+    RunPage,
+    RunRerun,
+)
+from vre_workflows.services.credentials import CredentialService, ReanaServers
+from vre_workflows.services.executor import RunManager, StagedInput, Submission
+from vre_workflows.services.validation import ValidationService, invalid, parse
+from vre_workflows.spec import (
+    check_relative_path,
+    default_parameters,
+    images,
+    serial_steps,
+    spec_sha256,
+    step_name,
+    workflow_type,
+)
+from vre_workflows.storage.runs import NewRun, NewStep, RunStore
+from vre_workflows.workspace import RunPaths, digest_file, inside
+
+COPY_CHUNK = 1 << 20
+
+
+@dataclass
+class UploadedFile:
+    """A file sent with a multipart submission: its workspace path and its spooled content."""
+
+    path: str
+    file: BinaryIO
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the request's transaction has committed (never on rollback)."""
+    event.listen(session.sync_session, "after_commit", lambda _session: callback(), once=True)
+
+
+def _path_error(loc: list[str | int], path: str, reason: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"{path!r}: {reason}", errors=[{"loc": loc, "msg": reason, "type": "path"}]
+    )
+
+
+class RunService:
+    """The rules of runs: validation on submission, ownership, state transitions."""
+
+    def __init__(
+        self,
+        *,
+        session: AsyncSession,
+        validation: ValidationService,
+        manager: RunManager,
+        local: LocalWorkflowBackend,
+        datalake: DatalakePort,
+        credentials: CredentialService,
+        servers: ReanaServers,
+        data_dir: Path,
+        max_inline_bytes: int,
+        max_upload_bytes: int,
+    ) -> None:
+        self._session = session
+        self._store = RunStore(session)
+        self._validation = validation
+        self._manager = manager
+        self._local = local
+        self._datalake = datalake
+        self._credentials = credentials
+        self._servers = servers
+        self._data_dir = data_dir
+        self._max_inline = max_inline_bytes
+        self._max_upload = max_upload_bytes
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, user: Principal, run_id: str) -> Run:
+        """One of the caller's runs (404 for anyone else's)."""
+        run = await self._store.get(run_id, owner=user.key)
+        if run is None:
+            raise RunNotFoundError(f"no run {run_id}")
+        return run
+
+    async def list_runs(
+        self,
+        user: Principal,
+        *,
+        status: list[str],
+        name: str | None,
+        page: int,
+        size: int,
+    ) -> RunPage:
+        """The caller's runs, newest first."""
+        items, total = await self._store.list_runs(
+            user.key, status=status, name=name, page=page, size=size
+        )
+        return RunPage(items=items, total=total, page=page, size=size)
+
+    async def outputs(self, user: Principal, run_id: str) -> OutputList:
+        """The declared outputs a run produced, with their DIDs once registered."""
+        run = await self.get(user, run_id)
+        return OutputList(run_id=run.id, dataset=run.output_dataset, items=run.outputs)
+
+    # ------------------------------------------------------------------ submission
+
+    async def create(
+        self,
+        user: Principal,
+        token: str | None,
+        body: RunCreate,
+        uploads: list[UploadedFile] | None = None,
+    ) -> Run:
+        """Validate and accept a run; it starts once the request has committed."""
+        parsed = parse(body.spec)
+        return await self._submit(
+            user,
+            token,
+            spec_object=parsed,
+            parameters=body.parameters,
+            inputs=body.inputs,
+            inline=body.files,
+            uploads=uploads or [],
+            copied_from=None,
+            backend=body.backend,
+            reana_server=body.reana_server,
+            destination=body.output,
+            name=body.name,
+            register_partial=body.register_partial_outputs,
+            rerun_of=None,
+        )
+
+    async def rerun(self, user: Principal, token: str | None, run_id: str, body: RunRerun) -> Run:
+        """A new run of the same specification and inputs with changed parameters."""
+        original = await self.get(user, run_id)
+        paths = RunPaths.of(self._data_dir, original.id)
+        has_files = any(i.kind in ("upload", "inline") for i in original.inputs)
+        if has_files and not paths.uploads.is_dir():
+            raise RunStateError(
+                f"run {run_id} was deleted with its uploaded input files: it cannot be re-run"
+            )
+        spec = await self._spec_of(original.id)
+        defaults = default_parameters(spec)
+        previous = {k: v for k, v in original.parameters.items() if defaults.get(k) != v}
+        return await self._submit(
+            user,
+            token,
+            spec_object=parse(spec),
+            parameters={**previous, **body.parameters},
+            inputs=original.requested_inputs,
+            inline={},
+            uploads=[],
+            copied_from=(paths, [i for i in original.inputs if i.kind in ("upload", "inline")]),
+            backend=original.backend,
+            reana_server=original.reana_server,
+            destination=body.output or original.destination,
+            name=body.name or original.name,
+            register_partial=original.register_partial_outputs,
+            rerun_of=original.id,
+        )
+
+    async def _spec_of(self, run_id: str) -> dict[str, Any]:
+        spec = await self._store.spec(run_id)
+        assert spec is not None
+        return spec
+
+    async def _submit(
+        self,
+        user: Principal,
+        token: str | None,
+        *,
+        spec_object: Any,
+        parameters: dict[str, Any],
+        inputs: list[InputRef],
+        inline: dict[str, str],
+        uploads: list[UploadedFile],
+        copied_from: tuple[RunPaths, list[RunInput]] | None,
+        backend: str,
+        reana_server: str | None,
+        destination: OutputDestination | None,
+        name: str | None,
+        register_partial: bool,
+        rerun_of: str | None,
+    ) -> Run:
+        spec = spec_object.spec
+        defaults = default_parameters(spec)
+        unknown = sorted(set(parameters) - set(defaults))
+        if unknown and isinstance(spec, dict):
+            raise InvalidSpecificationError(
+                f"parameter(s) not declared in inputs.parameters: {', '.join(unknown)}",
+                errors=[
+                    {
+                        "loc": ["parameters", k],
+                        "msg": "not declared in inputs.parameters",
+                        "type": "parameters",
+                    }
+                    for k in unknown
+                ],
+            )
+        effective = {**defaults, **parameters}
+        outcome = await self._validation.validate(
+            spec_object, parameters=effective, name=name, backend=backend
+        )
+        if not outcome.report.valid:
+            raise invalid(outcome.report)
+        kind = workflow_type(spec) or "serial"
+        warnings = [f"{w.type}: {w.message}" for w in outcome.report.warnings]
+
+        run_id = str(uuid.uuid4())
+        run_name = name or f"{kind}-{run_id[:8]}"
+        file_inputs = self._check_files(inline, uploads, copied_from)
+        staged = await self._resolve_inputs(token, inputs, taken=set(file_inputs))
+        self._check_workflow_file(spec, kind, set(file_inputs) | {s.path for s in staged})
+
+        plans: list[StepPlan] = []
+        submission = Submission(
+            run_id=run_id,
+            backend=backend,
+            owner=user.key,
+            token=token,
+            workflow_type=kind,
+            spec=spec,
+            parameters=effective,
+            parameter_overrides=effective,
+            did_inputs=staged,
+        )
+        backend_ids: dict[str, str] = {}
+        server_name: str | None = None
+        if backend == "local":
+            plans, plan_warnings = await self._local.plan(kind, spec, outcome.expanded_steps)
+            warnings += plan_warnings
+            submission.steps = plans
+            steps = [
+                NewStep(
+                    name=p.name,
+                    commands=p.commands,
+                    image=p.image,
+                    execution=p.execution,
+                    timeout_seconds=p.timeout_seconds,
+                    memory_limit=p.memory_limit,
+                )
+                for p in plans
+            ]
+        else:
+            client = self._servers.get(reana_server)
+            server_name = client.name
+            self._check_reana_support(spec, kind)
+            reana_token = await self._credentials.token_for(user.key, client.name)
+            created = await client.create(reana_token, run_name, spec)
+            backend_ids = {
+                "workflow_id": str(created["workflow_id"]),
+                "workflow_name": str(created.get("workflow_name") or run_name),
+                "server": client.name,
+            }
+            submission.reana_server = client.name
+            submission.reana_token = reana_token
+            submission.reana_workflow_id = backend_ids["workflow_id"]
+            steps = [
+                NewStep(
+                    name=step_name(s, i),
+                    image=s.get("environment"),
+                    execution="reana",
+                    commands=[str(c) for c in s.get("commands", [])],
+                )
+                for i, s in enumerate(outcome.expanded_steps or serial_steps(spec))
+            ]
+
+        paths = RunPaths.of(self._data_dir, run_id)
+        paths.create()
+        try:
+            recorded = await self._write_files(paths, inline, uploads, copied_from)
+            run = await self._store.create(
+                NewRun(
+                    id=run_id,
+                    owner=user.key,
+                    owner_name=user.username,
+                    name=run_name,
+                    backend=backend,
+                    workflow_type=kind,
+                    spec=spec,
+                    spec_sha256=spec_sha256(spec),
+                    parameters=effective,
+                    images=images(spec),
+                    steps=steps,
+                    inputs=recorded
+                    + [
+                        RunInput(
+                            kind="did",
+                            path=s.path,
+                            requested=s.source.requested,
+                            did=s.source.did,
+                            bytes=s.source.bytes,
+                            adler32=s.source.adler32,
+                            md5=s.source.md5,
+                        )
+                        for s in staged
+                    ],
+                    requested_inputs=inputs,
+                    destination=destination,
+                    register_partial_outputs=register_partial,
+                    reana_server=server_name,
+                    backend_ids=backend_ids,
+                    warnings=warnings,
+                    rerun_of=rerun_of,
+                )
+            )
+        except BaseException:
+            paths.remove()
+            raise
+        after_commit(self._session, lambda: self._manager.enqueue(submission))
+        return run
+
+    def _check_files(
+        self,
+        inline: dict[str, str],
+        uploads: list[UploadedFile],
+        copied_from: tuple[RunPaths, list[RunInput]] | None,
+    ) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        total = 0
+        for path, text in inline.items():
+            reason = check_relative_path(path)
+            if reason:
+                raise _path_error(["files", path], path, reason)
+            total += len(text.encode())
+            seen[posixpath.normpath(path)] = "inline"
+        if total > self._max_inline:
+            raise PayloadTooLargeError(
+                f"inline files total {total} bytes; the limit is {self._max_inline} "
+                "(send larger files as multipart uploads or Data Lake DIDs)"
+            )
+        for upload in uploads:
+            reason = check_relative_path(upload.path)
+            if reason:
+                raise _path_error(["files", upload.path], upload.path, reason)
+            normalized = posixpath.normpath(upload.path)
+            if normalized in seen:
+                raise _path_error(["files", upload.path], upload.path, "given twice")
+            seen[normalized] = "upload"
+        if copied_from is not None:
+            for item in copied_from[1]:
+                seen[item.path] = item.kind
+        return seen
+
+    async def _resolve_inputs(
+        self, token: str | None, inputs: list[InputRef], *, taken: set[str]
+    ) -> list[StagedInput]:
+        if not inputs:
+            return []
+        if token is None:
+            raise InvalidInputError("Data Lake inputs need the caller's bearer token")
+        staged: list[StagedInput] = []
+        used = set(taken)
+        for index, ref in enumerate(inputs):
+            if ref.path is not None:
+                reason = check_relative_path(ref.path)
+                if reason:
+                    raise _path_error(["inputs", index, "path"], ref.path, reason)
+            files = await self._datalake.resolve(token, [ref.did])
+            if not files:
+                raise InvalidInputError(
+                    f"{ref.did} holds no files",
+                    errors=[{"loc": ["inputs", index, "did"], "msg": "no files", "type": "did"}],
+                )
+            single = len(files) == 1 and files[0].did == ref.did
+            for item in files:
+                base = posixpath.basename(item.name)
+                if single:
+                    path = ref.path or base
+                else:
+                    path = posixpath.join(ref.path, base) if ref.path else base
+                path = posixpath.normpath(path)
+                if path in used:
+                    raise _path_error(
+                        ["inputs", index],
+                        path,
+                        f"two inputs would be placed at {path}; give inputs[{index}].path",
+                    )
+                used.add(path)
+                staged.append(StagedInput(source=item, path=path))
+        return staged
+
+    @staticmethod
+    def _check_workflow_file(spec: Any, kind: str, available: set[str]) -> None:
+        if kind not in ("cwl", "snakemake"):
+            return
+        workflow_file = spec.get("workflow", {}).get("file") if isinstance(spec, dict) else None
+        if isinstance(workflow_file, str) and posixpath.normpath(workflow_file) not in available:
+            raise InvalidSpecificationError(
+                f"the workflow file {workflow_file} is not among the run's files: send it in "
+                "`files`, as an upload, or as a Data Lake input",
+                errors=[
+                    {
+                        "loc": ["spec", "workflow", "file"],
+                        "msg": "file not provided",
+                        "type": "missing",
+                    }
+                ],
+            )
+
+    @staticmethod
+    def _check_reana_support(spec: Any, kind: str) -> None:
+        workflow = spec.get("workflow", {}) if isinstance(spec, dict) else {}
+        if kind != "serial" and "specification" not in workflow:
+            raise InvalidSpecificationError(
+                f"the REANA backend needs the {kind} specification loaded into "
+                "workflow.specification (as reana-client sends it; for CWL: `cwltool --pack`)",
+                errors=[
+                    {
+                        "loc": ["spec", "workflow", "specification"],
+                        "msg": "required for the REANA backend",
+                        "type": "missing",
+                    }
+                ],
+            )
+
+    async def _write_files(
+        self,
+        paths: RunPaths,
+        inline: dict[str, str],
+        uploads: list[UploadedFile],
+        copied_from: tuple[RunPaths, list[RunInput]] | None,
+    ) -> list[RunInput]:
+        recorded: list[RunInput] = []
+        for path, text in inline.items():
+            target = inside(paths.uploads, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(target.write_text, text, "utf-8")
+            digest = await asyncio.to_thread(digest_file, target)
+            recorded.append(
+                RunInput(
+                    kind="inline",
+                    path=posixpath.normpath(path),
+                    bytes=digest.bytes,
+                    adler32=digest.adler32,
+                    md5=digest.md5,
+                )
+            )
+        budget = self._max_upload
+        for upload in uploads:
+            target = inside(paths.uploads, upload.path)
+            written = await asyncio.to_thread(_copy_limited, upload.file, target, budget)
+            budget -= written
+            digest = await asyncio.to_thread(digest_file, target)
+            recorded.append(
+                RunInput(
+                    kind="upload",
+                    path=posixpath.normpath(upload.path),
+                    bytes=digest.bytes,
+                    adler32=digest.adler32,
+                    md5=digest.md5,
+                )
+            )
+        if copied_from is not None:
+            source_paths, items = copied_from
+            for item in items:
+                target = inside(paths.uploads, item.path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with inside(source_paths.uploads, item.path).open("rb") as source:
+                    await asyncio.to_thread(_copy_limited, source, target, 1 << 62)
+                recorded.append(item.model_copy(update={"staged_by": None}))
+        return recorded
+
+    # ------------------------------------------------------------------ changes
+
+    async def cancel(self, user: Principal, run_id: str) -> Run:
+        """Stop a queued or running run (its processes killed, its REANA workflow stopped)."""
+        run = await self.get(user, run_id)
+        if run.status not in ACTIVE_STATUSES:
+            raise RunStateError(
+                f"run {run_id} is {run.status}: only queued or running runs can be cancelled"
+            )
+        handled = await self._manager.cancel(run_id)
+        if not handled:
+            # Not executed by this process (another replica, or a record left behind).
+            await self._store.set_status(
+                run_id,
+                "cancelled",
+                detail="cancelled by the user",
+                only_from=["queued", "running"],
+            )
+            await self._store.finish_pending_steps(run_id, "cancelled")
+        return await self.get(user, run_id)
+
+    async def delete(self, user: Principal, run_id: str) -> None:
+        """Remove a finished run's workspace (and its REANA workflow); the record stays."""
+        run = await self.get(user, run_id)
+        if run.status in ACTIVE_STATUSES:
+            raise RunStateError(f"run {run_id} is {run.status}: cancel it before deleting it")
+        if run.backend == "reana" and run.reana_server and run.backend_ids.get("workflow_id"):
+            client = self._servers.get(run.reana_server)
+            try:
+                token = await self._credentials.token_for(user.key, client.name)
+                await client.delete(token, run.backend_ids["workflow_id"])
+            except VreError as exc:
+                if exc.status != 404:
+                    raise
+        await self._manager.remove_files(run_id)
+        if run.status != "deleted":
+            await self._store.set_status(run_id, "deleted", detail="workspace removed")
+        await self._store.update_run(run_id, workspace_removed=True)
+
+
+def _copy_limited(source: BinaryIO, target: Path, limit: int) -> int:
+    """Copy a spooled upload to ``target`` in chunks; 413 beyond ``limit`` bytes."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    source.seek(0)
+    with target.open("wb") as handle:
+        while chunk := source.read(COPY_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise PayloadTooLargeError(
+                    f"uploaded files exceed the limit of {limit} bytes for one run"
+                )
+            handle.write(chunk)
+    return written

@@ -1,0 +1,1 @@
+"""Test support: a POSIX Data Lake, a REANA stand-in, helpers."""

@@ -1,0 +1,158 @@
+"""Factory: builds every collaborator of the zenodo service once, and services per session."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from vre_common.db import Database
+
+from vre_zenodo.backends.base import (
+    DatalakeConnector,
+    RunOutputsPort,
+    SoftwareMetadataPort,
+    ZenodoPort,
+)
+from vre_zenodo.backends.vre import CatalogueClient, DatalakeServiceConnector, WorkflowsClient
+from vre_zenodo.backends.zenodo import ZenodoBackend
+from vre_zenodo.config import ZenodoSettings
+from vre_zenodo.crypto import TokenCipher
+from vre_zenodo.services.credentials import CredentialService
+from vre_zenodo.services.depositions import DepositionService, DepositionUploader
+from vre_zenodo.services.imports import ImportRunner, ImportService
+from vre_zenodo.services.jobs import JobSupervisor
+from vre_zenodo.services.records import RecordService
+from vre_zenodo.storage import migrations
+from vre_zenodo.storage.credentials import CredentialStore
+from vre_zenodo.storage.depositions import DepositionStore
+from vre_zenodo.storage.imports import ImportStore
+
+log = structlog.get_logger("vre.zenodo")
+
+
+class Factory:
+    """Long-lived collaborators (engine, HTTP pools, cipher, job supervisor)."""
+
+    def __init__(
+        self,
+        settings: ZenodoSettings,
+        *,
+        database: Database,
+        cipher: TokenCipher,
+        zenodo: ZenodoPort,
+        datalake: DatalakeConnector,
+        workflows: RunOutputsPort,
+        catalogue: SoftwareMetadataPort,
+    ) -> None:
+        self.settings = settings
+        self.db = database
+        self.cipher = cipher
+        self.zenodo = zenodo
+        self.datalake = datalake
+        self.workflows = workflows
+        self.catalogue = catalogue
+        self.supervisor = JobSupervisor(settings.jobs.max_concurrent)
+        self.import_runner = ImportRunner(
+            unit=self.unit,
+            zenodo=zenodo,
+            datalake=datalake,
+            settings=settings.imports,
+            jobs=settings.jobs,
+        )
+        self.uploader = DepositionUploader(
+            unit=self.unit, zenodo=zenodo, datalake=datalake, jobs=settings.jobs
+        )
+
+    @classmethod
+    def from_settings(cls, settings: ZenodoSettings) -> Factory:
+        """The production wiring (may create the credentials key file: call at start-up)."""
+        return cls(
+            settings,
+            database=Database(settings.database),
+            cipher=TokenCipher.from_settings(settings),
+            zenodo=ZenodoBackend(settings.zenodo),
+            datalake=DatalakeServiceConnector(settings.datalake),
+            workflows=WorkflowsClient(settings.workflows),
+            catalogue=CatalogueClient(settings.catalogue),
+        )
+
+    def unit(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A unit of work outside a request (jobs): committed at the end, like a request."""
+        return asynccontextmanager(self.db.session)()
+
+    async def startup(self) -> None:
+        """Migrate (or verify) the schema; mark jobs a previous process left running."""
+        if self.settings.migrations == "upgrade":
+            await migrations.upgrade(self.db.engine)
+        else:
+            await migrations.verify(self.db.engine)
+        async with self.unit() as session:
+            imports = await ImportStore(session).interrupt_active()
+            uploads = await DepositionStore(session).interrupt_uploads()
+        if imports or uploads:
+            log.info("jobs_interrupted_at_start", imports=imports, uploads=uploads)
+
+    async def aclose(self) -> None:
+        """Stop the jobs (each records its interruption), then close pools and the engine."""
+        await self.supervisor.shutdown()
+        for client in (self.zenodo, self.datalake, self.workflows, self.catalogue):
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
+        await self.db.dispose()
+
+    async def check_database(self) -> None:
+        """Readiness: the database answers."""
+        async with self.db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    # ------------------------------------------------------------------ services
+
+    def credential_service(self, session: AsyncSession) -> CredentialService:
+        """Credentials of the caller."""
+        return CredentialService(
+            store=CredentialStore(session),
+            cipher=self.cipher,
+            zenodo=self.zenodo,
+            zenodo_url=self.settings.zenodo.url,
+            verify=self.settings.verify_tokens,
+        )
+
+    def record_service(self) -> RecordService:
+        """Records search."""
+        return RecordService(
+            zenodo=self.zenodo,
+            result_window=self.settings.zenodo.result_window,
+            doi_pattern=self.settings.zenodo.doi_pattern,
+        )
+
+    def import_service(self, session: AsyncSession) -> ImportService:
+        """Imports of the caller."""
+        return ImportService(
+            session=session,
+            store=ImportStore(session),
+            credentials=self.credential_service(session),
+            records=self.record_service(),
+            zenodo=self.zenodo,
+            supervisor=self.supervisor,
+            runner=self.import_runner,
+            settings=self.settings.imports,
+        )
+
+    def deposition_service(self, session: AsyncSession) -> DepositionService:
+        """Depositions of the caller."""
+        return DepositionService(
+            session=session,
+            store=DepositionStore(session),
+            credentials=self.credential_service(session),
+            zenodo=self.zenodo,
+            datalake=self.datalake,
+            workflows=self.workflows,
+            catalogue=self.catalogue,
+            supervisor=self.supervisor,
+            uploader=self.uploader,
+            max_files=self.settings.zenodo.max_files,
+            settings=self.settings.publish,
+        )
