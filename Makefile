@@ -21,20 +21,20 @@ deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp tests/oidc/node_modul
 $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/common/pyproject.toml services/*/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/bootstrap.txt
-	$(UV) pip sync -q --python $(VENV)/bin/python --require-hashes requirements/main.txt
+	$(UV) pip sync -q --compile-bytecode --python $(VENV)/bin/python --require-hashes requirements/main.txt
 	$(UV) pip install -q --python $(VENV)/bin/python --no-deps --no-build-isolation $(PKGS)
 	touch $@
 
 # Rucio's server caps its dependencies: it lives in its own environment, started as a subprocess.
 .venv-rucio/.stamp: requirements/rucio-server.txt $(VENV)/.stamp
 	test -x .venv-rucio/bin/python || $(PYTHON) -m venv .venv-rucio
-	$(UV) pip sync -q --python .venv-rucio/bin/python --require-hashes requirements/rucio-server.txt
+	$(UV) pip sync -q --compile-bytecode --python .venv-rucio/bin/python --require-hashes requirements/rucio-server.txt
 	touch $@
 
 # reana-commons pins jsonschema<4: the official reana.yaml validator runs as a worker from here.
 .venv-reana/.stamp: requirements/reana-validator.txt $(VENV)/.stamp
 	test -x .venv-reana/bin/python || $(PYTHON) -m venv .venv-reana
-	$(UV) pip sync -q --python .venv-reana/bin/python --require-hashes requirements/reana-validator.txt
+	$(UV) pip sync -q --compile-bytecode --python .venv-reana/bin/python --require-hashes requirements/reana-validator.txt
 	touch $@
 
 tests/oidc/node_modules/.stamp: tests/oidc/package-lock.json

@@ -14,9 +14,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
-from vre_common.db import sync_url
 from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.storage.schema import FTS_TABLE, ONLY_DIALECT, CatalogueBase
+from vre_common.db import sync_url
 
 config = context.config
 target_metadata = CatalogueBase.metadata

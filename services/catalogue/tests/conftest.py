@@ -14,13 +14,13 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+
+from services.catalogue.tests.support.helpers import CURATOR_GROUP, Users
+from services.catalogue.tests.support.zenodo_records import ZenodoRecordsStandIn
 from vre_catalogue.config import CatalogueSettings, ZenodoSourceSettings
 from vre_catalogue.main import create_app
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
-
-from services.catalogue.tests.support.helpers import CURATOR_GROUP, Users
-from services.catalogue.tests.support.zenodo_records import ZenodoRecordsStandIn
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TABLES = (

@@ -42,10 +42,16 @@ async def test_zenodo_crosswalk(client: httpx.AsyncClient, as_user: Users) -> No
     assert meta["contributors"] == [
         {"name": "Schmidt, Emma", "orcid": "0000-0003-0810-0332", "type": "ContactPerson"}
     ]
-    assert {"identifier": "https://ctapipe.readthedocs.io/", "relation": "isDocumentedBy",
-            "resource_type": "publication-softwaredocumentation"} in meta["related_identifiers"]
-    assert {"identifier": "https://github.com/cta-observatory/ctapipe",
-            "relation": "isDerivedFrom", "resource_type": "software"} in meta["related_identifiers"]
+    assert {
+        "identifier": "https://ctapipe.readthedocs.io/",
+        "relation": "isDocumentedBy",
+        "resource_type": "publication-softwaredocumentation",
+    } in meta["related_identifiers"]
+    assert {
+        "identifier": "https://github.com/cta-observatory/ctapipe",
+        "relation": "isDerivedFrom",
+        "resource_type": "software",
+    } in meta["related_identifiers"]
     assert meta["grants"] == [{"id": "10.13039/501100000780::824064"}]
     assert meta["communities"] == [{"identifier": "escape2020"}]
     assert "CTA" in meta["keywords"]
@@ -84,7 +90,10 @@ def test_zenodo_metadata_to_codemeta() -> None:
             "contributors": [{"name": "Keller, Bruno", "type": "ContactPerson"}],
             "keywords": ["AGN", "blazars"],
             "related_identifiers": [
-                {"identifier": "https://github.com/cosimoNigro/agnpy", "relation": "isSupplementTo"},
+                {
+                    "identifier": "https://github.com/cosimoNigro/agnpy",
+                    "relation": "isSupplementTo",
+                },
                 {"identifier": "https://agnpy.readthedocs.io", "relation": "isDocumentedBy"},
             ],
         },

@@ -12,14 +12,13 @@ import pytest
 from alembic import command
 from sqlalchemy.engine import Connection
 
-from vre_common.db import Database
-from vre_common.settings import DatabaseSettings
-from vre_common.testing import TestIssuer, app_client
+from services.catalogue.tests.conftest import PG_ADMIN
 from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.main import create_app
 from vre_catalogue.storage import migrations
-
-from services.catalogue.tests.conftest import PG_ADMIN
+from vre_common.db import Database
+from vre_common.settings import DatabaseSettings
+from vre_common.testing import TestIssuer, app_client
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

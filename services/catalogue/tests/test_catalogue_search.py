@@ -104,7 +104,11 @@ async def test_facets_over_the_filtered_result(
     assert _names(filtered) == ["eossr"]
     assert {f["value"] for f in filtered["facets"]["license"]} == {"MIT"}
     assert {f["value"] for f in filtered["facets"]["keyword"]} == {
-        "ESCAPE", "OSSR", "Zenodo", "codemeta", "metadata"
+        "ESCAPE",
+        "OSSR",
+        "Zenodo",
+        "codemeta",
+        "metadata",
     }
 
     both = await _search(client, q="gamma", keyword="cta")  # case-insensitive filter
@@ -125,7 +129,8 @@ async def test_pagination(client: httpx.AsyncClient, catalogue: dict[str, int]) 
     assert sorted(seen) == sorted(catalogue)
     assert (await _search(client, page=5, size=1))["items"] == []
     ranked = await _search(client, q="gamma", size=1, page=2)
-    assert ranked["total"] >= 2 and len(ranked["items"]) == 1
+    assert ranked["total"] >= 2
+    assert len(ranked["items"]) == 1
     too_big = await client.get("/software/search", params={"size": 1000})
     assert too_big.status_code == 422
 

@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
+
 from vre_common.db import sync_url
 from vre_gateway.config import GatewaySettings
 from vre_gateway.storage.schema import GatewayBase

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 Check = Callable[[], Awaitable[None]]
 
@@ -18,6 +18,9 @@ class DependencyState(BaseModel):
     name: str
     up: bool
     reason: str | None = None
+    optional: bool = Field(
+        default=False, description="An optional dependency being down does not make us unready."
+    )
 
 
 class Readiness(BaseModel):
@@ -27,26 +30,38 @@ class Readiness(BaseModel):
     dependencies: list[DependencyState]
 
 
-async def run_checks(checks: dict[str, Check], limit: float = 3.0) -> Readiness:
-    """Run every check concurrently, each bounded by ``limit`` seconds."""
+async def run_checks(
+    checks: dict[str, Check], limit: float = 3.0, optional: frozenset[str] = frozenset()
+) -> Readiness:
+    """Run every check concurrently, each bounded by ``limit`` seconds.
+
+    Names in ``optional`` are reported but do not make the answer unready (an external
+    system such as Zenodo that only some operations need).
+    """
 
     async def one(name: str, check: Check) -> DependencyState:
         try:
             await asyncio.wait_for(check(), limit)
         except TimeoutError:
-            return DependencyState(name=name, up=False, reason=f"no answer within {limit:g} s")
+            reason = f"no answer within {limit:g} s"
+            return DependencyState(name=name, up=False, reason=reason, optional=name in optional)
         except Exception as exc:  # any failure means "not ready"; the reason is reported
             detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
-            return DependencyState(name=name, up=False, reason=str(detail)[:300])
-        return DependencyState(name=name, up=True)
+            return DependencyState(
+                name=name, up=False, reason=str(detail)[:300], optional=name in optional
+            )
+        return DependencyState(name=name, up=True, optional=name in optional)
 
     states = await asyncio.gather(*(one(n, c) for n, c in checks.items()))
-    return Readiness(ready=all(s.up for s in states), dependencies=list(states))
+    return Readiness(ready=all(s.up or s.optional for s in states), dependencies=list(states))
 
 
-def install_readiness(app: FastAPI, checks: dict[str, Check]) -> None:
-    """Serve /readyz from ``checks`` (kept on ``app.state.ready_checks`` for the gateway)."""
+def install_readiness(
+    app: FastAPI, checks: dict[str, Check], *, optional: frozenset[str] = frozenset()
+) -> None:
+    """Serve /readyz from ``checks`` (kept on ``app.state`` for the gateway to aggregate)."""
     app.state.ready_checks = checks
+    app.state.ready_optional = optional
 
     @app.get(
         "/readyz",
@@ -57,5 +72,5 @@ def install_readiness(app: FastAPI, checks: dict[str, Check]) -> None:
         responses={503: {"description": "Some dependency is down", "model": Readiness}},
     )
     async def readyz() -> JSONResponse:
-        result = await run_checks(app.state.ready_checks)
+        result = await run_checks(app.state.ready_checks, optional=app.state.ready_optional)
         return JSONResponse(result.model_dump(), status_code=200 if result.ready else 503)

@@ -4,7 +4,8 @@
   by field, ``warnings`` (an extension member) the recommended keys that are missing.
 - ``SoftwareNotFoundError``, ``VersionNotFoundError``, ``EnvironmentNotFoundError``,
   ``HarvestJobNotFoundError`` (404).
-- ``VersionExistsError``, ``EnvironmentExistsError``, ``NameTakenError``, ``HarvestRunningError`` (409).
+- ``VersionExistsError``, ``EnvironmentExistsError``, ``NameTakenError``,
+  ``HarvestRunningError`` (409).
 - ``NotEditableError`` (403): the entry belongs to someone else; ``CuratorOnlyError`` (403).
 """
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vre_common.db import Database
 from vre_catalogue.backends.base import ZenodoRecordsSource
 from vre_catalogue.backends.zenodo import HttpZenodoRecordsSource
 from vre_catalogue.config import CatalogueSettings
@@ -17,6 +16,7 @@ from vre_catalogue.services.software import SoftwareService
 from vre_catalogue.storage import migrations
 from vre_catalogue.storage.search import search_index_for
 from vre_catalogue.storage.software import SoftwareStore
+from vre_common.db import Database
 
 
 class Factory:

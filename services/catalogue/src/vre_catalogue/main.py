@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from vre_common.app import create_base_app
-from vre_common.auth import TokenValidator, build_validator
-from vre_common.readiness import install_readiness
 from vre_catalogue.backends.base import ZenodoRecordsSource
 from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.factory import Factory
 from vre_catalogue.handlers import harvest, software
+from vre_common.app import create_base_app
+from vre_common.auth import TokenValidator, build_validator
+from vre_common.readiness import install_readiness
 
 DESCRIPTION = """\
 The software catalogue: codemeta.json entries validated against the ESCAPE OSSR rules, with

@@ -40,6 +40,30 @@ CODEMETA_EXAMPLE: dict[str, Any] = {
 }
 
 
+SOFTWARE_EXAMPLE: dict[str, Any] = {
+    "id": 7,
+    "name": "gammapy",
+    "description": "A Python package for gamma-ray astronomy.",
+    "registrant": "alice",
+    "community": "escape2020",
+    "source": "api",
+    "latest_version": "1.2",
+    "versions": ["1.2", "1.1"],
+    "licenses": ["BSD-3-Clause"],
+    "keywords": ["gamma-ray astronomy", "astropy"],
+    "programming_languages": ["Python"],
+    "runtime_platforms": ["Python 3.11"],
+    "authors": [{"type": "Person", "name": "Josiah Carberry"}],
+    "maintainers": [],
+    "code_repository": "https://github.com/gammapy/gammapy",
+    "readme": "https://docs.gammapy.org/",
+    "dois": ["10.5281/zenodo.10726484"],
+    "zenodo_concept_id": None,
+    "created_at": "2024-03-01T10:00:00Z",
+    "updated_at": "2024-03-01T10:00:00Z",
+}
+
+
 class Person(BaseModel):
     """A person (or organisation) credited on a release."""
 
@@ -138,34 +162,7 @@ class Software(BaseModel):
     """A catalogue entry: one piece of software, many releases. Top-level fields describe the
     latest release (by publication date)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 7,
-                    "name": "gammapy",
-                    "description": "A Python package for gamma-ray astronomy.",
-                    "registrant": "alice",
-                    "community": "escape2020",
-                    "source": "api",
-                    "latest_version": "1.2",
-                    "versions": ["1.2", "1.1"],
-                    "licenses": ["BSD-3-Clause"],
-                    "keywords": ["gamma-ray astronomy", "astropy"],
-                    "programming_languages": ["Python"],
-                    "runtime_platforms": ["Python 3.11"],
-                    "authors": [{"type": "Person", "name": "Josiah Carberry"}],
-                    "maintainers": [],
-                    "code_repository": "https://github.com/gammapy/gammapy",
-                    "readme": "https://docs.gammapy.org/",
-                    "dois": ["10.5281/zenodo.10726484"],
-                    "zenodo_concept_id": None,
-                    "created_at": "2024-03-01T10:00:00Z",
-                    "updated_at": "2024-03-01T10:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [SOFTWARE_EXAMPLE]})
 
     id: int
     name: str
@@ -218,7 +215,7 @@ class Registration(BaseModel):
             "examples": [
                 {
                     "created": True,
-                    "software": Software.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+                    "software": SOFTWARE_EXAMPLE,
                     "version": "1.2",
                     "warnings": [
                         {
@@ -458,9 +455,7 @@ class ZenodoExport(BaseModel):
                         "description": "A Python package for gamma-ray astronomy.",
                         "version": "1.2",
                         "publication_date": "2024-02-29",
-                        "creators": [
-                            {"name": "Carberry, Josiah", "orcid": "0000-0002-1825-0097"}
-                        ],
+                        "creators": [{"name": "Carberry, Josiah", "orcid": "0000-0002-1825-0097"}],
                         "contributors": [{"name": "Donath, Axel", "type": "ContactPerson"}],
                         "license": "bsd-3-clause",
                         "keywords": ["gamma-ray astronomy"],

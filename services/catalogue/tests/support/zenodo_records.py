@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+
 from vre_common.testing import free_port
 
 TOKEN = "standin-token"
@@ -110,9 +111,7 @@ class ZenodoRecordsStandIn:
                 "key": key,
                 "size": len(raw),
                 "checksum": "md5:" + hashlib.md5(raw).hexdigest(),
-                "links": {
-                    "self": f"{self.base_url}/api/records/{record_id}/files/{key}/content"
-                },
+                "links": {"self": f"{self.base_url}/api/records/{record_id}/files/{key}/content"},
             }
         )
 
@@ -171,8 +170,13 @@ class ZenodoRecordsStandIn:
                 lo, hi = _parse(match.group(2)), _parse(match.group(3))
                 lo_incl, hi_incl = match.group(1) == "[", match.group(4) == "]"
 
-                def inside(h: dict[str, Any], lo: datetime = lo, hi: datetime = hi,
-                           lo_incl: bool = lo_incl, hi_incl: bool = hi_incl) -> bool:
+                def inside(
+                    h: dict[str, Any],
+                    lo: datetime = lo,
+                    hi: datetime = hi,
+                    lo_incl: bool = lo_incl,
+                    hi_incl: bool = hi_incl,
+                ) -> bool:
                     t = datetime.fromisoformat(h["updated"])
                     return (t >= lo if lo_incl else t > lo) and (t <= hi if hi_incl else t < hi)
 

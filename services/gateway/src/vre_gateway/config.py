@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
+
 from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings, data_dir_default
 
 SERVICES = ("datalake", "workflows", "catalogue", "zenodo")
@@ -92,12 +93,20 @@ class ProvenanceSettings(BaseModel):
     max_nodes: int = Field(default=2000, gt=0)
 
 
+SearchSourceName = Literal["projects", "datalake", "catalogue", "workflows", "zenodo"]
+SEARCH_SOURCES: tuple[SearchSourceName, ...] = (
+    "projects",
+    "datalake",
+    "catalogue",
+    "workflows",
+    "zenodo",
+)
+
+
 class SearchSettings(BaseModel):
     """The federated search: which sources, how long each may take."""
 
-    sources: list[Literal["projects", "datalake", "catalogue", "workflows", "zenodo"]] = Field(
-        default_factory=lambda: ["projects", "datalake", "catalogue", "workflows", "zenodo"]
-    )
+    sources: list[SearchSourceName] = Field(default_factory=lambda: list(SEARCH_SOURCES))
     timeout_seconds: float = Field(default=3.0, gt=0, description="Per source.")
     timeouts: dict[str, float] = Field(
         default_factory=dict, description="Per-source overrides, e.g. {'zenodo': 5}."

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
-from vre_common.auth import TokenValidator
 
+from vre_common.auth import TokenValidator
+from vre_datalake.config import DatalakeSettings
+from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
 from vre_gateway.config import GatewaySettings
 
 
@@ -20,16 +22,13 @@ from vre_gateway.config import GatewaySettings
 class Backends:
     """Handles on the backends the embedded mode started (stopped in reverse order)."""
 
-    rucio: Any | None = None
-    daemons: Any | None = None
+    rucio: LocalRucio | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def stop(self) -> None:
-        """Stop everything that was started."""
-        if self.daemons is not None:
-            self.daemons.stop()
+        """Stop everything that was started (daemons first, then the server)."""
         if self.rucio is not None:
-            self.rucio.stop()
+            self.rucio.close()
 
 
 def build_service_apps(
@@ -42,13 +41,39 @@ def build_service_apps(
     from vre_zenodo.main import create_app as zenodo_app
 
     return {
-        "datalake": datalake_app(validator=validator),
+        "datalake": datalake_app(_datalake_settings(settings, backends), validator=validator),
         "workflows": workflows_app(validator=validator),
         "catalogue": catalogue_app(validator=validator),
         "zenodo": zenodo_app(validator=validator),
     }
 
 
+def _datalake_settings(settings: GatewaySettings, backends: Backends | None) -> DatalakeSettings:
+    if backends is None or backends.rucio is None:
+        return DatalakeSettings()
+    rucio = backends.rucio
+    return DatalakeSettings(
+        rucio={
+            "url": rucio.url,
+            "service_account": rucio.admin_account,
+            "service_username": rucio.admin_username,
+            "service_password": rucio.admin_password,
+        },
+        storage={"default_rse": rucio.rse_names[0]},
+        database={"url": f"sqlite+aiosqlite:///{settings.data / 'datalake.db'}"},
+    )
+
+
 def start_backends(settings: GatewaySettings) -> Backends:
-    """Start the embedded backends (filled in as each backend lands)."""
-    return Backends()
+    """Start a real Rucio server (own venv, SQLite, two POSIX RSEs) and its daemon loop."""
+    rucio = LocalRucio(LocalRucioConfig(data_dir=settings.data / "rucio"))
+    try:
+        rucio.up()
+        rucio.daemons.start()
+    except BaseException:
+        rucio.close()
+        raise
+    return Backends(
+        rucio=rucio,
+        info={"rucio": rucio.url, "rses": {n: str(p) for n, p in rucio.rse_prefixes.items()}},
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -11,16 +11,22 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
+from vre_common.policy import Policy
 from vre_common.readiness import DependencyState, Readiness, run_checks
-
+from vre_gateway.backends.scopes import ScopeProvisioner
+from vre_gateway.backends.search import SearchSource
 from vre_gateway.config import GatewaySettings
 from vre_gateway.dev_issuer import DevIssuer, dev_issuer_router
-from vre_gateway.handlers import me
+from vre_gateway.factory import GatewayResources
+from vre_gateway.handlers import audit, me, members, projects, provenance, search
 from vre_gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
 from vre_gateway.openapi import merge_openapi
 from vre_gateway.proxy import ServiceProxy
+from vre_gateway.storage import migrations
 
 DESCRIPTION = """\
 One API for a Science Project's whole chain: **dataset → workflow run → result → DOI**.
@@ -37,12 +43,19 @@ def create_app(
     validator: TokenValidator | None = None,
     dev_issuer: DevIssuer | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    provisioner: ScopeProvisioner | None = None,
+    search_sources: Sequence[SearchSource] | None = None,
 ) -> FastAPI:
     """Build the gateway.
 
     Embedded mode: ``service_apps`` are mounted in-process under ``/<service>`` (no network
     hop; their lifespans run inside the gateway's). Distributed mode: requests under
     ``/<service>`` are forwarded to ``settings.service_urls``.
+
+    The gateway's own database is migrated at start (``migrations``: upgrade in embedded
+    mode) or checked (distributed: the app refuses to start on an out-of-date schema).
+    Mounted services get ``state.policy`` (an in-process project directory) and
+    ``state.provenance_sink`` (events straight into the gateway's database).
     """
     settings = settings or GatewaySettings()
     if validator is None:
@@ -66,6 +79,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(_gateway_database(settings, resources))
             for sub in apps.values():
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
             try:
@@ -87,7 +101,11 @@ def create_app(
     _install_docs(app)
     app.state.settings = settings
     app.state.validator = validator
-    app.include_router(me.router)
+    resources = _install_gateway_resources(
+        app,
+        GatewayResources(settings, provisioner=provisioner, search_sources=search_sources),
+        apps,
+    )
     if dev_issuer is not None:
         app.include_router(
             dev_issuer_router(dev_issuer), prefix=settings.dev_issuer.path.rstrip("/")
@@ -109,15 +127,17 @@ def create_app(
         responses={503: {"description": "Something is down", "model": Readiness}},
     )
     async def readyz() -> JSONResponse:
-        checks: dict[str, Any] = {}
+        checks: dict[str, Any] = {"gateway.database": _database_check(resources)}
+        optional: set[str] = set()
         for name, sub in apps.items():
             for dep, check in getattr(sub.state, "ready_checks", {}).items():
                 checks[f"{name}.{dep}"] = check
-        states = (await run_checks(checks)).dependencies
+            optional.update(f"{name}.{dep}" for dep in getattr(sub.state, "ready_optional", ()))
+        states = (await run_checks(checks, optional=frozenset(optional))).dependencies
         for name, proxy in proxies.items():
             states.extend(await _remote_ready(http, name, proxy.base_url))
         states.insert(0, DependencyState(name="gateway", up=True))
-        result = Readiness(ready=all(s.up for s in states), dependencies=states)
+        result = Readiness(ready=all(s.up or s.optional for s in states), dependencies=states)
         return JSONResponse(result.model_dump(), status_code=200 if result.ready else 503)
 
     base_openapi = app.openapi
@@ -151,6 +171,46 @@ def create_app(
             expose_headers=["X-Request-ID", "ETag", "Content-Range", "Retry-After"],
         )
     return app
+
+
+def _install_gateway_resources(
+    app: FastAPI, resources: GatewayResources, apps: dict[str, FastAPI]
+) -> GatewayResources:
+    """The gateway's own routes, and what mounted services use to reach its database."""
+    app.state.gateway = resources
+    for module in (me, projects, members, audit, provenance, search):
+        app.include_router(module.router)
+    for sub in apps.values():
+        sub.state.policy = Policy(resources.directory)
+        sub.state.provenance_sink = resources.event_sink
+    return resources
+
+
+@asynccontextmanager
+async def _gateway_database(
+    settings: GatewaySettings, resources: GatewayResources
+) -> AsyncIterator[None]:
+    """Upgrade the schema, or refuse to start when it is not the newest (SchemaOutOfDateError);
+    close the database and HTTP pools at the end."""
+    mode = settings.migrations
+    if mode == "auto":
+        mode = "upgrade" if settings.mode == "embedded" else "verify"
+    if mode == "upgrade":
+        await migrations.upgrade(resources.database.engine)
+    else:
+        await migrations.verify(resources.database.engine)
+    try:
+        yield
+    finally:
+        await resources.aclose()
+
+
+def _database_check(resources: GatewayResources) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
+        async with resources.database.engine.connect() as connection:
+            await connection.execute(text("select 1"))
+
+    return check
 
 
 def _install_docs(app: FastAPI) -> None:

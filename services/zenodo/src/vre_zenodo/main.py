@@ -87,5 +87,6 @@ def create_app(
                 raise BackendUnavailableError(f"datalake answered {response.status_code}")
 
         checks["datalake"] = datalake
-    install_readiness(app, checks)
+    # Zenodo is external and only needed to import or publish: reported, not required.
+    install_readiness(app, checks, optional=frozenset({"zenodo"}))
     return app

@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from vre_common.errors import BackendUnavailableError, BadGatewayError
-from vre_common.http import backend_call, make_http_client
 from vre_catalogue.backends.base import RecordsPage
 from vre_catalogue.config import ZenodoSourceSettings
+from vre_common.errors import BackendUnavailableError, BadGatewayError
+from vre_common.http import backend_call, make_http_client
 
 BACKEND = "zenodo"
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response, status
 
-from vre_common.deps import CurrentUser
-from vre_common.problems import problem_responses
 from vre_catalogue.handlers.deps import HarvestServiceDep
 from vre_catalogue.models import HarvestCreate, HarvestJob, HarvestJobList
+from vre_common.deps import CurrentUser
+from vre_common.problems import problem_responses
 
 router = APIRouter(prefix="/harvest", tags=["harvest"])
 

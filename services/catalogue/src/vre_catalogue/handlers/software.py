@@ -7,8 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from vre_common.deps import CurrentUser
-from vre_common.problems import problem_responses
 from vre_catalogue.handlers.deps import SoftwareServiceDep
 from vre_catalogue.models import (
     CODEMETA_EXAMPLE,
@@ -24,6 +22,8 @@ from vre_catalogue.models import (
     VersionList,
     ZenodoExport,
 )
+from vre_common.deps import CurrentUser
+from vre_common.problems import problem_responses
 
 router = APIRouter(prefix="/software", tags=["software"])
 
@@ -41,7 +41,10 @@ _codemeta_body = Body(
         "codemeta 3.0": {"summary": "A complete OSSR entry", "value": CODEMETA_EXAMPLE},
         "codemeta 2.0": {
             "summary": "The same in the 2.0 context",
-            "value": {**CODEMETA_EXAMPLE, "@context": "https://doi.org/10.5063/schema/codemeta-2.0"},
+            "value": {
+                **CODEMETA_EXAMPLE,
+                "@context": "https://doi.org/10.5063/schema/codemeta-2.0",
+            },
         },
     },
 )
@@ -88,10 +91,11 @@ async def register_software(
     responses=problem_responses(422),
 )
 async def search_software(
+    *,
     software: SoftwareServiceDep,
     q: Annotated[str | None, Query(max_length=500, description="Words to find.")] = None,
     keyword: Facet = None,
-    license: Facet = None,  # noqa: A002 - the public parameter name
+    license: Facet = None,
     language: Facet = None,
     platform: Facet = None,
     community: Facet = None,

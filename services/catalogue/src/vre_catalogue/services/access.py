@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from vre_common.auth import Principal
 from vre_catalogue.errors import CuratorOnlyError, NotEditableError
 from vre_catalogue.models import SoftwareRef
+from vre_common.auth import Principal
 
 
 class AccessPolicy:

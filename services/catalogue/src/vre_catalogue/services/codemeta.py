@@ -15,9 +15,9 @@ from datetime import date
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from vre_common.problems import FieldError
 from vre_catalogue.models import Person
 from vre_catalogue.services.licenses import UnknownLicenseError, spdx_id
+from vre_common.problems import FieldError
 
 Loc = tuple[str | int, ...]
 CodemetaVersion = Literal["2.0", "3.0"]
@@ -215,7 +215,7 @@ class _Walk:
         value = self.doc.get(key)
         items = _as_list(value)
         if isinstance(value, str) and key == "keywords":
-            items = [part for part in value.split(",")]
+            items = list(value.split(","))
         for index, item in enumerate(items):
             loc: Loc = (key, index) if isinstance(value, list) else (key,)
             if isinstance(item, str):
@@ -239,7 +239,9 @@ class _Walk:
             return None
         text = value.strip()
         if re.match(r"^[\w.-]+@[\w.-]+:", text):
-            self.error(loc, f"{text!r} is an scp-style address: give an https:// URL", "url_invalid")
+            self.error(
+                loc, f"{text!r} is an scp-style address: give an https:// URL", "url_invalid"
+            )
             return None
         parts = urlsplit(text)
         if parts.scheme.lower() not in schemes or not parts.netloc or re.search(r"\s", text):
@@ -323,7 +325,9 @@ class _Walk:
             if node is None:
                 if isinstance(item, dict) and _type_of(item) == "Role":
                     continue  # a role of someone listed elsewhere in the document
-                self.error(loc, f"each '{key}' must be a Person or an Organization", "person_invalid")
+                self.error(
+                    loc, f"each '{key}' must be a Person or an Organization", "person_invalid"
+                )
                 continue
             person = self.person(node, loc)
             if person is None:
@@ -338,21 +342,17 @@ class _Walk:
 
     def _resolve(self, item: Any, key: str) -> dict[str, Any] | None:
         if isinstance(item, dict) and _type_of(item) == "Role":
-            target = item.get(f"schema:{key}", item.get(key))
-            return self._resolve(target, key)
+            return self._resolve(item.get(f"schema:{key}", item.get(key)), key)
+        found: dict[str, Any] | None = None
         if isinstance(item, str):
-            node = self.nodes.get(item)
-            if node is not None:
-                return node
-            if looks_like_orcid(item):
-                return {"@id": item, "@type": "Person"}
-            return None
-        if isinstance(item, dict):
+            found = self.nodes.get(item)
+            if found is None and looks_like_orcid(item):
+                found = {"@id": item, "@type": "Person"}
+        elif isinstance(item, dict):
             ref = _id_of(item)
-            if len(item) == 1 and isinstance(ref, str):  # {"@id": "..."} reference
-                return self.nodes.get(ref, item)
-            return item
-        return None
+            is_reference = len(item) == 1 and isinstance(ref, str)  # {"@id": "..."}
+            found = self.nodes.get(ref, item) if is_reference else item
+        return found
 
     def person(self, node: dict[str, Any], loc: Loc) -> Person | None:
         kind = _type_of(node) or "Person"
@@ -369,7 +369,9 @@ class _Walk:
         orcid = self._orcid(node, loc)
         if not display:
             if orcid is None:
-                self.error(loc, "a person needs a name (givenName/familyName or name)", "person_invalid")
+                self.error(
+                    loc, "a person needs a name (givenName/familyName or name)", "person_invalid"
+                )
                 return None
             display = orcid
         email = node.get("email")
@@ -389,9 +391,8 @@ class _Walk:
     def _orcid(self, node: dict[str, Any], loc: Loc) -> str | None:
         candidates: list[tuple[str, Any]] = [("@id" if "@id" in node else "id", _id_of(node))]
         for ident in _as_list(node.get("identifier")):
-            if isinstance(ident, dict):
-                ident = ident.get("value") or _id_of(ident)
-            candidates.append(("identifier", ident))
+            value = ident.get("value") or _id_of(ident) if isinstance(ident, dict) else ident
+            candidates.append(("identifier", value))
         for where, value in candidates:
             if not isinstance(value, str) or not looks_like_orcid(value):
                 continue
@@ -405,10 +406,13 @@ class _Walk:
         idents: list[str] = []
         for key in ("identifier", "@id", "id", "sameAs"):
             for item in _as_list(self.doc.get(key)):
-                if isinstance(item, dict):
-                    item = item.get("value") or _id_of(item) or item.get("url")
-                if isinstance(item, str) and item.strip():
-                    idents.append(item.strip())
+                value = (
+                    item.get("value") or _id_of(item) or item.get("url")
+                    if isinstance(item, dict)
+                    else item
+                )
+                if isinstance(value, str) and value.strip():
+                    idents.append(value.strip())
         dois = [d for d in (normalize_doi(i) for i in idents) if d]
         return list(dict.fromkeys(idents)), list(dict.fromkeys(dois))
 
@@ -416,7 +420,7 @@ class _Walk:
 def _blank(value: Any) -> bool:
     if isinstance(value, str):
         return not value.strip()
-    return value is None or value == [] or value == {}
+    return value is None or value in ([], {})
 
 
 def _affiliation(value: Any) -> str | None:
@@ -429,15 +433,8 @@ def _affiliation(value: Any) -> str | None:
     return "; ".join(names) or None
 
 
-def validate_codemeta(document: Any) -> ValidationOutcome:
-    """Validate a codemeta.json document against the OSSR rules; report every problem."""
-    if not isinstance(document, dict):
-        err = FieldError(loc=[], msg="a codemeta.json document is a JSON object", type="type_invalid")
-        return ValidationOutcome(record=None, errors=[err], warnings=[])
-    walk = _Walk(document)
-    codemeta_version = walk.context()
-    walk.software_type()
-
+def _check_keys(walk: _Walk, document: dict[str, Any]) -> None:
+    """Required and recommended keys; version vs softwareVersion."""
     for key in REQUIRED:
         if key == "softwareVersion" and "version" in document and "softwareVersion" not in document:
             walk.error(
@@ -457,6 +454,38 @@ def validate_codemeta(document: Any) -> ValidationOutcome:
         if _blank(document.get(key)):
             walk.warn((key,), f"recommended key '{key}' is missing", "recommended")
 
+
+def _check_urls(walk: _Walk, document: dict[str, Any]) -> dict[str, str | None]:
+    """Every URL-valued key; the valid URLs by key."""
+    urls: dict[str, str | None] = {}
+    for key in URL_KEYS:
+        if document.get(key) is not None:
+            urls[key] = walk.url(key, document[key], (key,), ("http", "https"))
+    repo_value = document.get("codeRepository")
+    if repo_value is not None:
+        first = repo_value[0] if isinstance(repo_value, list) and repo_value else repo_value
+        urls["codeRepository"] = walk.url(
+            "codeRepository", first, ("codeRepository",), _REPO_SCHEMES
+        )
+    for index, help_item in enumerate(_as_list(document.get("softwareHelp"))):
+        if isinstance(help_item, str | dict):
+            walk.url("softwareHelp", help_item, ("softwareHelp", index), ("http", "https"))
+    return urls
+
+
+def validate_codemeta(document: Any) -> ValidationOutcome:
+    """Validate a codemeta.json document against the OSSR rules; report every problem."""
+    if not isinstance(document, dict):
+        err = FieldError(
+            loc=[], msg="a codemeta.json document is a JSON object", type="type_invalid"
+        )
+        return ValidationOutcome(record=None, errors=[err], warnings=[])
+    walk = _Walk(document)
+    codemeta_version = walk.context()
+    walk.software_type()
+
+    _check_keys(walk, document)
+
     name = walk.text("name")
     description = walk.text("description")
     version = walk.text("softwareVersion") or walk.text("version")
@@ -470,18 +499,7 @@ def validate_codemeta(document: Any) -> ValidationOutcome:
             if isinstance(item, dict) and _type_of(item) in ("Person", "Organization"):
                 walk.person(item, (key, index) if isinstance(document.get(key), list) else (key,))
 
-    urls: dict[str, str | None] = {}
-    for key in URL_KEYS:
-        if document.get(key) is not None:
-            urls[key] = walk.url(key, document[key], (key,), ("http", "https"))
-    repo_value = document.get("codeRepository")
-    code_repository = None
-    if repo_value is not None:
-        first = repo_value[0] if isinstance(repo_value, list) and repo_value else repo_value
-        code_repository = walk.url("codeRepository", first, ("codeRepository",), _REPO_SCHEMES)
-    for index, help_item in enumerate(_as_list(document.get("softwareHelp"))):
-        if isinstance(help_item, str | dict):
-            walk.url("softwareHelp", help_item, ("softwareHelp", index), ("http", "https"))
+    urls = _check_urls(walk, document)
     identifiers, dois = walk.identifiers()
     keywords = walk.strings("keywords")
     languages = walk.strings("programmingLanguage")
@@ -508,7 +526,7 @@ def validate_codemeta(document: Any) -> ValidationOutcome:
             runtime_platforms=platforms,
             operating_systems=systems,
             software_requirements=requirements,
-            code_repository=code_repository,
+            code_repository=urls.get("codeRepository"),
             readme=urls.get("readme"),
             issue_tracker=urls.get("issueTracker"),
             url=urls.get("url"),

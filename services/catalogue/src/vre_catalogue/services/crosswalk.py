@@ -58,7 +58,9 @@ def codemeta_to_zenodo(record: CodemetaRecord, settings: ExportSettings) -> Zeno
     if record.code_repository:
         related.append(
             ZenodoRelatedIdentifier(
-                identifier=record.code_repository, relation="isDerivedFrom", resource_type="software"
+                identifier=record.code_repository,
+                relation="isDerivedFrom",
+                resource_type="software",
             )
         )
     return ZenodoMetadata(
@@ -110,6 +112,22 @@ def _license_from_zenodo(value: Any) -> str | None:
         return raw  # kept as is: the validator reports it
 
 
+def _links_from_zenodo(related: list[Any]) -> dict[str, str]:
+    """readme (isDocumentedBy) and codeRepository (isDerivedFrom/isSupplementTo, http URLs)."""
+    links: dict[str, str] = {}
+    for rel in related:
+        if not isinstance(rel, dict) or not isinstance(rel.get("identifier"), str):
+            continue
+        relation = str(rel.get("relation", "")).lower()
+        if relation == "isdocumentedby":
+            links.setdefault("readme", rel["identifier"])
+        elif relation in ("isderivedfrom", "issupplementto") and re.match(
+            r"^https?://", rel["identifier"]
+        ):
+            links.setdefault("codeRepository", rel["identifier"])
+    return links
+
+
 def codemeta_from_zenodo(hit: dict[str, Any]) -> dict[str, Any]:
     """A codemeta 3.0 document built from a Zenodo record's metadata (the fallback when the
     record carries no usable codemeta.json)."""
@@ -139,15 +157,7 @@ def codemeta_from_zenodo(hit: dict[str, Any]) -> dict[str, Any]:
     keywords = [k for k in meta.get("keywords") or [] if isinstance(k, str)]
     if keywords:
         doc["keywords"] = keywords
-    for rel in meta.get("related_identifiers") or []:
-        if not isinstance(rel, dict) or not isinstance(rel.get("identifier"), str):
-            continue
-        relation = str(rel.get("relation", "")).lower()
-        if relation == "isdocumentedby" and "readme" not in doc:
-            doc["readme"] = rel["identifier"]
-        elif relation in ("isderivedfrom", "issupplementto") and "codeRepository" not in doc:
-            if re.match(r"^https?://", rel["identifier"]):
-                doc["codeRepository"] = rel["identifier"]
+    doc.update(_links_from_zenodo(meta.get("related_identifiers") or []))
     doi = hit.get("doi") or meta.get("doi")
     if doi:
         doc["identifier"] = f"https://doi.org/{doi}"

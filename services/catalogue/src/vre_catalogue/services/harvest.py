@@ -20,9 +20,6 @@ from typing import Any, Literal
 
 import structlog
 
-from vre_common.auth import Principal
-from vre_common.db import Database
-from vre_common.errors import BackendError, ConflictError, NotFoundError, VreError
 from vre_catalogue.backends.base import ZenodoRecordsSource
 from vre_catalogue.config import ZenodoSourceSettings
 from vre_catalogue.errors import HarvestRunningError, VersionExistsError
@@ -34,6 +31,9 @@ from vre_catalogue.storage.harvest import HarvestCounts, HarvestStore
 from vre_catalogue.storage.search import SearchIndex
 from vre_catalogue.storage.software import SoftwareStore, utcnow
 from vre_catalogue.storage.unit import transaction
+from vre_common.auth import Principal
+from vre_common.db import Database
+from vre_common.errors import BackendError, ConflictError, NotFoundError, VreError
 
 log = structlog.get_logger("vre.catalogue.harvest")
 
@@ -169,7 +169,9 @@ class HarvestService:
             detail = f"unexpected error: {type(exc).__name__}"
         await self._finish(job_id, counts, status, detail)
 
-    async def _finish(self, job_id: int, counts: HarvestCounts, status: str, detail: str | None) -> None:
+    async def _finish(
+        self, job_id: int, counts: HarvestCounts, status: str, detail: str | None
+    ) -> None:
         async with transaction(self._db) as session:
             await HarvestStore(session).finish(job_id, counts, status=status, detail=detail)
         log.info("harvest_finished", job_id=job_id, status=status, detail=detail)
@@ -183,7 +185,9 @@ class HarvestService:
         )
         counts.total = first.total
         await self._progress(job.id, counts)
-        async for a, b, total in self._slices(job.community, lo, hi, first.total, window, counts):
+        async for a, b, total in self._slices(
+            job.community, lo, hi, total=first.total, window=window, counts=counts
+        ):
             page = 1
             while (page - 1) * size < min(total, window):
                 result = await self._source.search(
@@ -202,6 +206,7 @@ class HarvestService:
         community: str,
         lo: datetime,
         hi: datetime,
+        *,
         total: int,
         window: int,
         counts: HarvestCounts,
@@ -218,7 +223,9 @@ class HarvestService:
             part = await self._source.search(
                 community=community, query=updated_range(a, b), page=1, size=1
             )
-            async for piece in self._slices(community, a, b, part.total, window, counts):
+            async for piece in self._slices(
+                community, a, b, total=part.total, window=window, counts=counts
+            ):
                 yield piece
 
     async def _progress(self, job_id: int, counts: HarvestCounts) -> None:
@@ -251,7 +258,9 @@ class HarvestService:
         if note:
             remarks.insert(0, note)
         if remarks:
-            counts.issue(record_id, f"kept with {len(remarks)} remark(s): " + "; ".join(remarks[:3]))
+            counts.issue(
+                record_id, f"kept with {len(remarks)} remark(s): " + "; ".join(remarks[:3])
+            )
         doi = normalize_doi(str(hit.get("doi") or ""))
         if doi and doi not in record.dois:
             record.dois.append(doi)
@@ -291,8 +300,8 @@ class HarvestService:
         entry = None
         if concept:
             entry = await store.find_by_concept(concept)
-        entry = entry or await store.find_by_dois(record.dois) or await store.find_by_name(
-            record.name
+        entry = (
+            entry or await store.find_by_dois(record.dois) or await store.find_by_name(record.name)
         )
         created = entry is None
         if entry is None:

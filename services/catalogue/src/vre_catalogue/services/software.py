@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from vre_common.auth import Principal
 from vre_catalogue.config import ExportSettings
 from vre_catalogue.errors import InvalidCodemetaError, NameTakenError, VersionExistsError
 from vre_catalogue.models import (
@@ -26,6 +25,7 @@ from vre_catalogue.services.codemeta import (
 )
 from vre_catalogue.services.crosswalk import codemeta_to_zenodo
 from vre_catalogue.storage.software import SoftwareStore
+from vre_common.auth import Principal
 
 
 def require_valid(outcome: ValidationOutcome) -> CodemetaRecord:

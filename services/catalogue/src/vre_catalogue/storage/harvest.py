@@ -144,14 +144,11 @@ def _values(counts: HarvestCounts) -> dict[str, object]:
 def _job(row: HarvestJobRow) -> HarvestJob:
     total = row.total or 0
     processed = row.processed or 0
-    if row.status == "succeeded":
-        progress = 1.0
-    else:
-        progress = min(1.0, processed / total) if total else 0.0
+    progress = 1.0 if row.status == "succeeded" else min(1.0, processed / total) if total else 0.0
     return HarvestJob(
         id=row.id,
         community=row.community,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         full=row.full,
         since=as_utc(row.since) if row.since else None,
         until=as_utc(row.until),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -64,19 +63,26 @@ class SearchIndex(Protocol):
         ...
 
 
+# Constant SQL (table name and weights are constants; every value is a bound parameter).
+# bm25 column weights: name, description, keywords, authors.
+_FTS_INSERT = (
+    f"INSERT INTO {FTS_TABLE} (rowid, name, description, keywords, authors) "  # noqa: S608
+    "VALUES (:id, :name, :description, :keywords, :authors)"
+)
+_FTS_DELETE = f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"  # noqa: S608
+_FTS_MATCH = (
+    f"SELECT rowid AS software_id, -bm25({FTS_TABLE}, 10.0, 1.0, 4.0, 2.0) AS rank "  # noqa: S608
+    f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts_query"
+)
+
+
 class SqliteSearchIndex:
     """FTS5 table ``software_fts`` (porter stemming), rowid = software.id, ranked by bm25."""
-
-    # bm25 column weights: name, description, keywords, authors
-    _RANK = f"-bm25({FTS_TABLE}, 10.0, 1.0, 4.0, 2.0)"
 
     async def put(self, session: AsyncSession, software_id: int, doc: SearchDocument) -> None:
         await self.remove(session, software_id)
         await session.execute(
-            text(
-                f"INSERT INTO {FTS_TABLE} (rowid, name, description, keywords, authors) "
-                "VALUES (:id, :name, :description, :keywords, :authors)"
-            ),
+            text(_FTS_INSERT),
             {
                 "id": software_id,
                 "name": doc.name,
@@ -88,16 +94,14 @@ class SqliteSearchIndex:
 
     async def remove(self, session: AsyncSession, software_id: int) -> None:
         await session.execute(
-            text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), {"id": software_id}
+            text(_FTS_DELETE),
+            {"id": software_id},
         )
 
     def matches(self, terms: list[str]) -> Subquery:
         expression = " ".join(f'"{t}"*' for t in terms)
         stmt = (
-            text(
-                f"SELECT rowid AS software_id, {self._RANK} AS rank "
-                f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts_query"
-            )
+            text(_FTS_MATCH)
             .bindparams(bindparam("fts_query", expression))
             .columns(column("software_id", Integer), column("rank", Float))
         )
@@ -112,7 +116,9 @@ class PostgresSearchIndex:
     async def put(self, session: AsyncSession, software_id: int, doc: SearchDocument) -> None:
         def weighted(value: str, weight: str) -> ColumnElement[Any]:
             # setweight() takes a "char": a literal, never a bound (varchar) parameter.
-            return func.setweight(func.to_tsvector(self.CONFIG, value), literal_column(f"'{weight}'"))
+            return func.setweight(
+                func.to_tsvector(self.CONFIG, value), literal_column(f"'{weight}'")
+            )
 
         vector = (
             weighted(doc.name, "A")

@@ -13,7 +13,6 @@ from sqlalchemy import delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vre_common.problems import FieldError
 from vre_catalogue.errors import (
     EnvironmentExistsError,
     EnvironmentNotFoundError,
@@ -50,6 +49,7 @@ from vre_catalogue.storage.schema import (
     VersionRow,
 )
 from vre_catalogue.storage.search import SearchDocument, SearchIndex, query_terms
+from vre_common.problems import FieldError
 
 FACETS: tuple[FacetName, ...] = get_args(FacetName)
 
@@ -348,9 +348,7 @@ class SoftwareStore:
 
     async def _write_details(self, row: VersionRow, record: CodemetaRecord) -> None:
         await self._session.execute(delete(CreditRow).where(CreditRow.version_id == row.id))
-        await self._session.execute(
-            delete(IdentifierRow).where(IdentifierRow.version_id == row.id)
-        )
+        await self._session.execute(delete(IdentifierRow).where(IdentifierRow.version_id == row.id))
         roles: list[tuple[Role, list[Person]]] = [
             ("author", record.authors),
             ("maintainer", record.maintainers),
@@ -546,10 +544,10 @@ class SoftwareStore:
             .where(TermRow.software_id.in_(select(filtered.c.sid)))
             .group_by(TermRow.kind, TermRow.value_key)
         )
-        for kind, value, count in counted:
-            if kind in facets:
-                facets[kind].append(FacetCount(value=value, count=int(count)))
-        for kind, counts in facets.items():
+        for facet, value, count in counted:
+            if facet in facets:
+                facets[facet].append(FacetCount(value=value, count=int(count)))
+        for counts in facets.values():
             counts.sort(key=lambda c: (-c.count, c.value.lower()))
             del counts[facet_limit:]
         return SearchResult(
@@ -707,7 +705,7 @@ def _environment(row: EnvironmentRow, software_id: int, version: str) -> Environ
         id=row.id,
         software_id=software_id,
         version=version,
-        kind=row.kind,  # type: ignore[arg-type]
+        kind=row.kind,
         image=row.image,
         digest=row.digest,
         description=row.description,

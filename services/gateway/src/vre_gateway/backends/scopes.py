@@ -6,11 +6,13 @@ caller's token (``POST {datalake}/scopes``; ``GET {datalake}/dids/{scope}`` for 
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Protocol
+from typing import Protocol, cast
 
 import httpx
-from vre_common.clients.datalake import DatalakeClient, raise_for_problem
+
+from vre_common.clients.datalake import DatalakeClient, Did, raise_for_problem
 from vre_common.errors import ConflictError, NotFoundError
 from vre_common.http import backend_call, make_http_client
 from vre_common.settings import HttpClientSettings
@@ -60,7 +62,7 @@ class HttpScopeProvisioner:
     async def scope_has_data(self, scope: str, *, token: str | None) -> bool:
         client = DatalakeClient(self.base_url, token, http=self._http)
         try:
-            async with aclosing(client.list_dids(scope)) as dids:
+            async with aclosing(cast("AsyncGenerator[Did, None]", client.list_dids(scope))) as dids:
                 async for _ in dids:
                     return True
         except NotFoundError:

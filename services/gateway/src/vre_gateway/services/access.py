@@ -18,7 +18,6 @@ from vre_common.policy import (
     authorize,
     is_allowed,
 )
-
 from vre_gateway.storage.projects import ProjectStore
 from vre_gateway.storage.records import ProjectRecord
 
@@ -68,7 +67,8 @@ class AccessService:
         record = await self.store.get(slug=slug)
         access = None if record is None else await self.of(principal, record)
         authorize(access, principal, action, target=slug)
-        assert record is not None and access is not None
+        assert record is not None
+        assert access is not None
         return record, access
 
     async def permitted(

@@ -7,7 +7,6 @@ from typing import Any
 
 from vre_common.auth import Principal
 from vre_common.logging import current_request_id
-
 from vre_gateway.models.audit import AuditEntry, AuditPage
 from vre_gateway.storage.audit import AuditStore
 from vre_gateway.storage.records import AuditRecord, ProjectRecord

@@ -24,7 +24,6 @@ from vre_common.policy import (
     authorize,
     strongest,
 )
-
 from vre_gateway.config import ProjectSettings
 from vre_gateway.errors import (
     InvitationNotFoundError,
@@ -114,7 +113,9 @@ class MembershipService:
                 "transfer ownership first"
             )
 
-    async def _resolve(self, principal: Principal, identity: Identity) -> tuple[str, str, str | None]:
+    async def _resolve(
+        self, principal: Principal, identity: Identity
+    ) -> tuple[str, str, str | None]:
         issuer = identity.issuer or principal.issuer
         if identity.subject is not None:
             return issuer, identity.subject, identity.username
@@ -327,9 +328,7 @@ class MembershipService:
         now = datetime.now(UTC)
         records = [r for r in await self.store.invitations_for(principal) if r.expires_at > now]
         projects = await self.store.get_many([r.project_id for r in records])
-        return InvitationList(
-            items=[_invitation(r, projects[r.project_id], now) for r in records]
-        )
+        return InvitationList(items=[_invitation(r, projects[r.project_id], now) for r in records])
 
     async def _addressed(
         self, principal: Principal, invitation_id: str

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 from vre_common.auth import Principal
 from vre_common.policy import Action, ProjectAccess, Role, Visibility
-
 from vre_gateway.backends.scopes import ScopeProvisioner
 from vre_gateway.config import ProjectSettings
 from vre_gateway.errors import (
@@ -87,8 +86,7 @@ class ProjectService:
             principal.in_group(g) for g in self.settings.create_groups
         ):
             raise ProjectLimitError(
-                "creating projects is open to members of "
-                + ", ".join(self.settings.create_groups)
+                "creating projects is open to members of " + ", ".join(self.settings.create_groups)
             )
         owned = await self.store.count_owned(principal.key)
         if owned >= self.settings.max_projects_per_user:

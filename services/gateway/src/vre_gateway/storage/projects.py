@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from vre_common.auth import Principal
 from vre_common.policy import Role, Visibility, strongest
-
 from vre_gateway.storage.records import (
     GroupBindingRecord,
     InvitationRecord,
@@ -39,7 +39,9 @@ class ProjectStore:
 
     # ------------------------------------------------------------------ projects
 
-    async def get(self, *, slug: str | None = None, scope: str | None = None) -> ProjectRecord | None:
+    async def get(
+        self, *, slug: str | None = None, scope: str | None = None
+    ) -> ProjectRecord | None:
         """One project by slug or by scope."""
         column = ProjectRow.slug if slug is not None else ProjectRow.scope
         row = await self.session.scalar(select(ProjectRow).where(column == (slug or scope)))
@@ -59,7 +61,7 @@ class ProjectStore:
         rows = await self.session.execute(
             select(ProjectRow.scope, ProjectRow.id).where(ProjectRow.scope.in_(set(scopes)))
         )
-        return {scope: pid for scope, pid in rows.tuples()}
+        return dict(rows.tuples())
 
     async def ids_by_slug(self, slugs: Sequence[str]) -> dict[str, str]:
         """slug → project id."""
@@ -68,7 +70,7 @@ class ProjectStore:
         rows = await self.session.execute(
             select(ProjectRow.slug, ProjectRow.id).where(ProjectRow.slug.in_(set(slugs)))
         )
-        return {slug: pid for slug, pid in rows.tuples()}
+        return dict(rows.tuples())
 
     async def slug_taken(self, slug: str, scope: str) -> bool:
         """True if a project has this slug or this scope."""
@@ -114,7 +116,9 @@ class ProjectStore:
         )
         return or_(direct, bound)
 
-    def _visible(self, principal: Principal | None, *, mine: bool, public: bool) -> ColumnElement[bool]:
+    def _visible(
+        self, principal: Principal | None, *, mine: bool, public: bool
+    ) -> ColumnElement[bool]:
         conditions: list[ColumnElement[bool]] = []
         if public:
             conditions.append(ProjectRow.visibility == Visibility.PUBLIC.value)

@@ -122,6 +122,10 @@ class ContainerRuntime(Protocol):
         """Kill and remove a container (its client process may already be gone)."""
         ...
 
+    async def stop_run(self, run_id: str) -> None:
+        """Kill and remove every container a run started (after a crash of the service)."""
+        ...
+
 
 StepOutcome = Literal["finished", "failed", "cancelled"]
 

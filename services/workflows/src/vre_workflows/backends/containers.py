@@ -46,6 +46,11 @@ def memory_bytes(limit: str | None) -> int | None:
     return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
 
 
+def container_prefix(run_id: str) -> str:
+    """The prefix of the names of a run's containers."""
+    return f"vre-{run_id[:13]}"
+
+
 def how_to_provide(image: str) -> str:
     """What an operator can do when ``image`` is missing locally."""
     return (
@@ -174,6 +179,18 @@ class PodmanRuntime:
         """Kill and remove the container (best effort)."""
         await self._podman("rm", "--force", "--time", "0", container_name, timeout=30)
 
+    async def stop_run(self, run_id: str) -> None:
+        """Remove the containers named after the run (``vre-<run id>-…``)."""
+        if self.executable is None:
+            return
+        code, names = await self._podman(
+            "ps", "--all", "--filter", f"name=^{container_prefix(run_id)}", "--format",
+            "{{.Names}}",
+        )
+        if code == 0:
+            for name in names.split():
+                await self.stop(name)
+
     @property
     def process_env(self) -> dict[str, str]:
         """Environment of the podman client process (CONTAINERS_CONF)."""
@@ -211,4 +228,7 @@ class NoContainerRuntime:
         raise RuntimeError("containers are disabled")
 
     async def stop(self, container_name: str) -> None:
+        """Nothing to stop."""
+
+    async def stop_run(self, run_id: str) -> None:
         """Nothing to stop."""

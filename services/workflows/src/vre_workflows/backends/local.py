@@ -16,7 +16,7 @@ from vre_workflows.backends.base import (
     StepPlan,
     StepReporter,
 )
-from vre_workflows.backends.containers import memory_bytes
+from vre_workflows.backends.containers import container_prefix, memory_bytes
 from vre_workflows.backends.process import run_in_group
 from vre_workflows.config import LocalExecutorSettings
 from vre_workflows.errors import (
@@ -265,7 +265,7 @@ class LocalWorkflowBackend:
             on_stop = None
             if step.execution == "container":
                 assert step.image is not None
-                container = f"vre-{job.run_id[:12]}-{step.position}-{uuid.uuid4().hex[:6]}"
+                container = f"{container_prefix(job.run_id)}-{step.position}-{uuid.uuid4().hex[:6]}"
                 argv = self._runtime.command(
                     container_name=container,
                     image=step.image,

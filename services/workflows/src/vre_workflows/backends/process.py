@@ -36,6 +36,43 @@ def live_group_members(pgid: int) -> list[int]:
     return members
 
 
+def processes_of_runs(run_ids: set[str]) -> dict[str, list[int]]:
+    """PIDs whose environment says ``VRE_RUN_ID=<id>`` for one of ``run_ids`` (Linux /proc).
+
+    Every step the local executor starts on the host carries its run id in its environment,
+    so what a crashed service left behind can be found, and nothing else is touched.
+    """
+    wanted = {f"VRE_RUN_ID={r}".encode(): r for r in run_ids}
+    found: dict[str, list[int]] = {}
+    if not wanted:
+        return found
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                variables = handle.read().split(b"\0")
+        except OSError:
+            continue
+        for variable in variables:
+            run_id = wanted.get(variable)
+            if run_id is not None:
+                found.setdefault(run_id, []).append(int(entry.name))
+                break
+    return found
+
+
+def kill_leftovers(run_ids: set[str]) -> int:
+    """SIGKILL the process groups of processes left by ``run_ids``; how many were found."""
+    count = 0
+    for pids in processes_of_runs(run_ids).values():
+        for pid in pids:
+            count += 1
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+    return count
+
+
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)

@@ -27,6 +27,7 @@ from vre_common.errors import VreError
 
 from vre_workflows.backends.base import DatalakePort, LocalJob, ResolvedInput, StepPlan
 from vre_workflows.backends.local import LocalWorkflowBackend
+from vre_workflows.backends.process import kill_leftovers
 from vre_workflows.backends.reana import REANA_STATUS, ReanaClient
 from vre_workflows.config import WorkflowsSettings
 from vre_workflows.models import OutputDestination, RunInput, RunOutput, Step
@@ -160,9 +161,12 @@ class RunManager:
 
     async def start(self) -> None:
         """Mark runs a previous process left active as interrupted; start the workers."""
+        leftovers: set[str] = set()
         async with unit_of_work(self.db) as session:
             store = RunStore(session)
             for run_id, backend in await store.active_run_ids():
+                if backend == "local":
+                    leftovers.add(run_id)
                 run = await store.get(run_id)
                 status = run.status if run else "running"
                 if backend == "reana" and run is not None and run.backend_ids.get("workflow_id"):
@@ -178,6 +182,12 @@ class RunManager:
                     )
                 await store.mark_interrupted(run_id, detail)
                 log.info("run_interrupted", run_id=run_id, previous=status)
+        if leftovers:
+            killed = await asyncio.to_thread(kill_leftovers, leftovers)
+            for run_id in leftovers:
+                await self._local.runtime.stop_run(run_id)
+            if killed:
+                log.info("leftover_processes_killed", count=killed)
         for number in range(self._settings.local.max_concurrent_runs):
             self._workers.append(asyncio.create_task(self._worker(), name=f"local-runner-{number}"))
         self._started = True

@@ -1,0 +1,327 @@
+"""The provenance graph: ingest events (idempotent), walk it up or down, export PROV-JSON.
+
+Nodes are entities (``did:…``, ``doi:…``) and activities (``run:…``, and one per upload,
+attach, import, publish or delete event). Edges: ``activity used entity`` and
+``entity wasGeneratedBy activity``. A node belongs to a project (a DID to the project owning
+its scope, anything else to the event's project); callers see only nodes of projects where
+they may ``provenance.read`` — and DOIs that belong to no project, which are public.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from vre_common.auth import Principal
+from vre_common.policy import Action
+from vre_common.provenance import Event, EventKind, IngestResult, check_entity_id, id_type
+from vre_gateway.config import ProvenanceSettings
+from vre_gateway.errors import IngestForbiddenError, ProvenanceNotFoundError
+from vre_gateway.models.provenance import Direction, ProvEdge, ProvenanceGraph, ProvNode
+from vre_gateway.services.access import AccessService
+from vre_gateway.services.audit import Auditor
+from vre_gateway.storage.projects import ProjectStore
+from vre_gateway.storage.provenance import ProvenanceStore
+from vre_gateway.storage.records import NodeRecord, ProjectRecord
+
+ACTIVITY_PREFIXES = frozenset({"run"} | {k.value for k in EventKind})
+PROV_NS = "https://vre.example.org/ns/prov#"
+
+
+def is_activity(node_id: str) -> bool:
+    """Runs and per-event activities are activities; everything else is an entity."""
+    return id_type(node_id) in ACTIVITY_PREFIXES
+
+
+def _scope_of(entity: str) -> str | None:
+    if not entity.startswith("did:"):
+        return None
+    return entity.split(":", 2)[1]
+
+
+class ProvenanceService:
+    """Stores events as a graph and answers lineage questions."""
+
+    def __init__(
+        self,
+        *,
+        store: ProvenanceStore,
+        projects: ProjectStore,
+        access: AccessService,
+        auditor: Auditor,
+        settings: ProvenanceSettings,
+        admin_groups: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.projects = projects
+        self.access = access
+        self.auditor = auditor
+        self.settings = settings
+        self.admin_groups = list(admin_groups)
+
+    def check_writer(self, principal: Principal) -> None:
+        """Only the VRE's services (configured clients or groups) post events."""
+        if principal.client_id and principal.client_id in self.settings.ingest_clients:
+            return
+        if any(principal.in_group(g) for g in [*self.settings.ingest_groups, *self.admin_groups]):
+            return
+        raise IngestForbiddenError("only the VRE's services may post provenance events")
+
+    # ------------------------------------------------------------------ ingest
+
+    async def ingest(self, events: Sequence[Event]) -> IngestResult:
+        """Add events to the graph; events already received are counted and skipped."""
+        slugs = {e.project for e in events if e.project}
+        scopes = {s for e in events for i in (*e.used, *e.generated) if (s := _scope_of(i))}
+        by_slug = await self.projects.ids_by_slug(sorted(slugs))
+        by_scope = await self.projects.ids_by_scope(sorted(scopes))
+        records = await self.projects.get_many([*by_slug.values(), *by_scope.values()])
+        accepted = duplicates = 0
+        now = datetime.now(UTC)
+        for event in events:
+            fresh = await self.store.claim_event(
+                str(event.id),
+                kind=event.kind.value,
+                service=event.service,
+                time=event.time,
+                received_at=now,
+            )
+            if not fresh:
+                duplicates += 1
+                continue
+            accepted += 1
+            project_id = by_slug.get(event.project) if event.project else None
+            await self._apply(event, project_id, by_scope)
+            await self.auditor.record(
+                (event.actor, event.actor_name),
+                f"{event.service}.{event.kind.value}",
+                project=records.get(project_id) if project_id else None,
+                target=(event.generated or event.used or [event.activity_id])[0],
+                detail={
+                    "event": str(event.id),
+                    "activity": event.activity_id,
+                    "used": event.used[:20],
+                    "generated": event.generated[:20],
+                },
+                source=event.service,
+                request_id=event.request_id,
+                at=event.time,
+            )
+        return IngestResult(accepted=accepted, duplicates=duplicates)
+
+    async def _apply(self, event: Event, project_id: str | None, by_scope: dict[str, str]) -> None:
+        activity = event.activity_id
+        started = ended = event.time
+        if event.kind is EventKind.RUN_STARTED:
+            ended = None  # type: ignore[assignment]
+        elif event.kind is EventKind.RUN_FINISHED:
+            started = None  # type: ignore[assignment]
+        await self.store.merge_node(
+            NodeRecord(
+                id=activity,
+                category="activity",
+                type=id_type(activity) if id_type(activity) == "run" else event.kind.value,
+                project_id=project_id,
+                label=event.labels.get(activity),
+                actor=event.actor,
+                actor_name=event.actor_name,
+                started_at=started,
+                ended_at=ended,
+                invalidated_at=None,
+                attributes=dict(event.attributes),
+            )
+        )
+        for entity in dict.fromkeys([*event.used, *event.generated]):
+            scope = _scope_of(entity)
+            await self.store.merge_node(
+                NodeRecord(
+                    id=entity,
+                    category="activity" if is_activity(entity) else "entity",
+                    type=id_type(entity),
+                    project_id=by_scope.get(scope, project_id) if scope else project_id,
+                    label=event.labels.get(entity),
+                    actor=None,
+                    actor_name=None,
+                    started_at=None,
+                    ended_at=None,
+                    invalidated_at=event.time
+                    if event.kind is EventKind.DELETE and entity in event.used
+                    else None,
+                    attributes={},
+                )
+            )
+        edges = [(activity, e, "used") for e in event.used]
+        edges += [(e, activity, "wasGeneratedBy") for e in event.generated]
+        await self.store.add_edges(edges, event.time)
+
+    # ------------------------------------------------------------------ queries
+
+    async def graph(
+        self, principal: Principal, entity: str, direction: Direction, depth: int
+    ) -> ProvenanceGraph:
+        """What ``entity`` came from (up) or what was derived from it (down), ``depth`` steps.
+
+        A step crosses one activity. Nodes the caller may not read are left out, and the walk
+        does not pass through them.
+        """
+        check_entity_id(entity)
+        depth = min(depth, self.settings.max_depth)
+        permitted: dict[str | None, bool] = {}
+        found = await self.store.nodes([entity])
+        root = found.get(entity)
+        if root is None or not (await self._visible(principal, [root], permitted))[0]:
+            raise ProvenanceNotFoundError(f"no provenance for {entity} that you may read")
+        walk: dict[str, int] = {entity: 1 if root.category == "activity" else 0}
+        nodes: dict[str, NodeRecord] = {entity: root}
+        edges: list[ProvEdge] = []
+        seen_edges: set[tuple[str, str, str]] = set()
+        frontier = [entity]
+        truncated = False
+        upward = direction is Direction.UP
+        while frontier and not truncated:
+            links = await self.store.edges_from(frontier, upward=upward)
+            others = [(e.dst if upward else e.src) for e in links]
+            fetched = await self.store.nodes([o for o in others if o not in nodes])
+            visible = dict(
+                zip(
+                    fetched,
+                    await self._visible(principal, list(fetched.values()), permitted),
+                    strict=True,
+                )
+            )
+            next_frontier: list[str] = []
+            for link, other in zip(links, others, strict=True):
+                current = link.src if upward else link.dst
+                node = nodes.get(other) or fetched.get(other)
+                if node is None or (other not in nodes and not visible.get(other)):
+                    continue
+                step = walk[current] + (1 if node.category == "activity" else 0)
+                if other not in nodes:
+                    if step > depth:
+                        continue
+                    if len(nodes) >= self.settings.max_nodes:
+                        truncated = True
+                        break
+                    nodes[other] = node
+                    walk[other] = step
+                    next_frontier.append(other)
+                key = (link.src, link.dst, link.relation)
+                if key not in seen_edges:
+                    seen_edges.add(key)
+                    edges.append(ProvEdge(source=link.src, target=link.dst, relation=link.relation))
+            frontier = next_frontier
+        slugs = await self.projects.get_many([n.project_id for n in nodes.values() if n.project_id])
+        return ProvenanceGraph(
+            root=entity,
+            direction=direction,
+            depth=depth,
+            nodes=[
+                self._node(n, 0 if n.id == entity else walk[n.id], slugs) for n in nodes.values()
+            ],
+            edges=edges,
+            truncated=truncated,
+        )
+
+    async def _visible(
+        self, principal: Principal, nodes: list[NodeRecord], cache: dict[str | None, bool]
+    ) -> list[bool]:
+        unknown = sorted(
+            {n.project_id for n in nodes if n.project_id and n.project_id not in cache}
+        )
+        if unknown:
+            allowed = await self.access.permitted(principal, unknown, Action.PROVENANCE_READ)
+            cache.update({pid: pid in allowed for pid in unknown})
+        return [cache[n.project_id] if n.project_id else n.type == "doi" for n in nodes]
+
+    @staticmethod
+    def _node(node: NodeRecord, depth: int, projects: dict[str, ProjectRecord]) -> ProvNode:
+        project = projects.get(node.project_id) if node.project_id else None
+        return ProvNode(
+            id=node.id,
+            category="activity" if node.category == "activity" else "entity",
+            type=node.type,
+            project=project.slug if project else None,
+            label=node.label,
+            actor=node.actor_name,
+            started_at=node.started_at,
+            ended_at=node.ended_at,
+            invalidated_at=node.invalidated_at,
+            attributes=node.attributes,
+            depth=depth,
+        )
+
+
+# ----------------------------------------------------------------------------- PROV-JSON
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _qname(node_id: str) -> str:
+    return node_id if ":" in node_id else f"vre:{node_id}"
+
+
+def _node_attributes(node: ProvNode) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"prov:type": {"$": f"vre:{node.type}", "type": "prov:QUALIFIED_NAME"}}
+    if node.label:
+        attrs["prov:label"] = node.label
+    if node.project:
+        attrs["vre:project"] = node.project
+    for key, value in node.attributes.items():
+        if isinstance(value, str | int | float | bool):
+            attrs[f"vre:{key}"] = value
+    if node.started_at:
+        attrs["prov:startTime"] = _time(node.started_at)
+    if node.ended_at:
+        attrs["prov:endTime"] = _time(node.ended_at)
+    if node.invalidated_at:
+        attrs["vre:invalidatedAt"] = _time(node.invalidated_at)
+    return attrs
+
+
+def _relation(edge: ProvEdge, categories: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    source, target = _qname(edge.source), _qname(edge.target)
+    if edge.relation == "wasGeneratedBy":
+        return "wasGeneratedBy", {"prov:entity": source, "prov:activity": target}
+    if categories.get(edge.target) == "activity":  # a run used another run
+        return "wasInformedBy", {"prov:informed": source, "prov:informant": target}
+    return "used", {"prov:activity": source, "prov:entity": target}
+
+
+def to_prov_json(graph: ProvenanceGraph, base_url: str) -> dict[str, Any]:
+    """The graph as a W3C PROV-JSON document (entities, activities, agents, relations)."""
+    prefixes = {"vre": PROV_NS, "doi": "https://doi.org/"}
+    sections: dict[str, dict[str, Any]] = {
+        name: {}
+        for name in (
+            "entity",
+            "activity",
+            "agent",
+            "used",
+            "wasGeneratedBy",
+            "wasInformedBy",
+            "wasAssociatedWith",
+        )
+    }
+    for node in graph.nodes:
+        prefix = id_type(node.id)
+        prefixes.setdefault(prefix, f"{base_url.rstrip('/')}/provenance/id/{prefix}/")
+        sections[node.category][_qname(node.id)] = _node_attributes(node)
+        if node.category == "activity" and node.actor:
+            agent = f"vre:user/{node.actor}"
+            sections["agent"][agent] = {
+                "prov:type": {"$": "prov:Person", "type": "prov:QUALIFIED_NAME"},
+                "prov:label": node.actor,
+            }
+            associations = sections["wasAssociatedWith"]
+            associations[f"_:assoc{len(associations)}"] = {
+                "prov:activity": _qname(node.id),
+                "prov:agent": agent,
+            }
+    categories = {n.id: n.category for n in graph.nodes}
+    for edge in graph.edges:
+        name, relation = _relation(edge, categories)
+        sections[name][f"_:{name}{len(sections[name])}"] = relation
+    return {"prefix": prefixes, **{k: v for k, v in sections.items() if v}}

@@ -1,0 +1,1 @@
+"""Test support of the zenodo service: the Zenodo stand-in, served apps, fakes."""
