@@ -15,14 +15,13 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
-from services.catalogue.tests.support.helpers import CURATOR_GROUP, Users
+from services.catalogue.tests.support.helpers import CURATOR_GROUP, PG_ADMIN, Users
 from services.catalogue.tests.support.zenodo_records import ZenodoRecordsStandIn
 from vre_catalogue.config import CatalogueSettings, ZenodoSourceSettings
 from vre_catalogue.main import create_app
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TABLES = (
     "version_person, software_identifier, environment, software_version, software_term, "
     "software, person, harvest_job"

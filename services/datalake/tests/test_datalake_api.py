@@ -235,9 +235,7 @@ async def test_datasets_metadata_search_content(
     assert ds.status_code == 201, ds.text
     assert ds.json()["type"] == "dataset"
     assert ds.json()["metadata"]["campaign"] == "c1"
-    dup = await client.post(
-        "/dids/user.alice", json={"name": f"{uid}-ds"}, headers=h(issuer)
-    )
+    dup = await client.post("/dids/user.alice", json={"name": f"{uid}-ds"}, headers=h(issuer))
     assert dup.status_code == 409
 
     for run in range(3):

@@ -47,13 +47,16 @@ async def test_restart_marks_running_runs_interrupted(
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            for _ in range(200):
+            deadline = time.monotonic() + 60
+            while True:
+                assert server.poll() is None, "the service process exited"
+                assert time.monotonic() < deadline, "the service did not start"
                 try:
                     if (await client.get("/healthz")).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)
             spec = serial_spec(
                 [step("long", "echo $$$$ > pid.txt; sleep 120"), step("after", "true")]
             )

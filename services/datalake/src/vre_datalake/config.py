@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
+
 from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings
 
 IdentityMode = Literal["service", "token"]

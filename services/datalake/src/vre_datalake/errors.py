@@ -5,7 +5,7 @@
 - ``DidExistsError`` (409), ``ContentConflictError`` (409: same DID, other bytes);
 - ``ScopeForbiddenError`` (403: another user's scope);
 - ``InvalidNameError`` (422, with the field), ``ChecksumMismatchError`` (422);
-- ``RangeNotSatisfiableError`` (416);
+- ``RangeNotSatisfiableError`` (416); ``UploadAbortedError`` (400: the client went away);
 - ``QuotaExceededError`` (507, with ``limit_bytes``/``used_bytes``/``requested_bytes``);
 - ``RucioRefusedError`` (403: Rucio's own permission check said no);
 - ``StorageError`` (502: a storage element failed while moving bytes).
@@ -17,6 +17,7 @@ from typing import Any
 
 from vre_common.errors import (
     BadGatewayError,
+    BadRequestError,
     ConflictError,
     ForbiddenError,
     InvalidInputError,
@@ -156,6 +157,13 @@ class QuotaError(QuotaExceededError):
             ),
             extra=numbers,
         )
+
+
+class UploadAbortedError(BadRequestError):
+    """The client went away before the whole body arrived (nothing was kept)."""
+
+    slug = "upload-aborted"
+    title = "Upload aborted"
 
 
 class StorageError(BadGatewayError):

@@ -13,11 +13,13 @@ from joserfc.jwk import RSAKey  # noqa: E402
 
 from datalake_support import make_settings  # noqa: E402
 from vre_common.auth import StaticKeySource, TokenValidator  # noqa: E402
+from vre_common.logging import configure_logging  # noqa: E402
 from vre_common.settings import AuthSettings  # noqa: E402
 from vre_datalake.main import create_app  # noqa: E402
 
 
 def main() -> None:
+    configure_logging("INFO", json=True)  # as deployed: JSON lines, no rich tracebacks
     config = json.loads(sys.argv[1])
     validator = TokenValidator(
         AuthSettings(issuers=[config["issuer"]], audience=config["audience"]),

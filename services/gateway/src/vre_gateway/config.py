@@ -162,7 +162,8 @@ class GatewaySettings(VreSettings):
     migrations: Literal["auto", "upgrade", "verify"] = Field(
         default="auto",
         description="At start: upgrade the gateway database, or refuse to start when it is "
-        "not at the newest migration; auto = upgrade in embedded mode, verify in distributed.",
+        "not at the newest migration; auto = upgrade in embedded mode (and for an in-memory "
+        "SQLite database), verify in distributed mode.",
     )
     projects: ProjectSettings = Field(default_factory=ProjectSettings)
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from vre_common.auth import TokenValidator
+from vre_catalogue.config import CatalogueSettings
 from vre_datalake.config import DatalakeSettings
 from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
 from vre_gateway.config import GatewaySettings
@@ -43,9 +44,16 @@ def build_service_apps(
     return {
         "datalake": datalake_app(_datalake_settings(settings, backends), validator=validator),
         "workflows": workflows_app(validator=validator),
-        "catalogue": catalogue_app(validator=validator),
+        "catalogue": catalogue_app(
+            CatalogueSettings(database=_sqlite(settings, "catalogue")), validator=validator
+        ),
         "zenodo": zenodo_app(validator=validator),
     }
+
+
+def _sqlite(settings: GatewaySettings, name: str) -> dict[str, str]:
+    """A service's own SQLite database in the data folder (embedded mode)."""
+    return {"url": f"sqlite+aiosqlite:///{settings.data / (name + '.db')}"}
 
 
 def _datalake_settings(settings: GatewaySettings, backends: Backends | None) -> DatalakeSettings:
@@ -60,7 +68,7 @@ def _datalake_settings(settings: GatewaySettings, backends: Backends | None) -> 
             "service_password": rucio.admin_password,
         },
         storage={"default_rse": rucio.rse_names[0]},
-        database={"url": f"sqlite+aiosqlite:///{settings.data / 'datalake.db'}"},
+        database=_sqlite(settings, "datalake"),
     )
 
 

@@ -194,7 +194,8 @@ async def _gateway_database(
     close the database and HTTP pools at the end."""
     mode = settings.migrations
     if mode == "auto":
-        mode = "upgrade" if settings.mode == "embedded" else "verify"
+        ephemeral = settings.database.url.endswith(":memory:")  # nothing to verify: create it
+        mode = "upgrade" if settings.mode == "embedded" or ephemeral else "verify"
     if mode == "upgrade":
         await migrations.upgrade(resources.database.engine)
     else:

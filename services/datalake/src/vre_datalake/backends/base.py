@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vre_common.auth import Principal
-
 from vre_datalake.models import (
     CollectionType,
     Did,

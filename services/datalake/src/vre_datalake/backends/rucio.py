@@ -23,7 +23,6 @@ from urllib.parse import quote, unquote, urlsplit
 
 from vre_common.auth import Principal
 from vre_common.errors import BadGatewayError, InvalidInputError, VreError
-
 from vre_datalake.backends.base import Actor, MetadataFilter
 from vre_datalake.backends.rucio_accounts import RucioAccounts
 from vre_datalake.backends.rucio_rest import BearerAuth, RucioAuth, RucioRest

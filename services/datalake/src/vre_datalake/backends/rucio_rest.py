@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
+
 from vre_common.errors import (
     BackendUnavailableError,
     BadGatewayError,
@@ -27,7 +28,6 @@ from vre_common.errors import (
     VreError,
 )
 from vre_common.http import backend_call
-
 from vre_datalake.config import RucioSettings
 from vre_datalake.errors import (
     ContentConflictError,

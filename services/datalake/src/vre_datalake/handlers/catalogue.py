@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from vre_common.problems import problem_responses
 
+from vre_common.problems import problem_responses
 from vre_datalake.handlers.deps import CatalogueDep, CurrentActor
 from vre_datalake.models import Identity, Rse, Scope
 

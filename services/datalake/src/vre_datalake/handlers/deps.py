@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from vre_common.deps import CurrentUser, bearer_token
 
+from vre_common.deps import CurrentUser, bearer_token
 from vre_datalake.backends.base import Actor
 from vre_datalake.factory import Factory
 from vre_datalake.services.catalogue import CatalogueService

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from vre_common.problems import problem_responses
 
+from vre_common.problems import problem_responses
 from vre_datalake.handlers.deps import (
     CurrentActor,
     DidServiceDep,
@@ -15,7 +15,7 @@ from vre_datalake.handlers.deps import (
     get_factory,
     wants_ndjson,
 )
-from vre_datalake.handlers.streaming import ndjson_doc, ndjson_response
+from vre_datalake.handlers.streaming import AbortableStreamingResponse, ndjson_doc, ndjson_response
 from vre_datalake.models import (
     BulkMetadataUpdate,
     Did,
@@ -194,7 +194,9 @@ async def download_archive(
 ) -> StreamingResponse:
     result = await files.archive(actor, scope, name)
     assert result.body is not None
-    return StreamingResponse(result.body, headers=result.headers, media_type=result.media_type)
+    return AbortableStreamingResponse(
+        result.body, headers=result.headers, media_type=result.media_type
+    )
 
 
 @router.get(

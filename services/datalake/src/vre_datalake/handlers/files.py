@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from vre_common.problems import problem_responses
+from starlette.requests import ClientDisconnect
 
+from vre_common.problems import problem_responses
 from vre_datalake.checksums import expected_md5
+from vre_datalake.errors import UploadAbortedError
 from vre_datalake.handlers.deps import CurrentActor, FileServiceDep
+from vre_datalake.handlers.streaming import AbortableStreamingResponse
 from vre_datalake.models import UploadedFile
 from vre_datalake.services.dids import parse_metadata
 from vre_datalake.services.files import UploadRequest
 
 router = APIRouter(tags=["files"])
+
+
+async def request_body(request: Request) -> AsyncIterator[bytes]:
+    """The raw body, chunk by chunk; a client that hangs up mid-body is an UploadAbortedError."""
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        raise UploadAbortedError("the client disconnected before the whole body arrived") from None
+
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -69,7 +84,7 @@ async def upload_file(
         dataset=dataset,
         metadata=parse_metadata(meta),
     )
-    result = await files.upload(actor, upload, request.stream())
+    result = await files.upload(actor, upload, request_body(request))
     response.status_code = 201 if result.created else 200
     return result
 
@@ -106,7 +121,7 @@ async def download_file(
     )
     if result.body is None:
         return Response(status_code=result.status, headers=result.headers)
-    return StreamingResponse(
+    return AbortableStreamingResponse(
         result.body,
         status_code=result.status,
         headers=result.headers,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response
-from vre_common.problems import problem_responses
 
+from vre_common.problems import problem_responses
 from vre_datalake.handlers.deps import (
     CurrentActor,
     ResolveServiceDep,

@@ -22,8 +22,8 @@ from typing import Any
 
 import anyio.to_thread
 import structlog
-from vre_common.errors import BadRequestError, InvalidInputError, VreError
 
+from vre_common.errors import BadRequestError, InvalidInputError, VreError
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.checksums import Adler32, Checksummer, etag_for
 from vre_datalake.config import StorageSettings

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from vre_common.http import backend_call
 
+from vre_common.http import backend_call
 from vre_datalake.errors import StorageError
 
 _OK_WRITE = {200, 201, 204}

@@ -61,7 +61,7 @@ class ProjectStore:
         rows = await self.session.execute(
             select(ProjectRow.scope, ProjectRow.id).where(ProjectRow.scope.in_(set(scopes)))
         )
-        return dict(rows.tuples())
+        return dict(rows.all())
 
     async def ids_by_slug(self, slugs: Sequence[str]) -> dict[str, str]:
         """slug → project id."""
@@ -70,7 +70,7 @@ class ProjectStore:
         rows = await self.session.execute(
             select(ProjectRow.slug, ProjectRow.id).where(ProjectRow.slug.in_(set(slugs)))
         )
-        return dict(rows.tuples())
+        return dict(rows.all())
 
     async def slug_taken(self, slug: str, scope: str) -> bool:
         """True if a project has this slug or this scope."""
@@ -161,7 +161,7 @@ class ProjectStore:
                 MemberRow.project_id.in_(ids), MemberRow.principal_key == principal.key
             )
         )
-        for pid, role in direct.tuples():
+        for pid, role in direct.all():
             out[pid] = Role(role)
         if principal.groups:
             bound = await self.session.execute(
@@ -170,7 +170,7 @@ class ProjectStore:
                     GroupBindingRow.group.in_(principal.groups),
                 )
             )
-            for pid, role in bound.tuples():
+            for pid, role in bound.all():
                 best = strongest(out.get(pid), Role(role))
                 assert best is not None
                 out[pid] = best

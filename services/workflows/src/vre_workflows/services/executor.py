@@ -194,6 +194,7 @@ class RunManager:
 
     async def stop(self) -> None:
         """Stop everything: processes killed, active runs recorded as interrupted."""
+        ids = [*self._active, *self._waiting]
         for worker in self._workers:
             worker.cancel()
         tasks = [a.task for a in list(self._active.values()) if a.task is not None]
@@ -203,7 +204,6 @@ class RunManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._workers.clear()
-        ids = [*self._active, *self._waiting]
         if ids:
             async with unit_of_work(self.db) as session:
                 store = RunStore(session)

@@ -1,0 +1,1 @@
+"""Helpers of the deployment tests: tool locations, podman and a locally made base image."""
