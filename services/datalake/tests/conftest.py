@@ -16,7 +16,9 @@ from vre_datalake.config import DatalakeSettings
 from vre_datalake.main import create_app
 from vre_datalake.rucio_local import LocalRucio
 
-pytest_plugins = ["vre_datalake.rucio_local.pytest_plugin"]
+# The Rucio fixtures (rucio_server, rucio_server_pg, rucio_client_config) come from
+# vre_datalake.rucio_local.pytest_plugin, registered by the repository's root conftest.py
+# (pytest accepts pytest_plugins only in the top-level conftest).
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from vre_common.testing import TestIssuer, app_client
+from vre_datalake.config import DatalakeSettings
 from vre_datalake.main import create_app
 from vre_datalake.rucio_local import LocalRucio
-from vre_datalake.config import DatalakeSettings
 
 PROBLEM = "application/problem+json"
 
@@ -27,6 +27,14 @@ def h(issuer: TestIssuer, user: str = "alice", **claims: object) -> dict[str, st
 def on_disk(root: Path, fragment: str) -> list[Path]:
     """Every file under an RSE folder whose path contains ``fragment``."""
     return [p for p in root.rglob("*") if p.is_file() and fragment in str(p)]
+
+
+def is_file(path: str) -> bool:
+    return Path(path).is_file()
+
+
+def read_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
 
 
 async def upload(
@@ -60,7 +68,9 @@ async def test_same_username_other_subject_gets_suffixed_account(
     second = await client.get("/scopes/mine", headers=h(issuer, name, sub=f"sub-b-{uid}"))
     assert first.status_code == second.status_code == 200, (first.text, second.text)
     a, b = first.json()["account"], second.json()["account"]
-    assert a.startswith("dana-unicode-") and a != b and b.endswith("-2")
+    assert a.startswith("dana-unicode-")
+    assert a != b
+    assert b.endswith("-2")
     assert len(f"user.{b}") <= 25
     again = await client.get("/scopes/mine", headers=h(issuer, name, sub=f"sub-a-{uid}"))
     assert again.json()["account"] == a
@@ -285,19 +295,22 @@ async def test_datasets_metadata_search_content(
         "/dids/user.alice", params={"name": f"{uid}*", "limit": 2}, headers=h(issuer)
     )
     page = first.json()
-    assert len(page["items"]) == 2 and page["next_offset"] == 2
+    assert len(page["items"]) == 2
+    assert page["next_offset"] == 2
     rest = await client.get(
         "/dids/user.alice",
         params={"name": f"{uid}*", "limit": 2, "offset": 2, "type": "all"},
         headers=h(issuer),
     )
-    assert len(rest.json()["items"]) == 2 and rest.json()["next_offset"] == 4
+    assert len(rest.json()["items"]) == 2
+    assert rest.json()["next_offset"] == 4
     last = await client.get(
         "/dids/user.alice",
         params={"name": f"{uid}*", "limit": 2, "offset": 4},
         headers=h(issuer),
     )
-    assert len(last.json()["items"]) == 1 and last.json()["next_offset"] is None
+    assert len(last.json()["items"]) == 1
+    assert last.json()["next_offset"] is None
     paged = page["items"] + rest.json()["items"] + last.json()["items"]
     assert len({d["name"] for d in paged}) == 5
 
@@ -367,6 +380,13 @@ async def test_datasets_metadata_search_content(
         f"{uid}/run1.dat",
         f"{uid}/run2.dat",
     ]
+    custom = await upload(
+        client, issuer, f"user.alice/{uid}/custom.dat", b"c", meta=["telescope=LST"]
+    )  # arbitrary keys need Rucio on PostgreSQL: refused before any byte is stored
+    assert custom.status_code == 422, custom.text
+    assert custom.json()["errors"][0]["loc"] == ["metadata", "telescope"]
+    missing = await client.get(f"/dids/user.alice/{uid}/custom.dat", headers=h(issuer))
+    assert missing.status_code == 404
     bad_key = await client.post(
         f"/dids/user.alice/{uid}/other.dat/metadata",
         json={"metadata": {"bad key": 1}},
@@ -394,7 +414,7 @@ async def test_datasets_metadata_search_content(
     replicas = await client.get(f"/dids/user.alice/{uid}-ds/replicas", headers=h(issuer))
     assert replicas.status_code == 200
     assert {r["replicas"][0]["rse"] for r in replicas.json()} == {"VRE-DISK-1"}
-    assert all(Path(r["replicas"][0]["path"]).is_file() for r in replicas.json())
+    assert all(is_file(r["replicas"][0]["path"]) for r in replicas.json())
 
 
 # ---------------------------------------------------------------------------- rules, usage
@@ -425,6 +445,8 @@ async def test_rule_replicates_after_daemon_pass_and_usage_changes(
     rule_id = created.json()["ids"][0]
     before = await client.get(f"/rules/{rule_id}", headers=headers)
     assert before.json()["state"] == "REPLICATING"
+    usage_before = (await client.get("/usage", headers=headers)).json()
+    assert {u["rse"]: u["used_bytes"] for u in usage_before["rses"]}["VRE-DISK-2"] == 0
 
     rucio_server.run_daemons_once()
 
@@ -434,7 +456,8 @@ async def test_rule_replicates_after_daemon_pass_and_usage_changes(
     assert after.json()["locked_bytes"] == len(body)
     assert after.json()["locks"][0]["rse"] == "VRE-DISK-2"
     copies = on_disk(rucio_server.rse_prefixes["VRE-DISK-2"], f"{uid}/r.dat")
-    assert len(copies) == 1 and copies[0].read_bytes() == body
+    assert len(copies) == 1
+    assert copies[0].read_bytes() == body
 
     listed = await client.get("/rules", params={"sort": "bytes"}, headers=headers)
     assert listed.status_code == 200
@@ -443,7 +466,8 @@ async def test_rule_replicates_after_daemon_pass_and_usage_changes(
 
     usage = (await client.get("/usage", headers=headers)).json()
     used = {u["rse"]: u["used_bytes"] for u in usage["rses"]}
-    assert used["VRE-DISK-1"] == len(body) and used["VRE-DISK-2"] == len(body)
+    assert used["VRE-DISK-1"] == len(body)
+    assert used["VRE-DISK-2"] == len(body)
     assert usage["used_bytes"] == 2 * len(body)
 
     resolved = await client.post(
@@ -457,7 +481,7 @@ async def test_rule_replicates_after_daemon_pass_and_usage_changes(
     assert file["md5"] == hashlib.md5(body).hexdigest()
     assert [r["rse"] for r in file["replicas"]] == ["VRE-DISK-2", "VRE-DISK-1"]
     assert file["replicas"][0]["preferred"] is True
-    assert Path(file["replicas"][0]["path"]).read_bytes() == body
+    assert read_bytes(file["replicas"][0]["path"]) == body
 
     from_second = await client.get(
         f"/files/{scope}/{uid}/r.dat", params={"rse": "VRE-DISK-2"}, headers=headers
@@ -495,6 +519,16 @@ async def test_over_quota_is_507_with_numbers(
     assert (await client.get(f"/dids/{me['scope']}/{uid}.bin", headers=headers)).status_code == 404
     fits = await client.put(f"/files/{me['scope']}/{uid}.ok", content=b"x" * 500, headers=headers)
     assert fits.status_code == 201, fits.text
+    with rucio_server.admin() as admin:
+        admin.set_account_limit(me["account"], "VRE-DISK-2", 100)
+    rule = await client.post(
+        "/rules",
+        json={"dids": [f"{me['scope']}:{uid}.ok"], "rse_expression": "VRE-DISK-2"},
+        headers=headers,
+    )
+    assert rule.status_code == 507, rule.text
+    assert rule.json()["limit_bytes"] == 100
+    assert rule.json()["rse"] == "VRE-DISK-2"
 
 
 # ---------------------------------------------------------------------------- outage, modes

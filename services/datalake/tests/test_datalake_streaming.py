@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
@@ -74,6 +75,18 @@ async def test_streamed_upload_and_download_chunked(
     assert (size, got_md5) == (total, sent_md5)
 
 
+def files_with(root: Path, fragment: str) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and fragment in str(p)]
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    with path.open("r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+
+
 def _raw_put(url: str, path: str, headers: dict[str, str], declared: int, sent: int) -> None:
     """Send a PUT announcing ``declared`` bytes, send ``sent`` of them, then hang up."""
     parts = urlsplit(url)
@@ -103,10 +116,10 @@ async def test_interrupted_upload_registers_nothing_and_leaves_no_bytes(
         deadline = time.monotonic() + 10
         leftovers = ["not checked"]
         while time.monotonic() < deadline:
-            leftovers = [str(p) for p in rse_root.rglob("*") if p.is_file() and uid in str(p)]
+            leftovers = files_with(rse_root, uid)
             if not leftovers:
                 break
-            time.sleep(0.1)
+            await asyncio.sleep(0.1)
         assert leftovers == []
         missing = await http.get(f"/dids/user.alice/{uid}/cut.bin", headers=issuer.headers())
         assert missing.status_code == 404, missing.text
@@ -123,12 +136,7 @@ async def test_corrupt_replica_breaks_the_download(
     total = 3 * MiB + 5
     put, _ = await stream_up(served, issuer, f"user.alice/{uid}/flip.bin", total)
     assert put.status_code == 201, put.text
-    path = Path(urlsplit(put.json()["pfn"]).path)
-    with path.open("r+b") as handle:  # flip one byte in the middle, as bit rot would
-        handle.seek(total // 2)
-        byte = handle.read(1)
-        handle.seek(total // 2)
-        handle.write(bytes([byte[0] ^ 0xFF]))
+    flip_byte(Path(urlsplit(put.json()["pfn"]).path), total // 2)  # as bit rot would
     with pytest.raises(httpx.HTTPError):
         await stream_down(served, issuer, f"user.alice/{uid}/flip.bin")
     # a range read is not verified (no checksum of a part) and still works
@@ -137,7 +145,8 @@ async def test_corrupt_replica_breaks_the_download(
             f"/files/user.alice/{uid}/flip.bin",
             headers={**issuer.headers(), "Range": "bytes=0-99"},
         )
-    assert part.status_code == 206 and len(part.content) == 100
+    assert part.status_code == 206
+    assert len(part.content) == 100
 
 
 @pytest.mark.slow

@@ -12,7 +12,6 @@ from services.datalake.tests.datalake_support import run_rucio_client
 from vre_common.testing import TestIssuer
 
 LIST_AND_DOWNLOAD = """
-import logging; logging.basicConfig(level=logging.DEBUG)
 from rucio.client import Client
 from rucio.client.downloadclient import DownloadClient
 client = Client()
@@ -45,6 +44,8 @@ async def test_uploaded_through_service_seen_by_rucio_clients(
         f"/files/user.alice/{uid}/witness.bin", content=body, headers=issuer.headers()
     )
     assert put.status_code == 201, put.text
+    # rucio-clients does not create the folders of a name with '/' (it fails with ENOENT)
+    (tmp_path / "user.alice" / uid).mkdir(parents=True)
     seen = run_rucio_client(
         rucio_client_config,
         LIST_AND_DOWNLOAD,

@@ -50,8 +50,12 @@ async def test_create_makes_owner_and_scope_with_the_callers_token(
 async def test_slug_is_derived_from_the_name_and_made_unique(
     client: httpx.AsyncClient, as_user: Users
 ) -> None:
-    first = await client.post("/projects", json={"name": "Dark Mätter Search!"}, headers=as_user("alice"))
-    second = await client.post("/projects", json={"name": "Dark Matter Search"}, headers=as_user("bob"))
+    first = await client.post(
+        "/projects", json={"name": "Dark Mätter Search!"}, headers=as_user("alice")
+    )
+    second = await client.post(
+        "/projects", json={"name": "Dark Matter Search"}, headers=as_user("bob")
+    )
     assert first.json()["slug"] == "dark-matter-search"
     assert second.json()["slug"] == "dark-matter-search-2"
     assert len(second.json()["scope"]) <= 25
@@ -59,14 +63,18 @@ async def test_slug_is_derived_from_the_name_and_made_unique(
 
 async def test_invalid_and_duplicate_slugs(client: httpx.AsyncClient, as_user: Users) -> None:
     await create_project(client, as_user("alice"), "taken")
-    dup = await client.post("/projects", json={"name": "x", "slug": "taken"}, headers=as_user("bob"))
+    dup = await client.post(
+        "/projects", json={"name": "x", "slug": "taken"}, headers=as_user("bob")
+    )
     assert dup.status_code == 409
     assert dup.json()["type"].endswith("/project-exists")
     too_long = await client.post(
         "/projects", json={"name": "x", "slug": "a" * 21}, headers=as_user("bob")
     )
     assert too_long.status_code == 422  # proj. + 21 > 25 characters of a Rucio scope
-    bad = await client.post("/projects", json={"name": "x", "slug": "Bad_Slug"}, headers=as_user("bob"))
+    bad = await client.post(
+        "/projects", json={"name": "x", "slug": "Bad_Slug"}, headers=as_user("bob")
+    )
     assert bad.status_code == 422
     underivable = await client.post("/projects", json={"name": "§§"}, headers=as_user("bob"))
     assert underivable.status_code == 422
@@ -110,7 +118,9 @@ async def test_failed_scope_creation_keeps_nothing(
     assert r.status_code == 503
     provisioner.fail = None
     assert (await client.get("/projects/lost", headers=as_user("alice"))).status_code == 404
-    again = await client.post("/projects", json={"name": "x", "slug": "lost"}, headers=as_user("alice"))
+    again = await client.post(
+        "/projects", json={"name": "x", "slug": "lost"}, headers=as_user("alice")
+    )
     assert again.status_code == 201
 
 
@@ -119,11 +129,14 @@ async def test_listing_mine_and_public(client: httpx.AsyncClient, as_user: Users
     await create_project(client, as_user("alice"), "a-public", visibility="public")
     await create_project(client, as_user("carol"), "c-private")
     await client.post(
-        "/projects/c-private/groups", json={"group": "/vre/beta", "role": "viewer"},
+        "/projects/c-private/groups",
+        json={"group": "/vre/beta", "role": "viewer"},
         headers=as_user("carol"),
     )
 
-    async def slugs(headers: dict[str, str] | None, which: str = "all") -> list[tuple[str, str | None]]:
+    async def slugs(
+        headers: dict[str, str] | None, which: str = "all"
+    ) -> list[tuple[str, str | None]]:
         r = await client.get("/projects", params={"filter": which}, headers=headers or {})
         assert r.status_code == 200, r.text
         return [(p["slug"], p["role"]) for p in r.json()["items"]]
@@ -135,7 +148,9 @@ async def test_listing_mine_and_public(client: httpx.AsyncClient, as_user: Users
     assert await slugs(None) == [("a-public", None)]
 
 
-async def test_update_fields_and_visibility_rules(client: httpx.AsyncClient, as_user: Users) -> None:
+async def test_update_fields_and_visibility_rules(
+    client: httpx.AsyncClient, as_user: Users
+) -> None:
     await create_project(client, as_user("alice"), "upd")
     await add_member(client, as_user("alice"), "upd", as_user.subject("bob"), "maintainer")
     r = await client.patch(
@@ -145,7 +160,9 @@ async def test_update_fields_and_visibility_rules(client: httpx.AsyncClient, as_
     assert (r.json()["name"], r.json()["description"]) == ("Updated", "new")
     vis = await client.patch("/projects/upd", json={"visibility": "public"}, headers=as_user("bob"))
     assert vis.status_code == 403  # visibility is the owners'
-    vis = await client.patch("/projects/upd", json={"visibility": "public"}, headers=as_user("alice"))
+    vis = await client.patch(
+        "/projects/upd", json={"visibility": "public"}, headers=as_user("alice")
+    )
     assert vis.status_code == 200
     assert (await client.get("/projects/upd")).status_code == 200  # now public: anonymous read
     extra = await client.patch("/projects/upd", json={"slug": "other"}, headers=as_user("alice"))
@@ -180,7 +197,9 @@ async def test_delete_an_empty_project(client: httpx.AsyncClient, as_user: Users
     await create_project(client, as_user("alice"), "empty")
     assert (await client.delete("/projects/empty", headers=as_user("alice"))).status_code == 204
     assert (await client.get("/projects/empty", headers=as_user("alice"))).status_code == 404
-    again = await client.post("/projects", json={"name": "e", "slug": "empty"}, headers=as_user("bob"))
+    again = await client.post(
+        "/projects", json={"name": "e", "slug": "empty"}, headers=as_user("bob")
+    )
     assert again.status_code == 201  # the slug is free again (its scope is empty)
 
 
@@ -189,9 +208,13 @@ async def test_access_endpoint_answers_by_slug_or_scope(
 ) -> None:
     await create_project(client, as_user("alice"), "acc")
     await client.post(
-        "/projects/acc/groups", json={"group": "/vre/beta", "role": "member"}, headers=as_user("alice")
+        "/projects/acc/groups",
+        json={"group": "/vre/beta", "role": "member"},
+        headers=as_user("alice"),
     )
-    by_scope = await client.get("/projects/-/access", params={"scope": "proj.acc"}, headers=as_user("bob"))
+    by_scope = await client.get(
+        "/projects/-/access", params={"scope": "proj.acc"}, headers=as_user("bob")
+    )
     assert by_scope.json() == {
         "project": "acc",
         "scope": "proj.acc",
@@ -199,9 +222,13 @@ async def test_access_endpoint_answers_by_slug_or_scope(
         "archived": False,
         "role": "member",
     }
-    hidden = await client.get("/projects/-/access", params={"project": "acc"}, headers=as_user("carol"))
+    hidden = await client.get(
+        "/projects/-/access", params={"project": "acc"}, headers=as_user("carol")
+    )
     assert hidden.status_code == 404
-    unknown = await client.get("/projects/-/access", params={"project": "nope"}, headers=as_user("bob"))
+    unknown = await client.get(
+        "/projects/-/access", params={"project": "nope"}, headers=as_user("bob")
+    )
     assert unknown.status_code == 404
     both = await client.get("/projects/-/access", params={"project": "acc", "scope": "proj.acc"})
     assert both.status_code == 422

@@ -38,7 +38,15 @@ from typing import Any, Protocol
 
 import httpx
 import structlog
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import (
     Column,
     DateTime,
@@ -287,6 +295,18 @@ def _row(event: Event, state: str = READY) -> dict[str, Any]:
     }
 
 
+async def _parse(outbox: OutboxStore, rows: Sequence[Sequence[Any]]) -> list[OutboxItem]:
+    """Rows as items; a row that no longer parses is parked rather than blocking the queue."""
+    items = []
+    for event_id, payload, attempts in rows:
+        try:
+            items.append(OutboxItem(event=Event.model_validate_json(payload), attempts=attempts))
+        except ValidationError as exc:
+            log.error("outbox_row_unreadable", event_id=str(event_id), error=str(exc)[:300])
+            await outbox.park(uuid.UUID(str(event_id)), f"unreadable payload: {exc}")
+    return items
+
+
 class SqlOutbox:
     """The outbox table of a service with a database.
 
@@ -308,13 +328,13 @@ class SqlOutbox:
         async with self._sessionmaker() as session:
             rows = (
                 await session.execute(
-                    select(t.c.payload, t.c.attempts)
+                    select(t.c.id, t.c.payload, t.c.attempts)
                     .where(t.c.state == READY, t.c.next_attempt_at <= _now())
                     .order_by(t.c.created_at, t.c.id)
                     .limit(limit)
                 )
             ).all()
-        return [OutboxItem(event=Event.model_validate_json(p), attempts=a) for p, a in rows]
+        return await _parse(self, [(r[0], r[1], r[2]) for r in rows])
 
     async def delivered(self, ids: Sequence[uuid.UUID]) -> None:
         async with self._sessionmaker.begin() as session:
@@ -440,11 +460,11 @@ class FileOutbox:
     async def due(self, limit: int) -> list[OutboxItem]:
         rows = await self._call(
             self._run,
-            "SELECT payload, attempts FROM outbox WHERE state = ? AND next_attempt_at <= ? "
+            "SELECT id, payload, attempts FROM outbox WHERE state = ? AND next_attempt_at <= ? "
             "ORDER BY created_at, id LIMIT ?",
             (READY, _now().timestamp(), limit),
         )
-        return [OutboxItem(event=Event.model_validate_json(p), attempts=a) for p, a in rows]
+        return await _parse(self, rows)
 
     async def delivered(self, ids: Sequence[uuid.UUID]) -> None:
         await self._call(self._many, "DELETE FROM outbox WHERE id = ?", [(str(i),) for i in ids])
@@ -590,7 +610,7 @@ class OutboxRelay:
             try:
                 happened = await self.confirm(event)
             except Exception as exc:  # undecidable now; ask again next pass
-                log.warning("outbox_confirm_failed", event=str(event.id), error=repr(exc))
+                log.warning("outbox_confirm_failed", event_id=str(event.id), error=repr(exc))
                 continue
             if happened is not None:
                 await self.outbox.settle(event.id, happened)
@@ -614,7 +634,7 @@ class OutboxRelay:
             await self.sink.deliver(events)
         except RejectedEventsError as exc:
             if len(items) == 1:
-                log.error("outbox_event_rejected", event=str(events[0].id), detail=exc.detail)
+                log.error("outbox_event_rejected", event_id=str(events[0].id), detail=exc.detail)
                 await self.outbox.park(events[0].id, exc.detail)
                 return 0
             delivered = 0

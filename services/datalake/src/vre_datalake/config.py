@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -10,6 +11,15 @@ from pydantic_settings import SettingsConfigDict
 from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings
 
 IdentityMode = Literal["service", "token"]
+
+
+def ssl_verify(value: bool | str) -> bool | ssl.SSLContext:
+    """httpx's ``verify`` for a setting that is a bool or a CA bundle path."""
+    if isinstance(value, str):
+        return ssl.create_default_context(cafile=value)
+    return value
+
+
 MetadataPlugin = Literal["auto", "DID_COLUMN", "ALL"]
 
 

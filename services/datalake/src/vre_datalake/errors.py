@@ -149,12 +149,14 @@ class QuotaError(QuotaExceededError):
                 else None
             ),
         }
+        if detail is None:
+            detail = f"not enough quota on {rse}"
+            if requested_bytes is not None:
+                detail += f": {requested_bytes} bytes requested"
+            if limit_bytes is not None:
+                detail += f", {numbers['remaining_bytes']} of {limit_bytes} remaining"
         super().__init__(
-            detail
-            or (
-                f"not enough quota on {rse}: {requested_bytes} bytes requested, "
-                f"{numbers['remaining_bytes']} of {limit_bytes} remaining"
-            ),
+            detail,
             extra=numbers,
         )
 

@@ -9,7 +9,7 @@ import httpx
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.backends.rucio import RucioDatalakeBackend
 from vre_datalake.backends.rucio_rest import RucioRest
-from vre_datalake.config import DatalakeSettings
+from vre_datalake.config import DatalakeSettings, ssl_verify
 from vre_datalake.services.catalogue import CatalogueService
 from vre_datalake.services.dids import DidService
 from vre_datalake.services.files import FileService
@@ -49,7 +49,7 @@ class Factory:
         store = settings.storage
         webdav_client = httpx.AsyncClient(
             timeout=httpx.Timeout(store.webdav_timeout, connect=10.0),
-            verify=store.webdav_verify,
+            verify=ssl_verify(store.webdav_verify),
             follow_redirects=True,
         )
         storage = StorageRouter(

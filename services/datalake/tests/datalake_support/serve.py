@@ -8,14 +8,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import uvicorn  # noqa: E402
-from joserfc.jwk import RSAKey  # noqa: E402
+import uvicorn
+from joserfc.jwk import RSAKey
 
-from datalake_support import make_settings  # noqa: E402
-from vre_common.auth import StaticKeySource, TokenValidator  # noqa: E402
-from vre_common.logging import configure_logging  # noqa: E402
-from vre_common.settings import AuthSettings  # noqa: E402
-from vre_datalake.main import create_app  # noqa: E402
+from datalake_support import make_settings
+from vre_common.auth import StaticKeySource, TokenValidator
+from vre_common.logging import configure_logging
+from vre_common.settings import AuthSettings
+from vre_datalake.main import create_app
 
 
 def main() -> None:

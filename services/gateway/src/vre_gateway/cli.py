@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -151,9 +152,10 @@ def openapi() -> None:
     from vre_gateway.embedded import build_service_apps
     from vre_gateway.main import create_app
 
-    settings = GatewaySettings(data=Path("/nonexistent-vre-openapi"))
-    validator = TokenValidator(AuthSettings(), StaticKeySource({}))
-    apps = build_service_apps(settings, validator)
-    gateway = create_app(settings, service_apps=apps, validator=validator)
-    json.dump(gateway.openapi(), sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+    with tempfile.TemporaryDirectory() as scratch:  # nothing of the spec depends on it
+        settings = GatewaySettings(data=Path(scratch))
+        validator = TokenValidator(AuthSettings(), StaticKeySource({}))
+        apps = build_service_apps(settings, validator)
+        gateway = create_app(settings, service_apps=apps, validator=validator)
+        json.dump(gateway.openapi(), sys.stdout, indent=2, sort_keys=False)
+        sys.stdout.write("\n")

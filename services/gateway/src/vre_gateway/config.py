@@ -117,11 +117,16 @@ class SearchSettings(BaseModel):
     )
     paths: dict[str, str] = Field(
         default_factory=lambda: {
-            "catalogue": "/software",
+            "catalogue": "/software/search",
             "workflows": "/runs",
             "zenodo": "/depositions",
         },
-        description="The list endpoint (with ?q=) of each service.",
+        description="The list or search endpoint of each service.",
+    )
+    query_params: dict[str, str | None] = Field(
+        default_factory=lambda: {"catalogue": "q", "workflows": "name", "zenodo": None},
+        description="The query parameter each endpoint filters by; None: the gateway keeps "
+        "the items whose title contains the words.",
     )
 
 

@@ -35,7 +35,11 @@ class Backends:
 def build_service_apps(
     settings: GatewaySettings, validator: TokenValidator, backends: Backends | None = None
 ) -> dict[str, FastAPI]:
-    """Create the four service apps with settings derived from the gateway's data folder."""
+    """Create the four service apps with settings derived from the gateway's data folder.
+
+    Without ``backends`` (building the OpenAPI document) every service gets its defaults:
+    nothing is written and nothing is contacted.
+    """
     from vre_catalogue.main import create_app as catalogue_app
     from vre_datalake.main import create_app as datalake_app
     from vre_workflows.main import create_app as workflows_app
@@ -45,7 +49,8 @@ def build_service_apps(
         "datalake": datalake_app(_datalake_settings(settings, backends), validator=validator),
         "workflows": workflows_app(validator=validator),
         "catalogue": catalogue_app(
-            CatalogueSettings(database=_sqlite(settings, "catalogue")), validator=validator
+            CatalogueSettings(database=_sqlite(settings, "catalogue")) if backends else None,
+            validator=validator,
         ),
         "zenodo": zenodo_app(validator=validator),
     }

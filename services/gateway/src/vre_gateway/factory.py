@@ -42,19 +42,47 @@ def remote_search_sources(settings: GatewaySettings, http: httpx.AsyncClient) ->
     """The HTTP search sources the settings enable (the projects source is added per request)."""
     sources: list[SearchSource] = []
     paths = settings.search.paths
+    params = settings.search.query_params
     for name in settings.search.sources:
         base = settings.service_url(name)
         if name == "datalake":
             sources.append(DatalakeDidSource(base, http, max_scopes=settings.search.max_scopes))
         elif name == "catalogue":
-            url = base + paths.get(name, "/software")
-            sources.append(HttpListSource(name, "software", url, http, catalogue_hit("/catalogue")))
+            url = base + paths.get(name, "/software/search")
+            sources.append(
+                HttpListSource(
+                    name,
+                    "software",
+                    url,
+                    http,
+                    catalogue_hit("/catalogue"),
+                    query_param=params.get(name, "q"),
+                )
+            )
         elif name == "workflows":
             url = base + paths.get(name, "/runs")
-            sources.append(HttpListSource(name, "run", url, http, run_hit("/workflows")))
+            sources.append(
+                HttpListSource(
+                    name,
+                    "run",
+                    url,
+                    http,
+                    run_hit("/workflows"),
+                    query_param=params.get(name, "name"),
+                )
+            )
         elif name == "zenodo":
             url = base + paths.get(name, "/depositions")
-            sources.append(HttpListSource(name, "deposition", url, http, deposition_hit("/zenodo")))
+            sources.append(
+                HttpListSource(
+                    name,
+                    "deposition",
+                    url,
+                    http,
+                    deposition_hit("/zenodo"),
+                    query_param=params.get(name),
+                )
+            )
     return sources
 
 

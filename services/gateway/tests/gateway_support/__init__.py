@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
 from vre_common.testing import TestIssuer
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -90,3 +91,20 @@ async def add_member(
     assert r.status_code == 201, r.text
     data: dict[str, Any] = r.json()
     return data
+
+
+def documented_permissions() -> dict[str, dict[str, str]]:
+    """docs/authorization.md's table: action → column → cell (✔, —, 409)."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[4] / "docs" / "authorization.md"
+    text = doc.read_text()
+    begin, end = "<!-- BEGIN PERMISSION TABLE -->\n", "<!-- END PERMISSION TABLE -->"
+    block = text[text.index(begin) + len(begin) : text.index(end)]
+    columns = ["owner", "maintainer", "member", "viewer", "signed-in", "anonymous", "archived"]
+    table: dict[str, dict[str, str]] = {}
+    for line in block.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        table[re.sub("`", "", cells[0])] = dict(zip(columns, cells[2:], strict=True))
+    return table

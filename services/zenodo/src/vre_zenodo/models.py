@@ -499,6 +499,40 @@ Record = ZenodoRecord
 class RecordPage(BaseModel):
     """One page of a Zenodo records search."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 10726484,
+                            "doi": "10.5281/zenodo.10726484",
+                            "title": "gammapy",
+                            "version": "1.2",
+                            "license": "bsd-3-clause",
+                            "resource_type": "software",
+                            "communities": ["escape2020"],
+                            "files": [
+                                {
+                                    "key": "gammapy-1.2.tar.gz",
+                                    "size": 3145728,
+                                    "md5": "9e107d9d372bb6826bd81d3542a419d6",
+                                    "url": "https://zenodo.org/api/records/10726484/files/"
+                                    "gammapy-1.2.tar.gz/content",
+                                }
+                            ],
+                        }
+                    ],
+                    "total": 1,
+                    "page": 1,
+                    "size": 10,
+                    "has_next": False,
+                    "page_size_cap": 25,
+                }
+            ]
+        }
+    )
+
     items: list[Record]
     total: int = Field(description="Hits as Zenodo counted them.")
     page: int

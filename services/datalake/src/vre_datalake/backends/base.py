@@ -81,6 +81,10 @@ class DatalakeBackend(Protocol):
         """One DID with its metadata; DidNotFoundError if missing."""
         ...
 
+    async def check_metadata_keys(self, actor: Actor, keys: Sequence[str]) -> None:
+        """Raise 422 if the catalogue cannot store metadata under some of ``keys``."""
+        ...
+
     def iter_dids(
         self,
         actor: Actor,

@@ -54,6 +54,17 @@ _STRUCTURAL = frozenset(
     }
 )  # fmt: skip
 _SCOPES_TTL = 30.0
+# Keys Rucio's DID_COLUMN metadata plugin manages (DID table columns it lets users set, as in
+# rucio.core.did_meta_plugins.did_column_meta.manages_key); other keys need the JSON plugin.
+DID_COLUMN_KEYS = frozenset(
+    {
+        "project", "datatype", "run_number", "stream_name", "prod_step", "version",
+        "campaign", "task_id", "panda_id", "lumiblocknr", "provenance", "phys_group",
+        "events", "guid", "transient", "hidden", "eol_at", "lifetime", "purge_replicas",
+        "accessed_at", "closed_at", "is_archive", "constituent", "access_cnt", "expired_at",
+        "is_new", "bytes", "length", "md5", "adler32", "deleted_at", "name",
+    }
+)  # fmt: skip
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -358,6 +369,37 @@ class RucioDatalakeBackend:
         )
         return _did_from_meta(data)
 
+    async def check_metadata_keys(self, actor: Actor, keys: Sequence[str]) -> None:
+        """422 before anything is written if this Rucio cannot store some of ``keys``."""
+        custom = sorted(k for k in keys if k not in DID_COLUMN_KEYS)
+        if not custom:
+            return
+        if self._meta_plugin is None:
+            # Probe once: a search on a key no DID column has is refused by Rucio unless its
+            # JSON metadata plugin is on (PostgreSQL).
+            try:
+                async for _ in self._rest.stream(
+                    "GET",
+                    f"/dids/{quote(actor.scope, safe='')}/dids/search",
+                    auth=self._user(actor),
+                    operation="probe_metadata_plugin",
+                    params={"type": "all", "limit": 1, "filters": repr([{"vre_probe": 1}])},
+                ):
+                    pass
+            except InvalidInputError:
+                self._meta_plugin = "DID_COLUMN"
+            else:
+                self._meta_plugin = "ALL"
+        if self._meta_plugin == "DID_COLUMN":
+            raise InvalidInputError(
+                f"this Rucio stores only its DID-column metadata keys; {', '.join(custom)} "
+                "would need Rucio's JSON metadata plugin (Rucio on PostgreSQL)",
+                errors=[
+                    {"loc": ["metadata", k], "msg": "not a DID-column key", "type": "value_error"}
+                    for k in custom
+                ],
+            )
+
     async def iter_dids(
         self,
         actor: Actor,
@@ -589,7 +631,7 @@ class RucioDatalakeBackend:
             await self.remove_replica(actor, rse, did)
             raise
 
-    async def _quota_error(self, actor: Actor, rse: str, requested: int) -> QuotaError:
+    async def _quota_error(self, actor: Actor, rse: str, requested: int | None) -> QuotaError:
         usage = {u.rse: u for u in await self.account_usage(actor)}
         entry = usage.get(rse)
         return QuotaError(
@@ -649,6 +691,9 @@ class RucioDatalakeBackend:
                 field="rse_expression",
             )
         except QuotaError as exc:
+            names = await self.rse_names(actor, request.rse_expression)
+            if len(names) == 1:
+                raise await self._quota_error(actor, names[0], None) from exc
             raise QuotaError(
                 request.rse_expression,
                 limit_bytes=None,
@@ -656,7 +701,7 @@ class RucioDatalakeBackend:
                 requested_bytes=None,
                 detail=(
                     f"not enough quota on {request.rse_expression} for this rule; "
-                    "see GET /usage for the numbers"
+                    "GET /usage has the numbers per RSE"
                 ),
             ) from exc
         return [str(i) for i in ids or []]

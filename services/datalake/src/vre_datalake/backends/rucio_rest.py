@@ -28,7 +28,7 @@ from vre_common.errors import (
     VreError,
 )
 from vre_common.http import backend_call
-from vre_datalake.config import RucioSettings
+from vre_datalake.config import RucioSettings, ssl_verify
 from vre_datalake.errors import (
     ContentConflictError,
     DidExistsError,
@@ -185,7 +185,7 @@ class RucioRest:
             limits=httpx.Limits(
                 max_connections=settings.max_connections, max_keepalive_connections=20
             ),
-            verify=settings.verify,
+            verify=ssl_verify(settings.verify),
             follow_redirects=False,
         )
         self._tokens: dict[str, tuple[str, float]] = {}

@@ -61,6 +61,17 @@ class FileDownload:
 
 
 @dataclass
+class _UploadPlan:
+    """Where an upload goes, decided before its body is read."""
+
+    did: DidRef
+    rse: str
+    pfn: str
+    existing: Did | None
+    dataset: DidRef | None
+
+
+@dataclass
 class UploadRequest:
     """An upload as the handler parsed it."""
 
@@ -219,10 +230,8 @@ class FileService:
             )
         return DidRef(scope=ds_scope, name=ds_name)
 
-    async def upload(
-        self, actor: Actor, request: UploadRequest, body: AsyncIterator[bytes]
-    ) -> UploadedFile:
-        """Stream ``body`` to an RSE and register it (see the module docstring)."""
+    async def _plan(self, actor: Actor, request: UploadRequest) -> _UploadPlan:
+        """Every check that can be made before a byte is read (fail early, store nothing)."""
         scope, name = request.scope, check_name(request.name)
         await self._policy.authorize(actor, scope, "write")
         rse = await self._choose_rse(actor, request.rse)
@@ -234,7 +243,6 @@ class FileService:
                 f"no RSE named {rse}",
                 errors=[{"loc": ["query", "rse"], "msg": "unknown RSE", "type": "value_error"}],
             ) from exc
-
         existing = await self._existing(actor, scope, name)
         if existing is not None:
             if existing.type != "file":
@@ -245,52 +253,58 @@ class FileService:
                 raise ContentConflictError(f"{did} exists with other content")
         elif request.content_length is not None:
             await self._check_quota(actor, rse, request.content_length)
+        if request.metadata:
+            await self._backend.check_metadata_keys(actor, list(request.metadata))
         dataset = await self._prepare_dataset(actor, request.dataset) if request.dataset else None
+        return _UploadPlan(did=did, rse=rse, pfn=pfn, existing=existing, dataset=dataset)
 
-        store = self._storage.for_url(pfn)
+    @staticmethod
+    def _check_received(request: UploadRequest, plan: _UploadPlan, sums: Checksummer) -> None:
+        """The bytes that arrived are the bytes announced (and, for a known DID, its bytes)."""
+        if request.content_length is not None and sums.bytes != request.content_length:
+            raise BadRequestError(
+                f"received {sums.bytes} bytes, Content-Length said {request.content_length}"
+            )
+        if request.expected_md5 and request.expected_md5 != sums.md5:
+            raise ChecksumMismatchError(
+                f"the body's md5 is {sums.md5}, the request announced "
+                f"{request.expected_md5}; nothing was stored",
+                extra={"expected_md5": request.expected_md5, "received_md5": sums.md5},
+            )
+        existing = plan.existing
+        if existing is not None and (
+            existing.adler32 != sums.adler32 or existing.bytes != sums.bytes
+        ):
+            raise ContentConflictError(
+                f"{plan.did} exists with other content (adler32 {existing.adler32}, "
+                f"{existing.bytes} bytes)"
+            )
+
+    async def upload(
+        self, actor: Actor, request: UploadRequest, body: AsyncIterator[bytes]
+    ) -> UploadedFile:
+        """Stream ``body`` to an RSE and register it (see the module docstring)."""
+        plan = await self._plan(actor, request)
+        store = self._storage.for_url(plan.pfn)
         token = self._storage_token(actor)
-        temp = f"{pfn}{self._settings.temp_suffix}-{secrets.token_hex(8)}"
+        temp = f"{plan.pfn}{self._settings.temp_suffix}-{secrets.token_hex(8)}"
         sums = Checksummer()
         started = time.perf_counter()
         moved = False
         try:
             await store.write(temp, _hashing(body, sums, self._settings.chunk_size), token=token)
-            if request.content_length is not None and sums.bytes != request.content_length:
-                raise BadRequestError(
-                    f"received {sums.bytes} bytes, Content-Length said {request.content_length}"
-                )
-            if request.expected_md5 and request.expected_md5 != sums.md5:
-                raise ChecksumMismatchError(
-                    f"the body's md5 is {sums.md5}, the request announced "
-                    f"{request.expected_md5}; nothing was stored",
-                    extra={"expected_md5": request.expected_md5, "received_md5": sums.md5},
-                )
-            if existing is not None:
-                if existing.adler32 != sums.adler32 or existing.bytes != sums.bytes:
-                    raise ContentConflictError(
-                        f"{did} exists with other content (adler32 {existing.adler32}, "
-                        f"{existing.bytes} bytes)"
-                    )
-                if await self._has_replica(actor, did, rse):
-                    await self._discard(store, temp, token)
-                    return await self._finish(
-                        actor=actor,
-                        did=did,
-                        rse=rse,
-                        pfn=pfn,
-                        sums=sums,
-                        dataset=dataset,
-                        request=request,
-                        created=False,
-                    )
-            else:
-                await self._check_quota(actor, rse, sums.bytes)
-            await store.move(temp, pfn, token=token)
+            self._check_received(request, plan, sums)
+            if plan.existing is not None and await self._has_replica(actor, plan.did, plan.rse):
+                await self._discard(store, temp, token)
+                return await self._finish(actor, plan, sums, request, created=False)
+            if plan.existing is None:
+                await self._check_quota(actor, plan.rse, sums.bytes)
+            await store.move(temp, plan.pfn, token=token)
             moved = True
             await self._backend.register_file(
                 actor,
-                rse,
-                did,
+                plan.rse,
+                plan.did,
                 size=sums.bytes,
                 adler32=sums.adler32,
                 md5=sums.md5,
@@ -298,53 +312,40 @@ class FileService:
             )
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._discard(store, pfn if moved else temp, token)
+                await self._discard(store, plan.pfn if moved else temp, token)
             raise
         log.info(
             "upload_registered",
-            did=str(did),
-            rse=rse,
+            did=str(plan.did),
+            rse=plan.rse,
             bytes=sums.bytes,
             seconds=round(time.perf_counter() - started, 3),
         )
-        return await self._finish(
-            actor=actor,
-            did=did,
-            rse=rse,
-            pfn=pfn,
-            sums=sums,
-            dataset=dataset,
-            request=request,
-            created=True,
-        )
+        return await self._finish(actor, plan, sums, request, created=True)
 
     async def _finish(
         self,
-        *,
         actor: Actor,
-        did: DidRef,
-        rse: str,
-        pfn: str,
+        plan: _UploadPlan,
         sums: Checksummer,
-        dataset: DidRef | None,
         request: UploadRequest,
+        *,
         created: bool,
     ) -> UploadedFile:
         # The file is registered: what follows can fail on its own (reported, file kept).
+        did, dataset = plan.did, plan.dataset
         if dataset is not None:
             try:
                 await self._backend.attach(actor, dataset.scope, dataset.name, [did])
             except VreError as exc:
                 if exc.status != 409 or created:  # already attached is fine on a re-upload
-                    exc.detail = f"{did} was stored and registered, but attaching failed: "
-                    exc.detail += str(exc)
+                    exc.detail = f"{did} was stored and registered, but attaching failed: {exc}"
                     raise
         if request.metadata:
             try:
                 await self._backend.set_metadata(actor, did.scope, did.name, request.metadata)
             except VreError as exc:
-                exc.detail = f"{did} was stored and registered, but its metadata was refused: "
-                exc.detail += str(exc)
+                exc.detail = f"{did} was stored and registered, but its metadata was refused: {exc}"
                 raise
         return UploadedFile(
             scope=did.scope,
@@ -352,8 +353,8 @@ class FileService:
             bytes=sums.bytes,
             adler32=sums.adler32,
             md5=sums.md5,
-            rse=rse,
-            pfn=pfn,
+            rse=plan.rse,
+            pfn=plan.pfn,
             dataset=str(dataset) if dataset else None,
             created=created,
         )

@@ -6,7 +6,7 @@ caller's token (``POST {datalake}/scopes``; ``GET {datalake}/dids/{scope}`` for 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Protocol, cast
 
@@ -33,10 +33,22 @@ class ScopeProvisioner(Protocol):
 
 
 class HttpScopeProvisioner:
-    """The datalake service over HTTP, acting with the caller's token."""
+    """The datalake service over HTTP, acting with the caller's token.
 
-    def __init__(self, datalake_url: str, *, http: httpx.AsyncClient | None = None) -> None:
+    With ``service_token`` (e.g. a client-credentials token of the gateway), scope creation
+    acts as the gateway instead: the project is not committed yet when its scope is created,
+    so the datalake cannot check the caller's project role at that moment.
+    """
+
+    def __init__(
+        self,
+        datalake_url: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        service_token: Callable[[], Awaitable[str]] | None = None,
+    ) -> None:
         self.base_url = datalake_url.rstrip("/")
+        self._service_token = service_token
         self._owns_http = http is None
         self._http = http or make_http_client(HttpClientSettings(read_timeout=30.0))
 
@@ -49,6 +61,8 @@ class HttpScopeProvisioner:
         self, scope: str, *, project: str, quota_bytes: int | None, token: str | None
     ) -> None:
         headers = {"Accept": "application/json"}
+        if self._service_token is not None:
+            token = await self._service_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         body = {"scope": scope, "project": project, "quota_bytes": quota_bytes}

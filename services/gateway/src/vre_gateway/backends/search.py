@@ -87,7 +87,11 @@ Mapper = Callable[[dict[str, Any]], SearchHit | None]
 
 
 class HttpListSource:
-    """A service's list endpoint with ``?q=``: ``{"items": [...]}`` mapped to hits."""
+    """A service's list endpoint (``{"items": [...]}``) mapped to hits.
+
+    ``query_param`` names the endpoint's filter (``q``, ``name``); without one the gateway
+    keeps the items whose title contains the query.
+    """
 
     def __init__(
         self,
@@ -97,6 +101,7 @@ class HttpListSource:
         http: httpx.AsyncClient,
         mapper: Mapper,
         *,
+        query_param: str | None = "q",
         size_param: str = "size",
     ) -> None:
         self.name = name
@@ -104,6 +109,7 @@ class HttpListSource:
         self.url = url
         self.http = http
         self.mapper = mapper
+        self.query_param = query_param
         self.size_param = size_param
 
     async def search(self, ctx: SearchContext, query: str, limit: int) -> list[SearchHit]:
@@ -111,13 +117,16 @@ class HttpListSource:
         if ctx.token:
             headers["Authorization"] = f"Bearer {ctx.token}"
         async with backend_call(self.name, "search"):
-            response = await self.http.get(
-                self.url, params={"q": query, self.size_param: limit}, headers=headers
-            )
+            params: dict[str, str | int] = {self.size_param: limit}
+            if self.query_param:
+                params[self.query_param] = query
+            response = await self.http.get(self.url, params=params, headers=headers)
         await raise_for_problem(response, f"{self.name} search")
         items = response.json().get("items", [])
-        hits = [self.mapper(item) for item in items if isinstance(item, dict)]
-        return [h for h in hits if h is not None][:limit]
+        hits = [h for h in (self.mapper(i) for i in items if isinstance(i, dict)) if h]
+        if not self.query_param:  # the endpoint lists everything: keep what matches
+            hits = [h for h in hits if query.lower() in h.title.lower()]
+        return hits[:limit]
 
 
 def catalogue_hit(prefix: str) -> Mapper:

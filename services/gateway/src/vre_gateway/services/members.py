@@ -118,7 +118,8 @@ class MembershipService:
     ) -> tuple[str, str, str | None]:
         issuer = identity.issuer or principal.issuer
         if identity.subject is not None:
-            return issuer, identity.subject, identity.username
+            known = await self.store.known_username(f"{issuer}|{identity.subject}")
+            return issuer, identity.subject, known
         assert identity.username is not None
         found = await self.store.find_subject(issuer, identity.username)
         if found is None:

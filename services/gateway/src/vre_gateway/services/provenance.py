@@ -112,11 +112,9 @@ class ProvenanceService:
 
     async def _apply(self, event: Event, project_id: str | None, by_scope: dict[str, str]) -> None:
         activity = event.activity_id
-        started = ended = event.time
-        if event.kind is EventKind.RUN_STARTED:
-            ended = None  # type: ignore[assignment]
-        elif event.kind is EventKind.RUN_FINISHED:
-            started = None  # type: ignore[assignment]
+        # a run spans two events; every other activity is an instant
+        started = None if event.kind is EventKind.RUN_FINISHED else event.time
+        ended = None if event.kind is EventKind.RUN_STARTED else event.time
         await self.store.merge_node(
             NodeRecord(
                 id=activity,

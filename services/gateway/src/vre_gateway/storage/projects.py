@@ -322,6 +322,11 @@ class ProjectStore:
             row.last_seen = now
         await self.session.flush()
 
+    async def known_username(self, key: str) -> str | None:
+        """The user name last seen for an identity key."""
+        row = await self.session.get(KnownUserRow, key)
+        return row.username if row else None
+
     async def find_subject(self, issuer: str, username: str) -> tuple[str, str] | None:
         """(subject, username) of the identity last seen with this user name."""
         row = await self.session.scalar(

@@ -10,6 +10,7 @@ an exceeded quota → 403 ``reana-quota-exceeded`` with REANA's text, 404 → 40
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,26 @@ from vre_workflows.errors import (
 
 CHUNK = 1 << 20
 _TOKEN_MESSAGES = ("token", "not signed in", "not logged in")
+
+
+class ScrubTokensFilter(logging.Filter):
+    """Masks ``access_token=…`` in records of a logger (httpx logs every request URL at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the message if it carries a token; never drop the record."""
+        message = record.getMessage()
+        if "token" in message.lower():
+            record.msg = scrub(message)
+            record.args = ()
+        return True
+
+
+def protect_http_logs() -> None:
+    """Install the filter on the HTTP client loggers once (idempotent)."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ScrubTokensFilter) for f in logger.filters):
+            logger.addFilter(ScrubTokensFilter())
 
 
 def _message(response: httpx.Response) -> str:
@@ -70,18 +91,11 @@ def reana_error(response: httpx.Response, operation: str) -> VreError:
 class ReanaClient:
     """Async client of one REANA server; every method takes the user's REANA token."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: ReanaServerSettings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, name: str, settings: ReanaServerSettings) -> None:
+        protect_http_logs()
         self.name = name
         self.url = settings.url
         self._http = make_http_client(settings.http, base_url=settings.url, verify=settings.verify)
-        if transport is not None:
-            self._http._transport = transport  # tests: in-process transport
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -27,8 +27,8 @@ FactoryDep = Annotated[Factory, Depends(get_factory)]
 
 
 async def db_session(factory: FactoryDep) -> AsyncIterator[AsyncSession]:
-    """The request's session, committed before the response is sent."""
-    async for session in factory.db.session():
+    """The request's session: committed before the response is sent, rolled back on error."""
+    async with factory.unit() as session:
         yield session
 
 
