@@ -7,7 +7,6 @@ import time
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -36,21 +35,14 @@ TRANSFER_BYTES = Counter(
 RUNS = Counter("vre_workflow_runs_total", "Workflow runs reaching a state", ["backend", "status"])
 
 
-def _route_template(app: ASGIApp, scope: Scope) -> str | None:
-    routes = getattr(app, "routes", None)
-    if routes is None:
-        return None
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            if isinstance(route, Mount):
-                return None  # the mounted app counts its own requests
-            return str(getattr(route, "path", "?"))
-    return "<unmatched>"
-
-
 class MetricsMiddleware:
-    """Count requests and time them by route template (never the raw path: bounded labels)."""
+    """Count requests and time them by route template (never the raw path: bounded labels).
+
+    The route is read from the scope after the app handled the request (Starlette records
+    the matched route there), so no extra matching is done. A request that a mounted app
+    handled is left to that app's own middleware (no double counting); one forwarded by a
+    proxy mount is labelled with the mount's path.
+    """
 
     def __init__(self, app: ASGIApp, *, service: str, router_app: ASGIApp | None = None) -> None:
         self.app = app
@@ -59,10 +51,6 @@ class MetricsMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        route = _route_template(self.router_app or self.app, scope)
-        if route is None:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -77,9 +65,15 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            method = scope["method"]
-            REQUESTS.labels(self.service, method, route, str(status)).inc()
-            REQUEST_SECONDS.labels(self.service, method, route).observe(time.perf_counter() - start)
+            handler_app = scope.get("app")
+            if self.router_app is None or handler_app is None or handler_app is self.router_app:
+                route = scope.get("route")
+                template = str(getattr(route, "path", "<unmatched>")) if route else "<unmatched>"
+                method = scope["method"]
+                REQUESTS.labels(self.service, method, template, str(status)).inc()
+                REQUEST_SECONDS.labels(self.service, method, template).observe(
+                    time.perf_counter() - start
+                )
 
 
 async def metrics_endpoint(_: Request) -> Response:
