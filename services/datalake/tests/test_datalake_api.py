@@ -216,6 +216,20 @@ async def test_scopes_and_rses_errors(
     assert (await client.get("/dids/user.alice/nothing-here", headers=h(issuer))).status_code == 404
     anonymous = await client.get("/dids/user.alice")
     assert anonymous.status_code == 401
+    await upload(client, issuer, f"user.alice/{uid}-r", b"r")
+    no_rse = await client.post(
+        "/rules",
+        json={"dids": [f"user.alice:{uid}-r"], "rse_expression": "NO-SUCH-RSE"},
+        headers=h(issuer),
+    )
+    assert no_rse.status_code == 422, no_rse.text
+    assert no_rse.json()["errors"][0]["loc"] == ["rse_expression"]
+    foreign_rule = await client.post(
+        "/rules",
+        json={"dids": ["user.bob:x"], "rse_expression": "VRE-DISK-2"},
+        headers=h(issuer),
+    )
+    assert foreign_rule.status_code == 403
 
 
 async def test_rses(client: httpx.AsyncClient, issuer: TestIssuer) -> None:
@@ -498,6 +512,12 @@ async def test_rule_replicates_after_daemon_pass_and_usage_changes(
     assert (await client.get("/rules/not-a-rule-id", headers=headers)).status_code == 404
     deleted = await client.delete(f"/rules/{rule_id}", headers=headers)
     assert deleted.status_code == 204, deleted.text
+    soft = (await client.get(f"/rules/{rule_id}", headers=headers)).json()
+    assert soft["expires_at"] is not None  # Rucio's grace period before the rule goes
+    gone = await client.delete(f"/rules/{rule_id}", params={"immediately": "true"}, headers=headers)
+    assert gone.status_code == 204, gone.text
+    rucio_server.run_daemons_once()
+    assert (await client.get(f"/rules/{rule_id}", headers=headers)).status_code == 404
 
 
 async def test_over_quota_is_507_with_numbers(

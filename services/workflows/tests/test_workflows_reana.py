@@ -63,7 +63,7 @@ async def _register(rw: Harness, token: str = GOOD, user: str = "alice") -> None
 async def test_token_registration(
     rw: Harness, reana: tuple[ReanaStandIn, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     bad = await rw.client.put(
         "/credentials/reana", json={"token": "not-a-token"}, headers=rw.headers()
     )

@@ -47,6 +47,8 @@ def up(
     if host is not None:
         overrides["host"] = host
     settings = GatewaySettings(**overrides)
+    if "VRE_DATABASE__URL" not in os.environ:  # projects, provenance and audit persist
+        settings.database.url = f"sqlite+aiosqlite:///{settings.data / 'gateway.db'}"
     if not os.environ.get("VRE_DEV_ISSUER__ENABLED"):
         settings.dev_issuer.enabled = True
     configure_logging(settings.log_level)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_workflows.factory import Components
 from vre_workflows.services.credentials import CredentialService
+from vre_workflows.services.executor import unit_of_work
 from vre_workflows.services.files import RunFiles
 from vre_workflows.services.runs import RunService
 from vre_workflows.services.validation import ValidationService
@@ -23,8 +24,12 @@ def components(request: Request) -> Components:
 
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session, committed when the handler has returned."""
-    async for session in components(request).db.session():
+    """The request's session, committed when the handler has returned.
+
+    Entered as a context manager (not ``async for``) so that an error raised by the handler
+    reaches ``Database.session`` at once and rolls the transaction back there and then.
+    """
+    async with unit_of_work(components(request).db) as session:
         yield session
 
 

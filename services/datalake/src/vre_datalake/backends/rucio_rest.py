@@ -171,7 +171,7 @@ class BearerAuth:
         return str(self._bearer)
 
     def invalidate(self) -> None:
-        return None
+        """Nothing to forget: the caller's token is what it is."""
 
 
 class RucioRest:
@@ -382,9 +382,11 @@ class AccountAuth:
         self.account = account
 
     async def token(self) -> str:
+        """A cached or fresh token for the account."""
         return await self._rest.userpass_token(self.account)
 
     def invalidate(self) -> None:
+        """Forget the cached token (Rucio refused it)."""
         self._rest.forget_token(self.account)
 
 

@@ -91,14 +91,21 @@ async def update_rule(
     "/rules/{rule_id}",
     tags=["rules"],
     summary="Delete a rule",
-    description="Deletes one of the caller's rules; Rucio removes replicas no other rule "
-    "locks after its grace period.",
+    description="Deletes one of the caller's rules. Rucio deletes softly: the rule expires "
+    "one hour later (its `expires_at` shows when) and replicas no other rule locks are reaped "
+    "after that; `immediately=true` expires it now, for the next daemon pass.",
     status_code=204,
     response_class=Response,
     responses=problem_responses(401, 404, 503),
 )
-async def delete_rule(*, rule_id: str, actor: CurrentActor, rules: RuleServiceDep) -> Response:
-    await rules.delete(actor, rule_id)
+async def delete_rule(
+    *,
+    rule_id: str,
+    actor: CurrentActor,
+    rules: RuleServiceDep,
+    immediately: bool = Query(default=False),
+) -> Response:
+    await rules.delete(actor, rule_id, immediately=immediately)
     return Response(status_code=204)
 
 

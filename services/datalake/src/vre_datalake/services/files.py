@@ -181,7 +181,7 @@ class FileService:
             return self._settings.default_rse
         for candidate in await self._backend.list_rses(actor):
             if candidate.availability_write and any(
-                self._storage.supports(f"{s}://x/") for s in candidate.schemes
+                self._storage.supports_scheme(s) for s in candidate.schemes
             ):
                 return candidate.name
         raise InvalidInputError(

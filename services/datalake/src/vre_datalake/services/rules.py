@@ -81,10 +81,18 @@ class RuleService:
         await self._backend.update_rule_lifetime(actor, rule.id, lifetime)
         return await self.get(actor, rule.id)
 
-    async def delete(self, actor: Actor, rule_id: str) -> None:
-        """Delete one of the caller's rules (Rucio removes unlocked replicas later)."""
+    async def delete(self, actor: Actor, rule_id: str, *, immediately: bool = False) -> None:
+        """Delete one of the caller's rules.
+
+        Rucio's deletion is soft: the rule expires an hour later and its replicas are
+        reaped after that. ``immediately`` sets the rule's lifetime to zero instead, so the
+        next daemon pass removes it.
+        """
         rule = await self._own(actor, rule_id)
-        await self._backend.delete_rule(actor, rule.id)
+        if immediately:
+            await self._backend.update_rule_lifetime(actor, rule.id, 0)
+        else:
+            await self._backend.delete_rule(actor, rule.id)
 
 
 class UsageService:

@@ -62,6 +62,10 @@ class StorageRouter:
         """True if a store handles ``url``."""
         return urlsplit(url).scheme in self._by_scheme
 
+    def supports_scheme(self, scheme: str) -> bool:
+        """True if a store handles URLs of ``scheme``."""
+        return scheme in self._by_scheme
+
     def for_url(self, url: str) -> ObjectStore:
         """The store for ``url``; StorageError if none handles its scheme."""
         scheme = urlsplit(url).scheme

@@ -35,7 +35,7 @@ from vre_common.errors import (
 
 from vre_zenodo.backends.base import DatalakeConnector, DatalakePort, ZenodoFile, ZenodoPort
 from vre_zenodo.config import ImportSettings, JobSettings
-from vre_zenodo.errors import ChecksumMismatchError, ImportNotFoundError
+from vre_zenodo.errors import ChecksumMismatchError, ImportNotFoundError, RecordNotFoundError
 from vre_zenodo.models import Import, ImportCreate
 from vre_zenodo.services.credentials import CredentialService
 from vre_zenodo.services.jobs import JobSupervisor, counted
@@ -46,13 +46,14 @@ log = structlog.get_logger("vre.zenodo.imports")
 
 UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-# Failures that concern one file only; the others go on.
+# Failures that concern one file only; the others go on. (A Data Lake 404/403 on upload
+# means the scope is missing or not the caller's: that stops the job.)
 _FILE_ERRORS = (
     ChecksumMismatchError,
     InvalidInputError,
     BadRequestError,
     ConflictError,
-    NotFoundError,
+    RecordNotFoundError,
     PayloadTooLargeError,
 )
 
