@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from services.workflows.tests.support.datalake import PosixDatalake
+from services.workflows.tests.support.helpers import Harness
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_workflows.config import ContainerSettings, LocalExecutorSettings, WorkflowsSettings
 from vre_workflows.main import create_app
-
-from services.workflows.tests.support.datalake import PosixDatalake
-from services.workflows.tests.support.helpers import Harness
 
 SettingsFactory = Callable[..., WorkflowsSettings]
 

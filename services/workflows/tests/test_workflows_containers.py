@@ -12,17 +12,17 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from vre_common.testing import TestIssuer, app_client
-from vre_workflows.config import ContainerSettings
-from vre_workflows.main import create_app
 
 from services.workflows.tests.conftest import SettingsFactory
 from services.workflows.tests.support.datalake import PosixDatalake
 from services.workflows.tests.support.helpers import Harness, serial_spec, step
+from vre_common.testing import TestIssuer, app_client
+from vre_workflows.config import ContainerSettings
+from vre_workflows.main import create_app
 
 IMAGE = "localhost/vre-workflows-test:bookworm"
 CONF = (
@@ -46,7 +46,7 @@ def _mirror() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def podman_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def podman_conf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed (apt-get install -y podman runc)")
     conf = tmp_path_factory.mktemp("podman") / "containers.conf"
@@ -59,27 +59,39 @@ def podman_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         rootfs = tmp_path_factory.mktemp("rootfs")
         subprocess.run(
             ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), mirror],
-            check=True, capture_output=True, timeout=600,
+            check=True,
+            capture_output=True,
+            timeout=600,
         )
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["podman", "import", "-", IMAGE], stdin=tar.stdout, env=env, check=True,
-            capture_output=True, timeout=300,
-        )
-        tar.wait()
+        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
+            assert tar.stdout is not None
+            with tar.stdout:
+                subprocess.run(
+                    ["podman", "import", "-", IMAGE],
+                    stdin=tar.stdout,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    timeout=300,
+                )
         shutil.rmtree(rootfs, ignore_errors=True)
     probe = subprocess.run(
-        ["podman", "run", "--rm", "--network", "none", IMAGE, "true"], env=env,
-        capture_output=True, timeout=120, check=False,
+        ["podman", "run", "--rm", "--network", "none", IMAGE, "true"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     if probe.returncode:
         pytest.skip(f"podman cannot start containers here: {probe.stderr.decode()[-300:]}")
-    yield conf
+    return conf
 
 
 @pytest.fixture
 async def cwf(
-    podman_conf: Path, make_settings: SettingsFactory, issuer: TestIssuer,
+    podman_conf: Path,
+    make_settings: SettingsFactory,
+    issuer: TestIssuer,
     datalake: PosixDatalake,
 ) -> AsyncIterator[Harness]:
     settings = make_settings(
@@ -96,7 +108,9 @@ async def cwf(
 def _containers(conf: Path, prefix: str) -> list[str]:
     out = subprocess.run(
         ["podman", "ps", "--all", "--filter", f"name=^{prefix}", "--format", "{{.Names}}"],
-        env={**os.environ, "CONTAINERS_CONF": str(conf)}, capture_output=True, check=True,
+        env={**os.environ, "CONTAINERS_CONF": str(conf)},
+        capture_output=True,
+        check=True,
     )
     return out.stdout.decode().split()
 
@@ -125,7 +139,7 @@ async def test_a_step_runs_isolated_in_its_image(cwf: Harness) -> None:
         spec=spec, inputs=[{"did": "user.alice:in.txt"}], output={"scope": "user.alice"}
     )
     assert run["steps"][0]["execution"] == "container"
-    done = await cwf.wait(run["id"], timeout=120)
+    done = await cwf.wait(run["id"], within=120)
     assert done["status"] == "finished", done
     report = (
         await cwf.client.get(f"/runs/{run['id']}/outputs/report.txt", headers=cwf.headers())
@@ -141,11 +155,17 @@ async def test_a_step_runs_isolated_in_its_image(cwf: Harness) -> None:
 
 async def test_the_memory_limit_is_enforced(cwf: Harness) -> None:
     spec = serial_spec(
-        [step("hog", "head -c 300000000 /dev/zero | tail -c 300000000 > /dev/null",
-              image=IMAGE, kubernetes_memory_limit="32Mi")]
+        [
+            step(
+                "hog",
+                "head -c 300000000 /dev/zero | tail -c 300000000 > /dev/null",
+                image=IMAGE,
+                kubernetes_memory_limit="32Mi",
+            )
+        ]
     )
     run = await cwf.submit(spec=spec)
-    done = await cwf.wait(run["id"], timeout=120)
+    done = await cwf.wait(run["id"], within=120)
     assert done["status"] == "failed"
     assert done["steps"][0]["exit_code"] in (137, 1)
 

@@ -31,7 +31,9 @@ async def test_follow_streams_new_lines_as_they_appear(wf: Harness) -> None:
         ended = time.monotonic() - started
     lines = [text for _, text in arrivals]
     ticks = [t for t, text in arrivals if text.startswith("tick ")]
-    assert [text for text in lines if text.startswith("tick ")] == [f"tick {i}" for i in range(1, 6)]
+    assert [text for text in lines if text.startswith("tick ")] == [
+        f"tick {i}" for i in range(1, 6)
+    ]
     assert "tock done" in lines
     assert any(text.startswith("==> step 1: tock") for text in lines)
     # The first tick reached the client while the step was still printing the others.
@@ -62,7 +64,7 @@ async def test_a_log_of_many_megabytes_streams_with_flat_memory(wf: Harness) -> 
         [step("loud", f"head -c {size_mb * 1024 * 1024} /dev/zero | tr '\\0' 'x' | fold -w 127")]
     )
     run = await wf.submit(spec=spec)
-    done = await wf.wait(run["id"], timeout=120)
+    done = await wf.wait(run["id"], within=120)
     assert done["status"] == "finished"
     log_size = wf.components.manager.paths(run["id"]).step_log(0).stat().st_size
     assert log_size > size_mb * 1024 * 1024
@@ -71,7 +73,9 @@ async def test_a_log_of_many_megabytes_streams_with_flat_memory(wf: Harness) -> 
         try:
             received = 0
             async with client.stream(
-                "GET", f"/runs/{run['id']}/logs", params={"step": "loud", "follow": "true"},
+                "GET",
+                f"/runs/{run['id']}/logs",
+                params={"step": "loud", "follow": "true"},
                 headers=wf.headers(),
             ) as response:
                 async for chunk in response.aiter_raw():

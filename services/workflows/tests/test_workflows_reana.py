@@ -8,15 +8,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
-from vre_common.testing import TestIssuer, app_client
-from vre_workflows.config import ReanaServerSettings, ReanaSettings
-from vre_workflows.main import create_app
-from vre_workflows.storage.schema import ReanaCredentialRow
 
 from services.workflows.tests.conftest import SettingsFactory
 from services.workflows.tests.support.datalake import PosixDatalake
 from services.workflows.tests.support.helpers import Harness, serial_spec, serve, step
 from services.workflows.tests.support.reana_standin import ReanaStandIn
+from vre_common.testing import TestIssuer, app_client
+from vre_workflows.config import ReanaServerSettings, ReanaSettings
+from vre_workflows.main import create_app
+from vre_workflows.storage.schema import ReanaCredentialRow
 
 GOOD = "tok-alice-0123456789"
 OVER_QUOTA = "tok-carol-over-quota"
@@ -121,7 +121,7 @@ async def test_full_flow_on_reana(rw: Harness, reana: tuple[ReanaStandIn, str]) 
     workflow_id = run["backend_ids"]["workflow_id"]
     assert run["backend_ids"]["workflow_name"] == "on-reana.1"
     assert run["reana_server"] == "test"
-    done = await rw.wait(run["id"], timeout=60)
+    done = await rw.wait(run["id"], within=60)
     assert done["status"] == "finished", done
     assert [h["status"] for h in done["history"]] == ["queued", "running", "finished"]
     assert sorted(standin.uploads[workflow_id]) == ["notes.txt", "values.txt"]
@@ -156,7 +156,7 @@ async def test_failed_reana_workflow_registers_nothing(
         outputs=["partial.txt"],
     )
     run = await rw.submit(spec=spec, backend="reana", output={"scope": "user.alice"})
-    done = await rw.wait(run["id"], timeout=60)
+    done = await rw.wait(run["id"], within=60)
     assert done["status"] == "failed"
     assert [s["status"] for s in done["steps"]] == ["finished", "failed"]
     assert rw.datalake.datasets == {}
@@ -190,12 +190,12 @@ async def test_reana_errors_surface_as_problems(
     standin.job_delay = 0.5
     run = await rw.submit(spec=spec, backend="reana")
     workflow_id = run["backend_ids"]["workflow_id"]
-    await rw.wait(run["id"], ("running",), timeout=30)
+    await rw.wait(run["id"], ("running",), within=30)
     task = standin.workflows[workflow_id].task
     assert task is not None
     task.cancel()
     standin.workflows[workflow_id].status = "deleted"
-    done = await rw.wait(run["id"], timeout=30)
+    done = await rw.wait(run["id"], within=30)
     assert done["status"] == "failed"
     assert done["error"]["type"].endswith("/reana-not-found")
     assert f"Workflow {workflow_id} does not exist" in done["error"]["detail"]
@@ -208,7 +208,7 @@ async def test_cancel_stops_the_reana_workflow(
     await _register(rw)
     standin.job_delay = 0.2
     run = await rw.submit(spec=serial_spec([step("long", "sleep 30")]), backend="reana")
-    await rw.wait(run["id"], ("running",), timeout=30)
+    await rw.wait(run["id"], ("running",), within=30)
     response = await rw.client.post(f"/runs/{run['id']}/cancel", headers=rw.headers())
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "cancelled"

@@ -6,19 +6,18 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-from vre_common.testing import TestIssuer, app_client, free_port
-from vre_workflows.backends.process import live_group_members
-from vre_workflows.main import create_app
 
 from services.workflows.tests.conftest import SettingsFactory
 from services.workflows.tests.support.datalake import PosixDatalake
 from services.workflows.tests.support.helpers import Harness, serial_spec, step
+from vre_common.testing import TestIssuer, app_client, free_port
+from vre_workflows.backends.process import live_group_members
+from vre_workflows.main import create_app
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -40,16 +39,15 @@ async def test_restart_marks_running_runs_interrupted(
             }
         )
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "services.workflows.tests.support.serve", str(config)],
-        cwd=ROOT,
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.workflows.tests.support.serve", str(config), cwd=ROOT
     )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             deadline = time.monotonic() + 60
             while True:
-                assert server.poll() is None, "the service process exited"
+                assert server.returncode is None, "the service process exited"
                 assert time.monotonic() < deadline, "the service did not start"
                 try:
                     if (await client.get("/healthz")).status_code == 200:
@@ -73,7 +71,7 @@ async def test_restart_marks_running_runs_interrupted(
             assert running["status"] == "running"
     finally:
         os.kill(server.pid, signal.SIGKILL)  # a crash: no shutdown code runs
-        server.wait()
+        await server.wait()
 
     # The step outlived its service (its own session): the restart must clean it up.
     assert live_group_members(pgid)
@@ -101,7 +99,9 @@ async def test_graceful_stop_interrupts_active_runs(wf: Harness) -> None:
     run = await wf.submit(spec=serial_spec([step("long", "echo $$$$ > pid.txt; sleep 120")]))
     await wf.wait_step(run["id"], 0, "running")
     pid_file = wf.components.manager.paths(run["id"]).workspace / "pid.txt"
-    while not (pid_file.exists() and pid_file.read_text().strip()):
+    for _ in range(400):
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
         await asyncio.sleep(0.05)
     pgid = int(pid_file.read_text())
     await wf.components.manager.stop()

@@ -129,7 +129,10 @@ async def test_paths_leaving_the_workspace_are_refused(wf: Harness) -> None:
     assert response.status_code == 422
     paths = {e["path"]: e["msg"] for e in response.json()["errors"] if e["type"] == "path"}
     assert set(paths) == {
-        "outputs.files.0", "outputs.files.1", "outputs.directories.0", "inputs.files.0",
+        "outputs.files.0",
+        "outputs.files.1",
+        "outputs.directories.0",
+        "inputs.files.0",
     }
     assert "'..'" in paths["outputs.files.0"]
     assert "absolute" in paths["outputs.files.1"]
@@ -165,7 +168,8 @@ async def test_submission_is_validated_the_same_way(wf: Harness) -> None:
     assert all("line" in e for e in problem["errors"])
 
     unknown = await wf.submit(
-        expect=422, spec=serial_spec([step("a", "echo ${n}")], parameters={"n": 1}),
+        expect=422,
+        spec=serial_spec([step("a", "echo ${n}")], parameters={"n": 1}),
         parameters={"m": 2},
     )
     assert unknown["errors"][0]["loc"] == ["parameters", "m"]

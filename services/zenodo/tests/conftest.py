@@ -33,8 +33,8 @@ from vre_zenodo.config import (
 )
 from vre_zenodo.main import create_app
 
-ALICE_TOKEN = "zenodo-token-alice-0123456789"  # noqa: S105 - stand-in tokens
-BOB_TOKEN = "zenodo-token-bob-0123456789"  # noqa: S105
+ALICE_TOKEN = "zenodo-token-alice-0123456789"
+BOB_TOKEN = "zenodo-token-bob-0123456789"
 DEFAULT_RSE = "VRE-DISK-1"
 
 
@@ -65,9 +65,11 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZenodoStandIn]
 
 @pytest.fixture
 def fresh_standin(standin: ZenodoStandIn) -> Iterator[ZenodoStandIn]:
-    """The stand-in with its switches reset after the test."""
+    """The stand-in with its switches and counters reset around the test."""
+    standin.put_counts.clear()
     yield standin
     standin.newversion_shape = "new"
+    standin.download_delay = 0.0
     standin._fail_puts.clear()
     standin.put_counts.clear()
 

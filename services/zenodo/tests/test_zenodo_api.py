@@ -20,7 +20,10 @@ PROBLEM = "application/problem+json"
 
 
 async def test_credentials_register_inspect_forget(
-    zenodo_app: AppClient, issuer: TestIssuer, tmp_path: object, caplog: pytest.LogCaptureFixture
+    zenodo_app: AppClient,
+    issuer: TestIssuer,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     alice = issuer.headers("alice")
@@ -31,10 +34,12 @@ async def test_credentials_register_inspect_forget(
         put = await client.put("/credentials", json={"token": ALICE_TOKEN}, headers=alice)
         assert put.status_code == 200, put.text
         status = put.json()
-        assert status["registered"] is True and status["verified_at"]
+        assert status["registered"] is True
+        assert status["verified_at"]
         assert ALICE_TOKEN not in put.text
         got = await client.get("/credentials", headers=alice)
-        assert got.json()["registered"] is True and ALICE_TOKEN not in got.text
+        assert got.json()["registered"] is True
+        assert ALICE_TOKEN not in got.text
         # bob has none
         bob = await client.get("/credentials", headers=issuer.headers("bob"))
         assert bob.json()["registered"] is False
@@ -52,6 +57,8 @@ async def test_credentials_register_inspect_forget(
         key_file = factory.settings.data_dir / "credentials.key"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert ALICE_TOKEN not in caplog.text
+    out, err = capfd.readouterr()
+    assert ALICE_TOKEN not in out and ALICE_TOKEN not in err
 
 
 async def test_credentials_refused_by_zenodo(zenodo_app: AppClient, issuer: TestIssuer) -> None:
@@ -82,7 +89,9 @@ async def test_key_from_settings_and_rotation(
     base = zenodo_settings(tmp_path, standin.base_url, issuer)  # type: ignore[arg-type]
     first = base.model_copy(update={"credentials_key": SecretStr(old)})
     async with app_client(create_app(first, validator=issuer.validator())) as client:
-        put = await client.put("/credentials", json={"token": ALICE_TOKEN}, headers=issuer.headers())
+        put = await client.put(
+            "/credentials", json={"token": ALICE_TOKEN}, headers=issuer.headers()
+        )
         assert put.status_code == 200
     rotated = base.model_copy(
         update={"credentials_key": SecretStr(new), "previous_credentials_keys": [SecretStr(old)]}
@@ -104,7 +113,9 @@ async def test_records_search_respects_caps(
     zenodo_app: AppClient, standin: ZenodoStandIn, issuer: TestIssuer, uid: str
 ) -> None:
     keyword = f"api{uid}"
-    ids = [standin.add_record({"f.txt": b"x"}, title=f"R{i}", keywords=[keyword]) for i in range(60)]
+    ids = [
+        standin.add_record({"f.txt": b"x"}, title=f"R{i}", keywords=[keyword]) for i in range(60)
+    ]
     newest_first = ids[::-1]
     async with zenodo_app() as client:
         standin.requests.clear()
@@ -113,7 +124,8 @@ async def test_records_search_respects_caps(
         )
         assert anonymous.status_code == 200, anonymous.text
         body = anonymous.json()
-        assert body["page_size_cap"] == 25 and body["total"] == 60
+        assert body["page_size_cap"] == 25
+        assert body["total"] == 60
         assert [r["id"] for r in body["items"]] == newest_first
         assert not body["has_next"]
         assert [s for _, p, s in standin.requests if p == "/api/records"] == [25, 25, 25]
@@ -134,12 +146,14 @@ async def test_records_search_respects_caps(
         too_deep = await client.get(
             "/records", params={"size": 100, "page": 101}, headers=issuer.headers()
         )
-        assert too_deep.status_code == 422 and "10000" in too_deep.json()["detail"]
+        assert too_deep.status_code == 422
+        assert "10000" in too_deep.json()["detail"]
         record = await client.get(f"/records/{ids[0]}", headers=issuer.headers())
         assert record.status_code == 200
         assert record.json()["files"][0]["key"] == "f.txt"
         missing = await client.get("/records/42", headers=issuer.headers())
-        assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == PROBLEM
 
 
 async def test_revoked_token_asks_to_register_again(
@@ -148,7 +162,9 @@ async def test_revoked_token_asks_to_register_again(
     revoked = "zenodo-token-carol-0123456789"
     standin.tokens[revoked] = "carol"
     async with zenodo_app() as client:
-        put = await client.put("/credentials", json={"token": revoked}, headers=issuer.headers("carol"))
+        put = await client.put(
+            "/credentials", json={"token": revoked}, headers=issuer.headers("carol")
+        )
         assert put.status_code == 200
         del standin.tokens[revoked]
         answer = await client.get("/depositions/zenodo", headers=issuer.headers("carol"))
@@ -184,7 +200,8 @@ async def test_request_validation(zenodo_app: AppClient, issuer: TestIssuer) -> 
             json={"doi": "10.5281/zenodo.1", "record_id": 1, "scope": "user.alice"},
             headers=issuer.headers(),
         )
-        assert both.status_code == 422 and both.headers["content-type"] == PROBLEM
+        assert both.status_code == 422
+        assert both.headers["content-type"] == PROBLEM
         none = await client.post("/depositions", json={}, headers=issuer.headers())
         assert none.status_code == 422
         bad_did = await client.post(
@@ -211,9 +228,7 @@ async def test_datalake_not_configured(zenodo_app: AppClient, issuer: TestIssuer
         assert ready.status_code == 200, ready.text
 
 
-async def test_unreachable_zenodo_is_503(
-    tmp_path: object, issuer: TestIssuer
-) -> None:
+async def test_unreachable_zenodo_is_503(tmp_path: object, issuer: TestIssuer) -> None:
     from services.zenodo.tests.conftest import zenodo_settings
     from vre_common.testing import app_client, free_port
 
@@ -241,7 +256,8 @@ def test_openapi_documents_every_route() -> None:
     }
     assert len(operations) == 17
     for (method, path), op in operations.items():
-        assert op.get("summary") and op.get("description"), (method, path)
+        assert op.get("summary"), (method, path)
+        assert op.get("description"), (method, path)
         problems = [s for s, r in op["responses"].items() if s.startswith(("4", "5"))]
         assert "401" in problems, (method, path)
         for status in problems:

@@ -50,8 +50,11 @@ async def _published(backend: ZenodoBackend, content: bytes = b"hello zenodo\n")
 
 async def test_deposition_lifecycle(backend: ZenodoBackend, standin: ZenodoStandIn) -> None:
     dep = await backend.create_deposition(ALICE_TOKEN)
-    assert dep.state == "unsubmitted" and not dep.submitted and dep.doi is None
-    assert dep.bucket_url and dep.bucket_url.startswith(standin.base_url + "/api/files/")
+    assert dep.state == "unsubmitted"
+    assert not dep.submitted
+    assert dep.doi is None
+    assert dep.bucket_url
+    assert dep.bucket_url.startswith(standin.base_url + "/api/files/")
     updated = await backend.update_metadata(ALICE_TOKEN, dep.id, METADATA)
     assert updated.title == "Backend test"
     assert updated.metadata["creators"] == METADATA["creators"]
@@ -71,12 +74,15 @@ async def test_deposition_lifecycle(backend: ZenodoBackend, standin: ZenodoStand
     assert dep.id in {d.id for d in listed}
 
     published = await backend.publish(ALICE_TOKEN, dep.id)
-    assert published.submitted and published.state == "done"
+    assert published.submitted
+    assert published.state == "done"
     assert published.doi == f"10.5281/zenodo.{dep.id}"
     assert published.record_id == dep.id
     record = await backend.get_record(dep.id)
-    assert record.doi == published.doi and record.title == "Backend test"
-    assert record.license == "cc-by-4.0" and record.resource_type == "dataset"
+    assert record.doi == published.doi
+    assert record.title == "Backend test"
+    assert record.license == "cc-by-4.0"
+    assert record.resource_type == "dataset"
     assert [(f.key, f.size, f.md5) for f in record.files] == [
         ("data file.bin", len(content), stored.md5)
     ]
@@ -111,17 +117,20 @@ async def test_new_version_both_answer_shapes(
     first = await _published(backend)
     draft = await backend.new_version(ALICE_TOKEN, first)
     assert draft.id != first
-    assert not draft.submitted and draft.state == "unsubmitted"
+    assert not draft.submitted
+    assert draft.state == "unsubmitted"
     assert [f.key for f in draft.files] == ["a.txt"]  # previous files already in the draft
-    assert draft.bucket_url and draft.bucket_url != (
-        await backend.get_deposition(ALICE_TOKEN, first)
-    ).bucket_url
+    assert draft.bucket_url
+    assert draft.bucket_url != (await backend.get_deposition(ALICE_TOKEN, first)).bucket_url
     # a second call answers the same draft
     assert (await backend.new_version(ALICE_TOKEN, first)).id == draft.id
     await backend.update_metadata(ALICE_TOKEN, draft.id, {**METADATA, "version": "2"})
     second = await backend.publish(ALICE_TOKEN, draft.id)
     assert second.doi == f"10.5281/zenodo.{draft.id}"
-    assert second.concept_record_id == (await backend.get_deposition(ALICE_TOKEN, first)).concept_record_id
+    assert (
+        second.concept_record_id
+        == (await backend.get_deposition(ALICE_TOKEN, first)).concept_record_id
+    )
 
 
 async def test_edit_and_discard(backend: ZenodoBackend) -> None:
@@ -132,7 +141,8 @@ async def test_edit_and_discard(backend: ZenodoBackend) -> None:
     assert editing.state == "inprogress"
     await backend.update_metadata(ALICE_TOKEN, dep_id, {**METADATA, "title": "Changed"})
     discarded = await backend.discard(ALICE_TOKEN, dep_id)
-    assert discarded.state == "done" and discarded.title == "Backend test"
+    assert discarded.state == "done"
+    assert discarded.title == "Backend test"
     await backend.edit(ALICE_TOKEN, dep_id)
     await backend.update_metadata(ALICE_TOKEN, dep_id, {**METADATA, "title": "Changed"})
     await backend.publish(ALICE_TOKEN, dep_id)
@@ -199,16 +209,20 @@ async def test_search_page_caps_and_paging(
         standin.add_record({"f.txt": b"x"}, title=f"Cap record {i}", keywords=[keyword])
     standin.requests.clear()
     anonymous = await backend.search_records(RecordQuery(q=keyword, size=100))
-    assert anonymous.size == 25 and len(anonymous.hits) == 25
-    assert anonymous.total == 30 and anonymous.has_next
+    assert anonymous.size == 25
+    assert len(anonymous.hits) == 25
+    assert anonymous.total == 30
+    assert anonymous.has_next
     authenticated = await backend.search_records(RecordQuery(q=keyword, size=500), ALICE_TOKEN)
-    assert authenticated.size == 100 and len(authenticated.hits) == 30
+    assert authenticated.size == 100
+    assert len(authenticated.hits) == 30
     assert not authenticated.has_next
     sizes = [size for method, path, size in standin.requests if path == "/api/records"]
     assert sizes == [25, 100]
     everything = [r async for r in backend.iter_records(RecordQuery(q=keyword))]
     assert len({r.id for r in everything}) == 30
-    assert backend.page_size_cap(None) == 25 and backend.page_size_cap(ALICE_TOKEN) == 100
+    assert backend.page_size_cap(None) == 25
+    assert backend.page_size_cap(ALICE_TOKEN) == 100
 
 
 async def test_search_filters_and_slash_escaping(
@@ -229,9 +243,7 @@ async def test_search_filters_and_slash_escaping(
     assert escape_query("a/b\\/c") == "a\\/b\\/c"
 
 
-async def test_download_verifies_md5(
-    backend: ZenodoBackend, fresh_standin: ZenodoStandIn
-) -> None:
+async def test_download_verifies_md5(backend: ZenodoBackend, fresh_standin: ZenodoStandIn) -> None:
     content = os.urandom(200_000)
     rid = fresh_standin.add_record({"good.bin": content, "bad.bin": content})
     record = await backend.get_record(rid)
@@ -240,14 +252,18 @@ async def test_download_verifies_md5(
         received = b"".join([chunk async for chunk in stream.iter_bytes()])
     assert received == content
     fresh_standin.corrupt(rid, "bad.bin")
+
+    async def read(file: ZenodoFile) -> bytes:
+        async with backend.download(file) as stream:
+            return b"".join([chunk async for chunk in stream.iter_bytes()])
+
     with pytest.raises(ChecksumMismatchError):
-        async with backend.download(files["bad.bin"]) as stream:
-            async for _ in stream.iter_bytes():
-                pass
+        await read(files["bad.bin"])
+    missing = ZenodoFile(
+        key="nope", size=1, url=f"{backend.base_url}/api/records/{rid}/files/nope/content"
+    )
     with pytest.raises(RecordNotFoundError):
-        missing = ZenodoFile(key="nope", size=1, url=f"{backend.base_url}/api/records/{rid}/files/nope/content")
-        async with backend.download(missing):
-            pass
+        await read(missing)
 
 
 async def test_hundred_file_limit(backend: ZenodoBackend) -> None:

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
+import subprocess
+import sys
+import textwrap
 import time
 import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from services.zenodo.tests.conftest import ALICE_TOKEN, AppClient
+from services.zenodo.tests.conftest import ALICE_TOKEN, DEFAULT_RSE, AppClient
 from services.zenodo.tests.support.fakes import VreServicesFake
 from services.zenodo.tests.support.standin import ZenodoStandIn
 from vre_common.clients.datalake import DatalakeClient
@@ -44,10 +49,10 @@ async def wait_for(
     path: str,
     headers: dict[str, str],
     states: set[str],
-    timeout: float = 60,
+    within: float = 60,
 ) -> dict[str, Any]:
     """Poll ``path`` until its ``state`` is one of ``states``."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         answer = await client.get(path, headers=headers)
         assert answer.status_code == 200, answer.text
@@ -61,6 +66,23 @@ async def wait_for(
 def checksums(data: bytes) -> tuple[str, str]:
     """(md5, adler32) as Rucio records them."""
     return hashlib.md5(data).hexdigest(), f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
+
+
+def run_rucio_client(config: Path, code: str, **params: Any) -> Any:
+    """Run ``code`` with the official rucio-clients in a subprocess (its configuration is
+    process-wide); the code prints one JSON value as its last line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUCIO_", "X509_"))}
+    env["RUCIO_CONFIG"] = str(config)
+    prelude = "import json, sys\nparams = json.loads(sys.argv[1])\n"
+    completed = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", prelude + textwrap.dedent(code), json.dumps(params)],
+        capture_output=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr.decode()[-3000:]
+    return json.loads(completed.stdout.decode().strip().splitlines()[-1])
 
 
 async def put_files(lake: DatalakeClient, files: dict[str, bytes]) -> None:
@@ -122,7 +144,9 @@ async def test_import_registers_files_checksums_dataset_and_metadata(
         refused = {w.split("'")[1] for w in job["warnings"]}
         assert refused <= {"doi", "title", "license"}
 
-        again = await client.post("/imports", json={"record_id": rid, "scope": SCOPE}, headers=alice)
+        again = await client.post(
+            "/imports", json={"record_id": rid, "scope": SCOPE}, headers=alice
+        )
         second = await wait_for(client, again.headers["Location"], alice, {"completed", "failed"})
         assert second["state"] == "completed"
         assert {f["state"] for f in second["files"]} == {"exists"}
@@ -147,7 +171,9 @@ async def test_import_md5_mismatch_registers_nothing(
     fresh_standin.corrupt(only_bad, "bad.bin")
     alice = issuer.headers("alice")
     async with zenodo_app(datalake_url) as client:
-        started = await client.post("/imports", json={"record_id": rid, "scope": SCOPE}, headers=alice)
+        started = await client.post(
+            "/imports", json={"record_id": rid, "scope": SCOPE}, headers=alice
+        )
         job = await wait_for(client, started.headers["Location"], alice, {"completed", "failed"})
         assert job["state"] == "failed"
         files = {f["key"]: f for f in job["files"]}
@@ -186,7 +212,9 @@ async def test_import_unknown_record_and_scope(
         foreign = await client.post(
             "/imports", json={"record_id": rid, "scope": "user.bob"}, headers=issuer.headers()
         )
-        job = await wait_for(client, foreign.headers["Location"], issuer.headers(), {"failed", "completed"})
+        job = await wait_for(
+            client, foreign.headers["Location"], issuer.headers(), {"failed", "completed"}
+        )
         assert job["state"] == "failed"
         assert job["error"]["status"] in (403, 404)
 
@@ -227,7 +255,8 @@ async def test_publish_streams_files_and_returns_doi(
         bucket = fresh_standin.bucket_of(dep["zenodo_id"])
         for name, data in files.items():
             assert bucket[name.rsplit("/", 1)[1]].md5 == checksums(data)[0]
-        assert dep["doi"] is None and dep["zenodo_id"] not in fresh_standin.records
+        assert dep["doi"] is None
+        assert dep["zenodo_id"] not in fresh_standin.records
 
         published = await client.post(f"{location}/publish", headers=alice)
         assert published.status_code == 200, published.text
@@ -263,7 +292,9 @@ async def test_publish_writes_doi_into_did_metadata_on_postgres_rucio(
                 "/depositions", json={"dids": [f"{SCOPE}:{uid}/result.bin"], "metadata": META},
                 headers=alice,
             )  # fmt: skip
-            dep = await wait_for(client, created.headers["Location"], alice, {"ready", "incomplete"})
+            dep = await wait_for(
+                client, created.headers["Location"], alice, {"ready", "incomplete"}
+            )
             assert dep["state"] == "ready", dep
             published = (
                 await client.post(f"{created.headers['Location']}/publish", headers=alice)
@@ -277,8 +308,11 @@ async def test_publish_writes_doi_into_did_metadata_on_postgres_rucio(
             started = await client.post(
                 "/imports", json={"record_id": rid, "scope": SCOPE}, headers=alice
             )
-            job = await wait_for(client, started.headers["Location"], alice, {"completed", "failed"})
-            assert job["state"] == "completed" and job["warnings"] == [], job
+            job = await wait_for(
+                client, started.headers["Location"], alice, {"completed", "failed"}
+            )
+            assert job["state"] == "completed", job
+            assert job["warnings"] == [], job
             dataset = await lake.get_did(SCOPE, f"zenodo-{rid}")
             assert dataset.metadata["doi"] == f"10.5281/zenodo.{rid}"
             assert dataset.metadata["title"] == f"PG import {uid}"
@@ -309,7 +343,8 @@ async def test_failed_upload_half_way_then_retry(
         dep = await wait_for(client, location, alice, {"ready", "incomplete"})
         assert dep["state"] == "incomplete"
         states = {f["filename"]: f["state"] for f in dep["files"]}
-        assert states == {"a.bin": "uploaded", "b.bin": "failed", "c.bin": "pending"}
+        assert states.pop("b.bin") == "failed"
+        assert set(states.values()) <= {"uploaded", "pending"}  # before / after the failure
         assert dep["error"]["status"] == 502
         assert "b.bin" not in fresh_standin.bucket_of(dep["zenodo_id"])
 
@@ -331,17 +366,36 @@ async def test_failed_upload_half_way_then_retry(
 
 async def test_more_than_100_files_is_refused(
     zenodo_app: AppClient,
+    rucio_client_config: Path,
     standin: ZenodoStandIn,
     datalake_url: str,
     lake: DatalakeClient,
     issuer: TestIssuer,
     uid: str,
 ) -> None:
+    await lake.upload(SCOPE, f"{uid}/first.txt", b"data")  # alice's scope exists from here
+    # 101 files registered in one go by the official rucio-clients (uploading them one by one
+    # through the datalake takes ~20 s on Rucio's SQLite)
     names = [f"{uid}/many/f{i:03}.txt" for i in range(101)]
-    for n in names:  # one at a time: Rucio on SQLite locks under concurrent writes
-        await lake.upload(SCOPE, n, n.encode())
-    await lake.create_dataset(SCOPE, f"{uid}-many")
-    await lake.attach(SCOPE, f"{uid}-many", [f"{SCOPE}:{n}" for n in names])
+    md5, adler32 = checksums(b"data")
+    await asyncio.to_thread(
+        run_rucio_client,
+        rucio_client_config,
+        """
+        from rucio.client import Client
+        client = Client()
+        files = [{"scope": params["scope"], "name": n, "bytes": 4, "md5": params["md5"],
+                  "adler32": params["adler32"]} for n in params["names"]]
+        client.add_replicas(rse=params["rse"], files=files)
+        client.add_dataset(params["scope"], params["dataset"])
+        client.attach_dids(params["scope"], params["dataset"],
+                           [{"scope": params["scope"], "name": n} for n in params["names"]])
+        print(json.dumps(len(files)))
+        """,
+        scope=SCOPE, names=names, md5=md5, adler32=adler32, rse=DEFAULT_RSE,
+        dataset=f"{uid}-many",
+    )  # fmt: skip
+    assert len([d async for d in lake.list_content(SCOPE, f"{uid}-many")]) == 101
     before = len(standin.depositions)
     alice = issuer.headers("alice")
     async with zenodo_app(datalake_url) as client:
@@ -352,7 +406,8 @@ async def test_more_than_100_files_is_refused(
         assert refused.status_code == 422
         problem = refused.json()
         assert problem["type"].endswith("/too-many-files")
-        assert "101 files" in problem["detail"] and "at most 100" in problem["detail"]
+        assert "101 files" in problem["detail"]
+        assert "at most 100" in problem["detail"]
         assert len(standin.depositions) == before  # nothing created at Zenodo
         assert (await client.get("/depositions", headers=alice)).json()["items"] == []
 
@@ -402,7 +457,8 @@ async def test_publish_run_outputs_with_catalogue_metadata(
         dep = created.json()
         assert dep["metadata"]["title"] == f"Tool {uid}"
         assert dep["metadata"]["version"] == "2.0"
-        assert dep["run_id"] == f"run-{uid}" and dep["sources"] == [f"{SCOPE}:{uid}/run/out.txt"]
+        assert dep["run_id"] == f"run-{uid}"
+        assert dep["sources"] == [f"{SCOPE}:{uid}/run/out.txt"]
         dep = await wait_for(client, created.headers["Location"], alice, {"ready", "incomplete"})
         published = await client.post(f"{created.headers['Location']}/publish", headers=alice)
         assert published.status_code == 200, published.text
@@ -495,17 +551,21 @@ async def test_new_versions(
             f"{first_location}/versions", json={"metadata": {"version": "2"}}, headers=alice
         )
         assert same_files.status_code == 202, same_files.text
-        draft = await wait_for(client, same_files.headers["Location"], alice, {"ready", "incomplete"})
-        assert draft["state"] == "ready" and draft["previous_id"] == first["id"]
+        draft = await wait_for(
+            client, same_files.headers["Location"], alice, {"ready", "incomplete"}
+        )
+        assert draft["state"] == "ready"
+        assert draft["previous_id"] == first["id"]
         assert fresh_standin.put_counts == {}  # the previous files came with the draft
         second = (
             await client.post(f"{same_files.headers['Location']}/publish", headers=alice)
         ).json()
         assert second["doi"] != first["doi"]
         assert second["metadata"]["version"] == "2"
-        assert fresh_standin.records[second["zenodo_id"]].conceptrecid == fresh_standin.records[
-            first["zenodo_id"]
-        ].conceptrecid
+        assert (
+            fresh_standin.records[second["zenodo_id"]].conceptrecid
+            == fresh_standin.records[first["zenodo_id"]].conceptrecid
+        )
 
         replaced = await client.post(
             f"{same_files.headers['Location']}/versions",

@@ -15,8 +15,13 @@ import tempfile
 from pathlib import Path
 
 # Modules that run elsewhere by design: the Rucio helpers run in Rucio's own environment
-# (and its pytest plugin in the test environment); the REANA worker in the validator's.
-ELSEWHERE = ("vre_datalake.rucio_local", "vre_workflows.validation.reana_worker")
+# (and its pytest plugin in the test environment); the REANA worker in the validator's; the
+# gateway's embedded mode (every service in one process, `vre up`) is not what its image runs.
+ELSEWHERE = (
+    "vre_datalake.rucio_local",
+    "vre_workflows.validation.reana_worker",
+    "vre_gateway.embedded",
+)
 SETTINGS = {
     "gateway": ("vre_gateway.config", "GatewaySettings", {"mode": "distributed"}),
     "datalake": ("vre_datalake.config", "DatalakeSettings", {}),

@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from vre_common.logging import RequestIdMiddleware
+from vre_common.logging import RequestIdMiddleware, ensure_logging
 from vre_common.metrics import MetricsMiddleware, metrics_endpoint
 from vre_common.problems import Problem, install_problem_handlers
 
@@ -43,6 +43,7 @@ def create_base_app(
 
     Route names become operationIds (the gateway prefixes them with the service name).
     """
+    ensure_logging()
     app = FastAPI(
         title=title,
         description=description,

@@ -50,8 +50,23 @@ def _add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+_configured = False
+
+
+def ensure_logging() -> None:
+    """Configure logging with the defaults unless the process already did (apps call this).
+
+    Without it structlog renders exceptions with every local variable, which for a request
+    holding a large body prints thousands of lines.
+    """
+    if not _configured:
+        configure_logging()
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
-    """Configure structlog, and route the standard library's loggers through it, once."""
+    """Configure structlog, and route the standard library's loggers through it."""
+    global _configured  # noqa: PLW0603 - one process-wide logging set-up
+    _configured = True
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

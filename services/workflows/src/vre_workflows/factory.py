@@ -10,9 +10,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
+
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.db import Database, run_migrations, sync_url
-
 from vre_workflows.backends.base import ContainerRuntime, DatalakePort
 from vre_workflows.backends.containers import NoContainerRuntime, PodmanRuntime
 from vre_workflows.backends.datalake import ServiceDatalakeBackend, UnconfiguredDatalake

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.readiness import install_readiness
-
 from vre_workflows.backends.base import ContainerRuntime, DatalakePort
 from vre_workflows.config import WorkflowsSettings
 from vre_workflows.factory import build_components

@@ -7,6 +7,7 @@ The end-to-end test against the real Rucio fixture uses ServiceDatalakeBackend i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import zlib
 from collections.abc import AsyncIterator, Sequence
@@ -138,7 +139,7 @@ class PosixDatalake:
         self._check(token)
         if self.fail_upload_of and name.endswith(self.fail_upload_of):
             raise ConflictError(f"refused {name}")
-        data = path.read_bytes()
+        data = await asyncio.to_thread(path.read_bytes)
         adler, real_md5 = _digest(data)
         if real_md5 != md5 or len(data) != size:
             raise InvalidInputError("checksum mismatch: nothing registered")

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from vre_common.testing import TestIssuer, free_port
-from vre_workflows.factory import Components
 
 from services.workflows.tests.support.datalake import PosixDatalake
+from vre_common.testing import TestIssuer, free_port
+from vre_workflows.factory import Components
 
 TERMINAL = ("finished", "failed", "cancelled", "interrupted", "deleted")
 
@@ -43,8 +43,9 @@ def serial_spec(
     return spec
 
 
-def step(name: str, *commands: str, image: str = "docker.io/library/debian:bookworm-slim",
-         **extra: Any) -> dict[str, Any]:
+def step(
+    name: str, *commands: str, image: str = "docker.io/library/debian:bookworm-slim", **extra: Any
+) -> dict[str, Any]:
     """One serial step."""
     return {"name": name, "environment": image, "commands": list(commands), **extra}
 
@@ -83,22 +84,22 @@ class Harness:
         run_id: str,
         statuses: tuple[str, ...] = TERMINAL,
         *,
-        timeout: float = 60.0,
+        within: float = 60.0,
         user: str = "alice",
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             run = await self.get(run_id, user)
             if run["status"] in statuses:
                 return run
             if time.monotonic() > deadline:
-                raise AssertionError(f"run {run_id} still {run['status']} after {timeout} s")
+                raise AssertionError(f"run {run_id} still {run['status']} after {within} s")
             await asyncio.sleep(0.05)
 
     async def wait_step(
-        self, run_id: str, index: int, status: str = "running", timeout: float = 30.0
+        self, run_id: str, index: int, status: str = "running", within: float = 30.0
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             run = await self.get(run_id)
             steps = run["steps"]

@@ -164,7 +164,9 @@ class ReanaStandIn:
             return self.respond(path, method, 404, {"message": f"Workflow {ref} does not exist"})
         if wf.user != user.id:
             return self.respond(
-                path, method, 403,
+                path,
+                method,
+                403,
                 {"message": f"User {user.id} is not allowed to access workflow {ref}"},
             )
         return wf
@@ -173,9 +175,13 @@ class ReanaStandIn:
         if not user.quota_exceeded:
             return None
         return self.respond(
-            path, method, 403,
-            {"message": "User quota exceeded.\nResource: disk, usage: 55 MB out of 50 MB used\n"
-                        "Please see: https://docs.reana.io/advanced-usage/user-quotas/"},
+            path,
+            method,
+            403,
+            {
+                "message": "User quota exceeded.\nResource: disk, usage: 55 MB out of 50 MB used\n"
+                "Please see: https://docs.reana.io/advanced-usage/user-quotas/"
+            },
         )
 
     # ------------------------------------------------------------------ execution
@@ -202,8 +208,12 @@ class ReanaStandIn:
                 if self.job_delay:
                     await asyncio.sleep(self.job_delay)
                 process = await asyncio.create_subprocess_exec(
-                    "bash", "-c", job.cmd, cwd=wf.workspace,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                    "bash",
+                    "-c",
+                    job.cmd,
+                    cwd=wf.workspace,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
                     start_new_session=True,
                 )
                 try:
@@ -246,7 +256,7 @@ class ReanaStandIn:
 
     # ------------------------------------------------------------------ the app
 
-    def _build(self) -> FastAPI:  # noqa: C901, PLR0915 (one route per REANA operation)
+    def _build(self) -> FastAPI:
         app = FastAPI()
         standin = self
 
@@ -266,7 +276,9 @@ class ReanaStandIn:
             if isinstance(user, Response):
                 return user
             return standin.respond(
-                "/api/you", "get", 200,
+                "/api/you",
+                "get",
+                200,
                 {
                     "email": user.email,
                     "full_name": user.username.title(),
@@ -277,9 +289,10 @@ class ReanaStandIn:
                         "disk": {
                             "health": "critical" if user.quota_exceeded else "healthy",
                             "limit": {"human_readable": "50 MB", "raw": 52430000},
-                            "usage": {"human_readable": "55 MB" if user.quota_exceeded
-                                      else "1 MB", "raw": 57000000 if user.quota_exceeded
-                                      else 1000000},
+                            "usage": {
+                                "human_readable": "55 MB" if user.quota_exceeded else "1 MB",
+                                "raw": 57000000 if user.quota_exceeded else 1000000,
+                            },
                         },
                     },
                 },
@@ -292,8 +305,11 @@ class ReanaStandIn:
                 return user
             items = [
                 {
-                    "id": w.id, "name": f"{w.name}.{w.run_number}", "status": w.status,
-                    "created": w.created, "user": w.user,
+                    "id": w.id,
+                    "name": f"{w.name}.{w.run_number}",
+                    "status": w.status,
+                    "created": w.created,
+                    "user": w.user,
                     "size": {"raw": 0, "human_readable": "0 Bytes"},
                     "progress": standin._progress(w),
                 }
@@ -328,9 +344,14 @@ class ReanaStandIn:
             wf = Workflow(wf_id, name, run_number, user.id, spec, workspace)
             standin.workflows[wf_id] = wf
             return standin.respond(
-                path, "post", 201,
-                {"message": "The workflow has been successfully created.", "workflow_id": wf_id,
-                 "workflow_name": f"{name}.{run_number}"},
+                path,
+                "post",
+                201,
+                {
+                    "message": "The workflow has been successfully created.",
+                    "workflow_id": wf_id,
+                    "workflow_name": f"{name}.{run_number}",
+                },
             )
 
         @app.post("/api/workflows/{ref}/workspace")
@@ -352,7 +373,9 @@ class ReanaStandIn:
                     handle.write(chunk)
             standin.uploads.setdefault(wf.id, []).append(name)
             return standin.respond(
-                path, "post", 200,
+                path,
+                "post",
+                200,
                 {"message": f"{name} has been successfully transferred."},
             )
 
@@ -374,7 +397,8 @@ class ReanaStandIn:
                     "name": p.relative_to(wf.workspace).as_posix(),
                     "size": {"raw": p.stat().st_size, "human_readable": _human(p.stat().st_size)},
                     "last-modified": datetime.fromtimestamp(p.stat().st_mtime, UTC)
-                    .replace(tzinfo=None).isoformat(timespec="seconds"),
+                    .replace(tzinfo=None)
+                    .isoformat(timespec="seconds"),
                 }
                 for p in chunk
             ]
@@ -394,7 +418,8 @@ class ReanaStandIn:
                 return standin.respond(path, "get", 404, {"message": f"{file_name} does not exist"})
             standin.respond(path, "get", 200)
             return Response(
-                target.read_bytes(), media_type="application/octet-stream",
+                target.read_bytes(),
+                media_type="application/octet-stream",
                 headers={"Content-Disposition": f"attachment; filename={target.name}"},
             )
 
@@ -411,9 +436,13 @@ class ReanaStandIn:
                 return wf
             if wf.status != "created":
                 return standin.respond(
-                    path, "post", 409,
-                    {"message": f"Workflow {wf.id} could not be started because it is already "
-                                f"{wf.status}."},
+                    path,
+                    "post",
+                    409,
+                    {
+                        "message": f"Workflow {wf.id} could not be started because it is already "
+                        f"{wf.status}."
+                    },
                 )
             body = json.loads(await request.body() or b"{}")
             overrides = body.get("input_parameters") or {}
@@ -421,10 +450,16 @@ class ReanaStandIn:
             wf.status = "queued"
             wf.task = asyncio.create_task(standin._execute(wf))
             return standin.respond(
-                path, "post", 200,
-                {"message": "Workflow submitted.", "workflow_id": wf.id,
-                 "workflow_name": f"{wf.name}.{wf.run_number}", "status": "queued",
-                 "user": user.id},
+                path,
+                "post",
+                200,
+                {
+                    "message": "Workflow submitted.",
+                    "workflow_id": wf.id,
+                    "workflow_name": f"{wf.name}.{wf.run_number}",
+                    "status": "queued",
+                    "user": user.id,
+                },
             )
 
         @app.get("/api/workflows/{ref}/status")
@@ -437,10 +472,18 @@ class ReanaStandIn:
             if isinstance(wf, Response):
                 return wf
             return standin.respond(
-                path, "get", 200,
-                {"id": wf.id, "name": f"{wf.name}.{wf.run_number}", "status": wf.status,
-                 "created": wf.created, "user": user.id, "logs": "",
-                 "progress": standin._progress(wf)},
+                path,
+                "get",
+                200,
+                {
+                    "id": wf.id,
+                    "name": f"{wf.name}.{wf.run_number}",
+                    "status": wf.status,
+                    "created": wf.created,
+                    "user": user.id,
+                    "logs": "",
+                    "progress": standin._progress(wf),
+                },
             )
 
         @app.put("/api/workflows/{ref}/status")
@@ -456,7 +499,9 @@ class ReanaStandIn:
             if wanted == "stop":
                 if wf.status not in ("queued", "running"):
                     return standin.respond(
-                        path, "put", 409,
+                        path,
+                        "put",
+                        409,
                         {"message": f"Workflow {wf.id} is not running."},
                     )
                 if wf.task is not None:
@@ -475,10 +520,16 @@ class ReanaStandIn:
             else:
                 return standin.respond(path, "put", 400, {"message": "Malformed request."})
             return standin.respond(
-                path, "put", 200,
-                {"message": f"Workflow successfully {wanted}", "workflow_id": wf.id,
-                 "workflow_name": f"{wf.name}.{wf.run_number}", "status": wf.status,
-                 "user": user.id},
+                path,
+                "put",
+                200,
+                {
+                    "message": f"Workflow successfully {wanted}",
+                    "workflow_id": wf.id,
+                    "workflow_name": f"{wf.name}.{wf.run_number}",
+                    "status": wf.status,
+                    "user": user.id,
+                },
             )
 
         @app.get("/api/workflows/{ref}/logs")
@@ -492,9 +543,15 @@ class ReanaStandIn:
                 return wf
             job_logs = {
                 j.job_id: {
-                    "workflow_uuid": wf.id, "job_name": j.name, "compute_backend": "Kubernetes",
-                    "backend_job_id": j.job_id, "docker_img": j.image, "cmd": j.cmd,
-                    "status": j.status, "logs": j.logs, "started_at": j.started_at,
+                    "workflow_uuid": wf.id,
+                    "job_name": j.name,
+                    "compute_backend": "Kubernetes",
+                    "backend_job_id": j.job_id,
+                    "docker_img": j.image,
+                    "cmd": j.cmd,
+                    "status": j.status,
+                    "logs": j.logs,
+                    "started_at": j.started_at,
                     "finished_at": j.finished_at,
                 }
                 for j in wf.jobs
@@ -503,9 +560,15 @@ class ReanaStandIn:
                 {"workflow_logs": wf.engine_logs, "job_logs": job_logs, "engine_specific": None}
             )
             return standin.respond(
-                path, "get", 200,
-                {"logs": encoded, "user": user.id, "workflow_id": wf.id,
-                 "workflow_name": f"{wf.name}.{wf.run_number}"},
+                path,
+                "get",
+                200,
+                {
+                    "logs": encoded,
+                    "user": user.id,
+                    "workflow_id": wf.id,
+                    "workflow_name": f"{wf.name}.{wf.run_number}",
+                },
             )
 
         return app

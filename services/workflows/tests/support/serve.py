@@ -11,6 +11,7 @@ from pathlib import Path
 
 import uvicorn
 from joserfc.jwk import RSAKey
+
 from vre_common.auth import StaticKeySource, TokenValidator
 from vre_common.settings import AuthSettings
 from vre_workflows.config import WorkflowsSettings

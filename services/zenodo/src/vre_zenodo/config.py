@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
+
 from vre_common.settings import (
     AuthSettings,
     DatabaseSettings,

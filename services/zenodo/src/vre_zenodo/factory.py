@@ -7,8 +7,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from vre_common.db import Database
 
+from vre_common.db import Database
 from vre_zenodo.backends.base import (
     DatalakeConnector,
     RunOutputsPort,

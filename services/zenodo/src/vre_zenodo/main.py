@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.errors import BackendUnavailableError
 from vre_common.readiness import Check, install_readiness
-
 from vre_zenodo.config import ZenodoSettings
 from vre_zenodo.factory import Factory
 from vre_zenodo.handlers import credentials, depositions, imports, records

@@ -50,18 +50,20 @@ Deposition files, Deposition actions, Records; and the facts collected in
 Test switches (not Zenodo behaviour): :attr:`newversion_shape`; :meth:`fail_put` makes the
 next PUT of a file fail with a 500 after half its bytes were received (nothing is stored);
 :meth:`corrupt` serves a record file whose bytes do not match its md5 (same length);
-:attr:`put_counts` counts PUTs per file name.
+:attr:`download_delay` slows record downloads (seconds per 64 KiB, to watch progress);
+:attr:`put_counts` counts PUTs per file name, :attr:`requests` records every call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import shutil
 import threading
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -147,6 +149,7 @@ class ZenodoStandIn:
         self.tokens: dict[str, str] = dict(tokens or {})
         self.base_url = "http://testserver"
         self.newversion_shape: Literal["new", "old"] = "new"
+        self.download_delay = 0.0
         self.put_counts: Counter[str] = Counter()
         self.requests: list[tuple[str, str, int | None]] = []  # (method, path, size param)
         self._fail_puts: dict[str, int] = {}
@@ -458,7 +461,7 @@ class ZenodoStandIn:
 
     # ------------------------------------------------------------------ app
 
-    def _build_app(self) -> FastAPI:  # noqa: C901, PLR0915 - one route per documented call
+    def _build_app(self) -> FastAPI:
         app = FastAPI(openapi_url=None)
         standin = self
 
@@ -712,14 +715,17 @@ class ZenodoStandIn:
             if stored is None:
                 raise ZenodoError(404, "File does not exist.")
             corrupt = (record_id, key) in standin._corrupt
+            delay = standin.download_delay
 
-            def chunks() -> Iterator[bytes]:
+            async def chunks() -> AsyncIterator[bytes]:
                 with stored.path.open("rb") as handle:
                     first = True
                     while chunk := handle.read(CHUNK):
                         if first and corrupt:
                             chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
                         first = False
+                        if delay:
+                            await asyncio.sleep(delay)
                         yield chunk
 
             return StreamingResponse(

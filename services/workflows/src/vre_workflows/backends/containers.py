@@ -83,7 +83,7 @@ class PodmanRuntime:
         """The podman executable, if installed."""
         return shutil.which(self._settings.podman)
 
-    async def _podman(self, *args: str, timeout: float | None = None) -> tuple[int, str]:
+    async def _podman(self, *args: str, seconds: float | None = None) -> tuple[int, str]:
         exe = self.executable
         if exe is None:
             return 127, "podman is not installed"
@@ -96,7 +96,7 @@ class PodmanRuntime:
             env=self._env,
         )
         try:
-            async with asyncio.timeout(timeout or self._settings.check_timeout_seconds):
+            async with asyncio.timeout(seconds or self._settings.check_timeout_seconds):
                 out, _ = await process.communicate()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
@@ -177,14 +177,18 @@ class PodmanRuntime:
 
     async def stop(self, container_name: str) -> None:
         """Kill and remove the container (best effort)."""
-        await self._podman("rm", "--force", "--time", "0", container_name, timeout=30)
+        await self._podman("rm", "--force", "--time", "0", container_name, seconds=30)
 
     async def stop_run(self, run_id: str) -> None:
         """Remove the containers named after the run (``vre-<run id>-…``)."""
         if self.executable is None:
             return
         code, names = await self._podman(
-            "ps", "--all", "--filter", f"name=^{container_prefix(run_id)}", "--format",
+            "ps",
+            "--all",
+            "--filter",
+            f"name=^{container_prefix(run_id)}",
+            "--format",
             "{{.Names}}",
         )
         if code == 0:

@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import anyio
+
 from vre_common.clients.datalake import DatalakeClient, ResolvedFile
 from vre_common.errors import BackendUnavailableError
-
 from vre_workflows.backends.base import RegisteredFile, ResolvedInput
 
 CHUNK = 1 << 20

@@ -1,4 +1,4 @@
-"""LocalWorkflowBackend: serial steps, snakemake and cwltool as real subprocesses on this machine."""
+"""LocalWorkflowBackend: serial steps, snakemake and cwltool as real local subprocesses."""
 
 from __future__ import annotations
 
@@ -289,7 +289,7 @@ class LocalWorkflowBackend:
                 cwd=job.workspace,
                 env=env,
                 log_path=log_path,
-                timeout=remaining,
+                time_limit=remaining,
                 cancel=job.cancel,
                 grace=self._settings.kill_grace_seconds,
                 on_stop=on_stop,
@@ -330,7 +330,7 @@ class LocalWorkflowBackend:
             cwd=job.workspace,
             env=env,
             log_path=log_path,
-            timeout=step.timeout_seconds,
+            time_limit=step.timeout_seconds,
             cancel=job.cancel,
             grace=self._settings.kill_grace_seconds,
         )

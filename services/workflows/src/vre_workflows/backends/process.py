@@ -90,10 +90,10 @@ async def kill_group(process: asyncio.subprocess.Process, pgid: int, *, grace: f
     await reap_group(pgid)
 
 
-async def reap_group(pgid: int, *, timeout: float = 5.0) -> None:
+async def reap_group(pgid: int, *, within: float = 5.0) -> None:
     """Kill what is left of a group whose leader has exited (background jobs of a step)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while await asyncio.to_thread(live_group_members, pgid):
         _signal_group(pgid, signal.SIGKILL)
         if loop.time() > deadline:
@@ -107,14 +107,14 @@ async def run_in_group(
     cwd: Path,
     env: dict[str, str],
     log_path: Path,
-    timeout: float,
+    time_limit: float,
     cancel: asyncio.Event,
     grace: float,
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` in a new session with stdout+stderr appended to ``log_path``.
 
-    Ends when the process exits, ``timeout`` seconds pass, or ``cancel`` is set; in the last
+    Ends when the process exits, ``time_limit`` seconds pass, or ``cancel`` is set; in the last
     two cases the whole process group is killed (``on_stop`` runs first, e.g. to stop a
     container whose client is the process). Whatever happens, no process of the group is left
     running afterwards — also when the calling task itself is cancelled.
@@ -134,7 +134,7 @@ async def run_in_group(
     cancelled = asyncio.ensure_future(cancel.wait())
     try:
         done, _ = await asyncio.wait(
-            {waiter, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            {waiter, cancelled}, timeout=time_limit, return_when=asyncio.FIRST_COMPLETED
         )
         if waiter in done:
             await reap_group(pgid)

@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import anyio
 import httpx
+
 from vre_common.errors import BadGatewayError, ForbiddenError, VreError
 from vre_common.http import backend_call, make_http_client
 from vre_common.logging import scrub
-
 from vre_workflows.config import ReanaServerSettings
 from vre_workflows.errors import (
     ReanaNotFoundError,
@@ -77,12 +77,13 @@ def reana_error(response: httpx.Response, operation: str) -> VreError:
             f"REANA refused the registered token ({message}); register a valid one with "
             "PUT /credentials/reana"
         )
-    if status == 403:
-        return ForbiddenError(f"REANA: {message}")
-    if status == 404:
-        return ReanaNotFoundError(f"REANA: {message}")
-    if status == 409:
-        return RunStateError(f"REANA: {message}")
+    plain: dict[int, type[VreError]] = {
+        403: ForbiddenError,
+        404: ReanaNotFoundError,
+        409: RunStateError,
+    }
+    if status in plain:
+        return plain[status](f"REANA: {message}")
     if status in (400, 422):
         return ReanaRequestError(f"REANA refused {operation}: {message}")
     return BadGatewayError(f"REANA answered {status} to {operation}: {message}")
@@ -156,7 +157,7 @@ class ReanaClient:
                 while chunk := await handle.read(CHUNK):
                     yield chunk
 
-        size = path.stat().st_size
+        size = (await anyio.Path(path).stat()).st_size
         await self._call(
             "POST",
             f"/api/workflows/{quote(workflow_id, safe='')}/workspace",

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
-from vre_common.errors import BadRequestError, InvalidInputError, PayloadTooLargeError, VreError
 
+from vre_common.errors import BadRequestError, InvalidInputError, PayloadTooLargeError, VreError
 from vre_workflows.models import RunCreate
 from vre_workflows.services.runs import UploadedFile
 

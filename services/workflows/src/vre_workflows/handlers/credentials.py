@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-
 from vre_workflows.deps import CredentialServiceDep
 from vre_workflows.models import ReanaCredentials, ReanaCredentialsIn, ReanaCredentialsList
 

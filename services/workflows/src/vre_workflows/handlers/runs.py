@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
+
 from vre_common.deps import CurrentUser, bearer_token
 from vre_common.problems import problem_responses
-
 from vre_workflows.deps import RunFilesDep, RunServiceDep
 from vre_workflows.handlers.bodies import read_submission
 from vre_workflows.models import (
@@ -84,6 +84,7 @@ async def create_run(request: Request, user: CurrentUser, runs: RunServiceDep) -
     responses=problem_responses(401, 422),
 )
 async def list_runs(
+    *,
     user: CurrentUser,
     runs: RunServiceDep,
     status: Annotated[list[RunStatus] | None, Query(description="Only these statuses.")] = None,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
+
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-
 from vre_workflows.deps import ValidationServiceDep
 from vre_workflows.handlers.bodies import read_spec
 from vre_workflows.models import Backend, ValidationReport

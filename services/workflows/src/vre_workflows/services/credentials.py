@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
 from vre_common.auth import Principal
 from vre_common.errors import InvalidInputError, NotFoundError
-
 from vre_workflows.backends.reana import ReanaClient
 from vre_workflows.config import ReanaSettings
 from vre_workflows.errors import ReanaCredentialsMissingError

@@ -22,9 +22,9 @@ from typing import Any
 import anyio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from vre_common.db import Database
 from vre_common.errors import VreError
-
 from vre_workflows.backends.base import DatalakePort, LocalJob, ResolvedInput, StepPlan
 from vre_workflows.backends.local import LocalWorkflowBackend
 from vre_workflows.backends.process import kill_leftovers
@@ -303,19 +303,17 @@ class RunManager:
                 run_id, "running", detail="started", only_from=["queued"]
             )
 
-    async def _fail(self, run_id: str, error: dict[str, Any], status: str = "failed") -> None:
+    async def _fail(self, run_id: str, error: dict[str, Any]) -> None:
         async with unit_of_work(self.db) as session:
             store = RunStore(session)
             if await store.set_status(
                 run_id,
-                status,
-                detail=error.get("detail"),
-                error=error,  # type: ignore[arg-type]
+                "failed",
+                detail=str(error.get("detail")),
+                error=error,
                 only_from=["queued", "running"],
             ):
-                await store.finish_pending_steps(
-                    run_id, "cancelled" if status == "cancelled" else "failed"
-                )
+                await store.finish_pending_steps(run_id, "failed")
 
     async def _cancelled(self, run_id: str, detail: str = "cancelled by the user") -> None:
         async with unit_of_work(self.db) as session:
@@ -425,16 +423,18 @@ class RunManager:
             if how == "copy":
                 digest = await asyncio.to_thread(digest_file, target)
                 if source.adler32 and digest.adler32 != source.adler32:
-                    target.unlink(missing_ok=True)
+                    await asyncio.to_thread(target.unlink, True)
                     continue
             return how
         if sub.token is None:
             raise VreError("no token to download Data Lake inputs with")
         target.parent.mkdir(parents=True, exist_ok=True)
-        async with self._datalake.download(sub.token, source.scope, source.name) as body:
-            async with await anyio.open_file(target, "wb") as handle:
-                async for chunk in body:
-                    await handle.write(chunk)
+        async with (
+            self._datalake.download(sub.token, source.scope, source.name) as body,
+            await anyio.open_file(target, "wb") as handle,
+        ):
+            async for chunk in body:
+                await handle.write(chunk)
         return "download"
 
     # ------------------------------------------------------------------ outputs
@@ -673,10 +673,12 @@ class RunManager:
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(target.name + ".part")
             try:
-                async with client.download(token, workflow_id, name) as body:
-                    async with await anyio.open_file(partial, "wb") as handle:
-                        async for chunk in body:
-                            await handle.write(chunk)
+                async with (
+                    client.download(token, workflow_id, name) as body,
+                    await anyio.open_file(partial, "wb") as handle,
+                ):
+                    async for chunk in body:
+                        await handle.write(chunk)
             except VreError as exc:
                 partial.unlink(missing_ok=True)
                 if exc.status == 404:
@@ -684,12 +686,12 @@ class RunManager:
                 raise
             os.replace(partial, target)
 
-    async def wait_idle(self, run_id: str, timeout: float = 60.0) -> None:
+    async def wait_idle(self, run_id: str, within: float = 60.0) -> None:
         """Tests and shutdown: wait until a run is no longer handled here."""
         active = self._active.get(run_id) or self._waiting.get(run_id)
         if active is None:
             return
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             await active.done.wait()
 
     def is_handled(self, run_id: str) -> bool:

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+
 from vre_common.auth import Principal
 from vre_common.db import Database
-
 from vre_workflows.errors import OutputNotFoundError, RunNotFoundError
 from vre_workflows.models import TERMINAL_STATUSES, Run, RunOutput
 from vre_workflows.storage.runs import RunStore
@@ -95,11 +95,11 @@ class RunFiles:
     async def _tail(
         self, run_id: str, position: int, path: Path, follow: bool
     ) -> AsyncIterator[bytes]:
-        while not path.exists():
+        while not await anyio.Path(path).exists():
             if not follow:
                 return
             if await self._step_done(run_id, position):
-                if not path.exists():
+                if not await anyio.Path(path).exists():
                     return
                 break
             await asyncio.sleep(self._poll)

@@ -12,9 +12,9 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from vre_common.auth import Principal
 from vre_common.errors import InvalidInputError, PayloadTooLargeError, VreError
-
 from vre_workflows.backends.base import DatalakePort, StepPlan
 from vre_workflows.backends.local import LocalWorkflowBackend
 from vre_workflows.errors import InvalidSpecificationError, RunNotFoundError, RunStateError

@@ -113,7 +113,7 @@ class ValidationService:
                 )
             )
         for finding in path_findings(spec):
-            position = parsed.source.locate([p for p in finding.loc[1:]])
+            position = parsed.source.locate(list(finding.loc[1:]))
             errors.append(
                 finding.model_copy(
                     update={

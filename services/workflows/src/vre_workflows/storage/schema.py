@@ -1,4 +1,4 @@
-"""The workflows service's tables (SQLAlchemy 2, typed); migrations in services/workflows/alembic."""
+"""The workflows service's tables (SQLAlchemy 2, typed); migrations in ../alembic."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+
 from vre_common.db import Base
 
 NAMING = {

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+
 from vre_common.errors import BackendTimeoutError, BackendUnavailableError
 
 WORKER_SCRIPT = Path(__file__).with_name("reana_worker.py")

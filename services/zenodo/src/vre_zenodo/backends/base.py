@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
+
 from vre_common.clients.datalake import Did, DidRef, Download, ResolvedFile, UploadedFile
 
 # ----------------------------------------------------------------------------- Zenodo models

@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
+
 from vre_common.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -37,7 +38,6 @@ from vre_common.errors import (
     RateLimitedError,
 )
 from vre_common.http import backend_call, make_http_client
-
 from vre_zenodo.backends.base import (
     BucketObject,
     RecordHits,

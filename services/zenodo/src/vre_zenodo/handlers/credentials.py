@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-
 from vre_zenodo.handlers.deps import CredentialServiceDep
 from vre_zenodo.models import CredentialsIn, CredentialsStatus
 

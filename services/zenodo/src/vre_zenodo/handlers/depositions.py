@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-
 from vre_zenodo.handlers.deps import BearerToken, DepositionServiceDep
 from vre_zenodo.models import (
     Deposition,

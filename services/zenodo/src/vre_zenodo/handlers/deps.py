@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from vre_common.deps import CurrentUser, bearer_token
 from vre_common.errors import InvalidTokenError
-
 from vre_zenodo.factory import Factory
 from vre_zenodo.services.credentials import CredentialService
 from vre_zenodo.services.depositions import DepositionService

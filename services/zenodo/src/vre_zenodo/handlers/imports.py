@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-
 from vre_zenodo.handlers.deps import BearerToken, ImportServiceDep
 from vre_zenodo.models import Import, ImportCreate, ImportList
 

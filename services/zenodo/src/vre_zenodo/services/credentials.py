@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from vre_common.auth import Principal
 from vre_common.errors import InvalidInputError
-
 from vre_zenodo.backends.base import ZenodoPort
 from vre_zenodo.crypto import TokenCipher, UndecryptableTokenError
 from vre_zenodo.errors import (

@@ -26,10 +26,10 @@ from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from vre_common.auth import Principal
 from vre_common.clients.datalake import ResolvedFile
 from vre_common.errors import InvalidInputError, VreError
-
 from vre_zenodo.backends.base import (
     DatalakeConnector,
     DatalakePort,

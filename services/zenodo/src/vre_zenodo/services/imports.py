@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from vre_common.auth import Principal
 from vre_common.errors import (
     BadRequestError,
@@ -32,7 +33,6 @@ from vre_common.errors import (
     PayloadTooLargeError,
     VreError,
 )
-
 from vre_zenodo.backends.base import DatalakeConnector, DatalakePort, ZenodoFile, ZenodoPort
 from vre_zenodo.config import ImportSettings, JobSettings
 from vre_zenodo.errors import ChecksumMismatchError, ImportNotFoundError, RecordNotFoundError
@@ -245,7 +245,7 @@ class ImportRunner:
                     "type": "https://vre.example.org/problems/interrupted",
                     "title": "Interrupted",
                     "status": 503,
-                    "detail": "the zenodo service stopped during this import; start it "
+                    "detail": "the zenodo service stopped during this import; start the import "
                     "again (files already imported are kept)",
                 },
             )

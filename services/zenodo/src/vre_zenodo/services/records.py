@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from vre_common.errors import InvalidInputError
-
 from vre_zenodo.backends.base import RecordQuery, ZenodoPort, ZenodoRecord
 from vre_zenodo.errors import RecordNotFoundError
 from vre_zenodo.models import RecordPage

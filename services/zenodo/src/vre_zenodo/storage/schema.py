@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+
 from vre_common.db import Base
 
 NAMING = {
