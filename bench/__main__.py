@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bench.report import Row, machine, markdown
 
-BENCHMARKS = ["bench.token_validation", "bench.gateway_overhead"]
+BENCHMARKS = ["bench.token_validation", "bench.gateway_overhead", "bench.datalake"]
 ROOT = Path(__file__).resolve().parents[1]
 
 

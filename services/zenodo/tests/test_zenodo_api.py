@@ -58,7 +58,8 @@ async def test_credentials_register_inspect_forget(
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert ALICE_TOKEN not in caplog.text
     out, err = capfd.readouterr()
-    assert ALICE_TOKEN not in out and ALICE_TOKEN not in err
+    assert ALICE_TOKEN not in out
+    assert ALICE_TOKEN not in err
 
 
 async def test_credentials_refused_by_zenodo(zenodo_app: AppClient, issuer: TestIssuer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -33,10 +34,13 @@ async def test_a_job_starts_only_when_its_request_commits() -> None:
     async def job(name: str) -> None:
         ran.append(name)
 
-    with pytest.raises(RuntimeError):
-        async for session in db.session():
+    async def failing_request() -> None:
+        async with asynccontextmanager(db.session)() as session:
             supervisor.start_after_commit(session, "rolled-back", lambda: job("rolled-back"))
             raise RuntimeError("the request failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_request()
     async for session in db.session():
         supervisor.start_after_commit(session, "committed", lambda: job("committed"))
         await asyncio.sleep(0.05)
@@ -63,7 +67,8 @@ async def test_shutdown_cancels_jobs_and_records_it() -> None:
     supervisor.start("a", slow, cancelled)
     supervisor.start("b", slow, cancelled)  # queued behind "a"
     await started.wait()
-    assert supervisor.running("a") and supervisor.running("b")
+    assert supervisor.running("a")
+    assert supervisor.running("b")
     await supervisor.shutdown()
     assert records == ["interrupted", "interrupted"]
     assert not supervisor.running("a")

@@ -72,11 +72,13 @@ async def test_credential_store(database: Database) -> None:
         assert first.created_at.tzinfo is not None
         second = await store.put(owner, "cipher-2", "https://zenodo.org", utcnow())
         assert second.token_encrypted == "cipher-2"
-        assert second.created_at == first.created_at and second.verified_at is not None
+        assert second.created_at == first.created_at
+        assert second.verified_at is not None
     async for session in database.session():
         store = CredentialStore(session)
         stored = await store.get(owner)
-        assert stored is not None and stored.token_encrypted == "cipher-2"
+        assert stored is not None
+        assert stored.token_encrypted == "cipher-2"
         assert await store.delete(owner) is True
         assert await store.delete(owner) is False
 
@@ -102,7 +104,8 @@ async def test_import_store(database: Database) -> None:
                 NewImportFile(key="c", did_name="zenodo-1/c", size=1, md5=None, url=None),
             ],
         )  # fmt: skip
-        assert job.state == "queued" and job.total_bytes == 5 * 1024**3 + 1
+        assert job.state == "queued"
+        assert job.total_bytes == 5 * 1024**3 + 1
         await store.set_state(job.id, "running")
         await store.set_file(job.id, 0, state="transferring", bytes_done=0)
         await store.set_file(job.id, 0, bytes_done=4 * 1024**3)
@@ -111,7 +114,8 @@ async def test_import_store(database: Database) -> None:
         store = ImportStore(session)
         loaded = await store.get(job.id, owner=owner)
         assert loaded is not None
-        assert loaded.state == "running" and loaded.started_at is not None
+        assert loaded.state == "running"
+        assert loaded.started_at is not None
         assert loaded.bytes_done == 4 * 1024**3
         assert [(f.state, f.error) for f in loaded.files] == [
             ("transferring", None),
@@ -122,8 +126,10 @@ async def test_import_store(database: Database) -> None:
         assert await store.interrupt_active() >= 1
     async for session in database.session():
         loaded = await ImportStore(session).get(job.id)
-        assert loaded is not None and loaded.state == "interrupted"
-        assert loaded.files[0].state == "failed" and loaded.error is not None
+        assert loaded is not None
+        assert loaded.state == "interrupted"
+        assert loaded.files[0].state == "failed"
+        assert loaded.error is not None
         assert loaded.finished_at is not None
 
 
@@ -147,7 +153,8 @@ async def test_deposition_store(database: Database) -> None:
             files=[NewDepositionFile(scope="user.alice", name="x/y.txt", filename="y.txt",
                                      size=3, md5=None)],
         )  # fmt: skip
-        assert dep.state == "uploading" and dep.files[0].did == "user.alice:x/y.txt"
+        assert dep.state == "uploading"
+        assert dep.files[0].did == "user.alice:x/y.txt"
         await store.set_file(dep.id, 0, state="uploaded", bytes_done=3, md5="a" * 32)
         await store.set_state(dep.id, "ready")
         assert (await store.find_draft(owner, 7_000_000_001)) is not None
@@ -163,9 +170,12 @@ async def test_deposition_store(database: Database) -> None:
     async for session in database.session():
         store = DepositionStore(session)
         loaded = await store.get(dep.id, owner=owner)
-        assert loaded is not None and loaded.state == "published"
-        assert loaded.published_at is not None and loaded.doi == "10.5281/zenodo.7000000001"
-        assert loaded.files[0].md5 == "a" * 32 and loaded.files[0].doi_written
+        assert loaded is not None
+        assert loaded.state == "published"
+        assert loaded.published_at is not None
+        assert loaded.doi == "10.5281/zenodo.7000000001"
+        assert loaded.files[0].md5 == "a" * 32
+        assert loaded.files[0].doi_written
         assert loaded.warnings == ["w1", "w2", "w3"]
         assert loaded.metadata["creators"] == [{"name": "Doe, Jane"}]
         assert [d.id for d in await store.list_owned(owner)] == [dep.id]
@@ -178,8 +188,10 @@ async def test_deposition_store(database: Database) -> None:
         assert await store.interrupt_uploads() >= 1
     async for session in database.session():
         again = await DepositionStore(session).get(second.id)
-        assert again is not None and again.state == "incomplete"
-        assert again.error is not None and "upload" in again.error["detail"]
+        assert again is not None
+        assert again.state == "incomplete"
+        assert again.error is not None
+        assert "upload" in again.error["detail"]
 
 
 async def test_the_app_on_this_database(

@@ -1,0 +1,200 @@
+"""Data Lake: streaming through the gateway vs a plain copy, metadata latency vs Rucio,
+and a large DID listing — on a real Rucio server with a POSIX storage element.
+
+- upload/download of one large file (2 GiB; 256 MiB with --quick) through the gateway and
+  the datalake service, against ``shutil.copyfile`` of the same file on the same disk;
+  the server's peak RSS growth (VmHWM minus RSS before the transfer);
+- GET one DID's metadata through the gateway vs straight to Rucio's REST API (p50/p99);
+- listing 100,000 DIDs (10,000 with --quick) as NDJSON: time to first result, total, and
+  the server's RSS growth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench.report import Row
+from vre_common.testing import TestIssuer, free_port
+from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+MiB = 1 << 20
+
+
+def _rss_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def _reset_peak(pid: int) -> None:
+    # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0).
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _make_file(path: Path, size: int) -> None:
+    block = os.urandom(4 * MiB)
+    with path.open("wb") as out:
+        for _ in range(size // len(block)):
+            out.write(block)
+
+
+def _stream_file(path: Path):  # type: ignore[no-untyped-def]
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 * MiB):
+            yield chunk
+
+
+def run(quick: bool = False) -> list[Row]:  # noqa: PLR0915 - one scenario, read top to bottom
+    """Measure and return the table rows."""
+    size = (256 if quick else 2048) * MiB
+    n_dids = 10_000 if quick else 100_000
+    rows: list[Row] = []
+    issuer = TestIssuer()
+    with tempfile.TemporaryDirectory(dir=ROOT / ".vre" if (ROOT / ".vre").exists() else None) as tmpdir:
+        tmp = Path(tmpdir)
+        keyfile = tmp / "key.json"
+        keyfile.write_text(json.dumps(issuer.key.as_dict(private=True)))
+        rucio = LocalRucio(LocalRucioConfig(data_dir=tmp / "rucio", log_level="WARNING"))
+        rucio.up()
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench.datalake_server", str(port), rucio.url,
+             rucio.admin_username, rucio.admin_password, str(keyfile)],
+            cwd=ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        headers = issuer.headers("alice", exp=int(time.time()) + 7200)
+        try:
+            with httpx.Client(base_url=base, headers=headers, timeout=600) as http:
+                for _ in range(200):
+                    try:
+                        if http.get("/healthz").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.1)
+                scope = http.get("/datalake/scopes/mine").json()["scope"]
+
+                # --- streaming: upload and download vs a plain copy on the same disk
+                source = tmp / "big.bin"
+                _make_file(source, size)
+                start = time.perf_counter()
+                shutil.copyfile(source, tmp / "copy.bin")
+                copy_s = time.perf_counter() - start
+                (tmp / "copy.bin").unlink()
+                rss0 = _rss_kib(server.pid, "VmRSS")
+                _reset_peak(server.pid)
+                start = time.perf_counter()
+                r = http.put(f"/datalake/files/{scope}/big-{uuid.uuid4().hex[:6]}.bin",
+                             content=_stream_file(source))
+                up_s = time.perf_counter() - start
+                r.raise_for_status()
+                name = r.json()["name"]
+                up_peak = _rss_kib(server.pid, "VmHWM") - rss0
+                rss0 = _rss_kib(server.pid, "VmRSS")
+                _reset_peak(server.pid)
+                start = time.perf_counter()
+                with http.stream("GET", f"/datalake/files/{scope}/{name}") as response, \
+                        (tmp / "down.bin").open("wb") as out:
+                    response.raise_for_status()
+                    for chunk in response.iter_bytes(4 * MiB):
+                        out.write(chunk)
+                down_s = time.perf_counter() - start
+                down_peak = _rss_kib(server.pid, "VmHWM") - rss0
+                label = f"{size // MiB} MiB"
+                rows += [
+                    Row("datalake", f"plain copy, {label}", size / MiB / copy_s, "MiB/s",
+                        baseline=size / MiB / copy_s),
+                    Row("datalake", f"upload through gateway, {label}", size / MiB / up_s, "MiB/s",
+                        baseline=size / MiB / copy_s, target=">= 0.5",
+                        ok=copy_s / up_s >= 0.5),
+                    Row("datalake", f"download through gateway, {label}", size / MiB / down_s,
+                        "MiB/s", baseline=size / MiB / copy_s, target=">= 0.5",
+                        ok=copy_s / down_s >= 0.5),
+                    Row("datalake", "server peak RSS growth, upload", up_peak / 1024, "MiB",
+                        target="< 100 MiB", ok=up_peak / 1024 < 100),
+                    Row("datalake", "server peak RSS growth, download", down_peak / 1024, "MiB",
+                        target="< 100 MiB", ok=down_peak / 1024 < 100),
+                ]
+                source.unlink()
+                (tmp / "down.bin").unlink()
+
+                # --- metadata latency: gateway vs Rucio directly
+                token = rucio.admin_token()
+                rucio_http = httpx.Client(base_url=rucio.url, headers={"X-Rucio-Auth-Token": token})
+                direct, gateway = [], []
+                for _ in range(50):  # warm-up
+                    http.get(f"/datalake/dids/{scope}/{name}")
+                    rucio_http.get(f"/dids/{scope}/{name}/meta")
+                for _ in range(300):
+                    t = time.perf_counter()
+                    rucio_http.get(f"/dids/{scope}/{name}/meta").raise_for_status()
+                    direct.append((time.perf_counter() - t) * 1000)
+                    t = time.perf_counter()
+                    http.get(f"/datalake/dids/{scope}/{name}").raise_for_status()
+                    gateway.append((time.perf_counter() - t) * 1000)
+                added = statistics.median(gateway) - statistics.median(direct)
+                rows += [
+                    Row("datalake", "DID metadata, Rucio direct p50", statistics.median(direct),
+                        f"ms (p99 {_percentile(direct, 0.99):.2f})"),
+                    Row("datalake", "DID metadata, through gateway p50", statistics.median(gateway),
+                        f"ms (p99 {_percentile(gateway, 0.99):.2f})",
+                        baseline=statistics.median(direct)),
+                    Row("datalake", "DID metadata, added at p50", added, "ms",
+                        target="<= 2 ms", ok=added <= 2),
+                ]
+
+                # --- listing many DIDs as NDJSON
+                prefix = f"list-{uuid.uuid4().hex[:6]}"
+                batch = 5000
+                for i in range(0, n_dids, batch):
+                    dids = [{"scope": scope, "name": f"{prefix}-{j:06d}", "type": "DATASET"}
+                            for j in range(i, min(n_dids, i + batch))]
+                    rucio_http.post("/dids", json=dids, timeout=600).raise_for_status()
+                rss0 = _rss_kib(server.pid, "VmRSS")
+                _reset_peak(server.pid)
+                start = time.perf_counter()
+                first = None
+                count = 0
+                with http.stream("GET", f"/datalake/dids/{scope}", params={"name": f"{prefix}-*"},
+                                 headers={"Accept": "application/x-ndjson"}) as response:
+                    response.raise_for_status()
+                    for line in response.iter_lines():
+                        if line.strip():
+                            if first is None:
+                                first = time.perf_counter() - start
+                            count += 1
+                total = time.perf_counter() - start
+                grow = (_rss_kib(server.pid, "VmHWM") - rss0) / 1024
+                if count != n_dids:
+                    raise RuntimeError(f"listed {count} of {n_dids} DIDs")
+                rows += [
+                    Row("datalake", f"list {n_dids:,} DIDs: first result", (first or 0) * 1000, "ms"),
+                    Row("datalake", f"list {n_dids:,} DIDs: total", total, "s",
+                        target="", ok=None),
+                    Row("datalake", f"list {n_dids:,} DIDs: server RSS growth", grow, "MiB",
+                        target="flat (< 50 MiB)", ok=grow < 50),
+                ]
+                rucio_http.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            rucio.close()
+    return rows

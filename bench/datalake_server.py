@@ -1,0 +1,43 @@
+"""A gateway with the datalake mounted, served by uvicorn, for the Data Lake benchmark.
+
+Run as ``python -m bench.datalake_server PORT RUCIO_URL USER PASSWORD KEYFILE``; its peak RSS
+(VmHWM) is what the benchmark reads.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import uvicorn
+from joserfc.jwk import RSAKey
+
+from vre_common.testing import TestIssuer
+from vre_datalake.config import DatalakeSettings
+from vre_datalake.main import create_app as datalake_app
+from vre_gateway.config import GatewaySettings
+from vre_gateway.main import create_app
+
+
+def main() -> None:
+    port, rucio_url, user, password, keyfile = sys.argv[1:6]
+    issuer = TestIssuer()
+    issuer.key = RSAKey.import_key(json.loads(open(keyfile).read()))
+    validator = issuer.validator()
+    datalake = datalake_app(
+        DatalakeSettings(
+            rucio={"url": rucio_url, "service_username": user, "service_password": password},
+            storage={"default_rse": "VRE-DISK-1"},
+        ),
+        validator=validator,
+    )
+    app = create_app(
+        GatewaySettings(rate_limit={"enabled": False}),
+        service_apps={"datalake": datalake},
+        validator=validator,
+    )
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
