@@ -72,7 +72,7 @@ async def test_did_in_registered_dids_out(
                 name=f"e2e-{uid}",
             )
             done = await wf.wait(run["id"], within=120)
-            assert done["status"] == "finished", done
+            assert done["status"] == "finished", done["error"]["detail"]
             (staged,) = done["inputs"]
             assert staged["did"] == f"user.alice:{uid}/numbers.csv"
             assert staged["staged_by"] in ("link", "copy")  # a POSIX replica on this machine

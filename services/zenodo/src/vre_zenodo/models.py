@@ -285,7 +285,7 @@ class ImportList(BaseModel):
 # ----------------------------------------------------------------------------- depositions
 
 
-class _Sources(BaseModel):
+class DepositionSources(BaseModel):
     """Where the files of a deposition come from, and its metadata."""
 
     model_config = ConfigDict(extra="forbid")
@@ -317,7 +317,7 @@ class _Sources(BaseModel):
         return value
 
 
-class DepositionCreate(_Sources):
+class DepositionCreate(DepositionSources):
     """A new deposition from Data Lake files or a run's outputs."""
 
     model_config = ConfigDict(
@@ -346,7 +346,7 @@ class DepositionCreate(_Sources):
         return self
 
 
-class VersionCreate(_Sources):
+class VersionCreate(DepositionSources):
     """A new version of a published deposition.
 
     Without ``dids``/``run_id`` the previous version's files are kept; with them, the new

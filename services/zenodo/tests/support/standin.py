@@ -760,3 +760,28 @@ async def stream_bytes(data: bytes, chunk: int = CHUNK) -> AsyncIterator[bytes]:
     """``data`` as an async iterator of chunks (for uploads in tests)."""
     for start in range(0, len(data), chunk):
         yield data[start : start + chunk]
+
+
+def main() -> None:
+    """Serve the stand-in on its own (a local Zenodo for demos of the embedded VRE)::
+
+    python services/zenodo/tests/support/standin.py --port 8099 --token alice=s3cret
+    """
+    import argparse
+    import tempfile
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="A Zenodo stand-in on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--root", type=Path, default=None, help="Where files are kept.")
+    parser.add_argument("--token", action="append", default=[], help="user=token (repeatable).")
+    args = parser.parse_args()
+    tokens = {t.split("=", 1)[1]: t.split("=", 1)[0] for t in args.token if "=" in t}
+    standin = ZenodoStandIn(args.root or Path(tempfile.mkdtemp(prefix="zenodo-standin-")), tokens)
+    standin.base_url = f"http://127.0.0.1:{args.port}"
+    uvicorn.run(standin.app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -47,10 +47,10 @@ from vre_zenodo.errors import (
 from vre_zenodo.models import (
     Deposition,
     DepositionCreate,
+    DepositionSources,
     MetadataUpdate,
     VersionCreate,
     ZenodoDepositionSummary,
-    _Sources,
 )
 from vre_zenodo.services.credentials import CredentialService
 from vre_zenodo.services.imports import (
@@ -157,7 +157,7 @@ class DepositionService:
     # ------------------------------------------------------------------ sources
 
     async def _files(
-        self, bearer: str, sources: _Sources
+        self, bearer: str, sources: DepositionSources
     ) -> tuple[list[str], list[NewDepositionFile]]:
         """The requested DIDs (with the run's outputs) and the files they resolve to."""
         dids = list(dict.fromkeys(sources.dids))
@@ -189,7 +189,7 @@ class DepositionService:
             new.filename = filename
         return dids, files
 
-    async def _metadata(self, bearer: str, sources: _Sources) -> dict[str, Any]:
+    async def _metadata(self, bearer: str, sources: DepositionSources) -> dict[str, Any]:
         """The catalogue entry's block (if named), overridden by the fields given."""
         metadata: dict[str, Any] = {}
         if sources.software_id:
@@ -220,13 +220,8 @@ class DepositionService:
         token = await self._credentials.token(user)
         dids, files = await self._files(bearer, request)
         metadata = await self._metadata(bearer, request)
-        draft = await self._zenodo.create_deposition(token)
-        try:
-            if metadata:
-                draft = await self._zenodo.update_metadata(token, draft.id, metadata)
-        except VreError:
-            await self._forget_draft(token, draft.id)
-            raise
+        # Metadata goes with the creation: if Zenodo refuses it, no draft is left behind.
+        draft = await self._zenodo.create_deposition(token, metadata)
         dep = await self._store.create(
             owner=user.key,
             owner_name=user.username,

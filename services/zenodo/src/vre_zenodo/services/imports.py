@@ -131,9 +131,8 @@ class ImportService:
         zenodo_token = await self._credentials.optional_token(user)
         if request.record_id is not None:
             record_id = request.record_id
-        else:
-            assert request.doi is not None  # the model guarantees one of the two
-            record_id = await self._records.resolve_doi(request.doi, zenodo_token)
+        else:  # the model guarantees a DOI then
+            record_id = await self._records.resolve_doi(request.doi or "", zenodo_token)
         record = await self._zenodo.get_record(record_id, zenodo_token)
         if not record.files:
             raise InvalidInputError(
