@@ -94,7 +94,7 @@ def _dict_value_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def type_name(annotation: Any) -> str:
+def type_name(annotation: Any) -> str:  # noqa: PLR0911 - one return per kind of type
     """A short, readable name of a field's type."""
     origin = get_origin(annotation)
     if origin is Literal:
@@ -323,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
         if current != text:
-            print(f"{args.output} is out of date: run tools/gen_config_reference.py", file=sys.stderr)
+            print(
+                f"{args.output} is out of date: run tools/gen_config_reference.py", file=sys.stderr
+            )
             return 1
         return 0
     args.output.write_text(text)

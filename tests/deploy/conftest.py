@@ -48,3 +48,14 @@ def kubectl() -> str:
     if path is None:
         pytest.fail("kubectl is not installed: `kubectl kustomize` renders the k8s overlays")
     return path
+
+
+@pytest.fixture(scope="session")
+def python_base() -> tuple[str, dict[str, float]]:
+    """The local Python base image (debootstrap once, then the cache); skips without podman."""
+    from tests.deploy.support.images import ensure_python_base, podman_unusable_reason
+
+    reason = podman_unusable_reason()
+    if reason is not None:
+        pytest.skip(f"podman cannot run containers here: {reason}")
+    return ensure_python_base()

@@ -128,8 +128,8 @@ def test_no_secret_is_written_in_the_file(raw: dict[str, Any]) -> None:
     for name, service in raw["services"].items():
         environment = service.get("environment") or {}
         assert isinstance(environment, dict), f"{name}: use the mapping form"
-        for key, value in environment.items():
-            value = str(value)
+        for key, raw_value in environment.items():
+            value = str(raw_value)
             if SECRET_NAME.search(key):
                 assert ONLY_VARIABLE.match(value), f"{name}.{key} must come from the env file"
             userinfo = re.match(r"^[a-z0-9+]+://([^@/]+)@", value)
@@ -154,7 +154,8 @@ def test_every_long_running_service_has_a_health_check(rendered: dict[str, Any])
                     assert condition["condition"] == "service_completed_successfully", name
             continue
         assert not check.get("disable"), name
-        assert check.get("test") and check["test"][0] in ("CMD", "CMD-SHELL"), name
+        assert check.get("test"), name
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), name
         assert service.get("restart") == "unless-stopped", name
 
 
@@ -224,7 +225,7 @@ def test_images_are_built_from_the_project_dockerfiles(rendered: dict[str, Any])
 
 
 def _service_settings() -> dict[str, type]:
-    return {service: cls for service, cls in settings_classes()}
+    return dict(settings_classes())
 
 
 @pytest.mark.parametrize("service", [s for s, _, _ in SETTINGS])
@@ -278,8 +279,12 @@ def test_rucio_roles_and_storage(rendered: dict[str, Any]) -> None:
     assert services["rucio"]["command"] == ["server"]
     assert services["rucio-daemons"]["command"] == ["daemons"]
     # POSIX replicas are file:// paths: the same volume at the same place for both writers
-    posix = {s: v for s in ("datalake", "rucio-daemons", "rucio-setup") for v in
-             services[s]["volumes"] if "rse-posix" in str(v)}
+    posix = {
+        s: v
+        for s in ("datalake", "rucio-daemons", "rucio-setup")
+        for v in services[s]["volumes"]
+        if "rse-posix" in str(v)
+    }
     assert len(posix) == 3
     setup = services["rucio-setup"]["command"]
     assert setup[0] == "vre-provision-rucio"
@@ -302,6 +307,8 @@ def test_prometheus_scrapes_every_service(rendered: dict[str, Any]) -> None:
         for target in static["targets"]
     }
     assert targets == {f"{s}:8000" for s in SERVICES}
-    assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in config["scrape_configs"])
+    assert all(
+        job.get("metrics_path", "/metrics") == "/metrics" for job in config["scrape_configs"]
+    )
     volumes = rendered["services"]["prometheus"]["volumes"]
     assert any("deploy/monitoring/prometheus.yml" in str(v) for v in volumes)

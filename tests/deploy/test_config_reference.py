@@ -74,7 +74,8 @@ def test_sections_follow_the_models() -> None:
         found = sections(service, cls)
         assert found[0].title.startswith(service)
         for section in found[1:]:
-            assert section.title.startswith("`VRE_") and section.title.endswith("__…`")
+            assert section.title.startswith("`VRE_")
+            assert section.title.endswith("__…`")
 
 
 def test_operations_guide_links_the_reference() -> None:

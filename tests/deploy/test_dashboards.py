@@ -20,9 +20,9 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
-from vre_common.testing import TestIssuer
 
 from tests.deploy.conftest import REPO
+from vre_common.testing import TestIssuer
 
 DASHBOARDS = sorted((REPO / "deploy" / "monitoring" / "grafana" / "dashboards").glob("*.json"))
 SUFFIXES = {
@@ -100,7 +100,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, s
 
     import asyncio
 
-    for service, build in _apps(issuer, tmp_path_factory.mktemp("apps")).items():
+    for _service, build in _apps(issuer, tmp_path_factory.mktemp("apps")).items():
         text = asyncio.run(scrape(build()))
         for family in text_string_to_metric_families(text):
             labels = families.get(family.name, (family.type, set()))[1]
@@ -111,7 +111,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, s
             families[family.name] = (family.type, labels)
     assert seen_services >= {"gateway", "datalake", "workflows", "catalogue", "zenodo"}
     # label names of metrics without samples yet come from their definitions
-    for collector in list(REGISTRY._collector_to_names):  # noqa: SLF001 - test introspection
+    for collector in list(REGISTRY._collector_to_names):
         names = getattr(collector, "_labelnames", None)
         name = getattr(collector, "_name", None)
         if names and name in families:
@@ -190,7 +190,8 @@ def test_dashboard_is_well_formed(path: Path) -> None:
         assert panel["targets"], panel["title"]
         assert panel.get("description"), panel["title"]
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
+        assert grid["x"] >= 0, panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
     assert len(ids) == len(set(ids))
 
 
@@ -228,7 +229,9 @@ def test_dashboards_cover_what_operators_need(exported: dict[str, tuple[str, set
                 grouped.setdefault(metric, set()).update(labels)
     assert queried >= WANTED
     assert {"service", "route", "status"} <= grouped["vre_http_requests_total"]
-    assert {"backend", "outcome", "operation"} <= grouped["vre_backend_request_duration_seconds_count"]
+    assert {"backend", "outcome", "operation"} <= grouped[
+        "vre_backend_request_duration_seconds_count"
+    ]
     assert {"reason", "outcome"} <= grouped["vre_token_validations_total"]
     assert "status" in grouped["vre_workflow_runs_total"]
     assert "direction" in grouped["vre_transfer_bytes_total"]

@@ -74,15 +74,22 @@ def test_image_rules(image: str) -> None:
     copies = [i.args for i in builder.all("COPY")]
     assert any(lock in c for c in copies)
     # the final stage only takes what the builder made, and runs as the unprivileged user
-    assert all("--from=builder" in c or c.startswith("deploy/") or c.startswith("services/datalake/src/vre_datalake/rucio_local/scripts/") for c in (i.args for i in final.all("COPY")))
+    assert all(
+        "--from=builder" in c
+        or c.startswith("deploy/")
+        or c.startswith("services/datalake/src/vre_datalake/rucio_local/scripts/")
+        for c in (i.args for i in final.all("COPY"))
+    )
     users = final.all("USER")
-    assert users and users[-1].args == "10001:10001"
+    assert users
+    assert users[-1].args == "10001:10001"
     assert not final.all("RUN") or "useradd" in final.all("RUN")[0].args
 
     healthcheck = final.all("HEALTHCHECK")
     assert len(healthcheck) == 1
     probe = healthcheck[0].exec_form()
-    assert probe is not None and probe[0] == "python", "no curl in the image: Python probes"
+    assert probe is not None
+    assert probe[0] == "python", "no curl in the image: Python probes"
     if image in SERVICES:
         assert "http://127.0.0.1:8000/healthz" in " ".join(probe)
         assert "urllib.request" in " ".join(probe)
@@ -96,7 +103,8 @@ def test_image_rules(image: str) -> None:
         installs = [i.args for i in builder.all("RUN") if " -e " in i.args]
         assert len(installs) == 1
         flat = re.sub(r"\s+", " ", installs[0])
-        assert "--offline" in flat and "--no-deps" in flat
+        assert "--offline" in flat
+        assert "--no-deps" in flat
         assert f"-e libs/common -e services/{image}" in flat
         # no other service's code in this image
         sources = " ".join(copies)
@@ -141,8 +149,13 @@ def test_lock_files_pin_versions_and_hashes_only(lock: str) -> None:
     path = REQUIREMENTS / f"{lock}.txt"
     text = path.read_text()
     assert "://" not in text, "no download addresses in lock files"
-    assert "--index-url" not in text and "--find-links" not in text
-    entries = re.findall(r"^[A-Za-z0-9_.\-\[\],]+==\S+(?: \\\n(?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n?)+)", text, re.M)
+    assert "--index-url" not in text
+    assert "--find-links" not in text
+    entries = re.findall(
+        r"^[A-Za-z0-9_.\-\[\],]+==\S+(?: \\\n(?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n?)+)",
+        text,
+        re.M,
+    )
     assert len(entries) == len(pins(path)), "every pin carries hashes"
 
 
@@ -152,7 +165,8 @@ def test_image_locks_match_what_ci_tests(lock: str) -> None:
     main = pins(REQUIREMENTS / "main.txt")
     header = (REQUIREMENTS / f"{lock}.txt").read_text().splitlines()[1]
     assert f"-c main.txt {lock}.in -o {lock}.txt" in header
-    assert "--generate-hashes" in header and "--python-version 3.11" in header
+    assert "--generate-hashes" in header
+    assert "--python-version 3.11" in header
     for name, version in pins(REQUIREMENTS / f"{lock}.txt").items():
         if name in main:
             assert main[name] == version, name
@@ -162,10 +176,13 @@ def test_service_locks_hold_only_their_service() -> None:
     gateway = pins(REQUIREMENTS / "gateway.txt")
     datalake = pins(REQUIREMENTS / "datalake.txt")
     workflows = pins(REQUIREMENTS / "workflows.txt")
-    assert "snakemake" in workflows and "cwltool" in workflows
+    assert "snakemake" in workflows
+    assert "cwltool" in workflows
     for other in (gateway, datalake, pins(REQUIREMENTS / "catalogue.txt")):
-        assert "snakemake" not in other and "cwltool" not in other
-    assert "aiohttp" in gateway and "aiohttp" not in datalake
+        assert "snakemake" not in other
+        assert "cwltool" not in other
+    assert "aiohttp" in gateway
+    assert "aiohttp" not in datalake
     for lock in SERVICES:
         packages = pins(REQUIREMENTS / f"{lock}.txt")
         for tool_only in ("pytest", "ruff", "mypy", "schemathesis", "rucio-clients", "rucio"):
@@ -187,9 +204,13 @@ def test_build_context_holds_what_the_images_copy() -> None:
         for pattern in patterns:
             negate = pattern.startswith("!")
             glob = pattern.lstrip("!").strip("/")
-            if fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(path, glob + "/*") or any(
-                fnmatch.fnmatch(parent, glob)
-                for parent in [str(p) for p in Path(path).parents if str(p) != "."]
+            if (
+                fnmatch.fnmatch(path, glob)
+                or fnmatch.fnmatch(path, glob + "/*")
+                or any(
+                    fnmatch.fnmatch(parent, glob)
+                    for parent in [str(p) for p in Path(path).parents if str(p) != "."]
+                )
             ):
                 keep = negate
         return keep

@@ -16,51 +16,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from vre_common.testing import free_port
 
 from tests.deploy.conftest import REPO
-from tests.deploy.support.images import (
-    HOST_CA_BUNDLE,
-    ensure_python_base,
-    podman,
-    podman_unusable_reason,
-)
+from tests.deploy.support.images import build_image, podman
+from vre_common.testing import free_port
 
 pytestmark = pytest.mark.slow
-TAG = "localhost/vre-gateway:test"
-
-
-@pytest.fixture(scope="module")
-def base_image() -> tuple[str, dict[str, float]]:
-    """The local Python base (made with debootstrap once, then loaded from the cache)."""
-    reason = podman_unusable_reason()
-    if reason is not None:
-        pytest.skip(f"podman cannot run containers here: {reason}")
-    return ensure_python_base()
-
-
-def build(base: str) -> float:
-    started = time.perf_counter()
-    args = [
-        "build",
-        "--format", "docker",  # keeps HEALTHCHECK (the OCI format has none)
-        "-f", str(REPO / "deploy" / "docker" / "gateway.Dockerfile"),
-        "--build-arg", f"PYTHON_IMAGE={base}",
-        "-t", TAG,
-    ]  # fmt: skip
-    if HOST_CA_BUNDLE.exists():  # HTTPS here goes through a certificate-rewriting proxy
-        args += ["--secret", f"id=ca-bundle,src={HOST_CA_BUNDLE}"]
-    podman(*args, str(REPO), timeout=1800)
-    return time.perf_counter() - started
 
 
 def test_gateway_image_builds_runs_and_answers_healthz(
-    base_image: tuple[str, dict[str, float]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    python_base: tuple[str, dict[str, float]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base, base_timings = base_image
-    build_seconds = build(base)
+    base, base_timings = python_base
+    tag, build_seconds = build_image("gateway", base, REPO)
 
-    image = json.loads(podman("image", "inspect", TAG).stdout)[0]
+    image = json.loads(podman("image", "inspect", tag).stdout)[0]
     config = image["Config"]
     assert config["User"] == "10001:10001"
     assert "/healthz" in " ".join(image["Healthcheck"]["Test"])
@@ -73,11 +43,11 @@ def test_gateway_image_builds_runs_and_answers_healthz(
     volume = ["-v", f"{data}:/data"]
 
     started = time.perf_counter()
-    migrate = podman("run", "--rm", *volume, *database, TAG, "vre-migrate", "gateway")
+    migrate = podman("run", "--rm", *volume, *database, tag, "vre-migrate", "gateway")
     migrate_seconds = time.perf_counter() - started
     assert "upgraded" in migrate.stdout
     assert (data / "gateway.db").exists()
-    check = podman("run", "--rm", *volume, *database, TAG, "vre-migrate", "gateway", "--check")
+    check = podman("run", "--rm", *volume, *database, tag, "vre-migrate", "gateway", "--check")
     assert "is current" in check.stdout
 
     name = f"vre-gateway-test-{uuid.uuid4().hex[:8]}"
@@ -88,7 +58,7 @@ def test_gateway_image_builds_runs_and_answers_healthz(
         "--read-only", "--tmpfs", "/tmp",  # as readOnlyRootFilesystem in k8s/
         "-p", f"127.0.0.1:{port}:8000",
         *volume, *database, "-e", "VRE_MIGRATIONS=verify",
-        TAG,
+        tag,
     )  # fmt: skip
     try:
         health = None
@@ -121,7 +91,7 @@ def test_gateway_image_builds_runs_and_answers_healthz(
     finally:
         podman("rm", "-f", "-t", "2", name, check=False)
 
-    size = json.loads(podman("image", "inspect", TAG).stdout)[0]["Size"]
+    size = json.loads(podman("image", "inspect", tag).stdout)[0]["Size"]
     with capsys.disabled():
         made = ", ".join(f"{k} {v:.1f} s" for k, v in base_timings.items()) or "present"
         print(

@@ -129,7 +129,8 @@ def test_autoscaling_and_disruption_budgets(
     assert {component(p) for p in pdbs.values()} == STATELESS
     for hpa in hpas.values():
         target = hpa["spec"]["scaleTargetRef"]
-        assert target["kind"] == "Deployment" and target["name"] in deployments
+        assert target["kind"] == "Deployment"
+        assert target["name"] in deployments
         assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
         metric = hpa["spec"]["metrics"][0]["resource"]
         assert metric["name"] == "cpu"  # needs the cpu request set on the container
@@ -137,10 +138,16 @@ def test_autoscaling_and_disruption_budgets(
     for pdb in pdbs.values():
         labels = pdb["spec"]["selector"]["matchLabels"]
         matching = [
-            d for d in deployments.values() if labels.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+            d
+            for d in deployments.values()
+            if labels.items() <= d["spec"]["template"]["metadata"]["labels"].items()
         ]
         assert len(matching) == 1
-        hpa = next(h for h in hpas.values() if h["spec"]["scaleTargetRef"]["name"] == matching[0]["metadata"]["name"])
+        hpa = next(
+            h
+            for h in hpas.values()
+            if h["spec"]["scaleTargetRef"]["name"] == matching[0]["metadata"]["name"]
+        )
         if overlay == "prod":  # a budget that allows no eviction would block node drains
             assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
     for deployment in deployments.values():
@@ -168,7 +175,8 @@ def test_only_the_gateway_is_reachable_from_outside(
 
     policies = of_kind(objects, "NetworkPolicy")
     deny = policies["vre-default-deny-ingress"]["spec"]
-    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"]
+    assert deny["podSelector"] == {}
+    assert deny["policyTypes"] == ["Ingress"]
     assert "ingress" not in deny
     deployments = of_kind(objects, "Deployment")
 
@@ -199,7 +207,9 @@ def test_only_the_gateway_is_reachable_from_outside(
             for rule in rules:
                 for peer in rule["from"]:
                     if "podSelector" in peer:
-                        assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "vre"}
+                        assert peer["podSelector"]["matchLabels"] == {
+                            "app.kubernetes.io/part-of": "vre"
+                        }
                         assert "namespaceSelector" not in peer
                     else:  # only Prometheus' namespace, in the monitoring component
                         assert peer["namespaceSelector"]["matchLabels"] == {
@@ -225,7 +235,8 @@ def test_secrets_are_referenced_never_embedded(
                 referenced.add((ref["name"], ref["key"]))
     assert referenced
     for name, key in referenced:  # the operator learns from the docs what to create
-        assert f"`{name}`" in operations and f"`{key}`" in operations, (name, key)
+        assert f"`{name}`" in operations, name
+        assert f"`{key}`" in operations, (name, key)
     for config in of_kind(objects, "ConfigMap").values():
         if config["metadata"]["name"] == "vre-grafana-dashboards":
             continue
@@ -250,7 +261,9 @@ def test_vre_variables_are_real_settings(
             environment.update(configs[source["configMapRef"]["name"]]["data"])
         for item in main.get("env", []):
             if "secretKeyRef" in item.get("valueFrom", {}):
-                dummy = "postgresql+asyncpg://vre:x@db/x" if "DATABASE__URL" in item["name"] else "x"
+                dummy = (
+                    "postgresql+asyncpg://vre:x@db/x" if "DATABASE__URL" in item["name"] else "x"
+                )
                 environment[item["name"]] = dummy
         names = {k for k in environment if k.startswith("VRE_")}
         assert names - (env_names(cls) | {"VRE_DATA"}) == set(), service
@@ -295,7 +308,9 @@ def test_migrations_run_as_jobs_before_services_verify(
         assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
         assert "limits" in main["resources"]
         job_db = [e for e in main["env"] if e["name"].endswith("DATABASE__URL")]
-        service_db = [e for e in container(deployments[service])["env"] if e["name"].endswith("DATABASE__URL")]
+        service_db = [
+            e for e in container(deployments[service])["env"] if e["name"].endswith("DATABASE__URL")
+        ]
         assert job_db == service_db
         flag, value = flags[service]
         config = configs[container(deployments[service])["envFrom"][0]["configMapRef"]["name"]]
@@ -322,7 +337,11 @@ def test_prod_is_monitored(rendered: dict[str, list[dict[str, Any]]]) -> None:
     monitor = monitors["vre"]
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     selector = monitor["spec"]["selector"]["matchLabels"]
-    selected = [s for s in of_kind(objects, "Service").values() if selector.items() <= s["metadata"]["labels"].items()]
+    selected = [
+        s
+        for s in of_kind(objects, "Service").values()
+        if selector.items() <= s["metadata"]["labels"].items()
+    ]
     assert {component(s) for s in selected} == set(SERVICES)
     for endpoint in monitor["spec"]["endpoints"]:
         assert endpoint["path"] == "/metrics"
@@ -356,7 +375,8 @@ def test_flux_follows_the_overlays() -> None:
         assert item["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
         spec = item["spec"]
         assert spec["sourceRef"] == {"kind": "GitRepository", "name": "vre"}
-        assert spec["prune"] is True and spec["wait"] is True
+        assert spec["prune"] is True
+        assert spec["wait"] is True
         assert re.fullmatch(r"\d+[smh]", spec["interval"])
         overlay = REPO / spec["path"]
         assert (overlay / "kustomization.yaml").exists(), spec["path"]

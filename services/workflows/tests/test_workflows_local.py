@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import json
 import zlib
 from pathlib import Path
 
@@ -78,10 +79,20 @@ async def test_two_step_workflow_from_did_to_registered_outputs(wf: Harness) -> 
     meta = wf.datalake.datasets[dataset].metadata
     assert meta["run_id"] == run["id"]
     assert meta["spec_sha256"] == run["spec_sha256"]
-    assert meta["input_dids"] == ["user.alice:inputs/numbers.csv"]
-    assert meta["images"] == ["docker.io/library/debian:bookworm-slim"]
+    assert meta["input_dids"] == "user.alice:inputs/numbers.csv"
+    assert meta["images"] == "docker.io/library/debian:bookworm-slim"
     assert meta["lifetime"] == 3600
-    assert sorted(wf.datalake.datasets[dataset].files) == sorted(o["did"] for o in outputs.values())
+    provenance = done["provenance_did"]
+    assert provenance == f"{dataset}/vre-run.json"
+    assert sorted(wf.datalake.datasets[dataset].files) == sorted(
+        [provenance, *(o["did"] for o in outputs.values())]
+    )
+    manifest = json.loads(wf.datalake.files[provenance].path.read_text())
+    assert manifest["run_id"] == run["id"]
+    assert manifest["spec_sha256"] == run["spec_sha256"]
+    assert manifest["inputs"][0]["did"] == "user.alice:inputs/numbers.csv"
+    assert {o["path"] for o in manifest["outputs"]} == set(outputs)
+    assert manifest["parameters"] == {"factor": 10, "who": "alice"}
 
     logs = await wf.client.get(f"/runs/{run['id']}/logs", headers=wf.headers())
     assert "==> step 0: sort (finished) <==" in logs.text
@@ -238,8 +249,6 @@ async def test_download_staging_uploads_and_inline_files(
             "inputs": [{"did": "user.alice:pair", "path": "data"}],
             "files": {"code/run.sh": "cat data/a.txt data/b.txt extra/notes.txt\n"},
         }
-        import json
-
         response = await client.post(
             "/runs",
             data={"run": json.dumps(body)},

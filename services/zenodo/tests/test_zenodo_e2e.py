@@ -263,6 +263,7 @@ async def test_publish_streams_files_and_returns_doi(
         body = published.json()
         assert body["state"] == "published"
         assert body["doi"] == f"10.5281/zenodo.{dep['zenodo_id']}"
+        assert body["html_url"] == f"{fresh_standin.base_url}/records/{dep['zenodo_id']}"
         record = fresh_standin.records[dep["zenodo_id"]]
         assert {f.key for f in record.files} == {"plot.png", "table.csv"}
         listing = await client.get("/depositions", headers=alice)

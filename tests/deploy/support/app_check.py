@@ -41,6 +41,7 @@ def main(service: str) -> int:
         importlib.import_module(info.name)
         modules += 1
     import httpx
+
     from vre_common.testing import TestIssuer
 
     module, name, extra = SETTINGS[service]

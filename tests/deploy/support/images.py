@@ -45,7 +45,9 @@ def podman_env() -> dict[str, str]:
     return {**os.environ, "CONTAINERS_CONF": str(conf)}
 
 
-def podman(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
+def podman(
+    *args: str, timeout: float = 600, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run ``podman ARGS`` and return its captured output."""
     result = subprocess.run(
         ["podman", *args],
@@ -164,3 +166,30 @@ def ensure_python_base() -> tuple[str, dict[str, float]]:
     partial.replace(archive)
     timings["save"] = time.perf_counter() - started
     return BASE_IMAGE, timings
+
+
+def build_image(name: str, base: str, repo: Path) -> tuple[str, float]:
+    """``podman build`` deploy/docker/<name>.Dockerfile on ``base``; the tag and seconds."""
+    tag = f"localhost/vre-{name}:test"
+    started = time.perf_counter()
+    args = [
+        "build",
+        "--format", "docker",  # keeps HEALTHCHECK (the OCI format has none)
+        "-f", str(repo / "deploy" / "docker" / f"{name}.Dockerfile"),
+        "--build-arg", f"PYTHON_IMAGE={base}",
+        "-t", tag,
+    ]  # fmt: skip
+    if HOST_CA_BUNDLE.exists():  # HTTPS here goes through a certificate-rewriting proxy
+        args += ["--secret", f"id=ca-bundle,src={HOST_CA_BUNDLE}"]
+    podman(*args, str(repo), timeout=1800)
+    return tag, time.perf_counter() - started
+
+
+def wait_healthy(container: str, seconds: float) -> bool:
+    """Run the container's HEALTHCHECK until it passes (podman here has no systemd timers)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if podman("healthcheck", "run", container, check=False).returncode == 0:
+            return True
+        time.sleep(1.0)
+    return False

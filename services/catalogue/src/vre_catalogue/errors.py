@@ -5,13 +5,21 @@
 - ``SoftwareNotFoundError``, ``VersionNotFoundError``, ``EnvironmentNotFoundError``,
   ``HarvestJobNotFoundError`` (404).
 - ``VersionExistsError``, ``EnvironmentExistsError``, ``NameTakenError``,
-  ``HarvestRunningError`` (409).
+  ``HarvestRunningError``, ``EntryOwnerConflictError`` (409).
 - ``NotEditableError`` (403): the entry belongs to someone else; ``CuratorOnlyError`` (403).
+- ``ProjectsUnavailableError`` (503): a project entry, and no gateway to ask about projects.
+- Project entries also answer the shared policy's errors (:mod:`vre_common.policy`).
 """
 
 from __future__ import annotations
 
-from vre_common.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from vre_common.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
 
 
 class InvalidCodemetaError(InvalidInputError):
@@ -89,3 +97,17 @@ class CuratorOnlyError(ForbiddenError):
 
     slug = "curators-only"
     title = "Curators only"
+
+
+class EntryOwnerConflictError(ConflictError):
+    """The entry exists and belongs to someone else than the project named."""
+
+    slug = "entry-owner-conflict"
+    title = "Entry belongs to another owner"
+
+
+class ProjectsUnavailableError(BackendUnavailableError):
+    """The catalogue cannot ask the gateway about projects (none configured)."""
+
+    slug = "projects-unavailable"
+    title = "Projects unavailable"

@@ -168,6 +168,11 @@ class Software(BaseModel):
     name: str
     description: str
     registrant: str = Field(description="Who registered the entry (user name, or the harvest).")
+    project: str | None = Field(
+        default=None,
+        description="The Science Project that owns the entry (its slug): its maintainers edit "
+        "it. None: the registrant's own entry.",
+    )
     community: str | None = Field(default=None, description="Zenodo community, e.g. escape2020.")
     source: EntrySource
     latest_version: str
@@ -192,6 +197,7 @@ class SoftwareRef(BaseModel):
     id: int
     name: str
     registrant_key: str
+    project: str | None = None
     source: EntrySource
     community: str | None
     zenodo_concept_id: str | None
@@ -247,6 +253,7 @@ class SoftwareHit(BaseModel):
     programming_languages: list[str] = Field(default_factory=list)
     runtime_platforms: list[str] = Field(default_factory=list)
     community: str | None = None
+    project: str | None = Field(default=None, description="The owning project's slug.")
     score: float | None = Field(default=None, description="Relevance (higher is better).")
 
 

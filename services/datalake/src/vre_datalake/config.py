@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -143,6 +144,72 @@ class ListingSettings(BaseModel):
         return self
 
 
+class ProjectScopeSettings(BaseModel):
+    """Science Projects' scopes: naming, who answers for membership, who may create them."""
+
+    scope_prefix: str = Field(
+        default="proj.",
+        pattern=r"^[a-z0-9_.-]{1,10}$",
+        description="Scopes with this prefix belong to projects (the gateway's "
+        "projects.scope_prefix: keep them equal).",
+    )
+    account_prefix: str = Field(
+        default="proj-",
+        pattern=r"^[a-z0-9_-]{1,10}$",
+        description="A project scope <scope_prefix><slug> is owned by the Rucio account "
+        "<account_prefix><slug> (type GROUP); user accounts never get names with this prefix.",
+    )
+    directory_ttl_seconds: float = Field(
+        default=5.0, ge=0, description="How long a project access answer of the gateway is cached."
+    )
+    provisioner_groups: list[str] = Field(
+        default_factory=lambda: ["/vre/services"],
+        description="IAM groups whose members may create project scopes (POST /scopes); "
+        "members of auth.admin_groups always may.",
+    )
+    provisioner_clients: list[str] = Field(
+        default_factory=list,
+        description="OAuth client ids (token `client_id`) that may create project scopes.",
+    )
+
+    @model_validator(mode="after")
+    def _same_length(self) -> ProjectScopeSettings:
+        if len(self.account_prefix) > len(self.scope_prefix):
+            raise ValueError("account_prefix must not be longer than scope_prefix")
+        return self
+
+
+class ProvenanceSettings(BaseModel):
+    """Provenance events of uploads and attachments, delivered through a file outbox."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Record events (only when a sink exists: the gateway in-process, or "
+        "gateway_url with a service token).",
+    )
+    outbox_path: Path | None = Field(
+        default=None,
+        description="The outbox's SQLite file. None: a file in a temporary folder made at "
+        "start (events left pending by a crash are then not recovered after a restart).",
+    )
+    service_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the relay posts events with (a member of the gateway's "
+        "provenance.ingest_groups, or an allowed client).",
+    )
+    service_token_file: Path | None = Field(
+        default=None,
+        description="File holding that token, read at every delivery (for rotated tokens).",
+    )
+    relay_interval_seconds: float = Field(default=2.0, gt=0)
+    pending_grace_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="An event still pending after this long was left by a crash: Rucio is "
+        "asked whether its action happened.",
+    )
+
+
 class DatalakeSettings(VreSettings):
     """Configuration of the datalake service."""
 
@@ -156,3 +223,12 @@ class DatalakeSettings(VreSettings):
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     listing: ListingSettings = Field(default_factory=ListingSettings)
+    gateway_url: str | None = Field(
+        default=None,
+        description="Distributed mode: the gateway's URL, asked for project access "
+        "(GET /projects/-/access) and sent provenance events. The embedded gateway wires "
+        "both in-process instead.",
+        examples=["https://vre.example.org"],
+    )
+    projects: ProjectScopeSettings = Field(default_factory=ProjectScopeSettings)
+    provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)

@@ -2,8 +2,11 @@
 
 - ``DidNotFoundError``, ``ScopeNotFoundError``, ``RseNotFoundError``, ``RuleNotFoundError``,
   ``ReplicaNotFoundError`` (404);
-- ``DidExistsError`` (409), ``ContentConflictError`` (409: same DID, other bytes);
-- ``ScopeForbiddenError`` (403: another user's scope);
+- ``DidExistsError`` (409), ``ContentConflictError`` (409: same DID, other bytes),
+  ``ScopeExistsError`` (409: a project scope that exists already);
+- ``ScopeForbiddenError`` (403: another user's scope), ``ProvisionForbiddenError`` (403: only
+  the gateway and administrators create project scopes); a project scope answers the shared
+  policy's errors (``vre_common.policy``: 404 private/unknown, 403 role too weak, 409 archived);
 - ``InvalidNameError`` (422, with the field), ``ChecksumMismatchError`` (422);
 - ``RangeNotSatisfiableError`` (416); ``UploadAbortedError`` (400: the client went away);
 - ``QuotaExceededError`` (507, with ``limit_bytes``/``used_bytes``/``requested_bytes``);
@@ -74,6 +77,20 @@ class ContentConflictError(ConflictError):
 
     slug = "content-conflict"
     title = "Different content under this DID"
+
+
+class ScopeExistsError(ConflictError):
+    """The scope exists already."""
+
+    slug = "scope-exists"
+    title = "Scope exists"
+
+
+class ProvisionForbiddenError(ForbiddenError):
+    """Only the gateway's service identity and administrators create project scopes."""
+
+    slug = "scope-provision-forbidden"
+    title = "Not allowed to create project scopes"
 
 
 class ScopeForbiddenError(ForbiddenError):

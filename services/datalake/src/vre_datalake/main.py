@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
+from vre_common.policy import HttpProjectDirectory, Policy
 from vre_common.readiness import install_readiness
 from vre_datalake.backends.base import DatalakeBackend
 from vre_datalake.config import DatalakeSettings
@@ -21,7 +22,9 @@ streaming upload and download, replicas, replication rules, usage against quotas
 DID resolver for the other services.
 
 Each caller acts as a Rucio account derived from their IAM identity and owns the scope
-`user.<account>`. Large listings stream as NDJSON with `Accept: application/x-ndjson`.
+`user.<account>`. A Science Project's scope (`proj.<slug>`) is read and written as the
+project's roles allow (docs/authorization.md: `data.read`, `data.write`, `data.delete`).
+Large listings stream as NDJSON with `Accept: application/x-ndjson`.
 """
 
 
@@ -31,16 +34,32 @@ def create_app(
     validator: TokenValidator | None = None,
     backend: DatalakeBackend | None = None,
 ) -> FastAPI:
-    """Build the datalake app; the gateway passes its own validator when it mounts the app."""
+    """Build the datalake app; the gateway passes its own validator when it mounts the app.
+
+    The project policy and the provenance sink are chosen when the app starts: the ones a
+    mounting gateway put in ``app.state`` (``policy``, ``provenance_sink``), else the gateway
+    at ``settings.gateway_url`` over HTTP. ``app.state.scope_admin`` is the scope creation
+    the embedded gateway calls in-process.
+    """
     settings = settings or DatalakeSettings()
     factory = Factory.create(settings, backend=backend)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        try:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(factory.aclose)
+            policy: Policy | None = getattr(app.state, "policy", None)
+            if policy is None and settings.gateway_url:
+                directory = HttpProjectDirectory(
+                    settings.gateway_url, ttl_seconds=settings.projects.directory_ttl_seconds
+                )
+                stack.push_async_callback(directory.aclose)
+                policy = Policy(directory)
+            factory.policy.use(policy)
+            sink = getattr(app.state, "provenance_sink", None) or factory.http_event_sink()
+            await factory.provenance.start(sink)
+            stack.push_async_callback(factory.provenance.stop)
             yield
-        finally:
-            await factory.aclose()
 
     app = create_base_app(
         service="datalake",
@@ -50,6 +69,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.factory = factory
+    app.state.scope_admin = factory.scopes
     app.state.validator = validator or build_validator(settings.auth)
     for module in (catalogue, dids, files, rules):
         app.include_router(module.router)

@@ -312,6 +312,36 @@ class Scope(BaseModel):
     name: str
     account: str | None = None
     mine: bool = Field(default=False, description="The caller may write in it.")
+    project: str | None = Field(
+        default=None, description="The Science Project whose scope this is (its slug)."
+    )
+
+
+class ScopeCreate(BaseModel):
+    """A project scope the gateway asks for when a project is created."""
+
+    scope: str = Field(
+        min_length=1, max_length=25, description="`<prefix><slug>`.", examples=["proj.cta-dm"]
+    )
+    project: str = Field(
+        min_length=1,
+        max_length=25,
+        pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
+        description="The project's slug (the scope's suffix).",
+        examples=["cta-dm"],
+    )
+    quota_bytes: int | None = Field(
+        default=None, ge=0, description="Limit per RSE (None: the datalake's default)."
+    )
+
+
+class ProjectScope(BaseModel):
+    """A project's scope, the Rucio account that owns it, and its limit per RSE."""
+
+    scope: str
+    project: str
+    account: str
+    quota_bytes: int | None
 
 
 class Identity(BaseModel):

@@ -12,11 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from vre_common.auth import TokenValidator
 from vre_catalogue.config import CatalogueSettings
+from vre_common.auth import TokenValidator
 from vre_datalake.config import DatalakeSettings
 from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
-from vre_gateway.config import GatewaySettings
+from vre_gateway.config import SERVICES, GatewaySettings
+from vre_zenodo.config import ZenodoSettings
 
 
 @dataclass
@@ -52,13 +53,31 @@ def build_service_apps(
             CatalogueSettings(database=_sqlite(settings, "catalogue")) if backends else None,
             validator=validator,
         ),
-        "zenodo": zenodo_app(validator=validator),
+        "zenodo": zenodo_app(_zenodo_settings(settings) if backends else None, validator=validator),
     }
 
 
 def _sqlite(settings: GatewaySettings, name: str) -> dict[str, str]:
     """A service's own SQLite database in the data folder (embedded mode)."""
     return {"url": f"sqlite+aiosqlite:///{settings.data / (name + '.db')}"}
+
+
+def _links(settings: GatewaySettings) -> dict[str, dict[str, str]]:
+    """How one embedded service reaches the others: over HTTP through the gateway, since
+    an in-process ASGI call would buffer whole bodies."""
+    return {name: {"url": f"{settings.base_url}/{name}"} for name in SERVICES}
+
+
+def _zenodo_settings(settings: GatewaySettings) -> ZenodoSettings:
+    links = _links(settings)
+    # Zenodo's own URL and token settings still come from VRE_ZENODO_… (e.g. a sandbox).
+    return ZenodoSettings(
+        database=_sqlite(settings, "zenodo"),
+        data_dir=settings.data / "zenodo",
+        datalake=links["datalake"],
+        workflows=links["workflows"],
+        catalogue=links["catalogue"],
+    )
 
 
 def _datalake_settings(settings: GatewaySettings, backends: Backends | None) -> DatalakeSettings:

@@ -17,7 +17,7 @@ from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.policy import Policy
 from vre_common.readiness import DependencyState, Readiness, run_checks
-from vre_gateway.backends.scopes import ScopeProvisioner
+from vre_gateway.backends.scopes import InProcessScopeProvisioner, ScopeProvisioner
 from vre_gateway.backends.search import SearchSource
 from vre_gateway.config import GatewaySettings
 from vre_gateway.dev_issuer import DevIssuer, dev_issuer_router
@@ -55,7 +55,9 @@ def create_app(
     The gateway's own database is migrated at start (``migrations``: upgrade in embedded
     mode) or checked (distributed: the app refuses to start on an out-of-date schema).
     Mounted services get ``state.policy`` (an in-process project directory) and
-    ``state.provenance_sink`` (events straight into the gateway's database).
+    ``state.provenance_sink`` (events straight into the gateway's database). A mounted datalake
+    that offers ``state.scope_admin`` creates project scopes in-process (unless ``provisioner``
+    is given).
     """
     settings = settings or GatewaySettings()
     if validator is None:
@@ -103,7 +105,11 @@ def create_app(
     app.state.validator = validator
     resources = _install_gateway_resources(
         app,
-        GatewayResources(settings, provisioner=provisioner, search_sources=search_sources),
+        GatewayResources(
+            settings,
+            provisioner=provisioner if provisioner is not None else _in_process_provisioner(apps),
+            search_sources=search_sources,
+        ),
         apps,
     )
     if dev_issuer is not None:
@@ -171,6 +177,13 @@ def create_app(
             expose_headers=["X-Request-ID", "ETag", "Content-Range", "Retry-After"],
         )
     return app
+
+
+def _in_process_provisioner(apps: dict[str, FastAPI]) -> ScopeProvisioner | None:
+    """The mounted datalake's in-process scope creation, if it offers one."""
+    datalake = apps.get("datalake")
+    admin = getattr(datalake.state, "scope_admin", None) if datalake is not None else None
+    return InProcessScopeProvisioner(admin) if admin is not None else None
 
 
 def _install_gateway_resources(

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("destination", sa.JSON(), nullable=True),
         sa.Column("register_partial_outputs", sa.Boolean(), nullable=False),
         sa.Column("output_dataset", sa.String(length=600), nullable=True),
+        sa.Column("provenance_did", sa.String(length=1200), nullable=True),
         sa.Column("backend_ids", sa.JSON(), nullable=False),
         sa.Column("warnings", sa.JSON(), nullable=False),
         sa.Column("error", sa.JSON(), nullable=True),

@@ -129,7 +129,7 @@ def build_components(
             )
         else:
             datalake = UnconfiguredDatalake()
-    cipher = TokenCipher(load_or_create_key(settings.reana, settings.data_dir))
+    cipher = TokenCipher(lambda: load_or_create_key(settings.reana, settings.data_dir))
     manager = RunManager(
         db=db, settings=settings, local=local, reana=servers.clients, datalake=datalake
     )

@@ -226,6 +226,10 @@ class Run(RunSummary):
     backend_ids: dict[str, str] = Field(default_factory=dict)
     destination: OutputDestination | None = None
     output_dataset: str | None = Field(default=None, description="The dataset DID of outputs.")
+    provenance_did: str | None = Field(
+        default=None,
+        description="The run's provenance manifest (vre-run.json) registered with the outputs.",
+    )
     register_partial_outputs: bool = False
     warnings: list[str] = Field(default_factory=list)
     error: dict[str, Any] | None = Field(

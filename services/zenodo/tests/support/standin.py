@@ -11,7 +11,8 @@ Deposition files, Deposition actions, Records; and the facts collected in
 - **Depositions** — ``POST /api/deposit/depositions`` with ``{}`` or ``{"metadata": …}`` →
   ``201`` with ``id``, ``conceptrecid``, ``state: unsubmitted``, ``submitted: false``,
   ``doi: ""``, ``metadata.prereserve_doi`` and ``links`` (``self``, ``html``, ``bucket``,
-  ``files``, ``publish``, ``edit``, ``discard``, ``newversion``, ``latest_draft``);
+  ``files``, ``publish``, ``edit``, ``discard``, ``newversion``, ``latest_draft``, and
+  ``record``/``record_html``/``latest`` once published);
   ``GET`` (list of the owner's, and one), ``PUT`` (metadata; a published deposition only
   after ``actions/edit``, else ``400``), ``DELETE`` (``204``; a published one is ``403``).
   Another user's deposition is ``403``, an unknown id ``404``. Deposition files are
@@ -303,6 +304,7 @@ class ZenodoStandIn:
         }
         if published:
             links["record"] = f"{self.base_url}/api/records/{dep.id}"
+            links["record_html"] = f"{self.base_url}/records/{dep.id}"
             links["latest"] = f"{self.base_url}/api/records/{dep.id}"
         return {
             "id": dep.id,

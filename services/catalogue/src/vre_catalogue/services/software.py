@@ -8,6 +8,7 @@ from vre_catalogue.config import ExportSettings
 from vre_catalogue.errors import InvalidCodemetaError, NameTakenError, VersionExistsError
 from vre_catalogue.models import (
     Environment,
+    SoftwareRef,
     EnvironmentCreate,
     Registration,
     SearchQuery,
@@ -26,6 +27,7 @@ from vre_catalogue.services.codemeta import (
 from vre_catalogue.services.crosswalk import codemeta_to_zenodo
 from vre_catalogue.storage.software import SoftwareStore
 from vre_common.auth import Principal
+from vre_common.policy import RequestPolicy
 
 
 def require_valid(outcome: ValidationOutcome) -> CodemetaRecord:
@@ -45,7 +47,8 @@ def require_valid(outcome: ValidationOutcome) -> CodemetaRecord:
 
 class SoftwareService:
     """The catalogue's rules: one entry per software (by DOI, else by name), many releases;
-    entries belong to their registrant, curators may edit any."""
+    entries belong to their registrant (curators may edit any) or to a Science Project (its
+    maintainers edit them)."""
 
     def __init__(
         self,
@@ -54,14 +57,28 @@ class SoftwareService:
         access: AccessPolicy,
         export: ExportSettings,
         facet_limit: int,
+        projects: RequestPolicy | None = None,
     ) -> None:
         self._store = store
         self._access = access
         self._export = export
         self._facet_limit = facet_limit
+        self._projects = projects
 
-    async def register(self, user: Principal, document: dict[str, Any]) -> Registration:
-        """Validate a codemeta.json and store it as a new entry or a new release."""
+    async def _require_edit(self, user: Principal, software_id: int) -> SoftwareRef:
+        entry = await self._store.ref(software_id)
+        await self._access.require_edit(user, entry, self._projects)
+        return entry
+
+    async def register(
+        self, user: Principal, document: dict[str, Any], *, project: str | None = None
+    ) -> Registration:
+        """Validate a codemeta.json and store it as a new entry or a new release.
+
+        With ``project`` a new entry belongs to that project (``catalogue.write`` there).
+        """
+        if project is not None:
+            await self._access.require_project_write(user, project, self._projects)
         outcome = validate_codemeta(document)
         record = require_valid(outcome)
         version = record.version or ""
@@ -69,7 +86,8 @@ class SoftwareService:
             record.name
         )
         if existing is not None:
-            self._access.require_edit(user, existing)
+            self._access.require_same_owner(existing, project)
+            await self._access.require_edit(user, existing, self._projects)
             if await self._store.find_version(existing.id, version) is not None:
                 raise VersionExistsError(
                     f"{existing.name} {version} is registered already: PATCH it instead"
@@ -81,6 +99,7 @@ class SoftwareService:
                 registrant_key=user.key,
                 registrant_name=user.username,
                 source="api",
+                project=project,
             )
         await self._store.add_version(
             software_id, record, version=version, source="api", warnings=outcome.warnings
@@ -102,8 +121,7 @@ class SoftwareService:
     ) -> Registration:
         """Apply a JSON merge patch to a release's codemeta.json (the latest by default);
         the result is validated as a whole."""
-        entry = await self._store.ref(software_id)
-        self._access.require_edit(user, entry)
+        entry = await self._require_edit(user, software_id)
         release = await self._store.version_ref(software_id, version)
         document = merge_patch(await self._store.codemeta(release.id), patch)
         outcome = validate_codemeta(document)
@@ -129,14 +147,12 @@ class SoftwareService:
 
     async def delete(self, user: Principal, software_id: int) -> None:
         """Delete an entry and all its releases."""
-        entry = await self._store.ref(software_id)
-        self._access.require_edit(user, entry)
+        await self._require_edit(user, software_id)
         await self._store.delete_entry(software_id)
 
     async def delete_version(self, user: Principal, software_id: int, version: str) -> None:
         """Delete one release; the entry goes with its last release."""
-        entry = await self._store.ref(software_id)
-        self._access.require_edit(user, entry)
+        await self._require_edit(user, software_id)
         release = await self._store.version_ref(software_id, version)
         await self._store.delete_version(release.id)
         await self._store.refresh(software_id)
@@ -180,8 +196,7 @@ class SoftwareService:
         self, user: Principal, software_id: int, version: str, env: EnvironmentCreate
     ) -> Environment:
         """Attach a container image or environment to a release."""
-        entry = await self._store.ref(software_id)
-        self._access.require_edit(user, entry)
+        await self._require_edit(user, software_id)
         release = await self._store.version_ref(software_id, version)
         return await self._store.add_environment(release, env)
 
@@ -196,6 +211,5 @@ class SoftwareService:
         self, user: Principal, software_id: int, environment_id: int
     ) -> None:
         """Detach an environment."""
-        entry = await self._store.ref(software_id)
-        self._access.require_edit(user, entry)
+        await self._require_edit(user, software_id)
         await self._store.delete_environment(software_id, environment_id)

@@ -61,6 +61,7 @@ class SoftwareRow(CatalogueBase):
     registrant_name: Mapped[str] = mapped_column(String(300))
     source: Mapped[str] = mapped_column(String(20))
     community: Mapped[str | None] = mapped_column(String(100), index=True)
+    project: Mapped[str | None] = mapped_column(String(32), index=True)
     zenodo_concept_id: Mapped[str | None] = mapped_column(String(50), unique=True)
     latest_version: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

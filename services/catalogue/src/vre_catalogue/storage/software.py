@@ -178,6 +178,7 @@ class SoftwareStore:
         source: str,
         community: str | None = None,
         concept_id: str | None = None,
+        project: str | None = None,
     ) -> int:
         """A new, still empty entry (add a release, then ``refresh``)."""
         now = utcnow()
@@ -189,6 +190,7 @@ class SoftwareStore:
             registrant_name=registrant_name,
             source=source,
             community=community,
+            project=project,
             zenodo_concept_id=concept_id,
             latest_version="",
             created_at=now,
@@ -424,6 +426,7 @@ class SoftwareStore:
             name=row.name,
             description=row.description,
             registrant=row.registrant_name,
+            project=row.project,
             community=row.community,
             source=_source(row.source),
             latest_version=row.latest_version,
@@ -582,6 +585,7 @@ class SoftwareStore:
                 programming_languages=list(version.programming_languages),
                 runtime_platforms=list(version.runtime_platforms),
                 community=entry.community,
+                project=entry.project,
                 score=round(ranks[entry.id], 6) if ranks is not None else None,
             )
         return [by_id[i] for i in ids if i in by_id]
@@ -672,6 +676,7 @@ def _ref(row: SoftwareRow) -> SoftwareRef:
         id=row.id,
         name=row.name,
         registrant_key=row.registrant_key,
+        project=row.project,
         source=_source(row.source),
         community=row.community,
         zenodo_concept_id=row.zenodo_concept_id,

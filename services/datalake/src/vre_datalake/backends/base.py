@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vre_common.auth import Principal
@@ -23,12 +23,20 @@ from vre_datalake.models import (
 
 @dataclass(frozen=True)
 class Actor:
-    """The Rucio account a request acts as, its own scope, and the caller's bearer token."""
+    """The Rucio account a request acts as, its own scope, and the caller's bearer token.
+
+    For writes in a project scope the policy hands out the project's actor: the project's
+    account and scope, still carrying the caller (``principal``, ``user_key``) and the
+    project's slug. ``service`` marks the service's own identity (crash recovery checks).
+    """
 
     account: str
     scope: str
     user_key: str
     bearer: str | None = None
+    principal: Principal | None = field(default=None, compare=False, repr=False)
+    project: str | None = None
+    service: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,10 @@ class DatalakeBackend(Protocol):
 
     async def bind(self, principal: Principal, bearer: str | None) -> Actor:
         """The account for a validated caller (created on first use in service mode)."""
+        ...
+
+    def service_actor(self) -> Actor:
+        """The service's own identity (for checks no user asked for)."""
         ...
 
     async def ping(self) -> None:
@@ -74,6 +86,14 @@ class DatalakeBackend(Protocol):
 
     async def scope_exists(self, actor: Actor, scope: str) -> bool:
         """True if the scope exists."""
+        ...
+
+    async def create_project_scope(
+        self, scope: str, *, account: str, quota_bytes: int | None
+    ) -> None:
+        """Create ``scope`` owned by the GROUP account ``account`` (made if missing), map the
+        service's identity to it and set its limit on every RSE; ScopeExistsError if the
+        scope exists."""
         ...
 
     # --- DIDs

@@ -6,8 +6,12 @@ Who the calls act as (``identity_mode``):
   own userpass identity (mapped to every account it creates); operations Rucio's generic
   policy keeps for administrators — registering replicas of a checksummed upload, changing or
   deleting a rule the service has checked belongs to the caller, creating accounts and
-  scopes — run with the service's own account.
-- ``token``: every call carries the caller's bearer token; Rucio decides.
+  scopes — run with the service's own account. Writes in a project scope run as the
+  project's GROUP account (the owner of the scope, so Rucio's generic policy allows adding
+  DIDs, attaching and setting metadata there, and the upload's rule counts against the
+  project's limit) — after the shared project policy allowed the caller.
+- ``token``: every call carries the caller's bearer token; Rucio decides (project scopes
+  then need a Rucio policy that lets members write there: the generic one does not).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from vre_datalake.backends.base import Actor, MetadataFilter
 from vre_datalake.backends.rucio_accounts import RucioAccounts
 from vre_datalake.backends.rucio_rest import BearerAuth, RucioAuth, RucioRest
 from vre_datalake.config import AccountSettings, RucioSettings
-from vre_datalake.errors import QuotaError, RseNotFoundError
+from vre_datalake.errors import QuotaError, RseNotFoundError, ScopeExistsError
 from vre_datalake.models import (
     CollectionType,
     Did,
@@ -172,12 +176,15 @@ class RucioDatalakeBackend:
         *,
         settings: RucioSettings,
         accounts: AccountSettings,
+        reserved_account_prefixes: Sequence[str] = (),
     ) -> None:
         self._rest = rest
         self._settings = settings
         self._token_mode = settings.identity_mode == "token"
         self._service = rest.account_auth(settings.service_account)
-        self._accounts = RucioAccounts(rest, accounts, admin=self._service)
+        self._accounts = RucioAccounts(
+            rest, accounts, admin=self._service, reserved_prefixes=reserved_account_prefixes
+        )
         self._scope_prefix = accounts.scope_prefix
         self._whoami: dict[str, str] = {}
         self._scopes: tuple[float, set[str]] = (0.0, set())
@@ -192,11 +199,18 @@ class RucioDatalakeBackend:
     # ------------------------------------------------------------------ identity
 
     def _user(self, actor: Actor) -> RucioAuth:
+        if actor.service:
+            return self._service
         if self._token_mode:
             if not actor.bearer:
                 raise BadGatewayError("token mode needs the caller's bearer token")
             return BearerAuth(actor.bearer)
         return self._rest.account_auth(actor.account)
+
+    def service_actor(self) -> Actor:
+        """The service's own account (reads for crash recovery; never a user's request)."""
+        account = self._settings.service_account
+        return Actor(account=account, scope="", user_key=f"service:{account}", service=True)
 
     def _privileged(self, actor: Actor) -> RucioAuth:
         """Auth for calls the generic policy keeps for admins (service mode: the service)."""
@@ -226,6 +240,7 @@ class RucioDatalakeBackend:
                 scope=self._accounts.scope_of(account),
                 user_key=principal.key,
                 bearer=bearer,
+                principal=principal,
             )
         account = await self._accounts.account_for(principal)
         return Actor(
@@ -233,6 +248,7 @@ class RucioDatalakeBackend:
             scope=self._accounts.scope_of(account),
             user_key=principal.key,
             bearer=bearer,
+            principal=principal,
         )
 
     async def ping(self) -> None:
@@ -338,6 +354,17 @@ class RucioDatalakeBackend:
         if scope in await self._scope_names(actor):
             return True
         return scope in await self._scope_names(actor, fresh=True)
+
+    async def create_project_scope(
+        self, scope: str, *, account: str, quota_bytes: int | None
+    ) -> None:
+        """A project's scope and GROUP account, with the service's own rights."""
+        if await self.scope_exists(self.service_actor(), scope):
+            raise ScopeExistsError(f"the scope {scope} exists")
+        try:
+            await self._accounts.provision_project(scope, account, quota_bytes)
+        finally:
+            self._scopes = (0.0, set())  # the next existence check asks Rucio
 
     # ------------------------------------------------------------------ DIDs
 

@@ -5,6 +5,10 @@ On first use the service creates: an account named after the preferred username 
 with ``-2``, ``-3`` … on collision), the OIDC identity, a mapping of the service's own userpass
 identity to the account (so the service can obtain a token for it with ``X-Rucio-Account``),
 the scope ``user.<account>`` and the configured account limits.
+
+A project scope is owned by a GROUP account named with a reserved prefix (``proj-<slug>``),
+which no user account ever gets; the service's identity is mapped to it too, so the service can
+act as the project once the shared policy has allowed a member's write.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import asyncio
 import contextlib
 import hashlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from vre_common.auth import Principal
 from vre_common.errors import ConflictError, NotFoundError
 from vre_datalake.backends.rucio_rest import RucioAuth, RucioRest
 from vre_datalake.config import AccountSettings
+from vre_datalake.errors import ScopeExistsError
 from vre_datalake.names import SCOPE_MAX, account_name_from
 
 _CACHE_SIZE = 10_000
@@ -32,10 +38,18 @@ def oidc_identity(principal: Principal) -> str:
 class RucioAccounts:
     """Maps principals to accounts (cached) and provisions new ones with the service's rights."""
 
-    def __init__(self, rest: RucioRest, settings: AccountSettings, *, admin: RucioAuth) -> None:
+    def __init__(
+        self,
+        rest: RucioRest,
+        settings: AccountSettings,
+        *,
+        admin: RucioAuth,
+        reserved_prefixes: Sequence[str] = (),
+    ) -> None:
         self._rest = rest
         self._settings = settings
         self._admin = admin
+        self._reserved = tuple(reserved_prefixes)
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -92,6 +106,8 @@ class RucioAccounts:
     def _candidates(self, principal: Principal) -> list[str]:
         limit = SCOPE_MAX - len(self._settings.scope_prefix)
         base = account_name_from(principal.username, max_length=limit)
+        if base.startswith(self._reserved):  # project accounts' names are never a user's
+            base = account_name_from("u-" + base, max_length=limit)
         names = [base]
         for n in range(2, 20):
             suffix = f"-{n}"
@@ -142,13 +158,49 @@ class RucioAccounts:
     async def _provision(self, account: str) -> None:
         scope = self.scope_of(account)
         with contextlib.suppress(ConflictError):  # exists already
+            await self._add_scope(account, scope)
+        await self._set_limits(account, self._settings.default_limit_bytes)
+
+    async def _add_scope(self, account: str, scope: str) -> None:
+        await self._rest.request(
+            "POST",
+            f"/accounts/{quote(account)}/scopes/{quote(scope)}",
+            auth=self._admin,
+            operation="add_scope",
+        )
+
+    async def provision_project(self, scope: str, account: str, quota_bytes: int | None) -> None:
+        """Create a project's GROUP account (if missing), its mapping, limits, then its scope.
+
+        The scope comes last so that a run interrupted half-way is completed by the next
+        call; once the scope exists the call answers ScopeExistsError.
+        """
+        try:
             await self._rest.request(
                 "POST",
-                f"/accounts/{quote(account)}/scopes/{quote(scope)}",
+                f"/accounts/{quote(account)}",
                 auth=self._admin,
-                operation="add_scope",
+                operation="add_account",
+                json_body={"type": "GROUP", "email": f"{account}@{self._settings.email_domain}"},
             )
-        limit = self._settings.default_limit_bytes
+        except ConflictError:
+            info = await self._rest.json(
+                "GET", f"/accounts/{quote(account)}", auth=self._admin, operation="get_account"
+            )
+            if not str((info or {}).get("account_type", "")).upper().endswith("GROUP"):
+                raise ConflictError(
+                    f"the Rucio account {account} exists and is not a project account"
+                ) from None
+        await self.ensure_service_mapping(account)
+        await self._set_limits(
+            account, quota_bytes if quota_bytes is not None else self._settings.default_limit_bytes
+        )
+        try:
+            await self._add_scope(account, scope)
+        except ConflictError:
+            raise ScopeExistsError(f"the scope {scope} exists") from None
+
+    async def _set_limits(self, account: str, limit: int | None) -> None:
         if limit is None:
             return
         try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-from vre_datalake.handlers.deps import CatalogueDep, CurrentActor
-from vre_datalake.models import Identity, Rse, Scope
+from vre_datalake.handlers.deps import CatalogueDep, CurrentActor, ScopeServiceDep
+from vre_datalake.models import Identity, ProjectScope, Rse, Scope, ScopeCreate
 
 router = APIRouter(tags=["catalogue"])
 
@@ -44,7 +45,9 @@ async def get_rse(*, rse: str, actor: CurrentActor, catalogue: CatalogueDep) -> 
 @router.get(
     "/scopes",
     summary="List scopes",
-    description="Every scope; the one the caller may write in is marked `mine`.",
+    description="Every scope the caller may see (a private project's scope only to its "
+    "members); the caller's own scope and the project scopes they may write in are marked "
+    "`mine`, project scopes carry the project's slug.",
     response_model=list[Scope],
     responses=problem_responses(401, 503),
 )
@@ -62,3 +65,21 @@ async def list_scopes(*, actor: CurrentActor, catalogue: CatalogueDep) -> list[S
 )
 async def my_scope(*, actor: CurrentActor, catalogue: CatalogueDep) -> Identity:
     return catalogue.identity(actor)
+
+
+@router.post(
+    "/scopes",
+    summary="Create a project scope (the gateway)",
+    description="Internal: the gateway asks for a Science Project's scope when the project is "
+    "created. Creates the Rucio GROUP account that owns it and its limit on every RSE "
+    "(`quota_bytes`, or the default). Only the gateway's service identity "
+    "(`projects.provisioner_groups` or `provisioner_clients`) and administrators may call it; "
+    "409 when the scope exists.",
+    status_code=201,
+    response_model=ProjectScope,
+    responses=problem_responses(401, 403, 409, 422, 503),
+)
+async def create_scope(
+    *, body: ScopeCreate, user: CurrentUser, scopes: ScopeServiceDep
+) -> ProjectScope:
+    return await scopes.create(user, body)

@@ -14,6 +14,7 @@ from vre_datalake.services.dids import DidService
 from vre_datalake.services.files import FileService
 from vre_datalake.services.resolve import ResolveService
 from vre_datalake.services.rules import RuleService, UsageService
+from vre_datalake.services.scopes import ScopeService
 
 NDJSON = "application/x-ndjson"
 
@@ -62,6 +63,10 @@ def _resolver(request: Request) -> ResolveService:
     return get_factory(request).resolver
 
 
+def _scopes(request: Request) -> ScopeService:
+    return get_factory(request).scopes
+
+
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 CatalogueDep = Annotated[CatalogueService, Depends(_catalogue)]
 DidServiceDep = Annotated[DidService, Depends(_dids)]
@@ -69,3 +74,4 @@ FileServiceDep = Annotated[FileService, Depends(_files)]
 RuleServiceDep = Annotated[RuleService, Depends(_rules)]
 UsageServiceDep = Annotated[UsageService, Depends(_usage)]
 ResolveServiceDep = Annotated[ResolveService, Depends(_resolver)]
+ScopeServiceDep = Annotated[ScopeService, Depends(_scopes)]

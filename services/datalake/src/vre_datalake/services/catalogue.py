@@ -5,13 +5,15 @@ from __future__ import annotations
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.models import Identity, Rse, Scope
 from vre_datalake.names import check_rse
+from vre_datalake.services.policy import ScopePolicy
 
 
 class CatalogueService:
     """Read-only views of RSEs and scopes."""
 
-    def __init__(self, *, backend: DatalakeBackend) -> None:
+    def __init__(self, *, backend: DatalakeBackend, policy: ScopePolicy) -> None:
         self._backend = backend
+        self._policy = policy
 
     async def list_rses(self, actor: Actor, expression: str | None) -> list[Rse]:
         """Every RSE (matching ``expression``), with attributes and space."""
@@ -22,8 +24,9 @@ class CatalogueService:
         return await self._backend.get_rse(actor, check_rse(rse))
 
     async def list_scopes(self, actor: Actor) -> list[Scope]:
-        """Every scope, the caller's own marked ``mine``."""
-        return await self._backend.list_scopes(actor)
+        """Every scope the caller may see: project scopes of private projects the caller is
+        not in are left out; the caller's own scope and writable project scopes are ``mine``."""
+        return await self._policy.visible_scopes(actor, await self._backend.list_scopes(actor))
 
     def identity(self, actor: Actor) -> Identity:
         """The caller's account and own scope."""

@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, TypeVar
 
+from vre_common.provenance import EventKind, did_id
 from vre_datalake.backends.base import Actor, DatalakeBackend, MetadataFilter
 from vre_datalake.errors import InvalidNameError
 from vre_datalake.models import (
@@ -17,7 +18,8 @@ from vre_datalake.models import (
     DidRef,
 )
 from vre_datalake.names import NAME_MAX, check_meta_key, check_name, parse_did
-from vre_datalake.services.policy import ScopePolicy
+from vre_datalake.services.policy import ScopeAction, ScopePolicy
+from vre_datalake.services.provenance import ProvenanceRecorder
 
 _FILTER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(>=|<=|!=|=|>|<)(.*)$", re.DOTALL)
 _OPS = {"=": "eq", "!=": "ne", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
@@ -72,15 +74,18 @@ def check_pattern(pattern: str) -> str:
 
 
 class DidService:
-    """The rules around DIDs: the caller's scope only, names checked before Rucio sees them."""
+    """The rules around DIDs: scopes as the policy allows, names checked before Rucio sees them."""
 
-    def __init__(self, *, backend: DatalakeBackend, policy: ScopePolicy) -> None:
+    def __init__(
+        self, *, backend: DatalakeBackend, policy: ScopePolicy, recorder: ProvenanceRecorder
+    ) -> None:
         self._backend = backend
         self._policy = policy
+        self._recorder = recorder
 
     async def get(self, actor: Actor, scope: str, name: str) -> Did:
         """One DID with its metadata."""
-        await self._policy.authorize(actor, scope, "read")
+        actor = await self._policy.authorize(actor, scope, ScopeAction.READ)
         return await self._backend.get_did(actor, scope, check_name(name))
 
     async def search(
@@ -94,7 +99,7 @@ class DidService:
         limit: int | None,
     ) -> AsyncGenerator[Did, None]:
         """Matching DIDs, streamed; errors surface before the first result is returned."""
-        await self._policy.authorize(actor, scope, "read")
+        actor = await self._policy.authorize(actor, scope, ScopeAction.READ)
         parsed = parse_filters(filters)
         stream = self._backend.iter_dids(
             actor,
@@ -141,8 +146,8 @@ class DidService:
         )
 
     async def create(self, actor: Actor, scope: str, request: DidCreate) -> Did:
-        """A new dataset or container in the caller's scope."""
-        await self._policy.authorize(actor, scope, "write")
+        """A new dataset or container in a scope the caller may write in."""
+        actor = await self._policy.authorize(actor, scope, ScopeAction.WRITE)
         name = check_name(request.name, "name")
         await self._backend.add_collection(
             actor,
@@ -158,46 +163,58 @@ class DidService:
         refs = []
         for index, did in enumerate(dids):
             scope, name = parse_did(did, f"dids.{index}")
-            await self._policy.authorize(actor, scope, "read")
+            await self._policy.authorize(actor, scope, ScopeAction.READ)
             refs.append(DidRef(scope=scope, name=name))
         return refs
 
     async def attach(self, actor: Actor, scope: str, name: str, dids: Sequence[str]) -> None:
-        """Attach DIDs the caller may read to a collection in the caller's scope."""
-        await self._policy.authorize(actor, scope, "write")
+        """Attach DIDs the caller may read to a collection the caller may write (an event)."""
+        writer = await self._policy.authorize(actor, scope, ScopeAction.WRITE)
+        name = check_name(name)
         refs = await self._refs(actor, dids)
-        await self._backend.attach(actor, scope, check_name(name), refs)
+        parent = did_id(scope, name)
+        event = self._recorder.event(
+            EventKind.ATTACH,
+            writer,
+            used=[did_id(r.scope, r.name) for r in refs],
+            generated=[parent],
+            labels={parent: name},
+        )
+        async with self._recorder.recording(event):
+            await self._backend.attach(writer, scope, name, refs)
 
     async def detach(self, actor: Actor, scope: str, name: str, dids: Sequence[str]) -> None:
-        """Detach DIDs from a collection in the caller's scope."""
-        await self._policy.authorize(actor, scope, "write")
+        """Detach DIDs from a collection (``data.delete`` in a project scope)."""
+        writer = await self._policy.authorize(actor, scope, ScopeAction.DELETE)
         refs = await self._refs(actor, dids)
-        await self._backend.detach(actor, scope, check_name(name), refs)
+        await self._backend.detach(writer, scope, check_name(name), refs)
 
     async def set_metadata(
         self, actor: Actor, scope: str, name: str, metadata: dict[str, Any]
     ) -> Did:
-        """Set metadata keys on one DID of the caller's scope; returns the updated DID."""
-        await self._policy.authorize(actor, scope, "write")
+        """Set metadata keys on one DID of a writable scope; returns the updated DID."""
+        writer = await self._policy.authorize(actor, scope, ScopeAction.WRITE)
         name = check_name(name)
-        await self._backend.set_metadata(actor, scope, name, metadata)
-        return await self._backend.get_did(actor, scope, name)
+        await self._backend.set_metadata(writer, scope, name, metadata)
+        return await self._backend.get_did(writer, scope, name)
 
     async def set_metadata_bulk(self, actor: Actor, request: BulkMetadataUpdate) -> int:
-        """Set metadata on many DIDs of the caller's scope; returns how many."""
-        items = []
+        """Set metadata on many DIDs of writable scopes (one Rucio call per account)."""
+        groups: dict[str, tuple[Actor, list[tuple[DidRef, dict[str, Any]]]]] = {}
         for index, item in enumerate(request.items):
             scope, name = parse_did(item.did, f"items.{index}.did")
-            await self._policy.authorize(actor, scope, "write")
-            items.append((DidRef(scope=scope, name=name), item.metadata))
-        await self._backend.set_metadata_bulk(actor, items)
-        return len(items)
+            writer = await self._policy.authorize(actor, scope, ScopeAction.WRITE)
+            entry = groups.setdefault(writer.account, (writer, []))
+            entry[1].append((DidRef(scope=scope, name=name), item.metadata))
+        for writer, items in groups.values():
+            await self._backend.set_metadata_bulk(writer, items)
+        return len(request.items)
 
     async def content(
         self, actor: Actor, scope: str, name: str, *, recursive: bool
     ) -> AsyncGenerator[Did, None]:
         """The DIDs in a collection (depth-first through sub-collections with ``recursive``)."""
-        await self._policy.authorize(actor, scope, "read")
+        actor = await self._policy.authorize(actor, scope, ScopeAction.READ)
         name = check_name(name)
         if not recursive:
             return await primed(self._backend.iter_content(actor, scope, name))

@@ -4,6 +4,8 @@ Upload: the body is checksummed (adler32, md5) while it is written under a tempo
 next to the file's final PFN; only when every byte is on the storage, the announced md5
 matches and the quota allows it is the file moved into place and registered in Rucio. Any
 failure — including the client going away — removes what was written and registers nothing.
+A registered upload (and the attachment to a dataset) is reported as a provenance event,
+recorded pending just before Rucio is changed and ready right after.
 
 Download: a replica is chosen (preferred RSEs first), streamed in chunks; full reads are
 adler32-checked on the way and the last chunk is held back until the check passes, so a
@@ -24,6 +26,7 @@ import anyio.to_thread
 import structlog
 
 from vre_common.errors import BadRequestError, InvalidInputError, VreError
+from vre_common.provenance import EventKind, did_id
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.checksums import Adler32, Checksummer, etag_for
 from vre_datalake.config import StorageSettings
@@ -41,7 +44,8 @@ from vre_datalake.errors import (
 from vre_datalake.models import Did, DidRef, FileReplicas, Replica, UploadedFile
 from vre_datalake.names import check_name, check_rse, parse_did
 from vre_datalake.services.dids import primed
-from vre_datalake.services.policy import ScopePolicy
+from vre_datalake.services.policy import ScopeAction, ScopePolicy
+from vre_datalake.services.provenance import ProvenanceRecorder
 from vre_datalake.storage.base import StorageRouter
 
 log = structlog.get_logger("vre.datalake.files")
@@ -69,6 +73,8 @@ class _UploadPlan:
     pfn: str
     existing: Did | None
     dataset: DidRef | None
+    writer: Actor  # who writes the file: the caller, or the project's account
+    dataset_writer: Actor | None
 
 
 @dataclass
@@ -165,12 +171,14 @@ class FileService:
         storage: StorageRouter,
         settings: StorageSettings,
         storage_token: Callable[[Actor], str | None],
+        recorder: ProvenanceRecorder,
     ) -> None:
         self._backend = backend
         self._policy = policy
         self._storage = storage
         self._settings = settings
         self._storage_token = storage_token
+        self._recorder = recorder
 
     # ------------------------------------------------------------------ upload
 
@@ -215,35 +223,35 @@ class FileService:
                 return True
         return False
 
-    async def _prepare_dataset(self, actor: Actor, dataset: str) -> DidRef:
+    async def _prepare_dataset(self, actor: Actor, dataset: str) -> tuple[DidRef, Actor]:
         ds_scope, ds_name = parse_did(dataset, "dataset")
-        await self._policy.authorize(actor, ds_scope, "write")
-        existing = await self._existing(actor, ds_scope, ds_name)
+        writer = await self._policy.authorize(actor, ds_scope, ScopeAction.WRITE)
+        existing = await self._existing(writer, ds_scope, ds_name)
         if existing is None:
             await self._backend.add_collection(
-                actor, ds_scope, ds_name, "dataset", metadata={}, lifetime=None
+                writer, ds_scope, ds_name, "dataset", metadata={}, lifetime=None
             )
         elif existing.type != "dataset":
             raise InvalidInputError(
                 f"{dataset} is a {existing.type}, not a dataset",
                 errors=[{"loc": ["query", "dataset"], "msg": "not a dataset", "type": "value"}],
             )
-        return DidRef(scope=ds_scope, name=ds_name)
+        return DidRef(scope=ds_scope, name=ds_name), writer
 
     async def _plan(self, actor: Actor, request: UploadRequest) -> _UploadPlan:
         """Every check that can be made before a byte is read (fail early, store nothing)."""
         scope, name = request.scope, check_name(request.name)
-        await self._policy.authorize(actor, scope, "write")
-        rse = await self._choose_rse(actor, request.rse)
+        writer = await self._policy.authorize(actor, scope, ScopeAction.WRITE)
+        rse = await self._choose_rse(writer, request.rse)
         did = DidRef(scope=scope, name=name)
         try:
-            pfn = await self._backend.pfn_for_write(actor, rse, scope, name)
+            pfn = await self._backend.pfn_for_write(writer, rse, scope, name)
         except RseNotFoundError as exc:
             raise InvalidInputError(
                 f"no RSE named {rse}",
                 errors=[{"loc": ["query", "rse"], "msg": "unknown RSE", "type": "value_error"}],
             ) from exc
-        existing = await self._existing(actor, scope, name)
+        existing = await self._existing(writer, scope, name)
         if existing is not None:
             if existing.type != "file":
                 raise DidExistsError(f"{did} is a {existing.type}")
@@ -252,11 +260,21 @@ class FileService:
             ):
                 raise ContentConflictError(f"{did} exists with other content")
         elif request.content_length is not None:
-            await self._check_quota(actor, rse, request.content_length)
+            await self._check_quota(writer, rse, request.content_length)
         if request.metadata:
-            await self._backend.check_metadata_keys(actor, list(request.metadata))
-        dataset = await self._prepare_dataset(actor, request.dataset) if request.dataset else None
-        return _UploadPlan(did=did, rse=rse, pfn=pfn, existing=existing, dataset=dataset)
+            await self._backend.check_metadata_keys(writer, list(request.metadata))
+        dataset, dataset_writer = (
+            await self._prepare_dataset(actor, request.dataset) if request.dataset else (None, None)
+        )
+        return _UploadPlan(
+            did=did,
+            rse=rse,
+            pfn=pfn,
+            existing=existing,
+            dataset=dataset,
+            writer=writer,
+            dataset_writer=dataset_writer,
+        )
 
     @staticmethod
     def _check_received(request: UploadRequest, plan: _UploadPlan, sums: Checksummer) -> None:
@@ -285,8 +303,9 @@ class FileService:
     ) -> UploadedFile:
         """Stream ``body`` to an RSE and register it (see the module docstring)."""
         plan = await self._plan(actor, request)
+        writer = plan.writer
         store = self._storage.for_url(plan.pfn)
-        token = self._storage_token(actor)
+        token = self._storage_token(writer)
         temp = f"{plan.pfn}{self._settings.temp_suffix}-{secrets.token_hex(8)}"
         sums = Checksummer()
         started = time.perf_counter()
@@ -294,22 +313,35 @@ class FileService:
         try:
             await store.write(temp, _hashing(body, sums, self._settings.chunk_size), token=token)
             self._check_received(request, plan, sums)
-            if plan.existing is not None and await self._has_replica(actor, plan.did, plan.rse):
+            if plan.existing is not None and await self._has_replica(writer, plan.did, plan.rse):
                 await self._discard(store, temp, token)
-                return await self._finish(actor, plan, sums, request, created=False)
+                return await self._finish(plan, sums, request, created=False)
             if plan.existing is None:
-                await self._check_quota(actor, plan.rse, sums.bytes)
-            await store.move(temp, plan.pfn, token=token)
-            moved = True
-            await self._backend.register_file(
-                actor,
-                plan.rse,
-                plan.did,
-                size=sums.bytes,
-                adler32=sums.adler32,
-                md5=sums.md5,
-                pfn=None,
+                await self._check_quota(writer, plan.rse, sums.bytes)
+            event = self._recorder.event(
+                EventKind.UPLOAD,
+                writer,
+                generated=[did_id(plan.did.scope, plan.did.name)],
+                attributes={
+                    "bytes": sums.bytes,
+                    "adler32": sums.adler32,
+                    "md5": sums.md5,
+                    "rse": plan.rse,
+                },
+                labels={did_id(plan.did.scope, plan.did.name): plan.did.name},
             )
+            async with self._recorder.recording(event):
+                await store.move(temp, plan.pfn, token=token)
+                moved = True
+                await self._backend.register_file(
+                    writer,
+                    plan.rse,
+                    plan.did,
+                    size=sums.bytes,
+                    adler32=sums.adler32,
+                    md5=sums.md5,
+                    pfn=None,
+                )
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._discard(store, plan.pfn if moved else temp, token)
@@ -321,11 +353,10 @@ class FileService:
             bytes=sums.bytes,
             seconds=round(time.perf_counter() - started, 3),
         )
-        return await self._finish(actor, plan, sums, request, created=True)
+        return await self._finish(plan, sums, request, created=True)
 
     async def _finish(
         self,
-        actor: Actor,
         plan: _UploadPlan,
         sums: Checksummer,
         request: UploadRequest,
@@ -334,16 +365,26 @@ class FileService:
     ) -> UploadedFile:
         # The file is registered: what follows can fail on its own (reported, file kept).
         did, dataset = plan.did, plan.dataset
-        if dataset is not None:
+        if dataset is not None and plan.dataset_writer is not None:
+            event = self._recorder.event(
+                EventKind.ATTACH,
+                plan.dataset_writer,
+                used=[did_id(did.scope, did.name)],
+                generated=[did_id(dataset.scope, dataset.name)],
+                labels={did_id(dataset.scope, dataset.name): dataset.name},
+            )
             try:
-                await self._backend.attach(actor, dataset.scope, dataset.name, [did])
+                async with self._recorder.recording(event):
+                    await self._backend.attach(
+                        plan.dataset_writer, dataset.scope, dataset.name, [did]
+                    )
             except VreError as exc:
                 if exc.status != 409 or created:  # already attached is fine on a re-upload
                     exc.detail = f"{did} was stored and registered, but attaching failed: {exc}"
                     raise
         if request.metadata:
             try:
-                await self._backend.set_metadata(actor, did.scope, did.name, request.metadata)
+                await self._backend.set_metadata(plan.writer, did.scope, did.name, request.metadata)
             except VreError as exc:
                 exc.detail = f"{did} was stored and registered, but its metadata was refused: {exc}"
                 raise
@@ -396,7 +437,7 @@ class FileService:
         rse: str | None = None,
     ) -> FileDownload:
         """Headers and body of a file, or of a byte range of it."""
-        await self._policy.authorize(actor, scope, "read")
+        actor = await self._policy.authorize(actor, scope, ScopeAction.READ)
         did = DidRef(scope=scope, name=check_name(name))
         info = await self._backend.get_did(actor, scope, did.name)
         if info.type != "file":
@@ -439,7 +480,7 @@ class FileService:
 
     async def archive(self, actor: Actor, scope: str, name: str) -> FileDownload:
         """A dataset or container as a streamed tar of its files (``scope/name`` paths)."""
-        await self._policy.authorize(actor, scope, "read")
+        actor = await self._policy.authorize(actor, scope, ScopeAction.READ)
         did = DidRef(scope=scope, name=check_name(name))
         info = await self._backend.get_did(actor, scope, did.name)
         if info.type == "file":
@@ -476,7 +517,7 @@ class FileService:
 
     async def replicas(self, actor: Actor, scope: str, name: str) -> list[FileReplicas]:
         """The files of a DID with every replica and its state."""
-        await self._policy.authorize(actor, scope, "read")
+        actor = await self._policy.authorize(actor, scope, ScopeAction.READ)
         did = DidRef(scope=scope, name=check_name(name))
         await self._backend.get_did(actor, scope, did.name)  # 404 for unknown DIDs
         return [item async for item in self._backend.iter_replicas(actor, [did], all_states=True)]

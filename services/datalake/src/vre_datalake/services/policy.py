@@ -1,40 +1,158 @@
-"""Who may read and write which scope.
+"""Who may read, write and delete in which scope, and as which Rucio account.
 
-For now a user may read and write only their own ``user.<account>`` scope; another existing
-scope is 403, an unknown one 404. (Project scopes will come through another policy that
-implements the same :class:`ScopePolicy` port.)
+- The caller's own ``user.<account>`` scope: everything, as the caller's account.
+- A project scope (``<projects.scope_prefix><slug>``): the shared project policy decides
+  (``data.read`` / ``data.write`` / ``data.delete`` of :mod:`vre_common.policy`, asked of the
+  gateway): 404 when the project is unknown or private to the caller, 403 when the caller's
+  role is too weak, 409 when the project is archived. Reads run as the caller's account;
+  writes and deletes as the project's GROUP account, which owns the scope in Rucio (so
+  Rucio's generic permissions allow them, and uploads count against the project's limit).
+- Any other scope (another user's, an administrator's): 403 if it exists, 404 if not.
+
+Without a project directory (no gateway configured) project scopes follow the last rule.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+import asyncio
+import dataclasses
+from enum import StrEnum
+from typing import Protocol
 
+import structlog
+
+from vre_common.policy import Action, Policy, is_allowed
 from vre_datalake.backends.base import Actor, DatalakeBackend
+from vre_datalake.config import ProjectScopeSettings
 from vre_datalake.errors import ScopeForbiddenError, ScopeNotFoundError
+from vre_datalake.models import Scope
 from vre_datalake.names import check_scope
 
-Action = Literal["read", "write"]
+log = structlog.get_logger("vre.datalake.policy")
+
+
+class ScopeAction(StrEnum):
+    """What a caller wants to do in a scope."""
+
+    READ = "read"
+    WRITE = "write"  # upload, create collections, attach, set metadata
+    DELETE = "delete"  # detach, delete rules of the project
+
+
+PROJECT_ACTIONS: dict[ScopeAction, Action] = {
+    ScopeAction.READ: Action.DATA_READ,
+    ScopeAction.WRITE: Action.DATA_WRITE,
+    ScopeAction.DELETE: Action.DATA_DELETE,
+}
+_LISTING_CONCURRENCY = 8
+
+
+class ProjectScopes:
+    """How project scopes and their Rucio accounts are named (one place)."""
+
+    def __init__(self, settings: ProjectScopeSettings) -> None:
+        self.scope_prefix = settings.scope_prefix
+        self.account_prefix = settings.account_prefix
+
+    def is_project_scope(self, scope: str) -> bool:
+        """True for ``<scope_prefix><slug>``."""
+        return scope.startswith(self.scope_prefix) and len(scope) > len(self.scope_prefix)
+
+    def slug_of(self, scope: str) -> str:
+        """The project's slug of a project scope."""
+        return scope[len(self.scope_prefix) :]
+
+    def account_of(self, scope: str) -> str:
+        """The GROUP account that owns a project scope."""
+        return self.account_prefix + self.slug_of(scope)
+
+    def scope_of_account(self, account: str) -> str | None:
+        """The project scope a project account owns (None for any other account)."""
+        if account.startswith(self.account_prefix) and len(account) > len(self.account_prefix):
+            return self.scope_prefix + account[len(self.account_prefix) :]
+        return None
 
 
 class ScopePolicy(Protocol):
-    """Decides whether an actor may read or write a scope."""
+    """Decides whether an actor may act in a scope, and as whom."""
 
-    async def authorize(self, actor: Actor, scope: str, action: Action) -> None:
-        """Return if allowed; raise 403 (exists, not allowed) or 404 (unknown scope)."""
+    async def authorize(self, actor: Actor, scope: str, action: ScopeAction) -> Actor:
+        """The actor to use in ``scope`` if allowed; raise 403/404 (409 archived) otherwise."""
+        ...
+
+    async def visible_scopes(self, actor: Actor, scopes: list[Scope]) -> list[Scope]:
+        """``scopes`` without the project scopes the caller may not read; ``mine`` set on the
+        project scopes the caller may write in, and ``project`` on every project scope."""
         ...
 
 
-class OwnScopePolicy:
-    """Only the caller's own scope, for reading and writing."""
+class DatalakePolicy:
+    """The datalake's :class:`ScopePolicy` (see the module docstring)."""
 
-    def __init__(self, backend: DatalakeBackend) -> None:
+    def __init__(
+        self, backend: DatalakeBackend, projects: ProjectScopes, policy: Policy | None = None
+    ) -> None:
         self._backend = backend
+        self.projects = projects
+        self.policy = policy
 
-    async def authorize(self, actor: Actor, scope: str, action: Action) -> None:
-        """Own scope: allowed; any other existing scope: 403; unknown: 404."""
+    def use(self, policy: Policy | None) -> None:
+        """Set the project policy (the gateway's in-process one, or one over HTTP)."""
+        self.policy = policy
+        if policy is None:
+            log.warning("project_scopes_without_directory", prefix=self.projects.scope_prefix)
+
+    async def authorize(self, actor: Actor, scope: str, action: ScopeAction) -> Actor:
+        """Own scope: as the caller; project scope: the shared policy; else 403 or 404."""
         check_scope(scope)
-        if scope == actor.scope:
-            return
+        project_scope = self.projects.is_project_scope(scope)
+        if scope == actor.scope and not project_scope:
+            return actor
+        if self.policy is not None and project_scope:
+            access = await self.policy.require(
+                actor.principal, PROJECT_ACTIONS[action], scope=scope, token=actor.bearer
+            )
+            if action is ScopeAction.READ:
+                return dataclasses.replace(actor, project=access.project)
+            return dataclasses.replace(
+                actor,
+                account=self.projects.account_of(scope),
+                scope=scope,
+                project=access.project,
+            )
         if await self._backend.scope_exists(actor, scope):
-            raise ScopeForbiddenError(f"you may not {action} in the scope {scope}")
+            raise ScopeForbiddenError(f"you may not {action.value} in the scope {scope}")
         raise ScopeNotFoundError(f"no scope {scope}")
+
+    async def visible_scopes(self, actor: Actor, scopes: list[Scope]) -> list[Scope]:
+        """Filter and annotate project scopes by the caller's access (bounded concurrency)."""
+        policy = self.policy
+        if policy is None:
+            return scopes
+        limit = asyncio.Semaphore(_LISTING_CONCURRENCY)
+
+        async def check(scope: Scope) -> Scope | None:
+            if not self.projects.is_project_scope(scope.name):
+                return scope
+            async with limit:
+                access = await policy.directory.access(
+                    actor.principal, scope=scope.name, token=actor.bearer
+                )
+            signed_in = actor.principal is not None
+            if access is None or not is_allowed(
+                Action.DATA_READ, access.role, access.visibility, authenticated=signed_in
+            ):
+                return None
+            writable = not access.archived and is_allowed(
+                Action.DATA_WRITE, access.role, access.visibility, authenticated=signed_in
+            )
+            return scope.model_copy(
+                update={
+                    "project": access.project,
+                    "mine": writable,
+                    "account": self.projects.account_of(scope.name),
+                }
+            )
+
+        checked = await asyncio.gather(*(check(s) for s in scopes))
+        return [s for s in checked if s is not None]

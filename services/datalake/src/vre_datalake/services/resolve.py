@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.models import DidRef, ResolvedFile, ResolvedReplica, ResolveResult
 from vre_datalake.names import parse_did
-from vre_datalake.services.policy import ScopePolicy
+from vre_datalake.services.policy import ScopeAction, ScopePolicy
 from vre_datalake.storage.base import StorageRouter
 
 
@@ -28,7 +28,7 @@ class ResolveService:
         refs = []
         for index, did in enumerate(dids):
             scope, name = parse_did(did, f"dids.{index}")
-            await self._policy.authorize(actor, scope, "read")
+            await self._policy.authorize(actor, scope, ScopeAction.READ)
             refs.append(DidRef(scope=scope, name=name))
         preferred = (
             set(await self._backend.rse_names(actor, rse_expression)) if rse_expression else set()

@@ -1,4 +1,9 @@
-"""Replication rules of the caller's account, and usage against limits."""
+"""Replication rules of the caller's account (and of their projects), and usage against limits.
+
+A rule belongs to one Rucio account. The caller's own rules are theirs to change; a rule of a
+project's account (the one every upload into the project scope gets) is read with
+``data.read``, changed with ``data.write`` and deleted with ``data.delete`` in that project.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 import re
 from typing import Literal
 
+from vre_common.errors import NotFoundError
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.errors import RuleNotFoundError
 from vre_datalake.models import (
@@ -16,7 +22,7 @@ from vre_datalake.models import (
     Usage,
 )
 from vre_datalake.names import parse_did
-from vre_datalake.services.policy import ScopePolicy
+from vre_datalake.services.policy import ProjectScopes, ScopeAction, ScopePolicy
 
 _RULE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
 _LOCK_CONCURRENCY = 8
@@ -25,15 +31,18 @@ _LOCK_CONCURRENCY = 8
 class RuleService:
     """Rules: created on DIDs the caller may read; read, changed and deleted only by their owner."""
 
-    def __init__(self, *, backend: DatalakeBackend, policy: ScopePolicy) -> None:
+    def __init__(
+        self, *, backend: DatalakeBackend, policy: ScopePolicy, projects: ProjectScopes
+    ) -> None:
         self._backend = backend
         self._policy = policy
+        self._projects = projects
 
     async def create(self, actor: Actor, request: RuleCreate) -> RulesCreated:
         """One rule per DID, owned by the caller's account (quota checked by Rucio)."""
         for index, did in enumerate(request.dids):
             scope, _ = parse_did(did, f"dids.{index}")
-            await self._policy.authorize(actor, scope, "read")
+            await self._policy.authorize(actor, scope, ScopeAction.READ)
         return RulesCreated(ids=await self._backend.add_rules(actor, request))
 
     async def _locked_bytes(self, actor: Actor, rule: Rule, limit: asyncio.Semaphore) -> Rule:
@@ -55,17 +64,26 @@ class RuleService:
             rules.sort(key=lambda r: (r.created_at is None, r.created_at, r.id))
         return rules
 
-    async def _own(self, actor: Actor, rule_id: str) -> Rule:
+    async def _own(
+        self, actor: Actor, rule_id: str, action: ScopeAction = ScopeAction.READ
+    ) -> tuple[Rule, Actor]:
+        """The rule and who acts on it: the caller for their own, the project for a project's."""
         if not _RULE_ID.match(rule_id):
             raise RuleNotFoundError(f"no rule {rule_id!r}")
         rule = await self._backend.get_rule(actor, rule_id.lower())
-        if rule.account != actor.account:
-            raise RuleNotFoundError(f"no rule {rule_id} of yours")
-        return rule
+        if rule.account == actor.account:
+            return rule, actor
+        project_scope = self._projects.scope_of_account(rule.account)
+        if project_scope is not None:
+            try:
+                return rule, await self._policy.authorize(actor, project_scope, action)
+            except NotFoundError:
+                raise RuleNotFoundError(f"no rule {rule_id} you may see") from None
+        raise RuleNotFoundError(f"no rule {rule_id} of yours")
 
     async def get(self, actor: Actor, rule_id: str) -> RuleWithLocks:
-        """One of the caller's rules with its locks."""
-        rule = await self._own(actor, rule_id)
+        """One of the caller's rules (or of their projects') with its locks."""
+        rule, _ = await self._own(actor, rule_id)
         locks = await self._backend.rule_locks(actor, rule)
         return RuleWithLocks(
             **rule.model_dump(exclude={"locked_bytes"}),
@@ -77,8 +95,8 @@ class RuleService:
         self, actor: Actor, rule_id: str, lifetime: int | None
     ) -> RuleWithLocks:
         """Change the lifetime of one of the caller's rules."""
-        rule = await self._own(actor, rule_id)
-        await self._backend.update_rule_lifetime(actor, rule.id, lifetime)
+        rule, owner = await self._own(actor, rule_id, ScopeAction.WRITE)
+        await self._backend.update_rule_lifetime(owner, rule.id, lifetime)
         return await self.get(actor, rule.id)
 
     async def delete(self, actor: Actor, rule_id: str, *, immediately: bool = False) -> None:
@@ -88,11 +106,11 @@ class RuleService:
         reaped after that. ``immediately`` sets the rule's lifetime to zero instead, so the
         next daemon pass removes it.
         """
-        rule = await self._own(actor, rule_id)
+        rule, owner = await self._own(actor, rule_id, ScopeAction.DELETE)
         if immediately:
-            await self._backend.update_rule_lifetime(actor, rule.id, 0)
+            await self._backend.update_rule_lifetime(owner, rule.id, 0)
         else:
-            await self._backend.delete_rule(actor, rule.id)
+            await self._backend.delete_rule(owner, rule.id)
 
 
 class UsageService:

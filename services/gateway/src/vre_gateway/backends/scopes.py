@@ -1,7 +1,10 @@
 """Creating a project's Data Lake scope, and asking whether it holds data.
 
 The port is what the project rules need; the HTTP adapter calls the datalake service with the
-caller's token (``POST {datalake}/scopes``; ``GET {datalake}/dids/{scope}`` for "has data").
+caller's token (``POST {datalake}/scopes``; ``GET {datalake}/dids/{scope}`` for "has data"). In
+the embedded mode the in-process adapter calls the mounted datalake's scope service directly
+(``app.state.scope_admin``): no token, no HTTP hop, and no project lookup in the datalake
+(the project's row is not committed yet when its scope is created).
 """
 
 from __future__ import annotations
@@ -30,6 +33,42 @@ class ScopeProvisioner(Protocol):
     async def scope_has_data(self, scope: str, *, token: str | None) -> bool:
         """True if any DID is registered in ``scope``."""
         ...
+
+
+class ScopeAdmin(Protocol):
+    """What a mounted datalake offers in-process (``app.state.scope_admin``)."""
+
+    async def create_project_scope(
+        self, scope: str, *, project: str, quota_bytes: int | None
+    ) -> object:
+        """Create a project scope; ConflictError if it exists."""
+        ...
+
+    async def scope_has_data(self, scope: str) -> bool:
+        """True if any DID is registered in ``scope``."""
+        ...
+
+
+class InProcessScopeProvisioner:
+    """The embedded mode's provisioner: the mounted datalake's scope service, in-process.
+
+    The gateway is trusted in-process, so no token is needed; the datalake acts with its own
+    Rucio rights.
+    """
+
+    def __init__(self, admin: ScopeAdmin) -> None:
+        self.admin = admin
+
+    async def create_scope(
+        self, scope: str, *, project: str, quota_bytes: int | None, token: str | None
+    ) -> None:
+        try:
+            await self.admin.create_project_scope(scope, project=project, quota_bytes=quota_bytes)
+        except ConflictError:
+            return  # as over HTTP: an existing proj.* scope is the project's
+
+    async def scope_has_data(self, scope: str, *, token: str | None) -> bool:
+        return await self.admin.scope_has_data(scope)
 
 
 class HttpScopeProvisioner:

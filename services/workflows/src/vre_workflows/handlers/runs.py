@@ -25,11 +25,16 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 
 RunId = Annotated[str, Path(description="The run's id.", max_length=36)]
 
+# RunCreate is read by hand (JSON or multipart), so FastAPI does not register it: inline it.
+# Its nested models (InputRef, OutputDestination) are components through the Run model.
+_RUN_CREATE = RunCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+_RUN_CREATE.pop("$defs", None)
+
 _SUBMISSION = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/RunCreate"}},
+            "application/json": {"schema": _RUN_CREATE},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -210,6 +215,3 @@ async def rerun_run(
     run_id: RunId, body: RunRerun, request: Request, user: CurrentUser, runs: RunServiceDep
 ) -> Run:
     return await runs.rerun(user, bearer_token(request), run_id, body)
-
-
-__all__ = ["RunCreate", "router"]

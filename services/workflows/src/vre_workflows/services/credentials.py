@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -32,19 +33,29 @@ def load_or_create_key(settings: ReanaSettings, data_dir: Path) -> bytes:
 
 
 class TokenCipher:
-    """Fernet encryption of stored tokens (AES-128-CBC + HMAC, authenticated)."""
+    """Fernet encryption of stored tokens (AES-128-CBC + HMAC, authenticated).
 
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+    Given a key, or a function returning one: the key is then fetched on first use, so that
+    building the app (e.g. for its OpenAPI document) writes nothing to disk.
+    """
+
+    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
+        self._key = key
+        self._fernet: Fernet | None = None
+
+    def _cipher(self) -> Fernet:
+        if self._fernet is None:
+            self._fernet = Fernet(self._key() if callable(self._key) else self._key)
+        return self._fernet
 
     def encrypt(self, token: str) -> str:
         """Ciphertext (urlsafe base64 text)."""
-        return self._fernet.encrypt(token.encode()).decode("ascii")
+        return self._cipher().encrypt(token.encode()).decode("ascii")
 
     def decrypt(self, ciphertext: str) -> str | None:
         """The token, or None if it was encrypted with another key."""
         try:
-            return self._fernet.decrypt(ciphertext.encode("ascii")).decode()
+            return self._cipher().decrypt(ciphertext.encode("ascii")).decode()
         except InvalidToken:
             return None
 

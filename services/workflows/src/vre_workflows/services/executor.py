@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -24,13 +25,14 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.db import Database
-from vre_common.errors import VreError
+from vre_common.errors import InvalidInputError, VreError
+from vre_common.metrics import RUNS
 from vre_workflows.backends.base import DatalakePort, LocalJob, ResolvedInput, StepPlan
 from vre_workflows.backends.local import LocalWorkflowBackend
 from vre_workflows.backends.process import kill_leftovers
 from vre_workflows.backends.reana import REANA_STATUS, ReanaClient
 from vre_workflows.config import WorkflowsSettings
-from vre_workflows.models import OutputDestination, RunInput, RunOutput, Step
+from vre_workflows.models import OutputDestination, Run, RunInput, RunOutput, Step
 from vre_workflows.spec import declared_outputs
 from vre_workflows.storage.runs import RunStore
 from vre_workflows.storage.schema import utcnow
@@ -153,6 +155,10 @@ class RunManager:
         self._started = False
         self.max_concurrent_seen = 0
 
+    def _count(self, run_id: str, status: str) -> None:
+        active = self._active.get(run_id) or self._waiting.get(run_id)
+        RUNS.labels(active.submission.backend if active else "local", status).inc()
+
     def paths(self, run_id: str) -> RunPaths:
         """The run's folders."""
         return RunPaths.of(self._settings.data_dir, run_id)
@@ -181,6 +187,7 @@ class RunManager:
                         "processes did not survive"
                     )
                 await store.mark_interrupted(run_id, detail)
+                RUNS.labels(backend, "interrupted").inc()
                 log.info("run_interrupted", run_id=run_id, previous=status)
         if leftovers:
             killed = await asyncio.to_thread(kill_leftovers, leftovers)
@@ -195,6 +202,10 @@ class RunManager:
     async def stop(self) -> None:
         """Stop everything: processes killed, active runs recorded as interrupted."""
         ids = [*self._active, *self._waiting]
+        backends = {
+            run_id: active.submission.backend
+            for run_id, active in [*self._active.items(), *self._waiting.items()]
+        }
         for worker in self._workers:
             worker.cancel()
         tasks = [a.task for a in list(self._active.values()) if a.task is not None]
@@ -211,6 +222,7 @@ class RunManager:
                     await store.mark_interrupted(
                         run_id, "the workflows service stopped while the run was active"
                     )
+                    RUNS.labels(backends.get(run_id, "local"), "interrupted").inc()
         self._active.clear()
         self._waiting.clear()
         self._started = False
@@ -220,6 +232,7 @@ class RunManager:
     def enqueue(self, submission: Submission) -> None:
         """Accept a committed run: local runs join the FIFO queue, REANA runs start a monitor."""
         active = _Active(submission)
+        RUNS.labels(submission.backend, "queued").inc()
         if submission.backend == "local":
             self._waiting[submission.run_id] = active
             self._queue.put_nowait(submission.run_id)
@@ -245,6 +258,8 @@ class RunManager:
                     run_id, "cancelled", detail="cancelled while queued", only_from=["queued"]
                 )
                 await store.finish_pending_steps(run_id, "cancelled")
+            RUNS.labels(waiting.submission.backend, "cancelled").inc()
+            log.info("run_cancelled", run_id=run_id, queued=True)
             return True
         active = self._active.get(run_id)
         if active is None:
@@ -299,9 +314,13 @@ class RunManager:
 
     async def _set_running(self, run_id: str) -> bool:
         async with unit_of_work(self.db) as session:
-            return await RunStore(session).set_status(
+            changed = await RunStore(session).set_status(
                 run_id, "running", detail="started", only_from=["queued"]
             )
+        if changed:
+            self._count(run_id, "running")
+            log.info("run_started", run_id=run_id)
+        return changed
 
     async def _fail(self, run_id: str, error: dict[str, Any]) -> None:
         async with unit_of_work(self.db) as session:
@@ -314,6 +333,8 @@ class RunManager:
                 only_from=["queued", "running"],
             ):
                 await store.finish_pending_steps(run_id, "failed")
+                self._count(run_id, "failed")
+                log.info("run_failed", run_id=run_id, reason=str(error.get("detail"))[:300])
 
     async def _cancelled(self, run_id: str, detail: str = "cancelled by the user") -> None:
         async with unit_of_work(self.db) as session:
@@ -322,6 +343,8 @@ class RunManager:
                 run_id, "cancelled", detail=detail, only_from=["queued", "running"]
             )
             await store.finish_pending_steps(run_id, "cancelled")
+        self._count(run_id, "cancelled")
+        log.info("run_cancelled", run_id=run_id)
 
     async def _run_local(self, active: _Active) -> None:
         sub = active.submission
@@ -378,6 +401,8 @@ class RunManager:
                 detail=f"{len(outputs)} output file(s)",
                 only_from=["running", "queued"],
             )
+        self._count(sub.run_id, "finished")
+        log.info("run_finished", run_id=sub.run_id, outputs=len(outputs))
 
     # ------------------------------------------------------------------ inputs
 
@@ -490,54 +515,88 @@ class RunManager:
         outputs: list[RunOutput],
         images: list[str],
     ) -> None:
-        """Outputs → the Data Lake: one dataset named after the run, metadata for provenance."""
+        """Outputs → the Data Lake: one dataset named after the run, with its provenance.
+
+        The provenance travels twice: as a manifest file ``vre-run.json`` registered in the
+        dataset (works on every Rucio), and as metadata keys on the dataset (needs Rucio's
+        JSON metadata plugin, absent on SQLite: then a warning is recorded on the run).
+        Metadata values are scalars: lists are joined with commas, which neither DIDs nor
+        image names contain.
+        """
         if sub.token is None:
             raise VreError("no token to register outputs with")
+        token = sub.token
         paths = self.paths(sub.run_id)
         scope = destination.scope
         dataset = destination.dataset or f"{run_name}-{sub.run_id[:8]}"
-        inputs = sorted({i.source.did for i in sub.did_inputs})
-        metadata: dict[str, Any] = {
-            "run_id": sub.run_id,
-            "spec_sha256": None,
-            "input_dids": inputs,
-            "images": images,
-            "workflow_type": sub.workflow_type,
-        }
+        dataset_did = f"{scope}:{dataset}"
         async with unit_of_work(self.db) as session:
             run = await RunStore(session).get(sub.run_id)
         assert run is not None
-        metadata["spec_sha256"] = run.spec_sha256
-        await self._datalake.create_dataset(sub.token, scope, dataset, metadata)
-        dataset_did = f"{scope}:{dataset}"
+        await self._datalake.create_dataset(token, scope, dataset, {})
         async with unit_of_work(self.db) as session:
             await RunStore(session).update_run(sub.run_id, output_dataset=dataset_did)
         registered: list[RunOutput] = []
         for out in outputs:
-            name = f"{dataset}/{out.path}"
             result = await self._datalake.upload(
-                sub.token,
+                token,
                 scope,
-                name,
+                f"{dataset}/{out.path}",
                 inside(paths.workspace, out.path),
                 md5=out.md5,
                 size=out.bytes,
                 rse=destination.rse_expression,
                 dataset=dataset_did,
-                metadata={"run_id": sub.run_id, "run_path": out.path},
+                metadata={},
             )
             if result.adler32 != out.adler32 or result.md5 != out.md5:
                 raise VreError(f"the Data Lake recorded other checksums for {out.path}")
             registered.append(out.model_copy(update={"did": result.did, "registered_at": utcnow()}))
             async with unit_of_work(self.db) as session:
                 await RunStore(session).set_outputs(sub.run_id, [registered[-1]])
+
+        manifest = paths.root / "vre-run.json"
+        await asyncio.to_thread(
+            manifest.write_text, json.dumps(_manifest(run, registered), indent=2), "utf-8"
+        )
+        digest = await asyncio.to_thread(digest_file, manifest)
+        names = {o.path for o in outputs}
+        manifest_name = "vre-run.json" if "vre-run.json" not in names else ".vre-run.json"
+        provenance = await self._datalake.upload(
+            token,
+            scope,
+            f"{dataset}/{manifest_name}",
+            manifest,
+            md5=digest.md5,
+            size=digest.bytes,
+            rse=destination.rse_expression,
+            dataset=dataset_did,
+            metadata={},
+        )
+        async with unit_of_work(self.db) as session:
+            await RunStore(session).update_run(sub.run_id, provenance_did=provenance.did)
+
+        metadata: dict[str, Any] = {
+            "run_id": sub.run_id,
+            "spec_sha256": run.spec_sha256,
+            "input_dids": ",".join(sorted({i.source.did for i in sub.did_inputs})),
+            "images": ",".join(images),
+            "workflow_type": sub.workflow_type,
+        }
+        try:
+            await self._datalake.set_metadata(token, scope, dataset, metadata)
+        except InvalidInputError as exc:
+            async with unit_of_work(self.db) as session:
+                await RunStore(session).add_warning(
+                    sub.run_id,
+                    f"the Data Lake did not take the provenance metadata on {dataset_did} "
+                    f"({exc.detail}); the provenance is in {provenance.did}",
+                )
         if destination.lifetime:
             lifetime = {"lifetime": destination.lifetime}
-            await self._datalake.set_metadata(sub.token, scope, dataset, lifetime)
-            for out in registered:
-                if out.did:
-                    out_scope, _, out_name = out.did.partition(":")
-                    await self._datalake.set_metadata(sub.token, out_scope, out_name, lifetime)
+            for did in [dataset_did, provenance.did, *(o.did for o in registered if o.did)]:
+                did_scope, _, did_name = did.partition(":")
+                await self._datalake.set_metadata(token, did_scope, did_name, lifetime)
 
     # ------------------------------------------------------------------ REANA runs
 
@@ -701,6 +760,35 @@ class RunManager:
     async def remove_files(self, run_id: str) -> None:
         """Delete a run's folders."""
         await asyncio.to_thread(shutil.rmtree, self.paths(run_id).root, True)
+
+
+def _manifest(run: Run, outputs: list[RunOutput]) -> dict[str, Any]:
+    """The provenance manifest registered with a run's outputs (vre-run.json)."""
+    return {
+        "vre_run_manifest": 1,
+        "run_id": run.id,
+        "name": run.name,
+        "owner": run.owner,
+        "backend": run.backend,
+        "backend_ids": run.backend_ids,
+        "workflow_type": run.workflow_type,
+        "spec_sha256": run.spec_sha256,
+        "parameters": run.parameters,
+        "images": run.images,
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "inputs": [
+            i.model_dump(include={"kind", "did", "path", "bytes", "adler32", "md5"})
+            for i in run.inputs
+        ],
+        "outputs": [
+            o.model_dump(include={"path", "did", "bytes", "adler32", "md5"}) for o in outputs
+        ],
+        "steps": [
+            s.model_dump(include={"name", "image", "execution", "commands", "exit_code"})
+            for s in run.steps
+        ],
+    }
 
 
 def _append_new(path: Path, text: str) -> None:

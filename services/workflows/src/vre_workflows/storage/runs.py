@@ -147,6 +147,7 @@ def _run(row: RunRow) -> Run:
         backend_ids=row.backend_ids,
         destination=OutputDestination(**row.destination) if row.destination else None,
         output_dataset=row.output_dataset,
+        provenance_did=row.provenance_did,
         register_partial_outputs=row.register_partial_outputs,
         warnings=row.warnings,
         error=row.error,

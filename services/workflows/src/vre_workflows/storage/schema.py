@@ -91,6 +91,7 @@ class RunRow(WorkflowsBase):
     destination: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     register_partial_outputs: Mapped[bool] = mapped_column(Boolean, default=False)
     output_dataset: Mapped[str | None] = mapped_column(String(600))
+    provenance_did: Mapped[str | None] = mapped_column(String(1200))
     backend_ids: Mapped[dict[str, str]] = mapped_column(JSON)
     warnings: Mapped[list[str]] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -162,7 +162,7 @@ def parse_deposition(data: Any) -> ZenodoDeposition:
         title=_str(data.get("title") or metadata.get("title")),
         metadata=metadata,
         bucket_url=_str(links.get("bucket")),
-        html_url=_str(links.get("html")),
+        html_url=_str(links.get("record_html") or links.get("html")),
         latest_draft_id=_int(latest_draft.rstrip("/").rsplit("/", 1)[-1]) if latest_draft else None,
         files=files,
         created=_when(data.get("created")),

@@ -1,0 +1,164 @@
+"""The datalake's provenance events (upload, attach), recorded so that a crash loses none.
+
+The datalake has no database: each event goes to a :class:`vre_common.provenance.FileOutbox`
+*pending* just before Rucio is changed and *ready* right after; an :class:`OutboxRelay`
+delivers ready events to the gateway (in-process in the embedded mode, ``POST
+/provenance/events`` with a service token in the distributed one). An event a crash left
+pending is settled by :meth:`ProvenanceRecorder.confirm`, which asks Rucio whether the action
+happened (the file has a replica; the DIDs are in the collection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import structlog
+
+from vre_common.errors import NotFoundError
+from vre_common.provenance import (
+    AttributeValue,
+    Event,
+    EventKind,
+    EventSink,
+    FileOutbox,
+    HttpEventSink,
+    OutboxRelay,
+    did_id,
+)
+from vre_datalake.backends.base import Actor, DatalakeBackend
+from vre_datalake.config import ProvenanceSettings
+from vre_datalake.models import DidRef
+
+log = structlog.get_logger("vre.datalake.provenance")
+SERVICE = "datalake"
+_FINAL_FLUSH_SECONDS = 5.0
+
+
+def did_of(entity: str) -> DidRef | None:
+    """The DID behind a ``did:<scope>:<name>`` id."""
+    kind, _, rest = entity.partition(":")
+    scope, sep, name = rest.partition(":")
+    return DidRef(scope=scope, name=name) if kind == "did" and sep else None
+
+
+class ProvenanceRecorder:
+    """Records events in the outbox and runs the relay (inactive until :meth:`start`)."""
+
+    def __init__(self, *, backend: DatalakeBackend, settings: ProvenanceSettings) -> None:
+        self._backend = backend
+        self._settings = settings
+        self.outbox: FileOutbox | None = None
+        self.relay: OutboxRelay | None = None
+        self._sink: EventSink | None = None
+        self._temp_dir: Path | None = None
+
+    @property
+    def active(self) -> bool:
+        """True when events are recorded."""
+        return self.outbox is not None
+
+    async def start(self, sink: EventSink | None) -> None:
+        """Open the outbox and start relaying to ``sink`` (no sink: record nothing)."""
+        if not self._settings.enabled or sink is None:
+            log.warning("provenance_not_recorded", reason="disabled" if sink else "no sink")
+            return
+        path = self._settings.outbox_path
+        if path is None:
+            self._temp_dir = Path(tempfile.mkdtemp(prefix="vre-datalake-outbox-"))
+            path = self._temp_dir / "outbox.sqlite"
+            log.warning("provenance_outbox_temporary", path=str(path))
+        self.outbox = await asyncio.to_thread(FileOutbox, path)
+        self._sink = sink
+        self.relay = OutboxRelay(
+            self.outbox,
+            sink,
+            interval=self._settings.relay_interval_seconds,
+            confirm=self.confirm,
+            pending_grace=self._settings.pending_grace_seconds,
+        )
+        self.relay.start()
+
+    async def stop(self) -> None:
+        """Stop the relay after a last, short delivery attempt; undelivered events stay."""
+        if self.relay is not None:
+            await self.relay.stop()
+            with contextlib.suppress(Exception), anyio.move_on_after(_FINAL_FLUSH_SECONDS):
+                await self.relay.run_once()
+        if isinstance(self._sink, HttpEventSink):
+            await self._sink.aclose()
+        self.outbox = self.relay = self._sink = None
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def event(
+        self,
+        kind: EventKind,
+        actor: Actor,
+        *,
+        used: Sequence[str] = (),
+        generated: Sequence[str] = (),
+        attributes: dict[str, AttributeValue] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Event:
+        """A new event by the caller behind ``actor`` (with the project it acted in)."""
+        return Event.create(
+            kind,
+            actor.principal or actor.user_key,
+            service=SERVICE,
+            project=actor.project,
+            used=used,
+            generated=generated,
+            attributes=attributes,
+            labels=labels,
+        )
+
+    @asynccontextmanager
+    async def recording(self, event: Event) -> AsyncIterator[None]:
+        """Pending before the block, ready after it (dropped if it raises); then relay soon."""
+        outbox, relay = self.outbox, self.relay
+        if outbox is None or relay is None:
+            yield
+            return
+        async with outbox.recording(event):
+            yield
+        relay.wake()
+
+    async def confirm(self, event: Event) -> bool | None:
+        """Did the action of an event a crash left pending happen? (None: cannot tell.)"""
+        actor = self._backend.service_actor()
+        if event.kind is EventKind.UPLOAD:
+            for entity in event.generated:
+                did = did_of(entity)
+                if did is None or not await self._has_replica(actor, did):
+                    return False
+            return True
+        if event.kind is EventKind.ATTACH and event.generated:
+            parent = did_of(event.generated[0])
+            if parent is None:
+                return False
+            try:
+                content = {
+                    did_id(d.scope, d.name)
+                    async for d in self._backend.iter_content(actor, parent.scope, parent.name)
+                }
+            except NotFoundError:
+                return False
+            return all(entity in content for entity in event.used)
+        return None
+
+    async def _has_replica(self, actor: Actor, did: DidRef) -> bool:
+        try:
+            async for item in self._backend.iter_replicas(actor, [did], all_states=True):
+                if any(r.state == "AVAILABLE" for r in item.replicas):
+                    return True
+        except NotFoundError:
+            return False
+        return False
