@@ -266,6 +266,12 @@ def test_gateway_routes_to_every_service(rendered: dict[str, Any]) -> None:
     assert environment["VRE_MODE"] == "distributed"
     urls = json.loads(environment["VRE_SERVICE_URLS"])
     assert urls == {s: f"http://{s}:8000" for s in ("datalake", "workflows", "catalogue", "zenodo")}
+    # and back: the services that ask the gateway about Science Projects
+    services = rendered["services"]
+    assert services["datalake"]["environment"]["VRE_DATALAKE_GATEWAY_URL"] == "http://gateway:8000"
+    assert services["catalogue"]["environment"]["VRE_CATALOGUE_GATEWAY_URL"] == (
+        "http://gateway:8000"
+    )
 
 
 def test_rucio_roles_and_storage(rendered: dict[str, Any]) -> None:

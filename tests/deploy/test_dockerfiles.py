@@ -164,7 +164,9 @@ def test_image_locks_match_what_ci_tests(lock: str) -> None:
     """Compiled with main.txt as constraints: the same versions as the tested environment."""
     main = pins(REQUIREMENTS / "main.txt")
     header = (REQUIREMENTS / f"{lock}.txt").read_text().splitlines()[1]
-    assert f"-c main.txt {lock}.in -o {lock}.txt" in header
+    assert "-c main.txt" in header
+    assert f"{lock}.in" in header
+    assert f"-o {lock}.txt" in header
     assert "--generate-hashes" in header
     assert "--python-version 3.11" in header
     for name, version in pins(REQUIREMENTS / f"{lock}.txt").items():

@@ -276,6 +276,8 @@ def test_vre_variables_are_real_settings(
         assert settings.auth.issuers, service
         if service in WITH_DATABASE:
             assert settings.database.url.startswith("postgresql+asyncpg://")
+        if service in ("datalake", "catalogue"):  # they ask the gateway about projects
+            assert settings.gateway_url == "http://vre-gateway:8000"
         if service == "gateway":
             assert settings.mode == "distributed"
             assert set(settings.service_urls) == {"datalake", "workflows", "catalogue", "zenodo"}

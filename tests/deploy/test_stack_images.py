@@ -64,7 +64,7 @@ def test_datalake_stack_comes_up(
     certs, rucio_data, posix = (shared(tmp_path, n) for n in ("certs", "rucio", "posix"))
     rucio_env = [
         "-e",
-        "RUCIO_DATABASE_URL=sqlite:////data/rucio.db",
+        "RUCIO_DATABASE_URL=sqlite:////rucio-db/rucio.db",
         "-e",
         "RUCIO_LOG_LEVEL=WARNING",
     ]
@@ -84,11 +84,11 @@ def test_datalake_stack_comes_up(
     started = time.perf_counter()
     webdav = start("webdav", "webdav", "-v", f"{certs}:/certs", images["webdav"])
     init = podman(
-        "run", "--rm", "--network", net, "-v", f"{rucio_data}:/data", *rucio_env,
+        "run", "--rm", "--network", net, "-v", f"{rucio_data}:/rucio-db", *rucio_env,
         "-e", f"RUCIO_ADMIN_PASSWORD={PASSWORD}", images["rucio"], "init",
     )  # fmt: skip
     assert json.loads(init.stdout.strip().splitlines()[-1])["root_created"] is True
-    rucio = start("rucio", "rucio", "-v", f"{rucio_data}:/data", *rucio_env, images["rucio"])
+    rucio = start("rucio", "rucio", "-v", f"{rucio_data}:/rucio-db", *rucio_env, images["rucio"])
     assert wait_healthy(rucio, 90), podman("logs", rucio, check=False).stderr[-3000:]
     assert wait_healthy(webdav, 60), podman("logs", webdav, check=False).stderr[-3000:]
     assert (certs / "ca.crt").exists()
@@ -117,7 +117,8 @@ def test_datalake_stack_comes_up(
     assert states.get("rucio") is True, ready.text
 
     daemons = start(
-        "rucio-daemons", "rucio-daemons", "-v", f"{rucio_data}:/data", "-v", f"{posix}:/data/rse",
+        "rucio-daemons", "rucio-daemons", "-v", f"{rucio_data}:/rucio-db",
+        "-v", f"{posix}:/data",  # the POSIX storage at the same path as in the datalake
         *rucio_env, "-e", "RUCIO_DAEMON_INTERVAL=2",
         "--health-cmd", '["python", "/opt/vre-rucio/vre-rucio", "healthcheck", "daemons"]',
         images["rucio"], "daemons",

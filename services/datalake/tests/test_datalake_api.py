@@ -53,7 +53,8 @@ async def test_identity_scope_created_on_first_use(
     assert me.status_code == 200, me.text
     assert me.json() == {"account": "alice", "scope": "user.alice"}
     scopes = await client.get("/scopes", headers=h(issuer))
-    assert {"name": "user.alice", "account": "alice", "mine": True} in scopes.json()
+    mine = {"name": "user.alice", "account": "alice", "mine": True, "project": None}
+    assert mine in scopes.json()
     usage = await client.get("/usage", headers=h(issuer))
     assert usage.status_code == 200, usage.text
     limits = {u["rse"]: u["limit_bytes"] for u in usage.json()["rses"]}
@@ -396,10 +397,17 @@ async def test_datasets_metadata_search_content(
     ]
     custom = await upload(
         client, issuer, f"user.alice/{uid}/custom.dat", b"c", meta=["telescope=LST"]
-    )  # arbitrary keys need Rucio on PostgreSQL: refused before any byte is stored
-    assert custom.status_code == 422, custom.text
-    assert custom.json()["errors"][0]["loc"] == ["metadata", "telescope"]
-    missing = await client.get(f"/dids/user.alice/{uid}/custom.dat", headers=h(issuer))
+    )  # arbitrary keys: Rucio's JSON plugin on PostgreSQL, vre_sqlite_meta on SQLite
+    assert custom.status_code == 201, custom.text
+    stored = await client.get(f"/dids/user.alice/{uid}/custom.dat", headers=h(issuer))
+    assert stored.json()["metadata"]["telescope"] == "LST"
+    assert await names(name=f"{uid}/*", meta="telescope=LST") == [f"{uid}/custom.dat"]
+    forged = await upload(
+        client, issuer, f"user.alice/{uid}/forged.dat", b"f", meta=["account=bob"]
+    )  # a DID property, not metadata: refused before any byte is stored
+    assert forged.status_code == 422, forged.text
+    assert forged.json()["errors"][0]["loc"] == ["metadata", "account"]
+    missing = await client.get(f"/dids/user.alice/{uid}/forged.dat", headers=h(issuer))
     assert missing.status_code == 404
     bad_key = await client.post(
         f"/dids/user.alice/{uid}/other.dat/metadata",

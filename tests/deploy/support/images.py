@@ -149,16 +149,17 @@ def ensure_python_base() -> tuple[str, dict[str, float]]:
                 if item.is_file():
                     item.unlink()
         started = time.perf_counter()
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["podman", "import", "-q", "-", BASE_IMAGE],
-            stdin=tar.stdout,
-            env=podman_env(),
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-        tar.wait()
+        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
+            subprocess.run(
+                ["podman", "import", "-q", "-", BASE_IMAGE],
+                stdin=tar.stdout,
+                env=podman_env(),
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+        if tar.returncode != 0:
+            raise RuntimeError(f"tar of the base image's root folder exited {tar.returncode}")
         timings["import"] = time.perf_counter() - started
     started = time.perf_counter()
     partial = archive.with_suffix(".partial")

@@ -97,4 +97,12 @@ class CatalogueSettings(VreSettings):
     zenodo: ZenodoSourceSettings = Field(default_factory=ZenodoSourceSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
     max_page_size: int = Field(default=100, gt=0, le=1000, description="Search page size cap.")
+    gateway_url: str | None = Field(
+        default=None,
+        description="Distributed mode: the gateway asked about Science Projects (GET "
+        "/projects/-/access) for project-owned entries; the embedded gateway answers in-process.",
+    )
+    directory_ttl_seconds: float = Field(
+        default=5.0, ge=0, description="How long a project access answer is cached."
+    )
     facet_limit: int = Field(default=20, gt=0, description="Values returned per facet.")

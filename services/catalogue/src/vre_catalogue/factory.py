@@ -17,6 +17,7 @@ from vre_catalogue.storage import migrations
 from vre_catalogue.storage.search import search_index_for
 from vre_catalogue.storage.software import SoftwareStore
 from vre_common.db import Database
+from vre_common.policy import RequestPolicy
 
 
 class Factory:
@@ -43,13 +44,16 @@ class Factory:
             settle=timedelta(seconds=settings.zenodo.settle_seconds),
         )
 
-    def software_service(self, session: AsyncSession) -> SoftwareService:
-        """The software service bound to a request's session."""
+    def software_service(
+        self, session: AsyncSession, projects: RequestPolicy | None = None
+    ) -> SoftwareService:
+        """The software service bound to a request's session (and the caller's token)."""
         return SoftwareService(
             store=SoftwareStore(session, self.search),
             access=self.access,
             export=self.settings.export,
             facet_limit=self.settings.facet_limit,
+            projects=projects,
         )
 
     async def startup(self) -> None:

@@ -153,11 +153,12 @@ class ProjectScopeSettings(BaseModel):
         description="Scopes with this prefix belong to projects (the gateway's "
         "projects.scope_prefix: keep them equal).",
     )
-    account_prefix: str = Field(
-        default="proj-",
+    account_prefix: str | None = Field(
+        default=None,
         pattern=r"^[a-z0-9_-]{1,10}$",
         description="A project scope <scope_prefix><slug> is owned by the Rucio account "
-        "<account_prefix><slug> (type GROUP); user accounts never get names with this prefix.",
+        "<account_prefix><slug> (type GROUP); user accounts never get names with this prefix. "
+        "Default: scope_prefix with '.' replaced by '-' (proj. → proj-).",
     )
     directory_ttl_seconds: float = Field(
         default=5.0, ge=0, description="How long a project access answer of the gateway is cached."
@@ -173,10 +174,18 @@ class ProjectScopeSettings(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _same_length(self) -> ProjectScopeSettings:
+    def _account_prefix(self) -> ProjectScopeSettings:
+        if self.account_prefix is None:
+            self.account_prefix = self.scope_prefix.replace(".", "-")
         if len(self.account_prefix) > len(self.scope_prefix):
             raise ValueError("account_prefix must not be longer than scope_prefix")
         return self
+
+    @property
+    def accounts(self) -> str:
+        """The account prefix in effect."""
+        assert self.account_prefix is not None  # set by the validator
+        return self.account_prefix
 
 
 class ProvenanceSettings(BaseModel):

@@ -53,7 +53,7 @@ class Factory:
                 RucioRest(settings.rucio),
                 settings=settings.rucio,
                 accounts=settings.accounts,
-                reserved_account_prefixes=[settings.projects.account_prefix],
+                reserved_account_prefixes=[settings.projects.accounts],
             )
         store = settings.storage
         webdav_client = httpx.AsyncClient(

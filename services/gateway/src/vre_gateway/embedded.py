@@ -93,6 +93,8 @@ def _datalake_settings(settings: GatewaySettings, backends: Backends | None) -> 
         },
         storage={"default_rse": rucio.rse_names[0]},
         database=_sqlite(settings, "datalake"),
+        projects={"scope_prefix": settings.projects.scope_prefix},
+        provenance={"outbox_path": settings.data / "datalake-outbox.sqlite"},
     )
 
 

@@ -12,6 +12,7 @@ from vre_catalogue.factory import Factory
 from vre_catalogue.services.harvest import HarvestService
 from vre_catalogue.services.software import SoftwareService
 from vre_catalogue.storage.unit import transaction
+from vre_common.policy import RequestPolicy, get_policy
 
 
 def get_factory(request: Request) -> Factory:
@@ -29,9 +30,16 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
+def project_policy(request: Request) -> RequestPolicy | None:
+    """The shared project policy bound to the caller's token (None: no gateway to ask)."""
+    if getattr(request.app.state, "policy", None) is None:
+        return None
+    return get_policy(request)
+
+
 def software_service(request: Request, session: SessionDep) -> SoftwareService:
     """The software service for this request."""
-    return get_factory(request).software_service(session)
+    return get_factory(request).software_service(session, project_policy(request))
 
 
 def harvest_service(request: Request) -> HarvestService:

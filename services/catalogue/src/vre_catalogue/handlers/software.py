@@ -63,18 +63,29 @@ _patch_body = Body(
         "Validates a codemeta.json against the OSSR rules and stores it as a new entry, or as a "
         "new release of the entry with the same DOI or name (registrant or curators only). "
         "Every problem is reported at once in one 422 problem (`errors`: loc, msg, type); "
-        "missing recommended keys come back as `warnings`."
+        "missing recommended keys come back as `warnings`. With `project=<slug>` a new entry "
+        "belongs to that Science Project (its maintainers and owners may register and edit it: "
+        "`catalogue.write`; 404 for a project you cannot see)."
     ),
     response_model=Registration,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
 async def register_software(
     document: Annotated[dict[str, Any], _codemeta_body],
     user: CurrentUser,
     software: SoftwareServiceDep,
     response: Response,
+    project: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
+            description="The Science Project (slug) that owns a new entry.",
+        ),
+    ] = None,
 ) -> Registration:
-    registration = await software.register(user, document)
+    registration = await software.register(user, document, project=project)
     response.headers["Location"] = f"software/{registration.software.id}"
     return registration
 
@@ -129,7 +140,8 @@ async def get_software(software_id: SoftwareId, software: SoftwareServiceDep) ->
     summary="Edit a release's codemeta.json",
     description=(
         "Applies a JSON merge patch to the codemeta.json of the latest release (or of "
-        "`version`); the result is validated as a whole. Registrant or curators only."
+        "`version`); the result is validated as a whole. Registrant or curators only (a "
+        "project's entry: its maintainers and owners)."
     ),
     response_model=Registration,
     responses=problem_responses(401, 403, 404, 409, 422),
@@ -148,7 +160,8 @@ async def update_software(
     "/{software_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a software entry",
-    description="Deletes the entry and every release. Registrant or curators only.",
+    description="Deletes the entry and every release. Registrant or curators only (a "
+    "project's entry: its maintainers and owners).",
     responses=problem_responses(401, 403, 404),
 )
 async def delete_software(
@@ -186,7 +199,8 @@ async def get_version(
     "/{software_id}/versions/{version}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a release",
-    description="Deletes one release; the entry goes with its last one. Registrant or curators.",
+    description="Deletes one release; the entry goes with its last one. Registrant or "
+    "curators (a project's entry: its maintainers and owners).",
     responses=problem_responses(401, 403, 404),
 )
 async def delete_version(
@@ -238,7 +252,8 @@ async def export_zenodo(
     summary="Attach an environment",
     description=(
         "Attaches a container image (or conda/pip environment) in which this release runs, "
-        "for workflows to use. Registrant or curators only."
+        "for workflows to use. Registrant or curators only (a project's entry: its "
+        "maintainers and owners)."
     ),
     response_model=Environment,
     responses=problem_responses(401, 403, 404, 409, 422),
@@ -270,7 +285,7 @@ async def list_environments(
     "/{software_id}/environments/{environment_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Detach an environment",
-    description="Registrant or curators only.",
+    description="Registrant or curators only (a project's entry: its maintainers and owners).",
     responses=problem_responses(401, 403, 404),
 )
 async def delete_environment(

@@ -8,12 +8,12 @@ from vre_catalogue.config import ExportSettings
 from vre_catalogue.errors import InvalidCodemetaError, NameTakenError, VersionExistsError
 from vre_catalogue.models import (
     Environment,
-    SoftwareRef,
     EnvironmentCreate,
     Registration,
     SearchQuery,
     SearchResult,
     Software,
+    SoftwareRef,
     SoftwareVersion,
     ZenodoExport,
 )

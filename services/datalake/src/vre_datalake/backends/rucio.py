@@ -59,7 +59,8 @@ _STRUCTURAL = frozenset(
 )  # fmt: skip
 _SCOPES_TTL = 30.0
 # Keys Rucio's DID_COLUMN metadata plugin manages (DID table columns it lets users set, as in
-# rucio.core.did_meta_plugins.did_column_meta.manages_key); other keys need the JSON plugin.
+# rucio.core.did_meta_plugins.did_column_meta.manages_key); other keys need a custom-metadata
+# plugin: Rucio's JSON plugin (PostgreSQL) or, on the embedded SQLite Rucio, vre_sqlite_meta.
 DID_COLUMN_KEYS = frozenset(
     {
         "project", "datatype", "run_number", "stream_name", "prod_step", "version",
@@ -67,6 +68,15 @@ DID_COLUMN_KEYS = frozenset(
         "events", "guid", "transient", "hidden", "eol_at", "lifetime", "purge_replicas",
         "accessed_at", "closed_at", "is_archive", "constituent", "access_cnt", "expired_at",
         "is_new", "bytes", "length", "md5", "adler32", "deleted_at", "name",
+    }
+)  # fmt: skip
+# The other DID columns: properties Rucio keeps for itself. A custom-metadata plugin would
+# store such a key beside the column (Rucio's JSON plugin, whose value then replaces the
+# column's in plugin=ALL answers, e.g. a forged ``account``) or refuses it (vre_sqlite_meta).
+DID_PROPERTY_KEYS = frozenset(
+    {
+        "account", "availability", "complete", "created_at", "did_type", "is_open",
+        "monotonic", "obsolete", "scope", "suppressed", "updated_at",
     }
 )  # fmt: skip
 
@@ -369,7 +379,7 @@ class RucioDatalakeBackend:
     # ------------------------------------------------------------------ DIDs
 
     async def get_did(self, actor: Actor, scope: str, name: str) -> Did:
-        """``GET /dids/{scope}/{name}/meta`` with the JSON plugin where Rucio supports it."""
+        """``GET /dids/{scope}/{name}/meta``, with custom keys (plugin=ALL) where Rucio keeps them."""
         auth = self._user(actor)
         if self._meta_plugin is None:
             try:
@@ -381,8 +391,9 @@ class RucioDatalakeBackend:
                     params={"plugin": "ALL"},
                 )
             except BadGatewayError:
-                # Rucio on SQLite answers 500 to plugin=ALL (the JSON plugin is off there):
-                # remember, and read the DID columns only from now on.
+                # A Rucio without a custom-metadata plugin answers 500 to plugin=ALL (SQLite
+                # without the embedded mode's vre_sqlite_meta: Rucio's JSON plugin is off
+                # there): remember, and read the DID columns only from now on.
                 self._meta_plugin = "DID_COLUMN"
             else:
                 self._meta_plugin = "ALL"
@@ -398,12 +409,22 @@ class RucioDatalakeBackend:
 
     async def check_metadata_keys(self, actor: Actor, keys: Sequence[str]) -> None:
         """422 before anything is written if this Rucio cannot store some of ``keys``."""
+        reserved = sorted(k for k in keys if k in DID_PROPERTY_KEYS)
+        if reserved:
+            raise InvalidInputError(
+                f"{', '.join(reserved)}: properties Rucio keeps for the DID, not metadata",
+                errors=[
+                    {"loc": ["metadata", k], "msg": "a DID property", "type": "value_error"}
+                    for k in reserved
+                ],
+            )
         custom = sorted(k for k in keys if k not in DID_COLUMN_KEYS)
         if not custom:
             return
         if self._meta_plugin is None:
-            # Probe once: a search on a key no DID column has is refused by Rucio unless its
-            # JSON metadata plugin is on (PostgreSQL).
+            # Probe once: a search on a key no DID column has is refused by Rucio unless a
+            # custom-metadata plugin manages it (Rucio's JSON plugin on PostgreSQL, the
+            # embedded mode's vre_sqlite_meta on SQLite).
             try:
                 async for _ in self._rest.stream(
                     "GET",
@@ -420,7 +441,8 @@ class RucioDatalakeBackend:
         if self._meta_plugin == "DID_COLUMN":
             raise InvalidInputError(
                 f"this Rucio stores only its DID-column metadata keys; {', '.join(custom)} "
-                "would need Rucio's JSON metadata plugin (Rucio on PostgreSQL)",
+                "would need a custom-metadata plugin (Rucio's JSON plugin on PostgreSQL, "
+                "vre_sqlite_meta on SQLite)",
                 errors=[
                     {"loc": ["metadata", k], "msg": "not a DID-column key", "type": "value_error"}
                     for k in custom

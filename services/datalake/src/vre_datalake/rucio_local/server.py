@@ -41,6 +41,10 @@ from vre_datalake.rucio_local.setup import (
 
 REQUIREMENTS_FILE = Path("requirements") / "rucio-server.txt"
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
+# Modules the server processes import by bare name (PYTHONPATH), e.g. the metadata plugin.
+PLUGINS_DIR = Path(__file__).with_name("plugins")
+# Arbitrary DID metadata keys on SQLite, where Rucio's JSON metadata plugin is off.
+SQLITE_METADATA_PLUGIN = "vre_sqlite_meta.VreSqliteDidMeta"
 ADMIN_ACCOUNT = "root"  # the account Rucio's bootstrap creates
 DEFAULT_RSES = ("VRE-DISK-1", "VRE-DISK-2")
 WSGI_APP = "rucio.web.rest.flaskapi.v1.main:application"
@@ -188,6 +192,11 @@ class LocalRucio:
         return f"http://{self.config.host}:{self.port}"
 
     @property
+    def is_sqlite(self) -> bool:
+        """True when the database is SQLite (custom metadata through our plugin)."""
+        return self.database_url.startswith("sqlite")
+
+    @property
     def python(self) -> Path:
         """The server environment's interpreter."""
         return self.venv_dir / "bin" / "python"
@@ -305,6 +314,11 @@ class LocalRucio:
         env["PATH"] = f"{self.venv_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.config.extra_env)
+        # The plugins folder only (never this package): the server venv imports its modules
+        # by bare name, e.g. the metadata plugin named in rucio.cfg.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PLUGINS_DIR), self.config.extra_env.get("PYTHONPATH", "")) if p
+        )
         return env
 
     # --- configuration -------------------------------------------------------------------
@@ -345,6 +359,10 @@ class LocalRucio:
                 "scheme": ",".join(self.config.transfer_schemes),
             },
         }
+        if self.is_sqlite:
+            # Rucio's JSON metadata plugin is off on SQLite; ours stores the custom keys
+            # (PostgreSQL keeps Rucio's own, the default when [metadata] is absent).
+            sections["metadata"] = {"plugins": SQLITE_METADATA_PLUGIN}
         for name, values in sections.items():
             cfg[name] = {key: _escape(value) for key, value in values.items()}
         _write_atomic(self.config_path, _render(cfg))

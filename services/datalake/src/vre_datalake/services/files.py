@@ -309,7 +309,7 @@ class FileService:
         temp = f"{plan.pfn}{self._settings.temp_suffix}-{secrets.token_hex(8)}"
         sums = Checksummer()
         started = time.perf_counter()
-        moved = False
+        moved = registered = False
         try:
             await store.write(temp, _hashing(body, sums, self._settings.chunk_size), token=token)
             self._check_received(request, plan, sums)
@@ -342,9 +342,11 @@ class FileService:
                     md5=sums.md5,
                     pfn=None,
                 )
+                registered = True
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._discard(store, plan.pfn if moved else temp, token)
+            if not registered:  # a registered file keeps its bytes, whatever fails after
+                with anyio.CancelScope(shield=True):
+                    await self._discard(store, plan.pfn if moved else temp, token)
             raise
         log.info(
             "upload_registered",

@@ -52,7 +52,7 @@ class ProjectScopes:
 
     def __init__(self, settings: ProjectScopeSettings) -> None:
         self.scope_prefix = settings.scope_prefix
-        self.account_prefix = settings.account_prefix
+        self.account_prefix = settings.accounts
 
     def is_project_scope(self, scope: str) -> bool:
         """True for ``<scope_prefix><slug>``."""

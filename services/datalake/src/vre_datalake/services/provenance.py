@@ -23,6 +23,7 @@ import structlog
 
 from vre_common.errors import NotFoundError
 from vre_common.provenance import (
+    PENDING,
     AttributeValue,
     Event,
     EventKind,
@@ -122,13 +123,28 @@ class ProvenanceRecorder:
 
     @asynccontextmanager
     async def recording(self, event: Event) -> AsyncIterator[None]:
-        """Pending before the block, ready after it (dropped if it raises); then relay soon."""
+        """Pending before the block, ready after it (dropped if it raises); then relay soon.
+
+        The block is the change to Rucio. If the event cannot be recorded, nothing is
+        changed (the error is the request's). Once the block has succeeded, a failure to mark
+        the event ready is only logged: the action happened, the request succeeds, and the
+        relay's :meth:`confirm` settles the pending event later — as after a crash.
+        """
         outbox, relay = self.outbox, self.relay
         if outbox is None or relay is None:
             yield
             return
-        async with outbox.recording(event):
+        await outbox.add(event, state=PENDING)
+        try:
             yield
+        except BaseException:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await outbox.settle(event.id, happened=False)
+            raise
+        try:
+            await outbox.settle(event.id, happened=True)
+        except Exception as exc:  # the action happened: confirm() decides later
+            log.error("provenance_event_left_pending", event_id=str(event.id), error=repr(exc))
         relay.wake()
 
     async def confirm(self, event: Event) -> bool | None:

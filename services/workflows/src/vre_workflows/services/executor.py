@@ -186,9 +186,9 @@ class RunManager:
                         f"the workflows service restarted while the run was {status}; its "
                         "processes did not survive"
                     )
-                await store.mark_interrupted(run_id, detail)
-                RUNS.labels(backend, "interrupted").inc()
-                log.info("run_interrupted", run_id=run_id, previous=status)
+                if await store.mark_interrupted(run_id, detail):
+                    RUNS.labels(backend, "interrupted").inc()
+                    log.info("run_interrupted", run_id=run_id, previous=status)
         if leftovers:
             killed = await asyncio.to_thread(kill_leftovers, leftovers)
             for run_id in leftovers:
@@ -219,10 +219,10 @@ class RunManager:
             async with unit_of_work(self.db) as session:
                 store = RunStore(session)
                 for run_id in ids:
-                    await store.mark_interrupted(
+                    if await store.mark_interrupted(
                         run_id, "the workflows service stopped while the run was active"
-                    )
-                    RUNS.labels(backends.get(run_id, "local"), "interrupted").inc()
+                    ):
+                        RUNS.labels(backends.get(run_id, "local"), "interrupted").inc()
         self._active.clear()
         self._waiting.clear()
         self._started = False

@@ -433,12 +433,14 @@ class RunStore:
         )
         return [(i, b) for i, b in result.all()]
 
-    async def mark_interrupted(self, run_id: str, detail: str) -> None:
+    async def mark_interrupted(self, run_id: str, detail: str) -> bool:
         """A run left active by a previous process: interrupted, its running step too."""
         if await self.set_status(
             run_id, "interrupted", detail=detail, only_from=["queued", "running"]
         ):
             await self.finish_pending_steps(run_id, "interrupted")
+            return True
+        return False
 
     async def now(self) -> datetime:
         """The time the store stamps with (for callers recording their own)."""
