@@ -8,15 +8,27 @@ PKGS := -e libs/common -e services/gateway -e services/datalake -e services/work
         -e services/catalogue -e services/zenodo
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format lock deps bench clean openapi
+.PHONY: run test lint format lock deps system-deps bench clean openapi
 
 run: deps
 	$(VENV)/bin/vre up
 
-test: deps
+test: deps system-deps
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp tests/oidc/node_modules/.stamp
+deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp .venv-reana-client/.stamp \
+      tests/oidc/node_modules/.stamp
+
+# System packages the tests use: podman (+runc) runs workflow steps in containers, debootstrap
+# builds their small test image. Installed when missing and we may (root); otherwise the
+# container tests say why they skip.
+system-deps:
+	@if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq podman runc debootstrap >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq podman runc debootstrap >/dev/null)) \
+	     || echo "warning: could not install podman/debootstrap; container tests will skip"; \
+	  else echo "note: podman/debootstrap missing; container tests will skip"; fi; fi
 
 $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/common/pyproject.toml services/*/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +47,12 @@ $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/common/pyp
 .venv-reana/.stamp: requirements/reana-validator.txt $(VENV)/.stamp
 	test -x .venv-reana/bin/python || $(PYTHON) -m venv .venv-reana
 	$(UV) pip sync -q --compile-bytecode --python .venv-reana/bin/python --require-hashes requirements/reana-validator.txt
+	touch $@
+
+# The official reana-client pins old libraries: its own environment, used only by a test.
+.venv-reana-client/.stamp: requirements/reana-client.txt $(VENV)/.stamp
+	test -x .venv-reana-client/bin/python || $(PYTHON) -m venv .venv-reana-client
+	$(UV) pip sync -q --compile-bytecode --python .venv-reana-client/bin/python --require-hashes requirements/reana-client.txt
 	touch $@
 
 tests/oidc/node_modules/.stamp: tests/oidc/package-lock.json
@@ -58,8 +76,8 @@ bench: deps
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lock: $(VENV)/.stamp
-	cd requirements && for f in main rucio-server reana-validator bootstrap; do \
+	cd requirements && for f in main rucio-server reana-validator reana-client bootstrap; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -o $$f.txt; done
 
 clean:
-	rm -rf $(VENV) .venv-rucio .venv-reana tests/oidc/node_modules
+	rm -rf $(VENV) .venv-rucio .venv-reana .venv-reana-client tests/oidc/node_modules

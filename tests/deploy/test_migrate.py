@@ -2,18 +2,20 @@
 
 It reads the database URL from the service's own settings (environment), upgrades to the
 newest revision, is idempotent, and `--check` tells an old schema from a current one — on
-SQLite and on PostgreSQL, for every service that owns tables.
+SQLite and on PostgreSQL, for every service that owns tables. The cycles run the script's
+``main`` in-process (one import); one run goes through the executable itself.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -29,77 +31,104 @@ PREFIX = {
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def migrate(service: str, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def script() -> ModuleType:
+    """The script, loaded as a module (it has no .py suffix)."""
+    loader = importlib.machinery.SourceFileLoader("vre_migrate_script", str(SCRIPT))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def cycle(
+    script: ModuleType,
+    service: str,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key in list(os.environ):
+        if key.startswith("VRE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv(f"{PREFIX[service]}DATABASE__URL", url)
+    assert script.main([service, "--check"]) == 1
+    assert "code needs" in capsys.readouterr().err
+    for _ in range(2):  # idempotent: the second run changes nothing and succeeds
+        assert script.main([service]) == 0
+        assert "upgraded to" in capsys.readouterr().out  # printed after current == heads
+    assert script.main([service, "--check"]) == 0
+    assert "is current" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("service", sorted(PREFIX))
+def test_migrates_sqlite(
+    service: str,
+    script: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cycle(script, service, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", monkeypatch, capsys)
+
+
+@pytest.fixture
+def pg_database() -> str:
+    """A fresh database on the machine's PostgreSQL, dropped afterwards (skip if it is down)."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432 ({error})")
+    name = f"vre_deploy_{uuid.uuid4().hex[:10]}"
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name  # type: ignore[misc]
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("service", sorted(PREFIX))
+def test_migrates_postgresql(
+    service: str,
+    script: ModuleType,
+    pg_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # as in docker-compose.yml and k8s/: asyncpg URLs, one database per service
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg_database}"
+    cycle(script, service, url, monkeypatch, capsys)
+
+
+def test_the_executable_reads_the_environment(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VRE_")}
-    env[f"{PREFIX[service]}DATABASE__URL"] = url
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), service, *args],
+    env["VRE_ZENODO_DATABASE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'zenodo.db'}"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "zenodo"],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "zenodo database upgraded to" in result.stdout
+    assert os.access(SCRIPT, os.X_OK)
+    assert SCRIPT.read_text().startswith("#!/usr/bin/env python3\n")
 
 
-def check_cycle(service: str, url: str) -> None:
-    before = migrate(service, url, "--check")
-    assert before.returncode == 1, before.stdout + before.stderr
-    for _ in range(2):  # idempotent: the second run changes nothing and succeeds
-        result = migrate(service, url)
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert "upgraded to" in result.stdout  # printed after checking current == heads
-    after = migrate(service, url, "--check")
-    assert after.returncode == 0, after.stderr
-    assert "is current" in after.stdout
-
-
-def each_service(cycle: Callable[[str], None]) -> None:
-    """Run one cycle per service, two at a time (each step is a fresh interpreter)."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(cycle, sorted(PREFIX)))
-
-
-def test_migrates_sqlite(tmp_path: Path) -> None:
-    each_service(lambda s: check_cycle(s, f"sqlite+aiosqlite:///{tmp_path / f'{s}.db'}"))
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> str:
-    """A name prefix for fresh databases on the machine's PostgreSQL (skip if it is down)."""
-    import psycopg
-
-    try:
-        psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3).close()
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432 ({error})")
-    return f"vre_deploy_{uuid.uuid4().hex[:10]}"
-
-
-@pytest.mark.postgres
-def test_migrates_postgresql_one_database_per_service(pg_database: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    # as in docker-compose.yml: one database per service on one server
-    def cycle(service: str) -> None:
-        database = f"{pg_database}_{service}"[:63]
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-        try:
-            check_cycle(service, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}")
-        finally:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(database)
-                    )
-                )
-
-    each_service(cycle)
-
-
-def test_refuses_an_in_memory_database() -> None:
-    result = migrate("catalogue", "sqlite+aiosqlite:///:memory:")
-    assert result.returncode == 2
-    assert "no database configured" in result.stderr
+def test_refuses_an_in_memory_database(
+    script: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VRE_CATALOGUE_DATABASE__URL", "sqlite+aiosqlite:///:memory:")
+    assert script.main(["catalogue"]) == 2
+    assert "no database configured" in capsys.readouterr().err

@@ -10,6 +10,7 @@ the event's delivery.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from services.gateway.tests.gateway_support import documented_permissions
 from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.main import create_app as create_catalogue
 from vre_common.provenance import PENDING, Event, EventKind, FileOutbox, did_id
-from vre_common.testing import TestIssuer, app_client
-from vre_datalake.config import DatalakeSettings
+from vre_common.testing import ServerThread, TestIssuer, app_client, free_port
+from vre_datalake.config import DatalakeSettings, ProvenanceSettings
 from vre_datalake.main import create_app as create_datalake
 from vre_datalake.rucio_local import LocalRucio
 from vre_gateway.config import GatewaySettings
@@ -210,8 +211,19 @@ async def test_group_member_uploads_and_the_project_account_holds_it(
     rucio = {"X-Rucio-Auth-Token": rucio_admin_token}
     async with httpx.AsyncClient(base_url=rucio_server.url, headers=rucio, timeout=30) as http:
         rules = await http.get(f"/accounts/proj-{vre.private}/rules")
-    held = [line for line in rules.text.splitlines() if "inputs/events.root" in line]
+    held = [json.loads(line) for line in rules.text.splitlines() if "inputs/events.root" in line]
     assert held, "the upload's rule belongs to the project's account (the project's quota)"
+    rule = f"/datalake/rules/{held[0]['id']}"
+    assert (await vre.http.get(rule, headers=vre.h("vic"))).status_code == 200
+    assert (await vre.http.get(rule, headers=vre.h("carol"))).status_code == 404
+    assert (await vre.http.delete(rule, headers=vre.h("bob"))).status_code == 403
+    assert (await vre.http.delete(rule, headers=vre.h("mia"))).status_code == 204
+    usage = await vre.http.get("/datalake/usage", params={"scope": scope}, headers=vre.h("vic"))
+    assert usage.status_code == 200, usage.text
+    assert usage.json()["account"] == f"proj-{vre.private}"
+    assert {u["limit_bytes"] for u in usage.json()["rses"]} == {QUOTA}
+    hidden = await vre.http.get("/datalake/usage", params={"scope": scope}, headers=vre.h("carol"))
+    assert hidden.status_code == 404
     # a viewer reads but does not write; an outsider does not even see the scope
     assert (await _upload(vre, "vic", scope, "inputs/v.txt", b"v")).status_code == 403
     assert (await _upload(vre, "carol", scope, "inputs/c.txt", b"c")).status_code == 404
@@ -382,3 +394,72 @@ async def test_an_event_survives_a_crash_between_upload_and_delivery(
             "/provenance", params={"entity": did_id(scope, "never")}, headers=issuer.headers()
         )
         assert ghost_graph.status_code == 404
+
+
+# ----------------------------------------------------------------------------- distributed
+
+
+async def test_distributed_mode_over_http(
+    rucio_server: LocalRucio, issuer: TestIssuer, tmp_path: Path
+) -> None:
+    """Gateway and datalake as separate servers: scope creation with the gateway's service
+    token, project access asked of the gateway with the caller's token, events posted back."""
+    gw_port, dl_port = free_port(), free_port()
+    gw_url, dl_url = f"http://127.0.0.1:{gw_port}", f"http://127.0.0.1:{dl_port}"
+    service_token = issuer.token("vre-service", **{"wlcg.groups": ["/vre/services"]})
+    token_file = tmp_path / "service.token"
+    token_file.write_text(service_token + "\n")
+    base = make_settings(**settings_params(rucio_server, issuer))
+    dl_settings = base.model_copy(
+        update={
+            "gateway_url": gw_url,
+            "provenance": ProvenanceSettings(
+                outbox_path=tmp_path / "outbox.sqlite",
+                service_token_file=token_file,
+                relay_interval_seconds=0.2,
+            ),
+        }
+    )
+    gw_settings = GatewaySettings.model_validate(
+        {
+            "mode": "distributed",
+            "auth": issuer.auth_settings(),
+            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"},
+            "migrations": "upgrade",
+            "rate_limit": {"enabled": False},
+            "search": {"sources": ["projects"]},
+            "service_urls": {"datalake": dl_url},
+            "projects": {"provisioner_token_file": token_file},
+        }
+    )
+    validator = issuer.validator()
+    slug = "d" + uuid.uuid4().hex[:8]
+    scope = f"proj.{slug}"
+    with (
+        ServerThread(create_datalake(dl_settings, validator=validator), port=dl_port),
+        ServerThread(create_gateway(gw_settings, validator=validator), port=gw_port),
+    ):
+        async with httpx.AsyncClient(timeout=60) as http:
+            made = await http.post(
+                f"{gw_url}/projects", json={"name": "Dist", "slug": slug}, headers=issuer.headers()
+            )
+            assert made.status_code == 201, made.text
+            put = await http.put(
+                f"{gw_url}/datalake/files/{scope}/d/x.dat", content=b"x", headers=issuer.headers()
+            )
+            assert put.status_code == 201, put.text
+            outsider = await http.get(
+                f"{dl_url}/dids/{scope}/d/x.dat", headers=issuer.headers("carol")
+            )
+            assert outsider.status_code == 404, outsider.text
+            for _ in range(100):
+                graph = await http.get(
+                    f"{gw_url}/provenance",
+                    params={"entity": did_id(scope, "d/x.dat")},
+                    headers=issuer.headers(),
+                )
+                if graph.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert graph.status_code == 200, graph.text
+            assert {n["project"] for n in graph.json()["nodes"]} == {slug}

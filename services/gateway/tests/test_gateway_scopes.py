@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,3 +75,22 @@ async def test_create_and_has_data() -> None:
         "auth": "Bearer tok",
     }
     assert seen[-1]["auth"] == "Bearer svc"
+
+
+async def test_provisioner_token_from_settings(tmp_path: Path) -> None:
+    from vre_gateway.config import ProjectSettings
+    from vre_gateway.factory import provisioner_token
+
+    assert provisioner_token(ProjectSettings()) is None
+    static = provisioner_token(ProjectSettings.model_validate({"provisioner_token": "svc"}))
+    assert static is not None
+    assert await static() == "svc"
+    path = tmp_path / "token"
+    path.write_text("first\n")
+    rotated = provisioner_token(
+        ProjectSettings.model_validate({"provisioner_token": "svc", "provisioner_token_file": path})
+    )
+    assert rotated is not None
+    assert await rotated() == "first"
+    path.write_text("second\n")
+    assert await rotated() == "second"  # read at each use: a rotated token is picked up

@@ -100,7 +100,7 @@ class Factory:
                 recorder=recorder,
             ),
             rules=RuleService(backend=backend, policy=policy, projects=projects),
-            usage=UsageService(backend=backend),
+            usage=UsageService(backend=backend, policy=policy, projects=projects),
             resolver=ResolveService(backend=backend, policy=policy, storage=storage),
             webdav_client=webdav_client,
         )

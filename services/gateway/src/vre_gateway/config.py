@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings, data_dir_default
@@ -66,6 +66,15 @@ class ProjectSettings(BaseModel):
         default=100 * 2**30,
         ge=0,
         description="Account limit asked for a new project scope (None: the datalake default).",
+    )
+    provisioner_token: SecretStr | None = Field(
+        default=None,
+        description="Distributed mode: the gateway's service token for creating project scopes "
+        "(POST {datalake}/scopes accepts only its provisioner groups/clients and admins).",
+    )
+    provisioner_token_file: Path | None = Field(
+        default=None,
+        description="File holding that token, read at each project creation (rotated tokens).",
     )
     invitation_ttl_days: int = Field(default=14, gt=0, le=365)
     directory_ttl_seconds: float = Field(

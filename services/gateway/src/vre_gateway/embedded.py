@@ -17,6 +17,7 @@ from vre_common.auth import TokenValidator
 from vre_datalake.config import DatalakeSettings
 from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
 from vre_gateway.config import SERVICES, GatewaySettings
+from vre_workflows.config import WorkflowsSettings
 from vre_zenodo.config import ZenodoSettings
 
 
@@ -48,7 +49,9 @@ def build_service_apps(
 
     return {
         "datalake": datalake_app(_datalake_settings(settings, backends), validator=validator),
-        "workflows": workflows_app(validator=validator),
+        "workflows": workflows_app(
+            _workflows_settings(settings) if backends else None, validator=validator
+        ),
         "catalogue": catalogue_app(
             CatalogueSettings(database=_sqlite(settings, "catalogue")) if backends else None,
             validator=validator,
@@ -66,6 +69,17 @@ def _links(settings: GatewaySettings) -> dict[str, dict[str, str]]:
     """How one embedded service reaches the others: over HTTP through the gateway, since
     an in-process ASGI call would buffer whole bodies."""
     return {name: {"url": f"{settings.base_url}/{name}"} for name in SERVICES}
+
+
+def _workflows_settings(settings: GatewaySettings) -> WorkflowsSettings:
+    # Step images cannot be pulled in the embedded mode (only locally built ones run): a step
+    # whose image is missing runs on the host, and the run records that it did.
+    return WorkflowsSettings(
+        database=_sqlite(settings, "workflows"),
+        data_dir=settings.data / "workflows",
+        datalake=_links(settings)["datalake"],
+        local={"allow_host_execution": True},
+    )
 
 
 def _zenodo_settings(settings: GatewaySettings) -> ZenodoSettings:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, cast
 
+import anyio
 import httpx
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,7 @@ from vre_gateway.backends.search import (
     deposition_hit,
     run_hit,
 )
-from vre_gateway.config import GatewaySettings
+from vre_gateway.config import GatewaySettings, ProjectSettings
 from vre_gateway.services.access import AccessService, InProcessProjectDirectory
 from vre_gateway.services.audit import Auditor
 from vre_gateway.services.members import MembershipService
@@ -86,6 +87,21 @@ def remote_search_sources(settings: GatewaySettings, http: httpx.AsyncClient) ->
     return sources
 
 
+def provisioner_token(settings: ProjectSettings) -> Callable[[], Awaitable[str]] | None:
+    """The service token the HTTP provisioner creates scopes with (None: the caller's)."""
+    token, path = settings.provisioner_token, settings.provisioner_token_file
+    if token is None and path is None:
+        return None
+
+    async def read() -> str:
+        if path is not None:
+            return (await anyio.Path(path).read_text()).strip()
+        assert token is not None
+        return token.get_secret_value()
+
+    return read
+
+
 class GatewayResources:
     """What lives as long as the app: the database, HTTP clients, ports."""
 
@@ -101,7 +117,9 @@ class GatewayResources:
         self.database = database or Database(settings.database)
         self.http = make_http_client(HttpClientSettings(read_timeout=30.0))
         self.provisioner: ScopeProvisioner = provisioner or HttpScopeProvisioner(
-            settings.service_url("datalake"), http=self.http
+            settings.service_url("datalake"),
+            http=self.http,
+            service_token=provisioner_token(settings.projects),
         )
         self.search_sources = (
             list(search_sources)

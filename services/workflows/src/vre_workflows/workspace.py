@@ -97,14 +97,16 @@ def digest_file(path: Path) -> FileDigest:
     return FileDigest(bytes=size, adler32=f"{adler & 0xFFFFFFFF:08x}", md5=md5.hexdigest())
 
 
-def link_or_copy(source: Path, target: Path, *, prefer_link: bool) -> str:
-    """Place ``source`` at ``target``: a hard link when allowed and possible, else a copy.
+def link_or_copy(source: Path, target: Path, *, prefer_link: bool, euid: int | None = None) -> str:
+    """Place ``source`` at ``target``: a hard link when allowed, possible and safe, else a copy.
 
     Returns "link" or "copy". A hard-linked input shares its inode with the Data Lake replica,
-    so it is made read-only (replicas are immutable; a step must write elsewhere).
+    so it is made read-only (replicas are immutable; a step must write elsewhere). Root
+    ignores permission bits, so a service running as root (``euid`` 0) always copies: a step
+    could otherwise rewrite the replica itself.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    if prefer_link:
+    if prefer_link and (os.geteuid() if euid is None else euid) != 0:
         try:
             os.link(source, target)
         except OSError:

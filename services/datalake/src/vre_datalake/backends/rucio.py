@@ -70,13 +70,14 @@ DID_COLUMN_KEYS = frozenset(
         "is_new", "bytes", "length", "md5", "adler32", "deleted_at", "name",
     }
 )  # fmt: skip
-# The other DID columns: properties Rucio keeps for itself. A custom-metadata plugin would
-# store such a key beside the column (Rucio's JSON plugin, whose value then replaces the
-# column's in plugin=ALL answers, e.g. a forged ``account``) or refuses it (vre_sqlite_meta).
+# Keys Rucio's API never sets as metadata (rucio.common.constants.RESERVED_KEYS: properties
+# of the DID it keeps for itself), whatever the plugins; refused before an upload stores bytes.
 DID_PROPERTY_KEYS = frozenset(
     {
-        "account", "availability", "complete", "created_at", "did_type", "is_open",
-        "monotonic", "obsolete", "scope", "suppressed", "updated_at",
+        "scope", "name", "account", "did_type", "is_open", "monotonic", "obsolete", "complete",
+        "availability", "suppressed", "bytes", "length", "md5", "adler32",
+        "rule_evaluation_action", "rule_evaluation_required", "expired_at", "deleted_at",
+        "created_at", "updated_at",
     }
 )  # fmt: skip
 
@@ -379,7 +380,7 @@ class RucioDatalakeBackend:
     # ------------------------------------------------------------------ DIDs
 
     async def get_did(self, actor: Actor, scope: str, name: str) -> Did:
-        """``GET /dids/{scope}/{name}/meta``, with custom keys (plugin=ALL) where Rucio keeps them."""
+        """``GET /dids/{scope}/{name}/meta``, custom keys too (plugin=ALL) where Rucio has them."""
         auth = self._user(actor)
         if self._meta_plugin is None:
             try:

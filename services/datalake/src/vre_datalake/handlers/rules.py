@@ -114,13 +114,19 @@ async def delete_rule(
     tags=["usage"],
     summary="Usage and quotas",
     description="Per RSE: bytes and files the caller's account uses, its limit, what "
-    "remains, and the RSE's free space where known. (Rucio updates usage in a background "
-    "pass, so it lags writes by that pass.)",
+    "remains, and the RSE's free space where known; `scope=proj.<slug>`: the same for a "
+    "project the caller may read. (Rucio updates usage in a background pass, so it lags "
+    "writes by that pass.)",
     response_model=Usage,
-    responses=problem_responses(401, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def get_usage(*, actor: CurrentActor, usage: UsageServiceDep) -> Usage:
-    return await usage.usage(actor)
+async def get_usage(
+    *,
+    actor: CurrentActor,
+    usage: UsageServiceDep,
+    scope: str | None = Query(default=None, max_length=25, description="A project scope."),
+) -> Usage:
+    return await usage.usage(actor, scope)
 
 
 @router.post(

@@ -8,12 +8,13 @@ project's account (the one every upload into the project scope gets) is read wit
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from typing import Literal
 
 from vre_common.errors import NotFoundError
 from vre_datalake.backends.base import Actor, DatalakeBackend
-from vre_datalake.errors import RuleNotFoundError
+from vre_datalake.errors import RuleNotFoundError, ScopeNotFoundError
 from vre_datalake.models import (
     Rule,
     RuleCreate,
@@ -114,15 +115,31 @@ class RuleService:
 
 
 class UsageService:
-    """How much room the caller has, and where."""
+    """How much room the caller (or a project of theirs) has, and where."""
 
-    def __init__(self, *, backend: DatalakeBackend) -> None:
+    def __init__(
+        self, *, backend: DatalakeBackend, policy: ScopePolicy, projects: ProjectScopes
+    ) -> None:
         self._backend = backend
+        self._policy = policy
+        self._projects = projects
 
-    async def usage(self, actor: Actor) -> Usage:
-        """Per RSE: bytes and files used, the limit, what remains, and the RSE's free space."""
+    async def usage(self, actor: Actor, scope: str | None = None) -> Usage:
+        """Per RSE: bytes and files used, the limit, what remains, and the RSE's free space.
+
+        With a project ``scope``: the project account's (``data.read`` in the project; read
+        with the service's rights, as Rucio shows an account's usage only to itself and admins).
+        """
+        owner = actor
+        if scope is not None and scope != actor.scope:
+            await self._policy.authorize(actor, scope, ScopeAction.READ)
+            if not self._projects.is_project_scope(scope):
+                raise ScopeNotFoundError(f"{scope} is not a project scope: ask for your own usage")
+            owner = dataclasses.replace(
+                self._backend.service_actor(), account=self._projects.account_of(scope)
+            )
         entries, rses = await asyncio.gather(
-            self._backend.account_usage(actor), self._backend.list_rses(actor)
+            self._backend.account_usage(owner), self._backend.list_rses(actor)
         )
         free = {
             rse.name: next(
@@ -135,7 +152,7 @@ class UsageService:
             entry.rse_free_bytes = free.get(entry.rse)
         limits = [e.limit_bytes for e in entries]
         return Usage(
-            account=actor.account,
+            account=owner.account,
             rses=entries,
             used_bytes=sum(e.used_bytes for e in entries),
             limit_bytes=None if not limits or None in limits else sum(x or 0 for x in limits),

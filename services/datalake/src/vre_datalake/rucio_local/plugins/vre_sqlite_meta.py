@@ -60,7 +60,7 @@ import json
 import logging
 import operator
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from itertools import islice
@@ -93,7 +93,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import CursorResult, Engine
     from sqlalchemy.orm import Session
 
 LOGGER = logging.getLogger("vre.rucio.sqlite_meta")
@@ -334,8 +334,11 @@ class VreSqliteDidMeta(DidMetaPlugin):  # type: ignore[misc]
     def delete_metadata(self, scope: Any, name: str, key: str, *, session: Session) -> None:
         """Remove ``key`` from the DID's keys; KeyNotFound if it has no such key."""
         _ensure_table(session)
-        touched = session.execute(
-            update(_TABLE).where(_row_where(scope, name)).values(updated_at=_now())
+        touched = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(_TABLE).where(_row_where(scope, name)).values(updated_at=_now())
+            ),
         ).rowcount
         if not touched and not _did_exists(session, scope, name):
             raise exception.DataIdentifierNotFound(f"Data identifier '{scope}:{name}' not found")
@@ -355,7 +358,7 @@ class VreSqliteDidMeta(DidMetaPlugin):  # type: ignore[misc]
     # ------------------------------------------------------------------ search
 
     @_stream
-    def list_dids(
+    def list_dids(  # noqa: PLR0917 - Rucio's interface (its dispatcher passes keywords)
         self,
         scope: Any,
         filters: Mapping[str, Any] | list[Mapping[str, Any]],
@@ -373,13 +376,17 @@ class VreSqliteDidMeta(DidMetaPlugin):  # type: ignore[misc]
         groups = [filters] if isinstance(filters, Mapping) else list(filters or [{}])
         seen = ignore_dids if isinstance(ignore_dids, set) else set(ignore_dids or ())
         _ensure_table(session)
-        results = self._search(scope, groups, did_type, long, recursive, seen, session)
+        results = self._search(
+            scope, groups, did_type=did_type, long=long, recursive=recursive, seen=seen,
+            session=session,
+        )  # fmt: skip
         yield from islice(results, limit or None)
 
     def _search(
         self,
         scope: Any,
-        groups: list[Mapping[str, Any]],
+        groups: Sequence[Mapping[str, Any]],
+        *,
         did_type: str,
         long: bool,
         recursive: bool,
@@ -405,8 +412,9 @@ class VreSqliteDidMeta(DidMetaPlugin):  # type: ignore[misc]
                     for child in children:
                         child_groups = [_with_name(g, child["name"]) for g in groups]
                         yield from self._search(
-                            child["scope"], child_groups, did_type, long, True, seen, session
-                        )
+                            child["scope"], child_groups, did_type=did_type, long=long,
+                            recursive=True, seen=seen, session=session,
+                        )  # fmt: skip
             for row in rows:
                 full = f"{row.scope}:{row.name}"
                 if full in seen:  # OR groups may overlap
@@ -457,9 +465,7 @@ class VreSqliteDidMeta(DidMetaPlugin):  # type: ignore[misc]
         rows = []
         for row in session.execute(stmt):
             meta = _load(row.meta)
-            if all(
-                key in meta and _matches(meta[key], oper, value) for key, oper, value in checks
-            ):
+            if all(key in meta and _matches(meta[key], oper, value) for key, oper, value in checks):
                 rows.append(row)
         return rows
 
@@ -531,7 +537,7 @@ def _as_datetime(stored: Any) -> datetime | None:
     candidate = stored.strip()
     for fmt in VALID_DATE_FORMATS:
         try:
-            return datetime.strptime(candidate, fmt)  # noqa: DTZ007 - Rucio's naive UTC dates
+            return datetime.strptime(candidate, fmt)  # Rucio's dates: naive UTC
         except ValueError:
             continue
     try:

@@ -31,7 +31,11 @@ def main() -> int:
 
     schema = config_get("database", "schema", raise_exception=False, check_config_table=False)
     engine = get_engine()
-    report = {"schema_created": False, "vo_created": False, "root_created": False}
+    report: dict[str, object] = {
+        "schema_created": False,
+        "vo_created": False,
+        "root_created": False,
+    }
 
     if engine.dialect.name == "sqlite":
         # WAL lets the server read while a daemon pass writes (and the reverse).
