@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -74,7 +75,7 @@ def test_migrates_sqlite(
 
 
 @pytest.fixture
-def pg_database() -> str:
+def pg_database() -> Iterator[str]:
     """A fresh database on the machine's PostgreSQL, dropped afterwards (skip if it is down)."""
     import psycopg
     from psycopg import sql
@@ -87,7 +88,7 @@ def pg_database() -> str:
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield name  # type: ignore[misc]
+        yield name
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(

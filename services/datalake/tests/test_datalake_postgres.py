@@ -1,4 +1,4 @@
-"""Arbitrary metadata keys, which Rucio keeps only on PostgreSQL (JSON metadata plugin)."""
+"""Arbitrary metadata keys on a Rucio with PostgreSQL (Rucio's own JSON metadata plugin)."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
 from vre_datalake.rucio_local.scripts.daemon_pass import TransferCopyError, copy_file
 

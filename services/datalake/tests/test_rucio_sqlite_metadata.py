@@ -175,11 +175,17 @@ def test_rest_set_read_filter_and_delete_custom_keys(rest: Rest) -> None:
             "year": 2024,
             "zenith": 20.5,
             "calibrated": True,
+            "observed": "2024-03-01T12:00:00Z",
             "project": "vre",
         },
     )
     assert response.status_code in (200, 201), response.text
-    for key, value in {"title": "Vela pulsar", "year": "2019", "zenith": 45}.items():
+    for key, value in {
+        "title": "Vela pulsar",
+        "year": "2019",
+        "zenith": 45,
+        "observed": "2023-05-01 08:00:00",
+    }.items():
         response = rest.set_key(f1, key, value)
         assert response.status_code in (200, 201), response.text
     assert rest.set(ds, {"doi": "10.5281/zenodo.100"}).status_code in (200, 201)
@@ -196,6 +202,7 @@ def test_rest_set_read_filter_and_delete_custom_keys(rest: Rest) -> None:
         "zenith": 20.5,
         "calibrated": True,
     }
+    assert everything["observed"] == "2024-03-01T12:00:00Z"
     columns = rest.get(f0)  # the default plugin: DID columns only
     assert columns["project"] == "vre"
     assert "doi" not in columns
@@ -205,6 +212,7 @@ def test_rest_set_read_filter_and_delete_custom_keys(rest: Rest) -> None:
         "year": 2024,
         "zenith": 20.5,
         "calibrated": True,
+        "observed": "2024-03-01T12:00:00Z",
     }
     assert rest.get(f2, "JSON") == {}
 
@@ -222,6 +230,8 @@ def test_rest_set_read_filter_and_delete_custom_keys(rest: Rest) -> None:
     assert search([{"title.ne": "Crab nebula"}]) == [f1]  # f2 has no title: not a match
     assert search([{"calibrated": True}]) == [f0]
     assert search([{"calibrated": "true"}]) == [f0]  # Rucio typecasts the string
+    assert search([{"observed.gt": "2024-01-01T00:00:00"}]) == [f0]  # dates compare as dates
+    assert search([{"observed.lte": "2024-01-01 00:00:00"}]) == [f1]
     assert search([{"year.gte": 2000, "zenith.lt": 30}]) == [f0]
     assert search([{"doi": "10.5281/zenodo.101"}, {"zenith.gt": 30}]) == [f0, f1]
     assert search([{"name": f"{uid}-f*", "year.gte": 0}]) == [f0, f1]

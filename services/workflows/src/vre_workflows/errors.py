@@ -10,11 +10,20 @@
 - ``ReanaTokenRejectedError`` (403): REANA refused the registered token.
 - ``ReanaQuotaExceededError`` (403): REANA's quota message, verbatim.
 - ``ReanaRequestError`` (422/404/409): another REANA refusal, with REANA's message.
+- ``ProjectsUnavailableError`` (503): a project run, but no gateway is configured to authorize it.
+- Project runs also raise the shared policy's errors (``vre_common.policy``): 404 when the
+  project is private to the caller, 403 when their role is too weak, 409 when it is archived.
 """
 
 from __future__ import annotations
 
-from vre_common.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from vre_common.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
 
 
 class InvalidSpecificationError(InvalidInputError):
@@ -92,3 +101,10 @@ class ReanaNotFoundError(NotFoundError):
 
     slug = "reana-not-found"
     title = "Not found on REANA"
+
+
+class ProjectsUnavailableError(BackendUnavailableError):
+    """Runs of a project need the gateway's project directory, and none is configured."""
+
+    slug = "projects-unavailable"
+    title = "Projects unavailable"

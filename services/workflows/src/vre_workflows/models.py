@@ -28,6 +28,7 @@ TERMINAL_STATUSES: tuple[RunStatus, ...] = (
 SCOPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,29}$"
 DID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,29}:[/A-Za-z0-9][/A-Za-z0-9._-]{0,249}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
+PROJECT_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$"  # the gateway's slugs
 
 
 class SpecFinding(BaseModel):
@@ -117,6 +118,13 @@ class RunCreate(BaseModel):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     register_partial_outputs: bool = Field(
         default=False, description="Register the outputs that exist even if the run fails."
+    )
+    project: str | None = Field(
+        default=None,
+        pattern=PROJECT_PATTERN,
+        description="The Science Project the run belongs to (its slug): submitting needs "
+        "runs.submit there, its members see the run (runs.read) and may cancel it "
+        "(runs.cancel); the outputs go to the project's scope. None: a personal run.",
     )
 
 
@@ -212,6 +220,9 @@ class Run(RunSummary):
     """A run with everything recorded about it."""
 
     owner: str = Field(description="The owner's user name.")
+    project: str | None = Field(
+        default=None, description="The project the run belongs to (None: personal)."
+    )
     reana_server: str | None = None
     spec_sha256: str
     parameters: dict[str, Any]

@@ -69,6 +69,24 @@ class NewRun:
     backend_ids: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rerun_of: str | None = None
+    project: str | None = None
+
+
+@dataclass
+class RunFacts:
+    """What a provenance event says about a run."""
+
+    owner: str
+    owner_name: str
+    project: str | None
+    name: str
+    status: str
+    backend: str
+    workflow_type: str
+    spec_sha256: str
+    input_dids: list[str]
+    output_dids: list[str]
+    output_dataset: str | None
 
 
 def _progress(steps: Sequence[RunStepRow]) -> Progress:
@@ -99,6 +117,7 @@ def _run(row: RunRow) -> Run:
     return Run(
         **summary.model_dump(),
         owner=row.owner_name,
+        project=row.project,
         reana_server=row.reana_server,
         spec_sha256=row.spec_sha256,
         parameters=row.parameters,
@@ -177,6 +196,7 @@ class RunStore:
             id=new.id,
             owner=new.owner,
             owner_name=new.owner_name,
+            project=new.project,
             name=new.name,
             status="queued",
             backend=new.backend,
@@ -243,6 +263,33 @@ class RunStore:
         result = await self._session.execute(query.execution_options(populate_existing=True))
         return result.scalar_one_or_none()
 
+    async def ownership(self, run_id: str) -> tuple[str, str | None] | None:
+        """(owner key, project) of a run; None if there is no such run."""
+        result = await self._session.execute(
+            select(RunRow.owner, RunRow.project).where(RunRow.id == run_id)
+        )
+        row = result.one_or_none()
+        return (row[0], row[1]) if row is not None else None
+
+    async def facts(self, run_id: str) -> RunFacts | None:
+        """The facts a provenance event records (inputs and registered outputs as DIDs)."""
+        row = await self._row(run_id)
+        if row is None:
+            return None
+        return RunFacts(
+            owner=row.owner,
+            owner_name=row.owner_name,
+            project=row.project,
+            name=row.name,
+            status=row.status,
+            backend=row.backend,
+            workflow_type=row.workflow_type,
+            spec_sha256=row.spec_sha256,
+            input_dids=[i.did for i in row.inputs if i.kind == "did" and i.did],
+            output_dids=[o.did for o in row.outputs if o.did],
+            output_dataset=row.output_dataset,
+        )
+
     async def spec(self, run_id: str) -> dict[str, Any] | None:
         """The stored specification of a run."""
         result = await self._session.execute(select(RunRow.spec).where(RunRow.id == run_id))
@@ -264,15 +311,20 @@ class RunStore:
 
     async def list_runs(
         self,
-        owner: str,
+        owner: str | None,
         *,
+        project: str | None = None,
         status: Sequence[str] = (),
         name: str | None = None,
         page: int = 1,
         size: int = 50,
     ) -> tuple[list[RunSummary], int]:
-        """The owner's runs, newest first; deleted runs only when asked by status."""
-        where = [RunRow.owner == owner]
+        """The owner's (or the project's) runs, newest first; deleted ones only when asked."""
+        where = []
+        if owner is not None:
+            where.append(RunRow.owner == owner)
+        if project is not None:
+            where.append(RunRow.project == project)
         if status:
             where.append(RunRow.status.in_(list(status)))
         else:

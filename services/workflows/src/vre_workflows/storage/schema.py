@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vre_common.db import Base
+from vre_common.provenance import outbox_table
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -73,11 +74,13 @@ class RunRow(WorkflowsBase):
         Index("ix_runs_owner_created", "owner", "created_at"),
         Index("ix_runs_owner_name", "owner", "name"),
         Index("ix_runs_status", "status"),
+        Index("ix_runs_project_created", "project", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner: Mapped[str] = mapped_column(String(512))
     owner_name: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str | None] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(20))
     backend: Mapped[str] = mapped_column(String(16))
@@ -195,3 +198,7 @@ class ReanaCredentialRow(WorkflowsBase):
     reana_user: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# Provenance events waiting for delivery to the gateway (written with the run's changes).
+PROVENANCE_OUTBOX = outbox_table(WorkflowsBase.metadata)

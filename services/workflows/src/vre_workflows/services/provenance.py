@@ -1,0 +1,113 @@
+"""RunEvents: provenance of runs (``run.started``, ``run.finished``) through an SQL outbox.
+
+Each event is written to the ``provenance_outbox`` table in the same transaction as the run's
+status change it describes, so both commit or neither does; an :class:`OutboxRelay` delivers
+the rows to the gateway (in-process sink when mounted, ``POST /provenance/events`` over HTTP
+otherwise) and deletes them once acknowledged. Without a sink nothing is recorded.
+
+The entities are the run's Data Lake files: ``used`` are the input files it staged (as
+resolved at submission, datasets expanded), ``generated`` the registered output files and
+the dataset holding them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import anyio
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vre_common.db import Database
+from vre_common.provenance import (
+    Event,
+    EventKind,
+    EventSink,
+    HttpEventSink,
+    OutboxRelay,
+    SqlOutbox,
+    run_id,
+)
+from vre_workflows.config import ProvenanceSettings
+from vre_workflows.storage.runs import RunStore
+from vre_workflows.storage.schema import PROVENANCE_OUTBOX
+
+log = structlog.get_logger("vre.workflows.provenance")
+_FINAL_FLUSH_SECONDS = 3.0
+
+
+def _did(did: str) -> str:
+    return "did:" + did
+
+
+class RunEvents:
+    """Records run events with the run's changes and relays them (inactive until started)."""
+
+    def __init__(self, *, db: Database, settings: ProvenanceSettings) -> None:
+        self._settings = settings
+        self.outbox = SqlOutbox(PROVENANCE_OUTBOX, db.sessionmaker)
+        self.relay: OutboxRelay | None = None
+        self._sink: EventSink | None = None
+
+    @property
+    def active(self) -> bool:
+        """True when events are recorded (a sink exists)."""
+        return self.relay is not None
+
+    def start(self, sink: EventSink | None) -> None:
+        """Start relaying to ``sink`` (None, or disabled: record nothing)."""
+        if not self._settings.enabled or sink is None:
+            log.warning("provenance_not_recorded", reason="disabled" if sink else "no sink")
+            return
+        self._sink = sink
+        self.relay = OutboxRelay(
+            self.outbox, sink, interval=self._settings.relay_interval_seconds
+        )
+        self.relay.start()
+
+    async def stop(self) -> None:
+        """Stop the relay after a last, short delivery attempt; undelivered events stay."""
+        if self.relay is not None:
+            await self.relay.stop()
+            with contextlib.suppress(Exception), anyio.move_on_after(_FINAL_FLUSH_SECONDS):
+                await self.relay.run_once()
+        if isinstance(self._sink, HttpEventSink):
+            await self._sink.aclose()
+        self.relay = self._sink = None
+
+    def wake(self) -> None:
+        """Deliver soon (call after the transaction that recorded events committed)."""
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def record(self, session: AsyncSession, run: str, kind: EventKind) -> None:
+        """Add the event of ``kind`` about ``run`` to the session's transaction."""
+        if not self.active:
+            return
+        facts = await RunStore(session).facts(run)
+        if facts is None:
+            return
+        used = [_did(d) for d in facts.input_dids]
+        generated: list[str] = []
+        if kind is EventKind.RUN_FINISHED:
+            generated = [_did(d) for d in facts.output_dids]
+            if facts.output_dataset and facts.output_dids:
+                generated.append(_did(facts.output_dataset))
+        event = Event.create(
+            kind,
+            facts.owner,
+            service="workflows",
+            project=facts.project,
+            activity=run_id(run),
+            used=used,
+            generated=generated,
+            attributes={
+                "status": facts.status,
+                "name": facts.name,
+                "backend": facts.backend,
+                "workflow_type": facts.workflow_type,
+                "spec_sha256": facts.spec_sha256,
+            },
+            labels={run_id(run): facts.name},
+        ).model_copy(update={"actor_name": facts.owner_name})
+        await self.outbox.add(session, event)
