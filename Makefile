@@ -8,7 +8,7 @@ PKGS := -e libs/common -e services/gateway -e services/datalake -e services/work
         -e services/catalogue -e services/zenodo
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format lock deps system-deps bench clean openapi
+.PHONY: run test lint format lock deps system-deps bench clean openapi docs
 
 run: deps
 	$(VENV)/bin/vre up
@@ -17,16 +17,16 @@ test: deps system-deps
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp .venv-reana-client/.stamp \
-      tests/oidc/node_modules/.stamp
+      tests/oidc/node_modules/.stamp .venv-tools/.stamp
 
 # System packages the tests use: podman (+runc) runs workflow steps in containers, debootstrap
 # builds their small test image. Installed when missing and we may (root); otherwise the
 # container tests say why they skip.
 system-deps:
-	@if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then \
+	@if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null || ! command -v kubectl >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq podman runc debootstrap >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq podman runc debootstrap >/dev/null)) \
+	    (apt-get install -y -qq podman runc debootstrap kubectl >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq podman runc debootstrap kubectl >/dev/null)) \
 	     || echo "warning: could not install podman/debootstrap; container tests will skip"; \
 	  else echo "note: podman/debootstrap missing; container tests will skip"; fi; fi
 
@@ -55,6 +55,13 @@ $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/common/pyp
 	$(UV) pip sync -q --compile-bytecode --python .venv-reana-client/bin/python --require-hashes requirements/reana-client.txt
 	touch $@
 
+# Deployment checks (hadolint, podman-compose, compose-spec, kubernetes-validate): their own
+# environment, so syncing main.txt never removes them. tests/deploy uses .venv-tools/bin/*.
+.venv-tools/.stamp: requirements/tools.txt $(VENV)/.stamp
+	test -x .venv-tools/bin/python || $(PYTHON) -m venv .venv-tools
+	$(UV) pip sync -q --compile-bytecode --python .venv-tools/bin/python --require-hashes requirements/tools.txt
+	touch $@
+
 tests/oidc/node_modules/.stamp: tests/oidc/package-lock.json
 	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -71,6 +78,10 @@ format: $(VENV)/.stamp
 openapi: $(VENV)/.stamp
 	$(VENV)/bin/vre openapi > docs/openapi.json
 
+# Generated documents that tests keep in step: the merged OpenAPI and the configuration reference.
+docs: openapi
+	$(VENV)/bin/python tools/gen_config_reference.py
+
 bench: deps
 	@command -v wrk >/dev/null && test -x /usr/sbin/nginx || apt-get install -y -qq wrk nginx
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
@@ -78,6 +89,8 @@ bench: deps
 lock: $(VENV)/.stamp
 	cd requirements && for f in main rucio-server reana-validator reana-client bootstrap; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -o $$f.txt; done
+	cd requirements && for f in gateway datalake workflows catalogue zenodo webdav tools; do \
+	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -c main.txt -o $$f.txt; done
 
 clean:
-	rm -rf $(VENV) .venv-rucio .venv-reana .venv-reana-client tests/oidc/node_modules
+	rm -rf $(VENV) .venv-rucio .venv-reana .venv-reana-client .venv-tools tests/oidc/node_modules

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vre_common.deps import bearer_token
 from vre_workflows.factory import Components
 from vre_workflows.services.credentials import CredentialService
 from vre_workflows.services.executor import unit_of_work
@@ -47,6 +48,8 @@ def _run_service(request: Request, session: Session) -> RunService:
     built = components(request)
     return RunService(
         session=session,
+        access=built.access,
+        token=bearer_token(request),
         validation=built.validation,
         manager=built.manager,
         local=built.local,

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -13,15 +14,18 @@ from sqlalchemy import create_engine, text
 
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.db import Database, run_migrations, sync_url
+from vre_common.provenance import EventSink, HttpEventSink
 from vre_workflows.backends.base import ContainerRuntime, DatalakePort
 from vre_workflows.backends.containers import NoContainerRuntime, PodmanRuntime
 from vre_workflows.backends.datalake import ServiceDatalakeBackend, UnconfiguredDatalake
 from vre_workflows.backends.local import LocalWorkflowBackend
 from vre_workflows.backends.reana import ReanaClient
 from vre_workflows.config import WorkflowsSettings
+from vre_workflows.services.access import RunAccess
 from vre_workflows.services.credentials import ReanaServers, TokenCipher, load_or_create_key
 from vre_workflows.services.executor import RunManager
 from vre_workflows.services.files import RunFiles
+from vre_workflows.services.provenance import RunEvents
 from vre_workflows.services.validation import ValidationService
 from vre_workflows.storage.schema import WorkflowsBase
 from vre_workflows.validation.worker_client import ReanaValidatorWorker
@@ -64,6 +68,8 @@ class Components:
     cipher: TokenCipher
     manager: RunManager
     files: RunFiles
+    access: RunAccess
+    events: RunEvents
 
     async def prepare_database(self) -> None:
         """Create or upgrade the schema (embedded), or refuse an out-of-date one."""
@@ -88,12 +94,28 @@ class Components:
     async def stop(self) -> None:
         """Stop runs and close every connection."""
         await self.manager.stop()
+        await self.events.stop()
         await self.worker.aclose()
         await self.servers.aclose()
         close = getattr(self.datalake, "aclose", None)
         if close is not None:
             await close()
         await self.db.dispose()
+
+    def http_event_sink(self) -> EventSink | None:
+        """The distributed mode's sink: the gateway over HTTP with the service token."""
+        settings = self.settings.provenance
+        url = self.settings.gateway_url
+        if url is None or (settings.service_token is None and settings.service_token_file is None):
+            return None
+
+        async def token() -> str:
+            if settings.service_token_file is not None:
+                return (await anyio.Path(settings.service_token_file).read_text()).strip()
+            assert settings.service_token is not None
+            return settings.service_token.get_secret_value()
+
+        return HttpEventSink(url, token)
 
     async def check_database(self) -> None:
         """Readiness: the database answers."""
@@ -130,10 +152,19 @@ def build_components(
         else:
             datalake = UnconfiguredDatalake()
     cipher = TokenCipher(lambda: load_or_create_key(settings.reana, settings.data_dir))
+    events = RunEvents(db=db, settings=settings.provenance)
+    access = RunAccess()
     manager = RunManager(
-        db=db, settings=settings, local=local, reana=servers.clients, datalake=datalake
+        db=db,
+        settings=settings,
+        local=local,
+        reana=servers.clients,
+        datalake=datalake,
+        events=events,
     )
-    files = RunFiles(db=db, data_dir=settings.data_dir, poll_seconds=settings.log_poll_seconds)
+    files = RunFiles(
+        db=db, data_dir=settings.data_dir, access=access, poll_seconds=settings.log_poll_seconds
+    )
     return Components(
         settings=settings,
         db=db,
@@ -146,4 +177,6 @@ def build_components(
         cipher=cipher,
         manager=manager,
         files=files,
+        access=access,
+        events=events,
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
+from vre_common.policy import HttpProjectDirectory, Policy
 from vre_common.readiness import install_readiness
 from vre_workflows.backends.base import ContainerRuntime, DatalakePort
 from vre_workflows.config import WorkflowsSettings
@@ -35,6 +36,11 @@ def create_app(
 ) -> FastAPI:
     """Build the workflows app; the gateway passes its own validator when it mounts the app.
 
+    The project policy and the provenance sink are chosen when the app starts: the ones a
+    mounting gateway put in ``app.state`` (``policy``, ``provenance_sink``), else the gateway
+    at ``settings.gateway_url`` over HTTP (no gateway: project runs are refused with 503 and
+    no provenance is recorded).
+
     ``datalake`` and ``container_runtime`` replace the implementations the factory would
     choose from settings (tests; the embedded gateway may pass an in-process datalake).
     """
@@ -42,12 +48,22 @@ def create_app(
     components = build_components(settings, datalake=datalake, runtime=container_runtime)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await components.start()
-        try:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            policy: Policy | None = getattr(app.state, "policy", None)
+            if policy is None and settings.gateway_url:
+                directory = HttpProjectDirectory(
+                    settings.gateway_url, ttl_seconds=settings.projects.directory_ttl_seconds
+                )
+                stack.push_async_callback(directory.aclose)
+                policy = Policy(directory)
+            components.access.use(policy)
+            await components.start()
+            stack.push_async_callback(components.stop)
+            components.events.start(
+                getattr(app.state, "provenance_sink", None) or components.http_event_sink()
+            )
             yield
-        finally:
-            await components.stop()
 
     app = create_base_app(
         service="workflows",

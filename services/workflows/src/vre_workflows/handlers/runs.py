@@ -13,6 +13,7 @@ from vre_common.problems import problem_responses
 from vre_workflows.deps import RunFilesDep, RunServiceDep
 from vre_workflows.handlers.bodies import read_submission
 from vre_workflows.models import (
+    PROJECT_PATTERN,
     OutputList,
     Run,
     RunCreate,
@@ -84,9 +85,12 @@ async def create_run(request: Request, user: CurrentUser, runs: RunServiceDep) -
 @router.get(
     "",
     summary="List runs",
-    description="The caller's runs, newest first; filter by status (repeatable) and name.",
+    description=(
+        "The caller's runs, newest first; with `project`, that project's runs (needs "
+        "runs.read there). Filter by status (repeatable) and name."
+    ),
     response_model=RunPage,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def list_runs(
     *,
@@ -94,10 +98,15 @@ async def list_runs(
     runs: RunServiceDep,
     status: Annotated[list[RunStatus] | None, Query(description="Only these statuses.")] = None,
     name: Annotated[str | None, Query(max_length=100)] = None,
+    project: Annotated[
+        str | None, Query(pattern=PROJECT_PATTERN, description="A project's runs.")
+    ] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RunPage:
-    return await runs.list_runs(user, status=list(status or []), name=name, page=page, size=size)
+    return await runs.list_runs(
+        user, status=list(status or []), name=name, page=page, size=size, project=project
+    )
 
 
 @router.get(
@@ -126,13 +135,16 @@ async def get_run(run_id: RunId, user: CurrentUser, runs: RunServiceDep) -> Run:
     responses={200: {"content": {"text/plain": {}}}, **problem_responses(401, 404)},
 )
 async def get_run_logs(
+    request: Request,
     run_id: RunId,
     user: CurrentUser,
     files: RunFilesDep,
     step: Annotated[str | None, Query(max_length=255)] = None,
     follow: bool = False,
 ) -> StreamingResponse:
-    stream = await files.logs(user, run_id, step=step, follow=follow)
+    stream = await files.logs(
+        user, run_id, step=step, follow=follow, token=bearer_token(request)
+    )
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/plain; charset=utf-8", headers=headers)
 
@@ -159,9 +171,9 @@ async def list_run_outputs(run_id: RunId, user: CurrentUser, runs: RunServiceDep
     },
 )
 async def download_run_output(
-    run_id: RunId, path: str, user: CurrentUser, files: RunFilesDep
+    request: Request, run_id: RunId, path: str, user: CurrentUser, files: RunFilesDep
 ) -> FileResponse:
-    file, output = await files.output_path(user, run_id, path)
+    file, output = await files.output_path(user, run_id, path, bearer_token(request))
     return FileResponse(
         file,
         media_type="application/octet-stream",

@@ -27,12 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_common.db import Database
 from vre_common.errors import InvalidInputError, VreError
 from vre_common.metrics import RUNS
+from vre_common.provenance import EventKind
 from vre_workflows.backends.base import DatalakePort, LocalJob, ResolvedInput, StepPlan
 from vre_workflows.backends.local import LocalWorkflowBackend
 from vre_workflows.backends.process import kill_leftovers
 from vre_workflows.backends.reana import REANA_STATUS, ReanaClient
 from vre_workflows.config import WorkflowsSettings
 from vre_workflows.models import OutputDestination, Run, RunInput, RunOutput, Step
+from vre_workflows.services.provenance import RunEvents
 from vre_workflows.spec import declared_outputs
 from vre_workflows.storage.runs import RunStore
 from vre_workflows.storage.schema import utcnow
@@ -141,8 +143,10 @@ class RunManager:
         local: LocalWorkflowBackend,
         reana: dict[str, ReanaClient],
         datalake: DatalakePort,
+        events: RunEvents,
     ) -> None:
         self.db = db
+        self.events = events
         self._settings = settings
         self._local = local
         self._reana = reana
@@ -254,10 +258,12 @@ class RunManager:
         if waiting is not None:
             async with unit_of_work(self.db) as session:
                 store = RunStore(session)
-                await store.set_status(
+                if await store.set_status(
                     run_id, "cancelled", detail="cancelled while queued", only_from=["queued"]
-                )
+                ):
+                    await self.events.record(session, run_id, EventKind.RUN_FINISHED)
                 await store.finish_pending_steps(run_id, "cancelled")
+            self.events.wake()
             RUNS.labels(waiting.submission.backend, "cancelled").inc()
             log.info("run_cancelled", run_id=run_id, queued=True)
             return True
@@ -317,7 +323,10 @@ class RunManager:
             changed = await RunStore(session).set_status(
                 run_id, "running", detail="started", only_from=["queued"]
             )
+            if changed:
+                await self.events.record(session, run_id, EventKind.RUN_STARTED)
         if changed:
+            self.events.wake()
             self._count(run_id, "running")
             log.info("run_started", run_id=run_id)
         return changed
@@ -333,16 +342,20 @@ class RunManager:
                 only_from=["queued", "running"],
             ):
                 await store.finish_pending_steps(run_id, "failed")
+                await self.events.record(session, run_id, EventKind.RUN_FINISHED)
                 self._count(run_id, "failed")
+        self.events.wake()
                 log.info("run_failed", run_id=run_id, reason=str(error.get("detail"))[:300])
 
     async def _cancelled(self, run_id: str, detail: str = "cancelled by the user") -> None:
         async with unit_of_work(self.db) as session:
             store = RunStore(session)
-            await store.set_status(
+            if await store.set_status(
                 run_id, "cancelled", detail=detail, only_from=["queued", "running"]
-            )
+            ):
+                await self.events.record(session, run_id, EventKind.RUN_FINISHED)
             await store.finish_pending_steps(run_id, "cancelled")
+        self.events.wake()
         self._count(run_id, "cancelled")
         log.info("run_cancelled", run_id=run_id)
 
@@ -395,12 +408,14 @@ class RunManager:
         if run.destination is not None and outputs:
             await self._register(sub, run.name, run.destination, outputs, run.images)
         async with unit_of_work(self.db) as session:
-            await RunStore(session).set_status(
+            if await RunStore(session).set_status(
                 sub.run_id,
                 "finished",
                 detail=f"{len(outputs)} output file(s)",
                 only_from=["running", "queued"],
-            )
+            ):
+                await self.events.record(session, sub.run_id, EventKind.RUN_FINISHED)
+        self.events.wake()
         self._count(sub.run_id, "finished")
         log.info("run_finished", run_id=sub.run_id, outputs=len(outputs))
 

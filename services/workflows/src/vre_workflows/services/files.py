@@ -1,6 +1,6 @@
 """RunFiles: a run's logs (optionally followed live) and outputs, streamed from disk.
 
-No database session stays open while bytes flow: ownership is checked with one short read,
+No database session stays open while bytes flow: access is checked with one short read,
 and a follower polls step states with short reads between chunks. Files are read in 64 KiB
 chunks, so a log of any size streams with flat memory.
 """
@@ -15,8 +15,10 @@ import anyio
 
 from vre_common.auth import Principal
 from vre_common.db import Database
+from vre_common.policy import Action
 from vre_workflows.errors import OutputNotFoundError, RunNotFoundError
 from vre_workflows.models import TERMINAL_STATUSES, Run, RunOutput
+from vre_workflows.services.access import RunAccess
 from vre_workflows.storage.runs import RunStore
 from vre_workflows.workspace import RunPaths, inside
 
@@ -25,16 +27,26 @@ _STEP_DONE = ("finished", "failed", "cancelled", "skipped", "interrupted")
 
 
 class RunFiles:
-    """Logs and outputs of the caller's runs."""
+    """Logs and outputs of the runs the caller may read (``runs.read``)."""
 
-    def __init__(self, *, db: Database, data_dir: Path, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self, *, db: Database, data_dir: Path, access: RunAccess, poll_seconds: float = 0.5
+    ) -> None:
         self._db = db
+        self._access = access
         self._data_dir = data_dir
         self._poll = poll_seconds
 
-    async def _owned(self, user: Principal, run_id: str) -> Run:
+    async def _readable(self, user: Principal, token: str | None, run_id: str) -> Run:
         async with self._db.sessionmaker() as session:
-            run = await RunStore(session).get(run_id, owner=user.key)
+            owned = await RunStore(session).ownership(run_id)
+        if owned is None:
+            raise RunNotFoundError(f"no run {run_id}")
+        await self._access.require(
+            user, token, run_id, owner=owned[0], project=owned[1], action=Action.RUNS_READ
+        )
+        async with self._db.sessionmaker() as session:
+            run = await RunStore(session).get(run_id)
         if run is None:
             raise RunNotFoundError(f"no run {run_id}")
         return run
@@ -45,14 +57,20 @@ class RunFiles:
             return await store.status_of(run_id), await store.step_states(run_id)
 
     async def logs(
-        self, user: Principal, run_id: str, *, step: str | None, follow: bool
+        self,
+        user: Principal,
+        run_id: str,
+        *,
+        step: str | None,
+        follow: bool,
+        token: str | None = None,
     ) -> AsyncIterator[bytes]:
         """The run's log (every step, with a header line each) or one step's log.
 
         ``step`` is a step name or index. With ``follow`` the stream stays open and sends new
         lines as they are written, until the step (or the whole run) has ended.
         """
-        run = await self._owned(user, run_id)
+        run = await self._readable(user, token, run_id)
         paths = RunPaths.of(self._data_dir, run.id)
         position: int | None = None
         if step is not None:
@@ -123,9 +141,11 @@ class RunFiles:
         status = next((s for p, _, s in states if p == position), None)
         return status in _STEP_DONE or run_status in TERMINAL_STATUSES or status is None
 
-    async def output_path(self, user: Principal, run_id: str, path: str) -> tuple[Path, RunOutput]:
+    async def output_path(
+        self, user: Principal, run_id: str, path: str, token: str | None = None
+    ) -> tuple[Path, RunOutput]:
         """A declared output's file in the workspace, and its record (size, checksums)."""
-        run = await self._owned(user, run_id)
+        run = await self._readable(user, token, run_id)
         output = next((o for o in run.outputs if o.path == path), None)
         if output is None:
             raise OutputNotFoundError(f"run {run_id} has no output {path!r}")

@@ -1,4 +1,8 @@
-"""RunService: submit, list, inspect, cancel, delete and re-run workflow runs (owner only)."""
+"""RunService: submit, list, inspect, cancel, delete and re-run workflow runs.
+
+Personal runs are their owner's alone; a project's runs follow the project policy
+(:mod:`vre_workflows.services.access`) and register their outputs in the project's scope.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.auth import Principal
 from vre_common.errors import InvalidInputError, PayloadTooLargeError, VreError
+from vre_common.policy import Action
+from vre_common.provenance import EventKind
 from vre_workflows.backends.base import DatalakePort, StepPlan
 from vre_workflows.backends.local import LocalWorkflowBackend
 from vre_workflows.errors import InvalidSpecificationError, RunNotFoundError, RunStateError
@@ -29,6 +35,7 @@ from vre_workflows.models import (
     RunPage,
     RunRerun,
 )
+from vre_workflows.services.access import RunAccess
 from vre_workflows.services.credentials import CredentialService, ReanaServers
 from vre_workflows.services.executor import RunManager, StagedInput, Submission
 from vre_workflows.services.validation import ValidationService, invalid, parse
@@ -67,12 +74,14 @@ def _path_error(loc: list[str | int], path: str, reason: str) -> InvalidInputErr
 
 
 class RunService:
-    """The rules of runs: validation on submission, ownership, state transitions."""
+    """The rules of runs: validation on submission, who may do what, state transitions."""
 
     def __init__(
         self,
         *,
         session: AsyncSession,
+        access: RunAccess,
+        token: str | None,
         validation: ValidationService,
         manager: RunManager,
         local: LocalWorkflowBackend,
@@ -84,6 +93,8 @@ class RunService:
         max_upload_bytes: int,
     ) -> None:
         self._session = session
+        self._access = access
+        self._token = token
         self._store = RunStore(session)
         self._validation = validation
         self._manager = manager
@@ -97,9 +108,16 @@ class RunService:
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, user: Principal, run_id: str) -> Run:
-        """One of the caller's runs (404 for anyone else's)."""
-        run = await self._store.get(run_id, owner=user.key)
+    async def get(self, user: Principal, run_id: str, action: Action = Action.RUNS_READ) -> Run:
+        """A run the caller may ``action`` (their own; or their project's, by the policy)."""
+        owned = await self._store.ownership(run_id)
+        if owned is None:
+            raise RunNotFoundError(f"no run {run_id}")
+        owner, project = owned
+        await self._access.require(
+            user, self._token, run_id, owner=owner, project=project, action=action
+        )
+        run = await self._store.get(run_id)
         if run is None:
             raise RunNotFoundError(f"no run {run_id}")
         return run
@@ -112,10 +130,18 @@ class RunService:
         name: str | None,
         page: int,
         size: int,
+        project: str | None = None,
     ) -> RunPage:
-        """The caller's runs, newest first."""
+        """The caller's runs (or, with ``project``, that project's runs), newest first."""
+        if project is not None:
+            await self._access.project(user, self._token, project, Action.RUNS_READ)
         items, total = await self._store.list_runs(
-            user.key, status=status, name=name, page=page, size=size
+            None if project else user.key,
+            project=project,
+            status=status,
+            name=name,
+            page=page,
+            size=size,
         )
         return RunPage(items=items, total=total, page=page, size=size)
 
@@ -135,6 +161,7 @@ class RunService:
     ) -> Run:
         """Validate and accept a run; it starts once the request has committed."""
         parsed = parse(body.spec)
+        destination = await self._destination(user, token, body.project, body.output)
         return await self._submit(
             user,
             token,
@@ -146,15 +173,46 @@ class RunService:
             copied_from=None,
             backend=body.backend,
             reana_server=body.reana_server,
-            destination=body.output,
+            destination=destination,
             name=body.name,
             register_partial=body.register_partial_outputs,
             rerun_of=None,
+            project=body.project,
         )
+
+    async def _destination(
+        self,
+        user: Principal,
+        token: str | None,
+        project: str | None,
+        output: OutputDestination | None,
+    ) -> OutputDestination | None:
+        """Check ``runs.submit`` for a project run; its outputs go to the project's scope."""
+        if project is None:
+            return output
+        access = await self._access.project(user, token, project, Action.RUNS_SUBMIT)
+        if output is None:
+            return OutputDestination(scope=access.scope)
+        if output.scope != access.scope:
+            raise InvalidInputError(
+                f"a run of the project {project} registers its outputs in the project's scope "
+                f"{access.scope}, not {output.scope}",
+                errors=[
+                    {
+                        "loc": ["output", "scope"],
+                        "msg": f"must be {access.scope}",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        return output
 
     async def rerun(self, user: Principal, token: str | None, run_id: str, body: RunRerun) -> Run:
         """A new run of the same specification and inputs with changed parameters."""
         original = await self.get(user, run_id)
+        destination = await self._destination(
+            user, token, original.project, body.output or original.destination
+        )
         paths = RunPaths.of(self._data_dir, original.id)
         has_files = any(i.kind in ("upload", "inline") for i in original.inputs)
         if has_files and not paths.uploads.is_dir():
@@ -175,10 +233,11 @@ class RunService:
             copied_from=(paths, [i for i in original.inputs if i.kind in ("upload", "inline")]),
             backend=original.backend,
             reana_server=original.reana_server,
-            destination=body.output or original.destination,
+            destination=destination,
             name=body.name or original.name,
             register_partial=original.register_partial_outputs,
             rerun_of=original.id,
+            project=original.project,
         )
 
     async def _spec_of(self, run_id: str) -> dict[str, Any]:
@@ -203,6 +262,7 @@ class RunService:
         name: str | None,
         register_partial: bool,
         rerun_of: str | None,
+        project: str | None,
     ) -> Run:
         spec = spec_object.spec
         defaults = default_parameters(spec)
@@ -324,6 +384,7 @@ class RunService:
                     backend_ids=backend_ids,
                     warnings=warnings,
                     rerun_of=rerun_of,
+                    project=project,
                 )
             )
         except BaseException:
@@ -487,7 +548,7 @@ class RunService:
 
     async def cancel(self, user: Principal, run_id: str) -> Run:
         """Stop a queued or running run (its processes killed, its REANA workflow stopped)."""
-        run = await self.get(user, run_id)
+        run = await self.get(user, run_id, Action.RUNS_CANCEL)
         if run.status not in ACTIVE_STATUSES:
             raise RunStateError(
                 f"run {run_id} is {run.status}: only queued or running runs can be cancelled"
@@ -495,18 +556,23 @@ class RunService:
         handled = await self._manager.cancel(run_id)
         if not handled:
             # Not executed by this process (another replica, or a record left behind).
-            await self._store.set_status(
+            if await self._store.set_status(
                 run_id,
                 "cancelled",
                 detail="cancelled by the user",
                 only_from=["queued", "running"],
-            )
+            ):
+                events = self._manager.events
+                await events.record(self._session, run_id, EventKind.RUN_FINISHED)
+                after_commit(self._session, events.wake)
             await self._store.finish_pending_steps(run_id, "cancelled")
         return await self.get(user, run_id)
 
     async def delete(self, user: Principal, run_id: str) -> None:
-        """Remove a finished run's workspace (and its REANA workflow); the record stays."""
-        run = await self.get(user, run_id)
+        """Remove a finished run's workspace (and its REANA workflow); the record stays.
+
+        A project run needs ``runs.cancel`` (the same members who may stop it)."""
+        run = await self.get(user, run_id, Action.RUNS_CANCEL)
         if run.status in ACTIVE_STATUSES:
             raise RunStateError(f"run {run_id} is {run.status}: cancel it before deleting it")
         if run.backend == "reana" and run.reana_server and run.backend_ids.get("workflow_id"):

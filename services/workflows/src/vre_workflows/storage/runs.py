@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -320,7 +320,7 @@ class RunStore:
         size: int = 50,
     ) -> tuple[list[RunSummary], int]:
         """The owner's (or the project's) runs, newest first; deleted ones only when asked."""
-        where = []
+        where: list[ColumnElement[bool]] = []
         if owner is not None:
             where.append(RunRow.owner == owner)
         if project is not None:

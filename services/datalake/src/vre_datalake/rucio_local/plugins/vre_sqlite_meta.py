@@ -454,8 +454,8 @@ class VreSqliteDidMeta(DidMetaPlugin):  # type: ignore[misc]
                 raw = group.get("name" if oper is operator.eq else "name.ne", value)
                 clauses.append(_name_clause(did.name, oper, str(raw)))
                 continue
-            if '"' not in key and "\\" not in key:  # cheap pre-selection: the key is there
-                clauses.append(func.json_type(_TABLE.c.meta, f'$."{key}"').is_not(None))
+            if '"' not in key and "\\" not in key:
+                clauses.extend(_preselection(key, oper, value))
             checks.append((key, oper, value))
         stmt = (
             select(did.scope, did.name, did.did_type, did.bytes, did.length, _TABLE.c.meta)
@@ -470,6 +470,31 @@ class VreSqliteDidMeta(DidMetaPlugin):  # type: ignore[misc]
         return rows
 
 
+def _preselection(key: str, oper: Callable[[Any, Any], Any], value: Any) -> list[Any]:
+    """SQL clauses keeping every row the Python comparison could accept (and few others).
+
+    The key must be there; a string equality or a numeric comparison is also made by SQLite's
+    JSON functions on stored strings (resp. numbers), other stored types go on to Python.
+    """
+    path = f'$."{key}"'
+    kind = func.json_type(_TABLE.c.meta, path)
+    stored = func.json_extract(_TABLE.c.meta, path)
+    clauses = [kind.is_not(None)]
+    if isinstance(value, bool):
+        return clauses
+    if isinstance(value, str) and oper is operator.eq and not _has_wildcard(value):
+        clauses.append(or_(kind != "text", stored == value))
+    elif isinstance(value, int | float):
+        clauses.append(
+            or_(kind == "text", and_(kind.in_(("integer", "real")), oper(stored, value)))
+        )
+    return clauses
+
+
+def _has_wildcard(value: str) -> bool:
+    return any(char in value for char in _WILDCARDS)
+
+
 def _with_name(group: Mapping[str, Any], name: str) -> dict[str, Any]:
     """``group`` searching for exactly ``name`` (recursive search into a collection)."""
     copy = {k: v for k, v in group.items() if k.split(".")[0] != "name"}
@@ -479,7 +504,7 @@ def _with_name(group: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def _name_clause(column: Any, oper: Callable[[Any, Any], Any], value: str) -> Any:
     """The ``name`` filter as the DID-column plugin applies it (``*`` is a wildcard)."""
-    if any(char in value for char in _WILDCARDS):
+    if _has_wildcard(value):
         pattern = value.replace("*", "%").replace("_", "\\_")
         if oper is operator.eq:
             return column.like(pattern, escape="\\")
@@ -504,7 +529,7 @@ def _matches(stored: Any, oper: Callable[[Any, Any], Any], value: Any) -> bool:
         moment = _as_datetime(stored)
         return moment is not None and bool(oper(moment, _naive_utc(value)))
     stored_text = _as_text(stored)
-    if isinstance(value, str) and any(char in value for char in _WILDCARDS):
+    if isinstance(value, str) and _has_wildcard(value):
         found = _wildcard_pattern(value).fullmatch(stored_text) is not None
         return found if oper is operator.eq else not found
     return bool(oper(stored_text, str(value)))
