@@ -135,6 +135,7 @@ async def get_run(run_id: RunId, user: CurrentUser, runs: RunServiceDep) -> Run:
     responses={200: {"content": {"text/plain": {}}}, **problem_responses(401, 404)},
 )
 async def get_run_logs(
+    *,
     request: Request,
     run_id: RunId,
     user: CurrentUser,
@@ -142,9 +143,7 @@ async def get_run_logs(
     step: Annotated[str | None, Query(max_length=255)] = None,
     follow: bool = False,
 ) -> StreamingResponse:
-    stream = await files.logs(
-        user, run_id, step=step, follow=follow, token=bearer_token(request)
-    )
+    stream = await files.logs(user, run_id, step=step, follow=follow, token=bearer_token(request))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/plain; charset=utf-8", headers=headers)
 

@@ -344,8 +344,8 @@ class RunManager:
                 await store.finish_pending_steps(run_id, "failed")
                 await self.events.record(session, run_id, EventKind.RUN_FINISHED)
                 self._count(run_id, "failed")
-        self.events.wake()
                 log.info("run_failed", run_id=run_id, reason=str(error.get("detail"))[:300])
+        self.events.wake()
 
     async def _cancelled(self, run_id: str, detail: str = "cancelled by the user") -> None:
         async with unit_of_work(self.db) as session:

@@ -60,9 +60,7 @@ class RunEvents:
             log.warning("provenance_not_recorded", reason="disabled" if sink else "no sink")
             return
         self._sink = sink
-        self.relay = OutboxRelay(
-            self.outbox, sink, interval=self._settings.relay_interval_seconds
-        )
+        self.relay = OutboxRelay(self.outbox, sink, interval=self._settings.relay_interval_seconds)
         self.relay.start()
 
     async def stop(self) -> None:
