@@ -17,6 +17,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +297,26 @@ def test_rest_bulk_calls(rest: Rest) -> None:
     assert rest.search([{"n.gte": 0}, {"doi": "nothing"}]) == sorted(names)
 
 
+def test_concurrent_writers_lose_no_key(rest: Rest, rucio_server: LocalRucio) -> None:
+    name = f"{_uid()}-busy"
+    rest.add_files(name)
+    token = rucio_server.admin_token()
+
+    def set_key(index: int) -> int:
+        with httpx.Client(base_url=rucio_server.url, timeout=60) as http:
+            response = http.post(
+                f"/dids/{SCOPE}/{name}/meta/k{index}",
+                json={"value": index},
+                headers={"X-Rucio-Auth-Token": token},
+            )
+            return response.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(set_key, range(24)))
+    assert set(codes) <= {200, 201}, codes
+    assert rest.get(name, "JSON") == {f"k{i}": i for i in range(24)}
+
+
 def test_recursive_set_reaches_the_content(rest: Rest) -> None:
     uid = _uid()
     rest.add_files(f"{uid}-a", f"{uid}-b")
@@ -329,7 +350,7 @@ def test_custom_keys_answer_alike_on_sqlite_and_postgresql(any_rest: Rest) -> No
         200,
         201,
     )
-    assert any_rest.set(b, {"title": "B", "pages": 3}).status_code in (200, 201)
+    assert any_rest.set(b, {"title": "B", "pages": 3, "offset": -5}).status_code in (200, 201)
     everything = any_rest.get(a, "ALL")
     assert (everything["did_type"], everything["doi"], everything["pages"]) == (
         "FILE",
@@ -346,6 +367,8 @@ def test_custom_keys_answer_alike_on_sqlite_and_postgresql(any_rest: Rest) -> No
         b,
     ]
     assert any_rest.search([{"name": mine, "title.ne": "A"}]) == [b]
+    assert any_rest.search([{"name": mine, "offset": "-5"}]) == [b]  # a string: compared as text
+    assert any_rest.search([{"name": mine, "offset.lt": 0}]) == [b]
     assert any_rest.delete(a, "doi").status_code == 200
     assert any_rest.get(a, "JSON") == {"title": "A", "pages": 12}
     assert any_rest.search([{"name": mine, "doi": "10.5281/zenodo.1"}]) == []

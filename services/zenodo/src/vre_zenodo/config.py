@@ -128,6 +128,40 @@ class JobSettings(BaseModel):
     )
 
 
+class ProjectSettings(BaseModel):
+    """Science Projects: how their scopes are named and how long access answers are cached."""
+
+    scope_prefix: str = Field(
+        default="proj.",
+        pattern=r"^[a-z0-9_.-]{1,10}$",
+        description="A project's Data Lake scope is prefix + slug (the gateway's "
+        "projects.scope_prefix: keep them equal).",
+    )
+    directory_ttl_seconds: float = Field(
+        default=5.0, ge=0, description="How long a project access answer of the gateway is cached."
+    )
+
+
+class ProvenanceSettings(BaseModel):
+    """Provenance events of imports and publications, delivered through an outbox."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Record events (only when a sink exists: the gateway in-process, or "
+        "gateway_url with a service token).",
+    )
+    service_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the relay posts events with (a member of the gateway's "
+        "provenance.ingest_groups, or an allowed client).",
+    )
+    service_token_file: Path | None = Field(
+        default=None,
+        description="File holding that token, read at every delivery (for rotated tokens).",
+    )
+    relay_interval_seconds: float = Field(default=2.0, gt=0)
+
+
 class ZenodoSettings(VreSettings):
     """Configuration of the zenodo service."""
 
@@ -174,3 +208,12 @@ class ZenodoSettings(VreSettings):
     imports: ImportSettings = Field(default_factory=ImportSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    gateway_url: str | None = Field(
+        default=None,
+        description="Distributed mode: the gateway's URL, asked for project access "
+        "(GET /projects/-/access) and sent provenance events. The embedded gateway wires "
+        "both in-process instead.",
+        examples=["https://vre.example.org"],
+    )
+    projects: ProjectSettings = Field(default_factory=ProjectSettings)
+    provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)

@@ -15,6 +15,9 @@
   incomplete upload, discarding a published record …).
 - ``ChecksumMismatchError`` (502): bytes did not match their recorded md5.
 - ``ServiceNotConfiguredError`` (503): a VRE service this operation needs has no URL set.
+- ``ProjectsUnavailableError`` (503): a project scope is involved and no gateway is set.
+- Project scopes also raise the shared policy's errors (``vre_common.policy``): 404 when the
+  project is private to the caller, 403 when their role is too weak, 409 when it is archived.
 """
 
 from __future__ import annotations
@@ -120,3 +123,10 @@ class ServiceNotConfiguredError(BackendUnavailableError):
 
     slug = "service-not-configured"
     title = "Service not configured"
+
+
+class ProjectsUnavailableError(BackendUnavailableError):
+    """A project scope is involved, and no gateway is configured to authorize it."""
+
+    slug = "projects-unavailable"
+    title = "Projects unavailable"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import anyio
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.db import Database
+from vre_common.provenance import EventSink, HttpEventSink
 from vre_zenodo.backends.base import (
     DatalakeConnector,
     RunOutputsPort,
@@ -23,6 +25,8 @@ from vre_zenodo.services.credentials import CredentialService
 from vre_zenodo.services.depositions import DepositionService, DepositionUploader
 from vre_zenodo.services.imports import ImportRunner, ImportService
 from vre_zenodo.services.jobs import JobSupervisor
+from vre_zenodo.services.projects import ProjectGate
+from vre_zenodo.services.provenance import ZenodoEvents
 from vre_zenodo.services.records import RecordService
 from vre_zenodo.storage import migrations
 from vre_zenodo.storage.credentials import CredentialStore
@@ -54,12 +58,16 @@ class Factory:
         self.workflows = workflows
         self.catalogue = catalogue
         self.supervisor = JobSupervisor(settings.jobs.max_concurrent)
+        self.projects = ProjectGate(settings.projects.scope_prefix)
+        self.events = ZenodoEvents(db=database, settings=settings.provenance)
         self.import_runner = ImportRunner(
             unit=self.unit,
             zenodo=zenodo,
             datalake=datalake,
             settings=settings.imports,
             jobs=settings.jobs,
+            projects=self.projects,
+            events=self.events,
         )
         self.uploader = DepositionUploader(
             unit=self.unit, zenodo=zenodo, datalake=datalake, jobs=settings.jobs
@@ -94,9 +102,25 @@ class Factory:
         if imports or uploads:
             log.info("jobs_interrupted_at_start", imports=imports, uploads=uploads)
 
+    def http_event_sink(self) -> EventSink | None:
+        """The distributed mode's sink: the gateway over HTTP with the service token."""
+        settings = self.settings.provenance
+        url = self.settings.gateway_url
+        if url is None or (settings.service_token is None and settings.service_token_file is None):
+            return None
+
+        async def token() -> str:
+            if settings.service_token_file is not None:
+                return (await anyio.Path(settings.service_token_file).read_text()).strip()
+            assert settings.service_token is not None
+            return settings.service_token.get_secret_value()
+
+        return HttpEventSink(url, token)
+
     async def aclose(self) -> None:
         """Stop the jobs (each records its interruption), then close pools and the engine."""
         await self.supervisor.shutdown()
+        await self.events.stop()
         for client in (self.zenodo, self.datalake, self.workflows, self.catalogue):
             close = getattr(client, "aclose", None)
             if close is not None:
@@ -139,6 +163,7 @@ class Factory:
             supervisor=self.supervisor,
             runner=self.import_runner,
             settings=self.settings.imports,
+            projects=self.projects,
         )
 
     def deposition_service(self, session: AsyncSession) -> DepositionService:
@@ -155,4 +180,6 @@ class Factory:
             uploader=self.uploader,
             max_files=self.settings.zenodo.max_files,
             settings=self.settings.publish,
+            projects=self.projects,
+            events=self.events,
         )

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.errors import BackendUnavailableError
+from vre_common.policy import HttpProjectDirectory, Policy
 from vre_common.readiness import Check, install_readiness
 from vre_zenodo.config import ZenodoSettings
 from vre_zenodo.factory import Factory
@@ -29,7 +30,9 @@ def create_app(
     """Build the zenodo app; the gateway passes its own validator when it mounts the app.
 
     Nothing touches the disk or the network until the lifespan starts (the OpenAPI document
-    builds without configuration).
+    builds without configuration). The project policy and the provenance sink are chosen
+    then: the ones a mounting gateway put in ``app.state`` (``policy``, ``provenance_sink``),
+    else the gateway at ``settings.gateway_url`` over HTTP.
     """
     settings = settings or ZenodoSettings()
 
@@ -42,10 +45,14 @@ def create_app(
             await factory.aclose()
             raise
         app.state.factory = factory
+        directory: HttpProjectDirectory | None = None
         try:
+            directory = _use_gateway(app, settings, factory)
             yield
         finally:
             await factory.aclose()
+            if directory is not None:
+                await directory.aclose()
 
     app = create_base_app(
         service="zenodo",
@@ -90,3 +97,22 @@ def create_app(
     # Zenodo is external and only needed to import or publish: reported, not required.
     install_readiness(app, checks, optional=frozenset({"zenodo"}))
     return app
+
+
+def _use_gateway(
+    app: FastAPI, settings: ZenodoSettings, factory: Factory
+) -> HttpProjectDirectory | None:
+    """Project policy and provenance sink: the mounting gateway's, or the gateway over HTTP.
+
+    Returns the HTTP directory it created (to close at the end), if any.
+    """
+    directory: HttpProjectDirectory | None = None
+    policy: Policy | None = getattr(app.state, "policy", None)
+    if policy is None and settings.gateway_url:
+        directory = HttpProjectDirectory(
+            settings.gateway_url, ttl_seconds=settings.projects.directory_ttl_seconds
+        )
+        policy = Policy(directory)
+    factory.projects.use(policy)
+    factory.events.start(getattr(app.state, "provenance_sink", None) or factory.http_event_sink())
+    return directory

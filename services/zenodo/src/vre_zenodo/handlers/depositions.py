@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-from vre_zenodo.handlers.deps import BearerToken, DepositionServiceDep
+from vre_zenodo.handlers.deps import BearerToken, DepositionServiceDep, own_path
 from vre_zenodo.models import (
     Deposition,
     DepositionCreate,
@@ -24,7 +24,7 @@ _UPSTREAM = (502, 503, 504)
 
 
 def _location(request: Request, deposition_id: str) -> str:
-    return request.url_for("get_deposition", deposition_id=deposition_id).path
+    return own_path(request, "get_deposition", deposition_id=deposition_id)
 
 
 @router.post(

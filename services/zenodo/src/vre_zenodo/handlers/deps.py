@@ -17,6 +17,15 @@ from vre_zenodo.services.imports import ImportService
 from vre_zenodo.services.records import RecordService
 
 
+def own_path(request: Request, name: str, **params: str) -> str:
+    """The path of one of this app's routes, also when the gateway mounts it under /zenodo.
+
+    (``request.url_for`` looks names up in the outermost app, which does not know ours.)
+    """
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return root + str(request.app.url_path_for(name, **params))
+
+
 def get_factory(request: Request) -> Factory:
     """The app's factory (built by the lifespan)."""
     factory: Factory = request.app.state.factory

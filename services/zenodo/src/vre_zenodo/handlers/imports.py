@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-from vre_zenodo.handlers.deps import BearerToken, ImportServiceDep
+from vre_zenodo.handlers.deps import BearerToken, ImportServiceDep, own_path
 from vre_zenodo.models import Import, ImportCreate, ImportList
 
 router = APIRouter(prefix="/imports", tags=["imports"])
@@ -35,7 +35,7 @@ async def create_import(
     imports: ImportServiceDep,
 ) -> Import:
     job = await imports.start(user, bearer, body)
-    response.headers["Location"] = request.url_for("get_import", import_id=job.id).path
+    response.headers["Location"] = own_path(request, "get_import", import_id=job.id)
     return job
 
 

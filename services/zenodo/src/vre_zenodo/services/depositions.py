@@ -25,11 +25,14 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import structlog
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.auth import Principal
 from vre_common.clients.datalake import ResolvedFile
 from vre_common.errors import InvalidInputError, VreError
+from vre_common.policy import Action
+from vre_common.provenance import Event, EventKind, did_id, doi_id
 from vre_zenodo.backends.base import (
     DatalakeConnector,
     DatalakePort,
@@ -60,6 +63,8 @@ from vre_zenodo.services.imports import (
     set_metadata_tolerantly,
 )
 from vre_zenodo.services.jobs import JobSupervisor, counted
+from vre_zenodo.services.projects import ProjectGate
+from vre_zenodo.services.provenance import ZenodoEvents
 from vre_zenodo.storage.depositions import (
     DepositionStore,
     NewDepositionFile,
@@ -106,8 +111,12 @@ class DepositionService:
         uploader: DepositionUploader,
         max_files: int,
         settings: PublishSettings,
+        projects: ProjectGate,
+        events: ZenodoEvents,
     ) -> None:
         self._session = session
+        self._projects = projects
+        self._events = events
         self._store = store
         self._credentials = credentials
         self._zenodo = zenodo
@@ -202,6 +211,17 @@ class DepositionService:
             metadata.update(sources.metadata.to_zenodo())
         return metadata
 
+    async def _may_publish(
+        self,
+        user: Principal,
+        bearer: str,
+        dids: list[str],
+        files: list[NewDepositionFile] | list[StoredDepositionFile],
+    ) -> None:
+        """``publish`` in every project owning a scope of the DIDs (before Zenodo is asked)."""
+        scopes = [d.partition(":")[0] for d in dids] + [f.scope for f in files]
+        await self._projects.require_all(user, bearer, scopes, Action.PUBLISH)
+
     def _start_upload(self, dep_id: str, bearer: str, zenodo_token: str) -> None:
         uploader = self._uploader
 
@@ -219,6 +239,7 @@ class DepositionService:
         """A new Zenodo draft with metadata; its files upload in the background."""
         token = await self._credentials.token(user)
         dids, files = await self._files(bearer, request)
+        await self._may_publish(user, bearer, dids, files)
         metadata = await self._metadata(bearer, request)
         # Metadata goes with the creation: if Zenodo refuses it, no draft is left behind.
         draft = await self._zenodo.create_deposition(token, metadata)
@@ -276,6 +297,7 @@ class DepositionService:
                 f"deposition {dep.id} is {dep.state}: not every file reached Zenodo; retry the "
                 f"upload with POST /depositions/{dep.id}/upload, then publish"
             )
+        await self._may_publish(user, bearer, list(dep.sources), dep.stored_files)
         token = await self._credentials.token(user)
         current = await self._zenodo.get_deposition(token, dep.zenodo_id)
         if not (current.submitted and current.doi):
@@ -301,8 +323,39 @@ class DepositionService:
         )
         await self._store.set_metadata(dep.id, current.metadata or dep.metadata, current.title)
         published = await self._owned(user, deposition_id)
+        await self._record_publish(user, published)
         await self._write_doi(published, bearer)
         return (await self._owned(user, deposition_id)).public()
+
+    async def _record_publish(self, user: Principal, dep: StoredDepositionWithFiles) -> None:
+        """The ``publish`` event, in the transaction that records the publication."""
+        if not dep.doi:
+            return
+        doi = doi_id(dep.doi)
+        projects = sorted(
+            {s for s in (self._projects.slug_of(f.scope) for f in dep.stored_files) if s}
+        )
+        attributes: dict[str, str | int | float | bool | None] = {
+            "deposition_id": dep.id,
+            "zenodo_id": dep.zenodo_id,
+        }
+        if dep.run_id:
+            attributes["run_id"] = dep.run_id
+        event = Event.create(
+            EventKind.PUBLISH,
+            user,
+            service="zenodo",
+            project=projects[0] if projects else None,
+            used=[did_id(f.scope, f.name) for f in dep.stored_files],
+            generated=[doi],
+            attributes=attributes,
+            labels={doi: dep.title} if dep.title else {},
+        )
+        await self._events.record(self._session, event)
+        events = self._events
+        sa_event.listen(
+            self._session.sync_session, "after_commit", lambda _: events.wake(), once=True
+        )
 
     async def _write_doi(self, dep: StoredDepositionWithFiles, bearer: str) -> None:
         """Set the DOI on every file's DID and on the DIDs asked for; refusals → warnings."""
@@ -348,6 +401,7 @@ class DepositionService:
         token = await self._credentials.token(user)
         if request.dids or request.run_id:
             sources, files = await self._files(bearer, request)
+            await self._may_publish(user, bearer, sources, files)
             replace = True
         else:
             sources = list(previous.sources)

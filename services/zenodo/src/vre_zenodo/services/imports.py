@@ -33,12 +33,16 @@ from vre_common.errors import (
     PayloadTooLargeError,
     VreError,
 )
+from vre_common.policy import Action
+from vre_common.provenance import Event, EventKind, did_id, doi_id
 from vre_zenodo.backends.base import DatalakeConnector, DatalakePort, ZenodoFile, ZenodoPort
 from vre_zenodo.config import ImportSettings, JobSettings
 from vre_zenodo.errors import ChecksumMismatchError, ImportNotFoundError, RecordNotFoundError
 from vre_zenodo.models import Import, ImportCreate
 from vre_zenodo.services.credentials import CredentialService
 from vre_zenodo.services.jobs import JobSupervisor, counted
+from vre_zenodo.services.projects import ProjectGate
+from vre_zenodo.services.provenance import ZenodoEvents
 from vre_zenodo.services.records import RecordService
 from vre_zenodo.storage.imports import ImportStore, NewImportFile, StoredImport
 
@@ -116,8 +120,10 @@ class ImportService:
         supervisor: JobSupervisor,
         runner: ImportRunner,
         settings: ImportSettings,
+        projects: ProjectGate,
     ) -> None:
         self._session = session
+        self._projects = projects
         self._store = store
         self._credentials = credentials
         self._records = records
@@ -127,7 +133,10 @@ class ImportService:
         self._settings = settings
 
     async def start(self, user: Principal, bearer: str, request: ImportCreate) -> Import:
-        """Look the record up, record the job, and start it once the job is committed."""
+        """Look the record up, record the job, and start it once the job is committed.
+
+        Into a project's scope this needs ``data.write`` there."""
+        await self._projects.require(user, bearer, request.scope, Action.DATA_WRITE)
         zenodo_token = await self._credentials.optional_token(user)
         if request.record_id is not None:
             record_id = request.record_id
@@ -209,8 +218,12 @@ class ImportRunner:
         datalake: DatalakeConnector,
         settings: ImportSettings,
         jobs: JobSettings,
+        projects: ProjectGate,
+        events: ZenodoEvents,
     ) -> None:
         self._unit = unit
+        self._projects = projects
+        self._events = events
         self._zenodo = zenodo
         self._datalake = datalake
         self._settings = settings
@@ -282,6 +295,9 @@ class ImportRunner:
         failed = [f for f in job.stored_files if f.state not in ("done", "exists")]
         async with self._unit() as session:
             store = ImportStore(session)
+            event = self._event(job)
+            if event is not None:
+                await self._events.record(session, event)
             if failed:
                 await store.set_state(
                     import_id,
@@ -297,6 +313,30 @@ class ImportRunner:
                 )
             else:
                 await store.set_state(import_id, "completed", warnings=warnings)
+        self._events.wake()
+
+    def _event(self, job: StoredImport) -> Event | None:
+        """The ``import`` event: the DOI used, the files (and their dataset) generated."""
+        files = [
+            did_id(job.scope, f.did_name) for f in job.stored_files if f.state in ("done", "exists")
+        ]
+        if not files:
+            return None
+        dataset = did_id(job.scope, job.dataset_name)
+        used = [doi_id(job.doi)] if job.doi else []
+        labels = {dataset: job.title} if job.title else {}
+        if job.doi and job.title:
+            labels[doi_id(job.doi)] = job.title
+        return Event.create(
+            EventKind.IMPORT,
+            job.owner_key,
+            service="zenodo",
+            project=self._projects.slug_of(job.scope),
+            used=used,
+            generated=[*files, dataset],
+            attributes={"record_id": job.record_id, "import_id": job.id},
+            labels=labels,
+        ).model_copy(update={"actor_name": job.owner})
 
     async def _import_file(
         self,

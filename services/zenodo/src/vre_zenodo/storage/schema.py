@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vre_common.db import Base
+from vre_common.provenance import outbox_table
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -182,3 +183,7 @@ class DepositionFileRow(ZenodoBase):
     state: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     doi_written: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# Provenance events waiting for delivery to the gateway (written with the changes they record).
+PROVENANCE_OUTBOX = outbox_table(ZenodoBase.metadata)

@@ -37,8 +37,10 @@ Design
   typecasting of string values, same operator suffixes ``''``/``ne``/``lt``/``lte``/``gt``/
   ``gte``, same sanity checks), AND within a group, OR between groups. SQL selects the
   scope's DIDs of the requested type (not suppressed) that have every filtered key, with the
-  ``name`` filter (wildcards ``*``) as for DID columns; each value comparison is then made in
-  Python, with the semantics of Rucio's JSON plugin on PostgreSQL:
+  ``name`` filter (wildcards ``*``) as for DID columns, and pre-selects with SQLite's JSON
+  functions (string equality on stored strings, numeric comparisons on stored numbers); each
+  comparison is then made exactly in Python, with the semantics of Rucio's JSON plugin on
+  PostgreSQL:
 
   * a number compares numerically with stored numbers and numeric strings (``"2024"``);
   * ``True``/``False`` with stored booleans (and the strings ``"true"``/``"false"``);
@@ -479,7 +481,7 @@ def _preselection(key: str, oper: Callable[[Any, Any], Any], value: Any) -> list
     path = f'$."{key}"'
     kind = func.json_type(_TABLE.c.meta, path)
     stored = func.json_extract(_TABLE.c.meta, path)
-    clauses = [kind.is_not(None)]
+    clauses: list[Any] = [kind.is_not(None)]
     if isinstance(value, bool):
         return clauses
     if isinstance(value, str) and oper is operator.eq and not _has_wildcard(value):
