@@ -92,6 +92,17 @@ _AUTH = {"CannotAuthenticate", "CannotAuthorize"}
 _MAX_MESSAGE = 400
 
 
+BUSY_RETRIES = 5  # 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s at most
+
+
+def _database_busy(response: httpx.Response) -> bool:
+    """Rucio's answer to a transaction that SQLite refused because another held the lock."""
+    if response.status_code < 500:
+        return False
+    cls, message = rucio_error(response)
+    return "database is locked" in message or cls == "DatabaseException"
+
+
 def rucio_error(response: httpx.Response) -> tuple[str, str]:
     """The ``(ExceptionClass, ExceptionMessage)`` of an error answer."""
     cls = response.headers.get("ExceptionClass", "")
@@ -252,9 +263,17 @@ class RucioRest:
         ok: Iterable[int] = (200, 201, 204),
         field: str | None = None,
     ) -> httpx.Response:
-        """One call; a refused cached token is renewed once; errors are translated."""
+        """One call; a refused cached token is renewed once; errors are translated.
+
+        A Rucio on SQLite (the embedded mode) sometimes answers "database is locked" when
+        its daemons write at the same moment; Rucio rolled that transaction back, so the
+        call is repeated a few times with a short back-off before the error is given.
+        """
         accepted = set(ok)
-        for attempt in (1, 2):
+        busy_retries = 0
+        attempt = 0
+        while True:
+            attempt += 1
             headers = {"Accept": ACCEPT}
             if auth is not None:
                 headers["X-Rucio-Auth-Token"] = await auth.token()
@@ -276,10 +295,13 @@ class RucioRest:
                 if cls in _AUTH and not auth.user_token:
                     auth.invalidate()
                     continue
+            if _database_busy(response) and busy_retries < BUSY_RETRIES:
+                busy_retries += 1
+                await asyncio.sleep(0.05 * 2**busy_retries)
+                continue
             raise translate(
                 response, operation, user_token=bool(auth and auth.user_token), field=field
             )
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def json(
         self,
