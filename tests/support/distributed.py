@@ -1,0 +1,210 @@
+"""The distributed mode without containers: each service its own uvicorn process.
+
+Used by ``tests/test_distributed.py``. Every process is configured only through environment
+variables, as the images are (``docker-compose.yml``, ``k8s/``); its output goes to a log file
+whose tail is shown when something fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+MIGRATE = REPO / "deploy" / "bin" / "vre-migrate"
+PG_HOST = "127.0.0.1"
+PG_PORT = 5432
+PG_USER = "postgres"
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any ``VRE_…`` variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VRE_")}
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def postgres_databases(*services: str) -> Iterator[dict[str, str]]:
+    """A fresh, uniquely named database per service; dropped (WITH FORCE) at the end.
+
+    Yields ``{service: asyncpg URL}``. Skips the test when PostgreSQL is not reachable.
+    """
+    import psycopg
+    import pytest
+    from psycopg import sql
+
+    try:
+        admin = psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres",
+            connect_timeout=3, autocommit=True,
+        )  # fmt: skip
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT} as {PG_USER}: {error}")
+    run = uuid.uuid4().hex[:10]
+    names = {service: f"vre_dist_{service}_{run}" for service in services}
+    created: list[str] = []
+    with admin:
+        try:
+            for name in names.values():
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                created.append(name)
+            yield {
+                service: f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+                for service, name in names.items()
+            }
+        finally:
+            for name in created:
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    """The last ``lines`` lines of a log file."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def migrate(services: Mapping[str, Mapping[str, str]], logs: Path, timeout: float = 60) -> None:
+    """Run ``deploy/bin/vre-migrate SERVICE`` for each service at once (one-shot steps, as the
+    compose file's migrate-* services); raise with the log of any that failed."""
+    running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+    for service, env in services.items():
+        log = logs / f"migrate-{service}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, str(MIGRATE), service],
+                env=dict(env),
+                cwd=logs,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        running[service] = (process, log)
+    failures = []
+    for service, (process, log) in running.items():
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            code = -1
+        if code != 0:
+            failures.append(f"vre-migrate {service} exited with {code}:\n{tail(log)}")
+    if failures:
+        raise RuntimeError("\n\n".join(failures))
+
+
+@dataclass
+class ServiceProcess:
+    """``python -m uvicorn --factory vre_<name>.main:create_app`` on a loopback port."""
+
+    name: str
+    port: int
+    env: dict[str, str]
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def start(self) -> ServiceProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory", f"vre_{self.name}.main:create_app",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--timeout-graceful-shutdown", "3",
+        ]  # fmt: skip
+        with self.log_path.open("wb") as out:
+            self.process = subprocess.Popen(
+                command,
+                env=self.env,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: steps it runs go with it
+            )
+        return self
+
+    def wait_ready(self, deadline: float) -> None:
+        """Until ``GET /readyz`` answers 200; raise with the log tail if it exits or times out."""
+        assert self.process is not None
+        last = "no answer"
+        with httpx.Client(timeout=3.0) as http:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"{self.name} exited with {self.process.returncode} during start; "
+                        f"its log:\n{tail(self.log_path)}"
+                    )
+                try:
+                    answer = http.get(self.url + "/readyz")
+                    if answer.status_code == 200:
+                        return
+                    last = f"{answer.status_code} {answer.text[:500]}"
+                except httpx.TransportError as exc:
+                    last = f"{type(exc).__name__}"
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{self.name} was not ready in time ({last}); its log:\n"
+                        f"{tail(self.log_path)}"
+                    )
+                time.sleep(0.1)
+
+    def stop(self, grace: float = 8.0) -> None:
+        """SIGTERM to its process group, then SIGKILL after ``grace`` seconds."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+@dataclass
+class Cluster:
+    """The running processes; ``report()`` is what a failing test prints."""
+
+    gateway: ServiceProcess
+    services: dict[str, ServiceProcess]
+
+    @property
+    def processes(self) -> list[ServiceProcess]:
+        return [*self.services.values(), self.gateway]
+
+    def report(self, lines: int = 40) -> str:
+        parts = []
+        for proc in self.processes:
+            state = "running" if proc.process and proc.process.poll() is None else "exited"
+            parts.append(
+                f"----- {proc.name} ({proc.url}, {state}) {proc.log_path}\n{tail(proc.log_path, lines)}"
+            )
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        # The gateway first (no new requests), then the services.
+        for proc in reversed(self.processes):
+            proc.stop()
