@@ -34,8 +34,12 @@ def main() -> None:
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r.group, r.name, f"{r.value:,.3f}" if r.value < 100 else f"{r.value:,.0f}", r.unit,
-            "" if r.ratio is None else f"{r.ratio:.2f}", r.target,
+            r.group,
+            r.name,
+            f"{r.value:,.3f}" if r.value < 100 else f"{r.value:,.0f}",
+            r.unit,
+            "" if r.ratio is None else f"{r.ratio:.2f}",
+            r.target,
             "" if r.ok is None else ("yes" if r.ok else "no"),
         )
     console.print(table)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -35,7 +36,7 @@ DOC = {
 
 def _issuer() -> TestIssuer:
     issuer = TestIssuer()
-    issuer.key = RSAKey.import_key(json.loads(open(os.environ["VRE_BENCH_KEY"]).read()))
+    issuer.key = RSAKey.import_key(json.loads(Path(os.environ["VRE_BENCH_KEY"]).read_text()))
     return issuer
 
 

@@ -62,13 +62,15 @@ def _stream_file(path: Path):  # type: ignore[no-untyped-def]
             yield chunk
 
 
-def run(quick: bool = False) -> list[Row]:  # noqa: PLR0915 - one scenario, read top to bottom
+def run(quick: bool = False) -> list[Row]:
     """Measure and return the table rows."""
     size = (256 if quick else 2048) * MiB
     n_dids = 10_000 if quick else 100_000
     rows: list[Row] = []
     issuer = TestIssuer()
-    with tempfile.TemporaryDirectory(dir=ROOT / ".vre" if (ROOT / ".vre").exists() else None) as tmpdir:
+    with tempfile.TemporaryDirectory(
+        dir=ROOT / ".vre" if (ROOT / ".vre").exists() else None
+    ) as tmpdir:
         tmp = Path(tmpdir)
         keyfile = tmp / "key.json"
         keyfile.write_text(json.dumps(issuer.key.as_dict(private=True)))
@@ -76,8 +78,16 @@ def run(quick: bool = False) -> list[Row]:  # noqa: PLR0915 - one scenario, read
         rucio.up()
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "bench.datalake_server", str(port), rucio.url,
-             rucio.admin_username, rucio.admin_password, str(keyfile)],
+            [
+                sys.executable,
+                "-m",
+                "bench.datalake_server",
+                str(port),
+                rucio.url,
+                rucio.admin_username,
+                rucio.admin_password,
+                str(keyfile),
+            ],
             cwd=ROOT,
         )
         base = f"http://127.0.0.1:{port}"
@@ -102,8 +112,10 @@ def run(quick: bool = False) -> list[Row]:  # noqa: PLR0915 - one scenario, read
                 rss0 = _rss_kib(server.pid, "VmRSS")
                 _reset_peak(server.pid)
                 start = time.perf_counter()
-                r = http.put(f"/datalake/files/{scope}/big-{uuid.uuid4().hex[:6]}.bin",
-                             content=_stream_file(source))
+                r = http.put(
+                    f"/datalake/files/{scope}/big-{uuid.uuid4().hex[:6]}.bin",
+                    content=_stream_file(source),
+                )
                 up_s = time.perf_counter() - start
                 r.raise_for_status()
                 name = r.json()["name"]
@@ -111,8 +123,10 @@ def run(quick: bool = False) -> list[Row]:  # noqa: PLR0915 - one scenario, read
                 rss0 = _rss_kib(server.pid, "VmRSS")
                 _reset_peak(server.pid)
                 start = time.perf_counter()
-                with http.stream("GET", f"/datalake/files/{scope}/{name}") as response, \
-                        (tmp / "down.bin").open("wb") as out:
+                with (
+                    http.stream("GET", f"/datalake/files/{scope}/{name}") as response,
+                    (tmp / "down.bin").open("wb") as out,
+                ):
                     response.raise_for_status()
                     for chunk in response.iter_bytes(4 * MiB):
                         out.write(chunk)
@@ -120,18 +134,47 @@ def run(quick: bool = False) -> list[Row]:  # noqa: PLR0915 - one scenario, read
                 down_peak = _rss_kib(server.pid, "VmHWM") - rss0
                 label = f"{size // MiB} MiB"
                 rows += [
-                    Row("datalake", f"plain copy, {label}", size / MiB / copy_s, "MiB/s",
-                        baseline=size / MiB / copy_s),
-                    Row("datalake", f"upload through gateway, {label}", size / MiB / up_s, "MiB/s",
-                        baseline=size / MiB / copy_s, target=">= 0.5",
-                        ok=copy_s / up_s >= 0.5),
-                    Row("datalake", f"download through gateway, {label}", size / MiB / down_s,
-                        "MiB/s", baseline=size / MiB / copy_s, target=">= 0.5",
-                        ok=copy_s / down_s >= 0.5),
-                    Row("datalake", "server peak RSS growth, upload", up_peak / 1024, "MiB",
-                        target="< 100 MiB", ok=up_peak / 1024 < 100),
-                    Row("datalake", "server peak RSS growth, download", down_peak / 1024, "MiB",
-                        target="< 100 MiB", ok=down_peak / 1024 < 100),
+                    Row(
+                        "datalake",
+                        f"plain copy, {label}",
+                        size / MiB / copy_s,
+                        "MiB/s",
+                        baseline=size / MiB / copy_s,
+                    ),
+                    Row(
+                        "datalake",
+                        f"upload through gateway, {label}",
+                        size / MiB / up_s,
+                        "MiB/s",
+                        baseline=size / MiB / copy_s,
+                        target=">= 0.5",
+                        ok=copy_s / up_s >= 0.5,
+                    ),
+                    Row(
+                        "datalake",
+                        f"download through gateway, {label}",
+                        size / MiB / down_s,
+                        "MiB/s",
+                        baseline=size / MiB / copy_s,
+                        target=">= 0.5",
+                        ok=copy_s / down_s >= 0.5,
+                    ),
+                    Row(
+                        "datalake",
+                        "server peak RSS growth, upload",
+                        up_peak / 1024,
+                        "MiB",
+                        target="< 100 MiB",
+                        ok=up_peak / 1024 < 100,
+                    ),
+                    Row(
+                        "datalake",
+                        "server peak RSS growth, download",
+                        down_peak / 1024,
+                        "MiB",
+                        target="< 100 MiB",
+                        ok=down_peak / 1024 < 100,
+                    ),
                 ]
                 source.unlink()
                 (tmp / "down.bin").unlink()
@@ -152,29 +195,49 @@ def run(quick: bool = False) -> list[Row]:  # noqa: PLR0915 - one scenario, read
                     gateway.append((time.perf_counter() - t) * 1000)
                 added = statistics.median(gateway) - statistics.median(direct)
                 rows += [
-                    Row("datalake", "DID metadata, Rucio direct p50", statistics.median(direct),
-                        f"ms (p99 {_percentile(direct, 0.99):.2f})"),
-                    Row("datalake", "DID metadata, through gateway p50", statistics.median(gateway),
+                    Row(
+                        "datalake",
+                        "DID metadata, Rucio direct p50",
+                        statistics.median(direct),
+                        f"ms (p99 {_percentile(direct, 0.99):.2f})",
+                    ),
+                    Row(
+                        "datalake",
+                        "DID metadata, through gateway p50",
+                        statistics.median(gateway),
                         f"ms (p99 {_percentile(gateway, 0.99):.2f})",
-                        baseline=statistics.median(direct)),
-                    Row("datalake", "DID metadata, added at p50", added, "ms",
-                        target="<= 2 ms", ok=added <= 2),
+                        baseline=statistics.median(direct),
+                    ),
+                    Row(
+                        "datalake",
+                        "DID metadata, added at p50",
+                        added,
+                        "ms",
+                        target="<= 2 ms",
+                        ok=added <= 2,
+                    ),
                 ]
 
                 # --- listing many DIDs as NDJSON
                 prefix = f"list-{uuid.uuid4().hex[:6]}"
                 batch = 5000
                 for i in range(0, n_dids, batch):
-                    dids = [{"scope": scope, "name": f"{prefix}-{j:06d}", "type": "DATASET"}
-                            for j in range(i, min(n_dids, i + batch))]
+                    dids = [
+                        {"scope": scope, "name": f"{prefix}-{j:06d}", "type": "DATASET"}
+                        for j in range(i, min(n_dids, i + batch))
+                    ]
                     rucio_http.post("/dids", json=dids, timeout=600).raise_for_status()
                 rss0 = _rss_kib(server.pid, "VmRSS")
                 _reset_peak(server.pid)
                 start = time.perf_counter()
                 first = None
                 count = 0
-                with http.stream("GET", f"/datalake/dids/{scope}", params={"name": f"{prefix}-*"},
-                                 headers={"Accept": "application/x-ndjson"}) as response:
+                with http.stream(
+                    "GET",
+                    f"/datalake/dids/{scope}",
+                    params={"name": f"{prefix}-*"},
+                    headers={"Accept": "application/x-ndjson"},
+                ) as response:
                     response.raise_for_status()
                     for line in response.iter_lines():
                         if line.strip():
@@ -186,11 +249,18 @@ def run(quick: bool = False) -> list[Row]:  # noqa: PLR0915 - one scenario, read
                 if count != n_dids:
                     raise RuntimeError(f"listed {count} of {n_dids} DIDs")
                 rows += [
-                    Row("datalake", f"list {n_dids:,} DIDs: first result", (first or 0) * 1000, "ms"),
-                    Row("datalake", f"list {n_dids:,} DIDs: total", total, "s",
-                        target="", ok=None),
-                    Row("datalake", f"list {n_dids:,} DIDs: server RSS growth", grow, "MiB",
-                        target="flat (< 50 MiB)", ok=grow < 50),
+                    Row(
+                        "datalake", f"list {n_dids:,} DIDs: first result", (first or 0) * 1000, "ms"
+                    ),
+                    Row("datalake", f"list {n_dids:,} DIDs: total", total, "s", target="", ok=None),
+                    Row(
+                        "datalake",
+                        f"list {n_dids:,} DIDs: server RSS growth",
+                        grow,
+                        "MiB",
+                        target="flat (< 50 MiB)",
+                        ok=grow < 50,
+                    ),
                 ]
                 rucio_http.close()
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import uvicorn
 from joserfc.jwk import RSAKey
@@ -22,7 +23,7 @@ from vre_gateway.main import create_app
 def main() -> None:
     port, rucio_url, user, password, keyfile = sys.argv[1:6]
     issuer = TestIssuer()
-    issuer.key = RSAKey.import_key(json.loads(open(keyfile).read()))
+    issuer.key = RSAKey.import_key(json.loads(Path(keyfile).read_text()))
     validator = issuer.validator()
     datalake = datalake_app(
         DatalakeSettings(

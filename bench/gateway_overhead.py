@@ -46,10 +46,22 @@ def _cpu_seconds(pid: int) -> float:
 def _start(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", f"bench.apps:{factory}",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"bench.apps:{factory}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -64,7 +76,9 @@ def _start(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], 
 
 
 def _nginx(upstream: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str] | None:
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
     if nginx is None:
         return None
     port = free_port()
@@ -93,9 +107,22 @@ http {{
 
 def _wrk(url: str, token: str, clients: int, seconds: int) -> Load:
     out = subprocess.run(
-        ["wrk", "-t", "1" if clients < 16 else "2", "-c", str(clients), "-d", f"{seconds}s",
-         "--latency", "-H", f"Authorization: Bearer {token}", url],
-        check=True, capture_output=True, text=True,
+        [
+            "wrk",
+            "-t",
+            "1" if clients < 16 else "2",
+            "-c",
+            str(clients),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
     def ms(label: str) -> float:
@@ -159,29 +186,60 @@ def run(quick: bool = False) -> list[Row]:
                 direct = results["direct"][0]
                 for name, (load, cpu) in results.items():
                     if name == "direct":
-                        rows.append(Row("gateway", f"direct, {clients} clients", load.rps, "req/s",
-                                        baseline=direct.rps))
+                        rows.append(
+                            Row(
+                                "gateway",
+                                f"direct, {clients} clients",
+                                load.rps,
+                                "req/s",
+                                baseline=direct.rps,
+                            )
+                        )
                         continue
                     target, ok = "", None
                     if name == "embedded gateway":
                         target, ok = ">= 0.9", load.rps / direct.rps >= 0.9
                     elif name == "distributed gateway" and clients >= 16:
                         target, ok = ">= 0.55", load.rps / direct.rps >= 0.55
-                    rows.append(Row("gateway", f"{name}, {clients} clients", load.rps, "req/s",
-                                    baseline=direct.rps, target=target, ok=ok))
+                    rows.append(
+                        Row(
+                            "gateway",
+                            f"{name}, {clients} clients",
+                            load.rps,
+                            "req/s",
+                            baseline=direct.rps,
+                            target=target,
+                            ok=ok,
+                        )
+                    )
                     added = load.p50_ms - direct.p50_ms
                     p50_target, p50_ok = "", None
                     if name == "distributed gateway" and clients == 1:
                         p50_target, p50_ok = "<= 0.4 ms", added <= 0.4
-                    rows.append(Row("gateway", f"{name}, {clients} clients: added p50 / p99",
-                                    added, f"ms (p99 +{load.p99_ms - direct.p99_ms:.2f})",
-                                    target=p50_target, ok=p50_ok))
+                    rows.append(
+                        Row(
+                            "gateway",
+                            f"{name}, {clients} clients: added p50 / p99",
+                            added,
+                            f"ms (p99 +{load.p99_ms - direct.p99_ms:.2f})",
+                            target=p50_target,
+                            ok=p50_ok,
+                        )
+                    )
                     if cpu is not None:
                         cpu_target, cpu_ok = "", None
                         if name == "distributed gateway":
                             cpu_target, cpu_ok = "<= 300 µs", cpu <= 300
-                        rows.append(Row("gateway", f"{name}, {clients} clients: gateway CPU",
-                                        cpu, "µs/request", target=cpu_target, ok=cpu_ok))
+                        rows.append(
+                            Row(
+                                "gateway",
+                                f"{name}, {clients} clients: gateway CPU",
+                                cpu,
+                                "µs/request",
+                                target=cpu_target,
+                                ok=cpu_ok,
+                            )
+                        )
         finally:
             for proc in procs:
                 proc.terminate()

@@ -46,7 +46,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores ({cpu})"
+    return (
+        f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores ({cpu})"
+    )
 
 
 def markdown(rows: list[Row]) -> str:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from vre_common.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
+
+from tests.support.oidc_provider import OidcProvider
 from vre_common.auth import OidcKeySource, TokenValidator
 from vre_common.settings import AuthSettings
 from vre_common.testing import app_client
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app
-
-from tests.support.oidc_provider import OidcProvider
 
 
 def _gateway(issuer: str, **auth: object) -> tuple[FastAPI, OidcKeySource]:

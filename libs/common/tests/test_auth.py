@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
 from vre_common.app import create_base_app
 from vre_common.deps import CurrentUser
 from vre_common.testing import TestIssuer, app_client

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from vre_common.app import create_base_app
 from vre_common.db import Database
 from vre_common.errors import BackendUnavailableError

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from vre_gateway.config import SERVICES
 
 ROOT = Path(__file__).resolve().parents[3]

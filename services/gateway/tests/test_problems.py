@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+
 from vre_common.testing import TestIssuer, app_client, free_port
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app

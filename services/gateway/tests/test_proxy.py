@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
+
 from vre_common.app import create_base_app
 from vre_common.deps import CurrentUser
 from vre_common.testing import ServerThread, TestIssuer

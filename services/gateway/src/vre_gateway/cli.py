@@ -33,9 +33,9 @@ def up(
 ) -> None:
     """Start the whole VRE in embedded mode (what `make run` runs)."""
     import uvicorn
+
     from vre_common.auth import build_validator
     from vre_common.logging import configure_logging
-
     from vre_gateway.config import GatewaySettings
     from vre_gateway.dev_issuer import DevIssuer
     from vre_gateway.embedded import build_service_apps, start_backends
@@ -126,7 +126,6 @@ def token(
 ) -> None:
     """Print an access token from the embedded development issuer."""
     from vre_common.errors import VreError
-
     from vre_gateway.config import GatewaySettings
     from vre_gateway.dev_issuer import DevIssuer
 
@@ -149,7 +148,6 @@ def openapi() -> None:
     """Print the merged OpenAPI document (what docs/openapi.json holds)."""
     from vre_common.auth import StaticKeySource, TokenValidator
     from vre_common.settings import AuthSettings
-
     from vre_gateway.config import GatewaySettings
     from vre_gateway.embedded import build_service_apps
     from vre_gateway.main import create_app

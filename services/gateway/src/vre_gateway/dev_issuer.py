@@ -19,8 +19,8 @@ from fastapi import APIRouter, Form
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from pydantic import BaseModel
-from vre_common.errors import InvalidInputError, InvalidTokenError
 
+from vre_common.errors import InvalidInputError, InvalidTokenError
 from vre_gateway.config import DevIssuerSettings, DevUser
 
 

@@ -6,9 +6,9 @@ import hashlib
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from vre_common.errors import PayloadTooLargeError, RateLimitedError, VreError
 from vre_common.problems import problem_from_error
-
 from vre_gateway.config import RateLimitSettings
 
 

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from starlette.types import Message, Receive, Scope, Send
+from yarl import URL
+
 from vre_common.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -19,7 +21,6 @@ from vre_common.errors import (
 )
 from vre_common.logging import current_request_id
 from vre_common.problems import problem_from_error
-from yarl import URL
 
 _HOP_BY_HOP = frozenset(
     {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
 
