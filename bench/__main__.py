@@ -12,7 +12,12 @@ from rich.table import Table
 
 from bench.report import Row, machine, markdown
 
-BENCHMARKS = ["bench.token_validation", "bench.gateway_overhead", "bench.datalake"]
+BENCHMARKS = [
+    "bench.token_validation",
+    "bench.gateway_overhead",
+    "bench.datalake",
+    "bench.workflows",
+]
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -199,9 +199,8 @@ class Cluster:
         parts = []
         for proc in self.processes:
             state = "running" if proc.process and proc.process.poll() is None else "exited"
-            parts.append(
-                f"----- {proc.name} ({proc.url}, {state}) {proc.log_path}\n{tail(proc.log_path, lines)}"
-            )
+            header = f"----- {proc.name} ({proc.url}, {state}) {proc.log_path}"
+            parts.append(f"{header}\n{tail(proc.log_path, lines)}")
         return "\n".join(parts)
 
     def stop(self) -> None:

@@ -81,6 +81,16 @@ def create_base_app(
             for op in path.values():
                 if not isinstance(op, dict):
                     continue
+                # A body that does not parse (malformed JSON) is a 400 problem on any route.
+                if "requestBody" in op and "400" not in op.get("responses", {}):
+                    op.setdefault("responses", {})["400"] = {
+                        "description": "Bad request",
+                        "content": {
+                            "application/problem+json": {
+                                "schema": {"$ref": "#/components/schemas/Problem"}
+                            }
+                        },
+                    }
                 resp = op.get("responses", {}).get("422")
                 if resp is not None and "application/json" in resp.get("content", {}):
                     resp["content"] = {

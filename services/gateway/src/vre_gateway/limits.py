@@ -103,17 +103,34 @@ class BodyLimitMiddleware:
                 break
         seen = 0
         limit = self.limit
+        started = rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            # A body without Content-Length (chunked) is counted as it arrives. Over the limit,
+            # answer 413 here and tell the app the client left: an exception raised from
+            # receive() would be taken by the app's body parser for a malformed body (400).
+            nonlocal seen, rejected
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLargeError(f"the body may be at most {limit} bytes")
+                    error = PayloadTooLargeError(f"the body may be at most {limit} bytes")
+                    if started:
+                        raise error
+                    rejected = True
+                    await _reject(scope, receive, send, error)
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if rejected:  # the 413 is the answer; drop what the app says after it
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
 
 
 async def _reject(scope: Scope, receive: Receive, send: Send, error: VreError) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -84,9 +86,12 @@ def create_app(
             await stack.enter_async_context(_gateway_database(settings, resources))
             for sub in apps.values():
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
+            loader = asyncio.create_task(_load_remote_specs()) if proxies else None
             try:
                 yield
             finally:
+                if loader is not None:
+                    loader.cancel()
                 for proxy in proxies.values():
                     await proxy.aclose()
                 if on_shutdown is not None:
@@ -147,11 +152,31 @@ def create_app(
         return JSONResponse(result.model_dump(), status_code=200 if result.ready else 503)
 
     base_openapi = app.openapi
+    remote_specs: dict[str, dict[str, Any]] = {}
+
+    async def _load_remote_specs() -> None:
+        """Distributed mode: fetch each service's document until all are in (services may
+        start after the gateway); the merged document is rebuilt when one arrives."""
+        delay = 0.5
+        while len(remote_specs) < len(proxies):
+            for name, proxy in proxies.items():
+                if name in remote_specs:
+                    continue
+                try:
+                    response = await http.get(proxy.base_url + "/openapi.json")
+                    if response.status_code == 200:
+                        remote_specs[name] = response.json()
+                        app.openapi_schema = None
+                except (httpx.HTTPError, ValueError):
+                    pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         docs = {name: sub.openapi() for name, sub in apps.items()}
+        docs.update(remote_specs)
         app.openapi_schema = merge_openapi(base_openapi(), docs)
         return app.openapi_schema
 

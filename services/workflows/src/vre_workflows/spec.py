@@ -102,6 +102,19 @@ def parse_spec_text(text: str) -> ParsedSpec:
         raise SpecSyntaxError(
             SpecFinding(loc=["spec"], path="", msg=f"not valid YAML/JSON: {exc}", type="syntax")
         ) from exc
+    try:  # the spec is hashed and stored as JSON (UTF-8): YAML-only values cannot be
+        json.dumps(spec, ensure_ascii=False).encode()
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
+        raise SpecSyntaxError(
+            SpecFinding(
+                loc=["spec"],
+                path="",
+                msg="not representable as JSON: only strings (valid Unicode), numbers, "
+                "booleans, null, lists and maps; quote dates and binary values "
+                f"({type(exc).__name__})",
+                type="syntax",
+            )
+        ) from exc
     return ParsedSpec(spec=spec, source=SourceMap(root))
 
 

@@ -49,6 +49,14 @@ class CredentialsIn(BaseModel):
         "deposit:actions. Stored encrypted; never returned or logged.",
     )
 
+    @field_validator("token")
+    @classmethod
+    def _printable_ascii(cls, value: SecretStr) -> SecretStr:
+        # It travels in an Authorization header: only visible ASCII can be sent there.
+        if not re.fullmatch(r"[\x21-\x7e]+", value.get_secret_value()):
+            raise ValueError("a token is printable ASCII without spaces")
+        return value
+
 
 class CredentialsStatus(BaseModel):
     """Whether the caller has a Zenodo token registered (never the token itself)."""

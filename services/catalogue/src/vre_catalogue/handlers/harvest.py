@@ -58,6 +58,6 @@ async def list_harvests(user: CurrentUser, harvest: HarvestServiceDep) -> Harves
     responses=problem_responses(401, 404),
 )
 async def get_harvest(
-    job_id: Annotated[int, Path(ge=1)], user: CurrentUser, harvest: HarvestServiceDep
+    job_id: Annotated[int, Path(ge=1, le=2**63 - 1)], user: CurrentUser, harvest: HarvestServiceDep
 ) -> HarvestJob:
     return await harvest.get(job_id)

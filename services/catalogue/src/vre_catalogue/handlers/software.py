@@ -27,7 +27,9 @@ from vre_common.problems import problem_responses
 
 router = APIRouter(prefix="/software", tags=["software"])
 
-SoftwareId = Annotated[int, Path(ge=1, description="The entry's id.")]
+# Ids are database BIGINTs: a larger number cannot name a row (and would overflow the driver).
+MAX_ID = 2**63 - 1
+SoftwareId = Annotated[int, Path(ge=1, le=MAX_ID, description="The entry's id.")]
 VersionPath = Annotated[str, Path(min_length=1, max_length=100, description="A release.")]
 VersionQuery = Annotated[
     str | None, Query(max_length=100, description="A release (default: the latest).")
@@ -290,7 +292,7 @@ async def list_environments(
 )
 async def delete_environment(
     software_id: SoftwareId,
-    environment_id: Annotated[int, Path(ge=1)],
+    environment_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     user: CurrentUser,
     software: SoftwareServiceDep,
 ) -> Response:
