@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import datetime
 import importlib
 from pathlib import Path
@@ -54,7 +55,8 @@ def main() -> None:
         when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         out.write_text(
             "# Benchmarks\n\nWritten by `make bench`"
-            f" on {when}.\n\nMachine: {machine()}\n\n{markdown(rows)}\n"
+            f"{' --quick' if args.quick else ''} on {when}.\n\nMachine: {machine()};"
+            f" load average at the end: {os.getloadavg()[0]:.2f}.\n\n{markdown(rows)}\n"
         )
         console.print(f"written to {out.relative_to(ROOT)}")
 

@@ -338,7 +338,7 @@ def _pct(text: str) -> str:
     "path",
     ["/projects", "/search", "/catalogue/software", "/workflows/runs", "/datalake/rules"],
 )
-@pytest.mark.parametrize("size", [4_000, 60_000, 1_000_000])
+@pytest.mark.parametrize("size", [60_000])
 def test_very_long_query_strings(
     http: httpx.Client, alice: dict[str, str], path: str, size: int
 ) -> None:

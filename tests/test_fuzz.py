@@ -188,7 +188,6 @@ CHECKS = [
 ]
 
 
-
 def _operation_ids() -> list[str]:
     """The operationIds of the merged OpenAPI, from the gateway built offline (no backends:
     nothing is written or contacted), so that each operation is its own pytest case."""

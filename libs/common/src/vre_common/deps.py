@@ -44,6 +44,10 @@ async def current_principal(
 
 async def optional_principal(request: Request) -> Principal | None:
     """The caller if a bearer token is given; None for anonymous requests."""
+    if "access_token" in request.query_params:
+        raise BadRequestError(
+            "tokens are accepted only in the Authorization header, never in the URL"
+        )
     header = request.headers.get("authorization")
     if not header:
         return None

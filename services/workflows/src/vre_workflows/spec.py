@@ -98,6 +98,10 @@ def parse_spec_text(text: str) -> ParsedSpec:
                 column=column,
             )
         ) from exc
+    except RecursionError as exc:
+        raise SpecSyntaxError(
+            SpecFinding(loc=["spec"], path="", msg="nested too deeply", type="syntax")
+        ) from exc
     except yaml.YAMLError as exc:
         raise SpecSyntaxError(
             SpecFinding(loc=["spec"], path="", msg=f"not valid YAML/JSON: {exc}", type="syntax")
