@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import datetime
 import importlib
+import os
 from pathlib import Path
 
 from rich.console import Console

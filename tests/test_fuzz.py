@@ -174,7 +174,8 @@ def problem_on_error(ctx: Any, response: Any, case: Any) -> bool | None:
     body = response.json()
     assert isinstance(body, dict), body
     assert body.get("status") == response.status_code, body
-    assert isinstance(body.get("title"), str) and isinstance(body.get("type"), str), body
+    assert isinstance(body.get("title"), str), body
+    assert isinstance(body.get("type"), str), body
     return True
 
 

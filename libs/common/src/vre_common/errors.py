@@ -124,6 +124,14 @@ class PayloadTooLargeError(VreError):
     title = "Payload too large"
 
 
+class UriTooLongError(VreError):
+    """The request's query string is longer than the gateway accepts."""
+
+    status = 414
+    slug = "uri-too-long"
+    title = "URI too long"
+
+
 class RateLimitedError(VreError):
     """Too many requests from this caller; retry after the given number of seconds."""
 

@@ -27,6 +27,7 @@ _HTTP_TITLES = {
     409: "Conflict",
     411: "Length required",
     413: "Payload too large",
+    414: "URI too long",
     415: "Unsupported media type",
     416: "Range not satisfiable",
     422: "Invalid input",

@@ -166,6 +166,9 @@ class GatewaySettings(VreSettings):
     max_body_bytes: int = Field(
         default=10 << 20, description="Request body limit except on streaming upload routes."
     )
+    max_query_bytes: int = Field(
+        default=8192, gt=0, description="Longest query string accepted (414 beyond)."
+    )
     streaming_routes: list[str] = Field(
         default_factory=lambda: ["PUT /datalake/files/", "POST /workflows/runs"],
         description="'METHOD /prefix' of routes exempt from the body limit.",

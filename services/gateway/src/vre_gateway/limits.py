@@ -7,7 +7,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vre_common.errors import PayloadTooLargeError, RateLimitedError, VreError
+from vre_common.errors import PayloadTooLargeError, RateLimitedError, UriTooLongError, VreError
 from vre_common.problems import problem_from_error
 from vre_gateway.config import RateLimitSettings
 
@@ -71,14 +71,22 @@ class RateLimitMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over ``limit`` bytes (413), except on the streaming upload routes."""
+    """Refuse query strings over ``max_query`` bytes (414) and bodies over ``limit`` bytes
+    (413), except bodies on the streaming upload routes."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, exempt: list[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int, exempt: list[str], max_query: int = 8192
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.max_query = max_query
         self.exempt = [tuple(e.split(" ", 1)) for e in exempt]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope.get("query_string", b"")) > self.max_query:
+            error = UriTooLongError(f"the query string may be at most {self.max_query} bytes")
+            await _reject(scope, receive, send, error)
+            return
         if scope["type"] != "http" or any(
             scope["method"] == m and scope["path"].startswith(p) for m, p in self.exempt
         ):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -38,7 +37,7 @@ Authenticate with an IAM access token: `Authorization: Bearer <token>`. Errors a
 """
 
 
-def create_app(
+def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
     settings: GatewaySettings | None = None,
     *,
     service_apps: dict[str, FastAPI] | None = None,
@@ -183,7 +182,10 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
 
     app.add_middleware(
-        BodyLimitMiddleware, limit=settings.max_body_bytes, exempt=settings.streaming_routes
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        exempt=settings.streaming_routes,
+        max_query=settings.max_query_bytes,
     )
     app.add_middleware(RateLimitMiddleware, settings=settings.rate_limit)
     if settings.cors_origins:

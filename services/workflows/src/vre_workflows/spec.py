@@ -139,12 +139,16 @@ def spec_sha256(spec: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def check_relative_path(path: str) -> str | None:
+def check_relative_path(path: str) -> str | None:  # noqa: PLR0911 - one answer per rule
     """Why ``path`` is not a safe workspace-relative path, or None if it is."""
     if not path or not path.strip():
         return "the path is empty"
     if "\x00" in path or "\\" in path:
         return "the path contains a NUL or a backslash"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        return "the path contains a control character (line feed, carriage return, tab…)"
+    if path.startswith("~"):
+        return "'~' paths are not allowed: give a path relative to the workspace"
     if path.startswith("/"):
         return "absolute paths are not allowed: give a path relative to the workspace"
     if ".." in path.split("/"):
