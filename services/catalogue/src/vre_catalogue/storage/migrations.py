@@ -1,69 +1,32 @@
-"""Alembic migrations of the catalogue, run through the app's own async engine."""
+"""Alembic migrations of the catalogue database (the shared runner in vre_common.migrations)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from vre_common.migrations import Migrations, SchemaOutOfDateError
 
 # services/catalogue/alembic, next to the package (installed editable).
 ALEMBIC_DIR = Path(__file__).resolve().parents[3] / "alembic"
 
+MIGRATIONS = Migrations(
+    ALEMBIC_DIR,
+    service="catalogue",
+    how_to_upgrade=(
+        "run the migrations (alembic -c services/catalogue/alembic.ini upgrade head) "
+        "or set migrations='upgrade'"
+    ),
+)
+alembic_config = MIGRATIONS.config
+upgrade = MIGRATIONS.upgrade
+check_models = MIGRATIONS.check_models
+verify = MIGRATIONS.verify
 
-class SchemaOutOfDateError(RuntimeError):
-    """The database is not at the newest migration; the app refuses to start."""
-
-
-def alembic_config() -> Config:
-    """An Alembic configuration pointing at the catalogue's migration scripts."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
-    return cfg
-
-
-def _with_connection(connection: Connection) -> Config:
-    cfg = alembic_config()
-    cfg.attributes["connection"] = connection
-    return cfg
-
-
-def _upgrade(connection: Connection) -> None:
-    command.upgrade(_with_connection(connection), "head")
-
-
-def _check(connection: Connection) -> None:
-    command.check(_with_connection(connection))
-
-
-def _current(connection: Connection) -> set[str]:
-    return set(MigrationContext.configure(connection).get_current_heads())
-
-
-async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the database to the newest revision."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
-
-
-async def check_models(engine: AsyncEngine) -> None:
-    """``alembic check``: raise if the models and the migrations differ."""
-    async with engine.connect() as connection:
-        await connection.run_sync(_check)
-
-
-async def verify(engine: AsyncEngine) -> None:
-    """Raise SchemaOutOfDateError unless the database is at the newest revision."""
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    async with engine.connect() as connection:
-        current = await connection.run_sync(_current)
-    if current != heads:
-        raise SchemaOutOfDateError(
-            f"the catalogue database is at revision {sorted(current) or 'none'}, the code "
-            f"needs {sorted(heads)}: run the migrations (alembic -c services/catalogue/"
-            "alembic.ini upgrade head) or set migrations='upgrade'"
-        )
+__all__ = [
+    "ALEMBIC_DIR",
+    "SchemaOutOfDateError",
+    "alembic_config",
+    "check_models",
+    "upgrade",
+    "verify",
+]
