@@ -64,6 +64,40 @@ class HttpClientSettings(BaseModel):
     max_connections: int = Field(default=100, gt=0)
 
 
+class ProjectSettings(BaseModel):
+    """Science Projects: how their scopes are named and how long access answers are cached."""
+
+    scope_prefix: str = Field(
+        default="proj.",
+        pattern=r"^[a-z0-9_.-]{1,10}$",
+        description="A project's Data Lake scope is prefix + slug (the gateway's "
+        "projects.scope_prefix: keep them equal).",
+    )
+    directory_ttl_seconds: float = Field(
+        default=5.0, ge=0, description="How long a project access answer of the gateway is cached."
+    )
+
+
+class ProvenanceSettings(BaseModel):
+    """A service's provenance events, delivered to the gateway through an outbox."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Record events (only when a sink exists: the gateway in-process, or "
+        "gateway_url with a service token).",
+    )
+    service_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the relay posts events with (a member of the gateway's "
+        "provenance.ingest_groups, or an allowed client).",
+    )
+    service_token_file: Path | None = Field(
+        default=None,
+        description="File holding that token, read at every delivery (for rotated tokens).",
+    )
+    relay_interval_seconds: float = Field(default=2.0, gt=0)
+
+
 def data_dir_default() -> Path:
     """The embedded mode's data folder (``VRE_DATA`` or ``./.vre``)."""
     import os
@@ -75,6 +109,8 @@ __all__ = [
     "AuthSettings",
     "DatabaseSettings",
     "HttpClientSettings",
+    "ProjectSettings",
+    "ProvenanceSettings",
     "SecretStr",
     "VreSettings",
     "data_dir_default",

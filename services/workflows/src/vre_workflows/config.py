@@ -13,6 +13,8 @@ from vre_common.settings import (
     AuthSettings,
     DatabaseSettings,
     HttpClientSettings,
+    ProjectSettings,
+    ProvenanceSettings,
     VreSettings,
     data_dir_default,
 )
@@ -127,40 +129,6 @@ class DatalakeClientSettings(BaseModel):
         default=None, description="Base URL of the datalake service API; None: not configured."
     )
     http: HttpClientSettings = Field(default_factory=HttpClientSettings)
-
-
-class ProjectSettings(BaseModel):
-    """Science Projects: how their scopes are named and how long access answers are cached."""
-
-    scope_prefix: str = Field(
-        default="proj.",
-        pattern=r"^[a-z0-9_.-]{1,10}$",
-        description="A project's Data Lake scope is prefix + slug (the gateway's "
-        "projects.scope_prefix: keep them equal).",
-    )
-    directory_ttl_seconds: float = Field(
-        default=5.0, ge=0, description="How long a project access answer of the gateway is cached."
-    )
-
-
-class ProvenanceSettings(BaseModel):
-    """Provenance events of runs (run.started, run.finished), delivered through an outbox."""
-
-    enabled: bool = Field(
-        default=True,
-        description="Record events (only when a sink exists: the gateway in-process, or "
-        "gateway_url with a service token).",
-    )
-    service_token: SecretStr | None = Field(
-        default=None,
-        description="Bearer token the relay posts events with (a member of the gateway's "
-        "provenance.ingest_groups, or an allowed client).",
-    )
-    service_token_file: Path | None = Field(
-        default=None,
-        description="File holding that token, read at every delivery (for rotated tokens).",
-    )
-    relay_interval_seconds: float = Field(default=2.0, gt=0)
 
 
 class WorkflowsSettings(VreSettings):

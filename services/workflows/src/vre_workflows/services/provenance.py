@@ -12,9 +12,6 @@ the dataset holding them.
 
 from __future__ import annotations
 
-import contextlib
-
-import anyio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,61 +19,30 @@ from vre_common.db import Database
 from vre_common.provenance import (
     Event,
     EventKind,
-    EventSink,
-    HttpEventSink,
-    OutboxRelay,
-    SqlOutbox,
+    ServiceEvents,
     run_id,
 )
-from vre_workflows.config import ProvenanceSettings
+from vre_common.settings import ProvenanceSettings
 from vre_workflows.storage.runs import RunStore
 from vre_workflows.storage.schema import PROVENANCE_OUTBOX
 
 log = structlog.get_logger("vre.workflows.provenance")
-_FINAL_FLUSH_SECONDS = 3.0
 
 
 def _did(did: str) -> str:
     return "did:" + did
 
 
-class RunEvents:
-    """Records run events with the run's changes and relays them (inactive until started)."""
+class RunEvents(ServiceEvents):
+    """Records run events with the run's changes, and relays them."""
 
     def __init__(self, *, db: Database, settings: ProvenanceSettings) -> None:
-        self._settings = settings
-        self.outbox = SqlOutbox(PROVENANCE_OUTBOX, db.sessionmaker)
-        self.relay: OutboxRelay | None = None
-        self._sink: EventSink | None = None
-
-    @property
-    def active(self) -> bool:
-        """True when events are recorded (a sink exists)."""
-        return self.relay is not None
-
-    def start(self, sink: EventSink | None) -> None:
-        """Start relaying to ``sink`` (None, or disabled: record nothing)."""
-        if not self._settings.enabled or sink is None:
-            log.warning("provenance_not_recorded", reason="disabled" if sink else "no sink")
-            return
-        self._sink = sink
-        self.relay = OutboxRelay(self.outbox, sink, interval=self._settings.relay_interval_seconds)
-        self.relay.start()
-
-    async def stop(self) -> None:
-        """Stop the relay after a last, short delivery attempt; undelivered events stay."""
-        if self.relay is not None:
-            await self.relay.stop()
-            with contextlib.suppress(Exception), anyio.move_on_after(_FINAL_FLUSH_SECONDS):
-                await self.relay.run_once()
-        if isinstance(self._sink, HttpEventSink):
-            await self._sink.aclose()
-        self.relay = self._sink = None
-
-    def wake(self) -> None:
-        """Deliver soon (call after the transaction that recorded events committed)."""
-        if self.relay is not None:
-            self.relay.wake()
+        super().__init__(
+            table=PROVENANCE_OUTBOX,
+            sessionmaker=db.sessionmaker,
+            enabled=settings.enabled,
+            relay_interval_seconds=settings.relay_interval_seconds,
+        )
 
     async def record(self, session: AsyncSession, run: str, kind: EventKind) -> None:
         """Add the event of ``kind`` about ``run`` to the session's transaction."""
