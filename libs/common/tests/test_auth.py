@@ -182,3 +182,23 @@ def test_storage_scope_prefix_semantics(issuer: TestIssuer) -> None:
     assert not p.has_scope("storage.read:/bar")  # modify does not give read
     assert p.has_scope("compute.create")
     assert not p.has_scope("compute.cancel")
+
+
+async def test_missing_scope_is_403_insufficient_scope(issuer: TestIssuer) -> None:
+    app = create_base_app(service="test", title="t", description="t")
+    app.state.validator = issuer.validator()
+
+    @app.get("/data")
+    async def data(user: CurrentUser) -> dict[str, str]:
+        user.require_scope("storage.read:/vre/data")
+        return {"ok": "yes"}
+
+    async with app_client(app) as client:
+        allowed = await client.get("/data", headers=issuer.headers(scope="storage.read:/vre"))
+        assert allowed.status_code == 200
+        refused = await client.get("/data", headers=issuer.headers(scope="storage.read:/other"))
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    challenge = refused.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge
+    assert 'scope="storage.read:/vre/data"' in challenge
