@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,7 @@ async def test_a_job_starts_only_when_its_request_commits() -> None:
         ran.append(name)
 
     async def failing_request() -> None:
-        async with asynccontextmanager(db.session)() as session:
+        async with db.transaction() as session:
             supervisor.start_after_commit(session, "rolled-back", lambda: job("rolled-back"))
             raise RuntimeError("the request failed")
 

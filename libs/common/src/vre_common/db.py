@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,12 @@ class Database:
             if exc.connection_invalidated:
                 raise BackendUnavailableError("the database is unavailable", retry_after=5) from exc
             raise
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """:meth:`session` as ``async with db.transaction() as session``: one unit of work
+        for requests and background jobs alike (committed at the end, rolled back on error,
+        a database outage raised as a 503)."""
+        return asynccontextmanager(self.session)()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -8,11 +8,13 @@ tests. Each service makes one :class:`Migrations` for its ``alembic/`` folder.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, engine_from_config, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -61,3 +63,30 @@ class Migrations:
                 f"the {self.service} database is at revision {sorted(current) or 'none'}, "
                 f"the code needs {sorted(heads)}: {self.how_to_upgrade}"
             )
+
+
+def run_alembic_env(target_metadata: MetaData) -> None:
+    """The body of a service's ``alembic/env.py``: migrate through the connection the app
+    passes in ``config.attributes["connection"]`` (or one made from ``sqlalchemy.url`` for
+    the CLI), or emit SQL offline; SQLite ALTERs in batch mode."""
+
+    def configure_and_run(**kwargs: Any) -> None:
+        context.configure(target_metadata=target_metadata, render_as_batch=True, **kwargs)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    config = context.config
+    if context.is_offline_mode():
+        configure_and_run(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
+        return
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        configure_and_run(connection=connection, compare_type=True)
+        return
+    engine = engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+    with engine.connect() as new_connection:
+        configure_and_run(connection=new_connection, compare_type=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, cast
+from typing import Annotated
 
 import anyio
 import httpx
@@ -181,21 +180,8 @@ class InProcessEventSink:
         self.resources = resources
 
     async def deliver(self, events: Sequence[Event]) -> IngestResult:
-        async with unit_of_work(self.resources.database) as session:
+        async with self.resources.database.transaction() as session:
             return await Services(self.resources, session).provenance.ingest(events)
-
-
-@asynccontextmanager
-async def unit_of_work(database: Database) -> AsyncIterator[AsyncSession]:
-    """One transaction through :meth:`Database.session`: committed at the end, or rolled back."""
-    sessions = cast("AsyncGenerator[AsyncSession, None]", database.session())
-    session = await anext(sessions)
-    try:
-        yield session
-    except BaseException as exc:
-        await sessions.athrow(exc)  # rolls back, re-raises (a dead database as a 503)
-        raise
-    await anext(sessions, None)  # commits
 
 
 # ----------------------------------------------------------------------------- dependencies
@@ -208,7 +194,7 @@ def get_resources(request: Request) -> GatewayResources:
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with unit_of_work(get_resources(request).database) as session:
+    async with get_resources(request).database.transaction() as session:
         yield session
 
 

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_common.deps import bearer_token
 from vre_workflows.factory import Components
 from vre_workflows.services.credentials import CredentialService
-from vre_workflows.services.executor import unit_of_work
 from vre_workflows.services.files import RunFiles
 from vre_workflows.services.runs import RunService
 from vre_workflows.services.validation import ValidationService
@@ -30,7 +29,7 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     Entered as a context manager (not ``async for``) so that an error raised by the handler
     reaches ``Database.session`` at once and rolls the transaction back there and then.
     """
-    async with unit_of_work(components(request).db) as session:
+    async with components(request).db.transaction() as session:
         yield session
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import anyio
 import structlog
@@ -88,7 +88,7 @@ class Factory:
 
     def unit(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A unit of work outside a request (jobs): committed at the end, like a request."""
-        return asynccontextmanager(self.db.session)()
+        return self.db.transaction()
 
     async def startup(self) -> None:
         """Migrate (or verify) the schema; mark jobs a previous process left running."""

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_catalogue.factory import Factory
 from vre_catalogue.services.harvest import HarvestService
 from vre_catalogue.services.software import SoftwareService
-from vre_catalogue.storage.unit import transaction
 from vre_common.policy import RequestPolicy, get_policy
 
 
@@ -23,7 +22,7 @@ def get_factory(request: Request) -> Factory:
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's session, committed before the response is sent."""
-    async with transaction(get_factory(request).db) as session:
+    async with get_factory(request).db.transaction() as session:
         yield session
 
 

@@ -30,7 +30,6 @@ from vre_catalogue.services.crosswalk import codemeta_from_zenodo
 from vre_catalogue.storage.harvest import HarvestCounts, HarvestStore
 from vre_catalogue.storage.search import SearchIndex
 from vre_catalogue.storage.software import SoftwareStore, utcnow
-from vre_catalogue.storage.unit import transaction
 from vre_common.auth import Principal
 from vre_common.db import Database
 from vre_common.errors import BackendError, ConflictError, NotFoundError, VreError
@@ -111,7 +110,7 @@ class HarvestService:
         """Queue a harvest (curators only) and start it in the background."""
         self._access.require_curator(user, "start a harvest")
         community = request.community or self._settings.community
-        async with transaction(self._db) as session:
+        async with self._db.transaction() as session:
             jobs = HarvestStore(session)
             running = await jobs.active(community)
             if running is not None:
@@ -131,17 +130,17 @@ class HarvestService:
 
     async def get(self, job_id: int) -> HarvestJob:
         """A job with its progress."""
-        async with transaction(self._db) as session:
+        async with self._db.transaction() as session:
             return await HarvestStore(session).get(job_id)
 
     async def recent(self, limit: int = 20) -> list[HarvestJob]:
         """The newest jobs."""
-        async with transaction(self._db) as session:
+        async with self._db.transaction() as session:
             return await HarvestStore(session).recent(limit)
 
     async def abandon_interrupted(self) -> None:
         """At start: jobs a previous process left unfinished are failed."""
-        async with transaction(self._db) as session:
+        async with self._db.transaction() as session:
             count = await HarvestStore(session).abandon_active("interrupted by a restart")
         if count:
             log.warning("harvest_jobs_abandoned", count=count)
@@ -153,7 +152,7 @@ class HarvestService:
         counts = HarvestCounts()
         status, detail = "failed", None
         try:
-            async with transaction(self._db) as session:
+            async with self._db.transaction() as session:
                 job = await HarvestStore(session).get(job_id)
                 await HarvestStore(session).start(job_id)
             await self._harvest(job, counts)
@@ -172,7 +171,7 @@ class HarvestService:
     async def _finish(
         self, job_id: int, counts: HarvestCounts, status: str, detail: str | None
     ) -> None:
-        async with transaction(self._db) as session:
+        async with self._db.transaction() as session:
             await HarvestStore(session).finish(job_id, counts, status=status, detail=detail)
         log.info("harvest_finished", job_id=job_id, status=status, detail=detail)
 
@@ -229,7 +228,7 @@ class HarvestService:
                 yield piece
 
     async def _progress(self, job_id: int, counts: HarvestCounts) -> None:
-        async with transaction(self._db) as session:
+        async with self._db.transaction() as session:
             await HarvestStore(session).progress(job_id, counts)
 
     # ----------------------------------------------------------------- one record
@@ -242,7 +241,7 @@ class HarvestService:
             counts.issue("?", "a record without an id")
             return
         updated = parse_time(hit.get("updated"))
-        async with transaction(self._db) as session:
+        async with self._db.transaction() as session:
             known = await SoftwareStore(session, self._search).version_by_record(record_id)
         if known and known.source_updated and updated and known.source_updated >= updated:
             counts.unchanged += 1
@@ -268,7 +267,7 @@ class HarvestService:
         version = record.version or str(meta.get("version") or "") or f"zenodo-{record_id}"
         concept = str(hit.get("conceptrecid") or "") or None
         try:
-            async with transaction(self._db) as session:
+            async with self._db.transaction() as session:
                 outcome_kind = await self._store_release(
                     SoftwareStore(session, self._search),
                     community=community,

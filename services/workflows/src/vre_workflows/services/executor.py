@@ -14,15 +14,13 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.db import Database
 from vre_common.errors import InvalidInputError, VreError
@@ -41,13 +39,6 @@ from vre_workflows.storage.schema import utcnow
 from vre_workflows.workspace import RunPaths, digest_file, inside, link_or_copy
 
 log = structlog.get_logger("vre.workflows.executor")
-
-
-@asynccontextmanager
-async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
-    """A session committed at the end (``Database.session`` is the one place that commits)."""
-    async with asynccontextmanager(db.session)() as session:
-        yield session
 
 
 @dataclass
@@ -99,7 +90,7 @@ class _Reporter:
         self._run_id = run_id
 
     async def step_started(self, position: int) -> None:
-        async with unit_of_work(self._manager.db) as session:
+        async with self._manager.db.transaction() as session:
             await RunStore(session).update_step(
                 self._run_id, position, status="running", started_at=utcnow()
             )
@@ -107,7 +98,7 @@ class _Reporter:
     async def step_finished(
         self, position: int, status: str, exit_code: int | None, message: str | None
     ) -> None:
-        async with unit_of_work(self._manager.db) as session:
+        async with self._manager.db.transaction() as session:
             await RunStore(session).update_step(
                 self._run_id,
                 position,
@@ -172,7 +163,7 @@ class RunManager:
     async def start(self) -> None:
         """Mark runs a previous process left active as interrupted; start the workers."""
         leftovers: set[str] = set()
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             store = RunStore(session)
             for run_id, backend in await store.active_run_ids():
                 if backend == "local":
@@ -220,7 +211,7 @@ class RunManager:
                 await task
         self._workers.clear()
         if ids:
-            async with unit_of_work(self.db) as session:
+            async with self.db.transaction() as session:
                 store = RunStore(session)
                 for run_id in ids:
                     if await store.mark_interrupted(
@@ -256,7 +247,7 @@ class RunManager:
         """
         waiting = self._waiting.pop(run_id, None)
         if waiting is not None:
-            async with unit_of_work(self.db) as session:
+            async with self.db.transaction() as session:
                 store = RunStore(session)
                 if await store.set_status(
                     run_id, "cancelled", detail="cancelled while queued", only_from=["queued"]
@@ -319,7 +310,7 @@ class RunManager:
             active.done.set()
 
     async def _set_running(self, run_id: str) -> bool:
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             changed = await RunStore(session).set_status(
                 run_id, "running", detail="started", only_from=["queued"]
             )
@@ -332,7 +323,7 @@ class RunManager:
         return changed
 
     async def _fail(self, run_id: str, error: dict[str, Any]) -> None:
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             store = RunStore(session)
             if await store.set_status(
                 run_id,
@@ -348,7 +339,7 @@ class RunManager:
         self.events.wake()
 
     async def _cancelled(self, run_id: str, detail: str = "cancelled by the user") -> None:
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             store = RunStore(session)
             if await store.set_status(
                 run_id, "cancelled", detail=detail, only_from=["queued", "running"]
@@ -392,7 +383,7 @@ class RunManager:
         self, sub: Submission, paths: RunPaths, *, succeeded: bool, message: str | None
     ) -> None:
         """Collect outputs, register them, and set the final status."""
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             run = await RunStore(session).get(sub.run_id)
         assert run is not None
         if not succeeded:
@@ -407,7 +398,7 @@ class RunManager:
         await self._record_outputs(sub.run_id, outputs)
         if run.destination is not None and outputs:
             await self._register(sub, run.name, run.destination, outputs, run.images)
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             if await RunStore(session).set_status(
                 sub.run_id,
                 "finished",
@@ -423,7 +414,7 @@ class RunManager:
 
     async def _stage(self, sub: Submission, paths: RunPaths) -> None:
         """Uploaded files and Data Lake files into the workspace; checksums recorded."""
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             run = await RunStore(session).get(sub.run_id)
         assert run is not None
         staged: list[RunInput] = []
@@ -448,7 +439,7 @@ class RunManager:
                     staged_by=how,
                 )
             )
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             await RunStore(session).set_inputs(sub.run_id, staged)
 
     async def _stage_did(self, sub: Submission, source: ResolvedInput, target: Path) -> str:
@@ -519,7 +510,7 @@ class RunManager:
         return outputs
 
     async def _record_outputs(self, run_id: str, outputs: list[RunOutput]) -> None:
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             await RunStore(session).set_outputs(run_id, outputs)
 
     async def _register(
@@ -545,11 +536,11 @@ class RunManager:
         scope = destination.scope
         dataset = destination.dataset or f"{run_name}-{sub.run_id[:8]}"
         dataset_did = f"{scope}:{dataset}"
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             run = await RunStore(session).get(sub.run_id)
         assert run is not None
         await self._datalake.create_dataset(token, scope, dataset, {})
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             await RunStore(session).update_run(sub.run_id, output_dataset=dataset_did)
         registered: list[RunOutput] = []
         for out in outputs:
@@ -567,7 +558,7 @@ class RunManager:
             if result.adler32 != out.adler32 or result.md5 != out.md5:
                 raise VreError(f"the Data Lake recorded other checksums for {out.path}")
             registered.append(out.model_copy(update={"did": result.did, "registered_at": utcnow()}))
-            async with unit_of_work(self.db) as session:
+            async with self.db.transaction() as session:
                 await RunStore(session).set_outputs(sub.run_id, [registered[-1]])
 
         manifest = paths.root / "vre-run.json"
@@ -588,7 +579,7 @@ class RunManager:
             dataset=dataset_did,
             metadata={},
         )
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             await RunStore(session).update_run(sub.run_id, provenance_did=provenance.did)
 
         metadata: dict[str, Any] = {
@@ -601,7 +592,7 @@ class RunManager:
         try:
             await self._datalake.set_metadata(token, scope, dataset, metadata)
         except InvalidInputError as exc:
-            async with unit_of_work(self.db) as session:
+            async with self.db.transaction() as session:
                 await RunStore(session).add_warning(
                     sub.run_id,
                     f"the Data Lake did not take the provenance metadata on {dataset_did} "
@@ -724,7 +715,7 @@ class RunManager:
                     finished_at=None,
                 )
             )
-        async with unit_of_work(self.db) as session:
+        async with self.db.transaction() as session:
             await RunStore(session).replace_steps(run_id, steps)
 
     async def _download_outputs(
