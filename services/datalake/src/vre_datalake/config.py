@@ -59,6 +59,15 @@ class RucioSettings(BaseModel):
     connect_timeout: float = Field(default=3.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
     max_connections: int = Field(default=50, gt=0)
+    keepalive_expiry_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Idle pooled connections to Rucio are dropped after this long. Keep it below "
+            "the Rucio server's keep-alive (gunicorn's default is 2 s): a connection the "
+            "server already closed would otherwise be reused and the call fail."
+        ),
+    )
     token_refresh_margin_seconds: int = Field(
         default=120, ge=0, description="Renew a cached Rucio token this long before it expires."
     )

@@ -194,7 +194,9 @@ class RucioRest:
         self._client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             limits=httpx.Limits(
-                max_connections=settings.max_connections, max_keepalive_connections=20
+                max_connections=settings.max_connections,
+                max_keepalive_connections=20,
+                keepalive_expiry=settings.keepalive_expiry_seconds,
             ),
             verify=ssl_verify(settings.verify),
             follow_redirects=False,
