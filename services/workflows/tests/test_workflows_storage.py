@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.workflows.tests.conftest import SettingsFactory
 from services.workflows.tests.support.datalake import PosixDatalake
 from services.workflows.tests.support.helpers import Harness, serial_spec, step
+from vre_common.crypto import TokenCipher
 from vre_common.db import Database, run_migrations
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_workflows.factory import ALEMBIC_DIR, alembic_config, schema_is_current
 from vre_workflows.main import create_app
 from vre_workflows.models import InputRef, OutputDestination, RunInput, RunOutput
-from vre_workflows.services.credentials import TokenCipher
 from vre_workflows.storage.credentials import CredentialStore
 from vre_workflows.storage.runs import NewRun, NewStep, RunStore
 
@@ -176,7 +176,7 @@ async def test_credentials_are_stored_encrypted(db_url: str) -> None:
         assert stored is not None
         assert "token" not in stored.token_encrypted
         assert cipher.decrypt(stored.token_encrypted) == "new-token"
-        assert TokenCipher(Fernet.generate_key()).decrypt(stored.token_encrypted) is None
+        assert TokenCipher(Fernet.generate_key()).decrypt_or_none(stored.token_encrypted) is None
         assert [c.server for c in await store.list_all("iss|alice")] == ["cern"]
         assert await store.delete("iss|alice", "cern")
         assert not await store.delete("iss|alice", "cern")

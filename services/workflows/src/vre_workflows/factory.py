@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
 from vre_common.clients.datalake import DatalakeClient
+from vre_common.crypto import TokenCipher
 from vre_common.db import Database, run_migrations, sync_url
 from vre_common.provenance import EventSink, HttpEventSink
 from vre_workflows.backends.base import ContainerRuntime, DatalakePort
@@ -22,7 +23,7 @@ from vre_workflows.backends.local import LocalWorkflowBackend
 from vre_workflows.backends.reana import ReanaClient
 from vre_workflows.config import WorkflowsSettings
 from vre_workflows.services.access import RunAccess
-from vre_workflows.services.credentials import ReanaServers, TokenCipher, load_or_create_key
+from vre_workflows.services.credentials import ReanaServers, load_or_create_key
 from vre_workflows.services.executor import RunManager
 from vre_workflows.services.files import RunFiles
 from vre_workflows.services.provenance import RunEvents

@@ -20,7 +20,7 @@ from vre_zenodo.backends.base import (
 from vre_zenodo.backends.vre import CatalogueClient, DatalakeServiceConnector, WorkflowsClient
 from vre_zenodo.backends.zenodo import ZenodoBackend
 from vre_zenodo.config import ZenodoSettings
-from vre_zenodo.crypto import TokenCipher
+from vre_zenodo.crypto import TokenCipher, cipher_from_settings
 from vre_zenodo.services.credentials import CredentialService
 from vre_zenodo.services.depositions import DepositionService, DepositionUploader
 from vre_zenodo.services.imports import ImportRunner, ImportService
@@ -79,7 +79,7 @@ class Factory:
         return cls(
             settings,
             database=Database(settings.database),
-            cipher=TokenCipher.from_settings(settings),
+            cipher=cipher_from_settings(settings),
             zenodo=ZenodoBackend(settings.zenodo),
             datalake=DatalakeServiceConnector(settings.datalake),
             workflows=WorkflowsClient(settings.workflows),

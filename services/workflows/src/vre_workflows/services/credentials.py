@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
-
 from vre_common.auth import Principal
+from vre_common.crypto import TokenCipher
+from vre_common.crypto import load_or_create_key as create_key_file
 from vre_common.errors import InvalidInputError, NotFoundError
 from vre_workflows.backends.reana import ReanaClient
 from vre_workflows.config import ReanaSettings
@@ -21,43 +19,7 @@ def load_or_create_key(settings: ReanaSettings, data_dir: Path) -> bytes:
     """The Fernet key: from settings, else a key file made once in the data folder (0600)."""
     if settings.credentials_key is not None:
         return settings.credentials_key.get_secret_value().encode()
-    path = data_dir / "credentials.key"
-    if path.exists():
-        return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
-
-
-class TokenCipher:
-    """Fernet encryption of stored tokens (AES-128-CBC + HMAC, authenticated).
-
-    Given a key, or a function returning one: the key is then fetched on first use, so that
-    building the app (e.g. for its OpenAPI document) writes nothing to disk.
-    """
-
-    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
-        self._key = key
-        self._fernet: Fernet | None = None
-
-    def _cipher(self) -> Fernet:
-        if self._fernet is None:
-            self._fernet = Fernet(self._key() if callable(self._key) else self._key)
-        return self._fernet
-
-    def encrypt(self, token: str) -> str:
-        """Ciphertext (urlsafe base64 text)."""
-        return self._cipher().encrypt(token.encode()).decode("ascii")
-
-    def decrypt(self, ciphertext: str) -> str | None:
-        """The token, or None if it was encrypted with another key."""
-        try:
-            return self._cipher().decrypt(ciphertext.encode("ascii")).decode()
-        except InvalidToken:
-            return None
+    return create_key_file(data_dir / "credentials.key")
 
 
 class ReanaServers:
@@ -150,7 +112,7 @@ class CredentialService:
     async def token_for(self, owner: str, server: str) -> str:
         """The decrypted token (kept in memory only); 409 if none is registered."""
         stored = await self._store.get(owner, server)
-        token = self._cipher.decrypt(stored.token_encrypted) if stored else None
+        token = self._cipher.decrypt_or_none(stored.token_encrypted) if stored else None
         if token is None:
             raise ReanaCredentialsMissingError(
                 f"no usable REANA token is registered for server {server!r}: register one with "
