@@ -8,10 +8,13 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from vre_gateway.dev_issuer import DevIssuer
 
 app = typer.Typer(help="VRE — Virtual Research Environment gateway.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
@@ -83,7 +86,7 @@ def up(
                 indent=2,
             )
         )
-        _banner(settings.base_url, dev is not None)
+        _banner(settings.base_url, dev)
         config = uvicorn.Config(
             gateway,
             host=settings.host,
@@ -104,11 +107,14 @@ def _exit_on_signal(signum: int, _: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _banner(url: str, dev: bool) -> None:
+def _banner(url: str, dev: DevIssuer | None) -> None:
     console.print(f"\n[bold green]VRE is up[/] at {url}")
+    console.print(f"  start here    {url}/   (the dashboard: {url}/app)")
     console.print(f"  API docs      {url}/docs   (OpenAPI: {url}/openapi.json)")
     console.print(f"  readiness     {url}/readyz")
     if dev:
+        users = ", ".join(f"{u} / {p}" for u, p in sorted(dev.passwords.items()))
+        console.print(f"  sign in as    {users}   (user / password)")
         console.print("  get a token   .venv/bin/vre token alice      (users: alice, bob, carol)")
         console.print(
             f'  first call    curl -H "Authorization: Bearer $(.venv/bin/vre token alice)" {url}/me'

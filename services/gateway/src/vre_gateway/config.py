@@ -36,6 +36,7 @@ class DevIssuerSettings(BaseModel):
     path: str = Field(default="/dev-issuer/", description="Where the issuer is served.")
     audience: str = "vre"
     token_lifetime_seconds: int = Field(default=3600, gt=0, le=86_400)
+    refresh_token_lifetime_seconds: int = Field(default=12 * 3600, gt=0)
     users: dict[str, DevUser] = Field(default_factory=_default_dev_users)
 
 
@@ -139,6 +140,62 @@ class SearchSettings(BaseModel):
     )
 
 
+DEFAULT_WEB_SCOPES = [
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "storage.read:/",
+    "storage.modify:/",
+    "compute.read",
+    "compute.create",
+    "compute.cancel",
+    "compute.modify",
+]
+
+
+class WebSettings(BaseModel):
+    """The browser interface: landing page, sign-in (OpenID Connect code + PKCE), dashboard."""
+
+    enabled: bool = True
+    issuer: str | None = Field(
+        default=None,
+        description="Issuer users sign in with (default: the development issuer when it is on, "
+        "else the first of auth.issuers). Its tokens must pass the gateway's validation.",
+    )
+    issuer_name: str = Field(
+        default="IAM", description="How the sign-in button names the issuer, e.g. 'ESCAPE IAM'."
+    )
+    client_id: str = Field(default="vre-web", description="The OAuth client registered at IAM.")
+    client_secret: SecretStr | None = Field(
+        default=None, description="For a confidential client (sent with HTTP Basic)."
+    )
+    scopes: list[str] = Field(default_factory=lambda: list(DEFAULT_WEB_SCOPES))
+    authorize_params: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra authorization request parameters, e.g. {'audience': 'vre'}.",
+    )
+    session_lifetime_seconds: int = Field(
+        default=12 * 3600, gt=0, description="After this the user signs in again."
+    )
+    refresh_margin_seconds: int = Field(
+        default=60, ge=0, description="Renew the access token this long before it expires."
+    )
+    session_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key encrypting stored session tokens and the sign-in cookie "
+        "(default: a key file in the data folder; set it when several gateways share a "
+        "database).",
+    )
+    previous_session_keys: list[SecretStr] = Field(default_factory=list)
+    assets_dir: Path | None = Field(
+        default=None, description="The built dashboard (default: web/dist of the source tree)."
+    )
+    docs_dir: Path | None = Field(
+        default=None, description="Guides served under /guide (default: docs/ of the source tree)."
+    )
+
+
 class GatewaySettings(VreSettings):
     """Configuration of the gateway."""
 
@@ -185,6 +242,7 @@ class GatewaySettings(VreSettings):
     projects: ProjectSettings = Field(default_factory=ProjectSettings)
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @property
     def base_url(self) -> str:

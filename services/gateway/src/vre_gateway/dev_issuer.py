@@ -12,16 +12,20 @@ import os
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from vre_common.errors import InvalidInputError, InvalidTokenError
 from vre_gateway.config import DevIssuerSettings, DevUser
+from vre_gateway.web.oidc import s256
 
 
 class DevIssuer:
@@ -33,6 +37,8 @@ class DevIssuer:
         self.folder = data_dir / "dev-issuer"
         self.key = self._load_or_create_key()
         self.passwords = self._load_or_create_passwords()
+        self.codes: dict[str, _Grant] = {}
+        self.refresh_tokens: dict[str, _Grant] = {}
 
     def _load_or_create_key(self) -> RSAKey:
         path = self.folder / "signing-key.json"
@@ -97,6 +103,47 @@ class DevIssuer:
         expected = self.passwords.get(name)
         return expected is not None and secrets.compare_digest(expected, password)
 
+    def grant_code(self, user: str, request: AuthorizeRequest) -> str:
+        """A single-use authorization code for ``user`` (valid one minute)."""
+        self._expire()
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = _Grant(user, request.client_id, time.time() + 60, request)
+        return code
+
+    def redeem_code(self, code: str, *, client_id: str, redirect_uri: str, verifier: str) -> str:
+        """The user behind a code, checking client, redirect URI and PKCE (RFC 7636)."""
+        self._expire()
+        grant = self.codes.pop(code, None)  # single use, even when the checks fail
+        if grant is None or grant.request is None:
+            raise InvalidTokenError("unknown, used or expired authorization code")
+        request = grant.request
+        if client_id != request.client_id or redirect_uri != request.redirect_uri:
+            raise InvalidTokenError("the code was issued to another client or redirect URI")
+        if not verifier or not secrets.compare_digest(s256(verifier), request.code_challenge):
+            raise InvalidTokenError("the PKCE code_verifier does not match the code_challenge")
+        return grant.user
+
+    def new_refresh_token(self, user: str, client_id: str) -> str:
+        """An opaque refresh token (kept in memory: a restart asks users to sign in again)."""
+        token = secrets.token_urlsafe(32)
+        lifetime = self.settings.refresh_token_lifetime_seconds
+        self.refresh_tokens[token] = _Grant(user, client_id, time.time() + lifetime)
+        return token
+
+    def redeem_refresh_token(self, token: str, *, client_id: str) -> str:
+        """The user behind a refresh token, which is rotated (single use)."""
+        self._expire()
+        grant = self.refresh_tokens.pop(token, None)
+        if grant is None or grant.client_id != client_id:
+            raise InvalidTokenError("unknown, used or expired refresh token")
+        return grant.user
+
+    def _expire(self) -> None:
+        now = time.time()
+        for table in (self.codes, self.refresh_tokens):
+            for key in [k for k, g in table.items() if g.expires_at < now]:
+                del table[key]
+
     def jwks(self) -> dict[str, Any]:
         """The public key set."""
         public = self.key.as_dict(private=False)
@@ -109,13 +156,47 @@ class DevIssuer:
             "issuer": self.issuer,
             "jwks_uri": self.issuer + "jwk",
             "token_endpoint": self.issuer + "token",
-            "grant_types_supported": ["password"],
+            "authorization_endpoint": self.issuer + "authorize",
+            "grant_types_supported": ["authorization_code", "refresh_token", "password"],
+            "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["none"],
-            "response_types_supported": ["token"],
+            "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "scopes_supported": ["openid", "profile", "email"],
         }
+
+
+class AuthorizeRequest(BaseModel):
+    """An authorization request (RFC 6749 §4.1.1 with PKCE)."""
+
+    response_type: str
+    client_id: str
+    redirect_uri: str
+    scope: str = "openid"
+    state: str = ""
+    code_challenge: str = ""
+    code_challenge_method: str = ""
+
+    def problem(self, issuer: str) -> str | None:
+        """Why the request cannot be served, or None."""
+        origin = issuer.split("/", 3)
+        same_origin = "/".join(origin[:3]) + "/"
+        if self.response_type != "code":
+            return f"unsupported response_type {self.response_type!r}; use 'code'"
+        if not self.redirect_uri.startswith(same_origin):
+            return "the redirect_uri must be on this VRE (the development issuer serves it only)"
+        if self.code_challenge_method != "S256" or not self.code_challenge:
+            return "PKCE is required: send code_challenge with code_challenge_method=S256"
+        return None
+
+
+@dataclass
+class _Grant:
+    user: str
+    client_id: str
+    expires_at: float
+    request: AuthorizeRequest | None = None
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -130,6 +211,8 @@ class TokenAnswer(BaseModel):
     access_token: str
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
+    refresh_token: str | None = None
+    scope: str | None = None
 
 
 def dev_issuer_router(issuer: DevIssuer) -> APIRouter:
@@ -144,19 +227,109 @@ def dev_issuer_router(issuer: DevIssuer) -> APIRouter:
     async def jwks() -> dict[str, Any]:
         return issuer.jwks()
 
+    @router.get("/authorize")
+    async def authorize_form(request: Request) -> HTMLResponse:
+        params = dict(request.query_params)
+        try:
+            ask = AuthorizeRequest.model_validate(params)
+        except ValidationError:
+            return _login_page(request, issuer, {}, error="incomplete authorization request")
+        problem = ask.problem(issuer.issuer)
+        return _login_page(
+            request, issuer, ask.model_dump(), error=problem, status=400 if problem else 200
+        )
+
+    @router.post("/authorize")
+    async def authorize(
+        request: Request,
+        username: Annotated[str, Form()] = "",
+        password: Annotated[str, Form()] = "",
+    ) -> Response:
+        form = await request.form()
+        fields = {k: str(v) for k, v in form.items() if k not in ("username", "password")}
+        try:
+            ask = AuthorizeRequest.model_validate(fields)
+        except ValidationError:
+            return _login_page(
+                request, issuer, {}, error="incomplete authorization request", status=400
+            )
+        problem = ask.problem(issuer.issuer)
+        if problem:
+            return _login_page(request, issuer, ask.model_dump(), error=problem, status=400)
+        if not issuer.check_password(username, password):
+            return _login_page(
+                request,
+                issuer,
+                ask.model_dump(),
+                error="Unknown user or wrong password.",
+                status=401,
+                username=username,
+            )
+        code = issuer.grant_code(username, ask)
+        query = urlencode({"code": code, "state": ask.state})
+        separator = "&" if "?" in ask.redirect_uri else "?"
+        return RedirectResponse(ask.redirect_uri + separator + query, status_code=303)
+
     @router.post("/token")
     async def token(
+        *,
         grant_type: Annotated[str, Form()],
         username: Annotated[str, Form()] = "",
         password: Annotated[str, Form()] = "",
+        code: Annotated[str, Form()] = "",
+        redirect_uri: Annotated[str, Form()] = "",
+        code_verifier: Annotated[str, Form()] = "",
+        client_id: Annotated[str, Form()] = "",
+        refresh_token: Annotated[str, Form()] = "",
     ) -> TokenAnswer:
-        if grant_type != "password":
-            raise InvalidInputError(f"unsupported grant_type {grant_type!r}; use 'password'")
-        if not issuer.check_password(username, password):
-            raise InvalidTokenError("unknown user or wrong password")
+        if grant_type == "password":
+            if not issuer.check_password(username, password):
+                raise InvalidTokenError("unknown user or wrong password")
+            user = username
+        elif grant_type == "authorization_code":
+            user = issuer.redeem_code(
+                code, client_id=client_id, redirect_uri=redirect_uri, verifier=code_verifier
+            )
+        elif grant_type == "refresh_token":
+            user = issuer.redeem_refresh_token(refresh_token, client_id=client_id)
+        else:
+            raise InvalidInputError(
+                f"unsupported grant_type {grant_type!r}; use authorization_code, "
+                "refresh_token or password"
+            )
         return TokenAnswer(
-            access_token=issuer.issue(username),
+            access_token=issuer.issue(user),
             expires_in=issuer.settings.token_lifetime_seconds,
+            refresh_token=issuer.new_refresh_token(user, client_id)
+            if grant_type != "password"
+            else None,
         )
 
     return router
+
+
+def _login_page(
+    request: Request,
+    issuer: DevIssuer,
+    hidden: dict[str, str],
+    *,
+    error: str | None = None,
+    status: int = 200,
+    username: str = "",
+) -> HTMLResponse:
+    from vre_gateway.web.routes import PAGE_HEADERS, templates
+
+    return templates.TemplateResponse(
+        request,
+        "dev_login.html",
+        {
+            "action": issuer.issuer + "authorize",
+            "hidden": hidden,
+            "error": error,
+            "username": username,
+            "users": sorted(issuer.settings.users),
+            "password_file": str(issuer.folder / "passwords.json"),
+        },
+        status_code=status,
+        headers=PAGE_HEADERS,
+    )

@@ -28,6 +28,7 @@ from vre_gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
 from vre_gateway.openapi import merge_openapi
 from vre_gateway.proxy import ServiceProxy
 from vre_gateway.storage import migrations
+from vre_gateway.web.routes import WebUi, install_web
 
 DESCRIPTION = """\
 One API for a Science Project's whole chain: **dataset → workflow run → result → DOI**.
@@ -93,6 +94,8 @@ def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
                     loader.cancel()
                 for proxy in proxies.values():
                     await proxy.aclose()
+                if web is not None:
+                    await web.aclose()
                 if on_shutdown is not None:
                     await on_shutdown()
 
@@ -120,6 +123,7 @@ def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
         app.include_router(
             dev_issuer_router(dev_issuer), prefix=settings.dev_issuer.path.rstrip("/")
         )
+    web = _install_web(app, settings, validator, resources, dev_issuer)
     for name, sub in apps.items():
         sub.state.validator = validator
         app.mount(f"/{name}", sub, name=name)
@@ -204,6 +208,30 @@ def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
             expose_headers=["X-Request-ID", "ETag", "Content-Range", "Retry-After"],
         )
     return app
+
+
+def _install_web(
+    app: FastAPI,
+    settings: GatewaySettings,
+    validator: TokenValidator,
+    resources: GatewayResources,
+    dev_issuer: DevIssuer | None,
+) -> WebUi | None:
+    """The landing page, guides, browser sign-in and the dashboard (unless turned off)."""
+    if not settings.web.enabled:
+        return None
+    issuer = settings.web.issuer or (dev_issuer.issuer if dev_issuer else None)
+    if issuer is None and settings.auth.issuers:
+        issuer = settings.auth.issuers[0]
+    ui = WebUi(
+        settings,
+        validator=validator,
+        database=resources.database,
+        issuer=issuer,
+        dev_issuer=dev_issuer is not None,
+    )
+    install_web(app, ui)
+    return ui
 
 
 def _in_process_provisioner(apps: dict[str, FastAPI]) -> ScopeProvisioner | None:

@@ -195,3 +195,21 @@ class ProvEdgeRow(GatewayBase):
     dst: Mapped[str] = mapped_column(String(ENTITY), primary_key=True)
     relation: Mapped[str] = mapped_column(String(24), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebSessionRow(GatewayBase):
+    """A browser session: the user's tokens, encrypted, behind an HttpOnly cookie.
+
+    ``id`` is the SHA-256 of the cookie's value, so the table alone does not open a session.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(KEY), index=True)
+    username: Mapped[str] = mapped_column(String(200))
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    access_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
