@@ -16,6 +16,8 @@
 //   default --audience), and test knobs: expires_in (seconds, may be <= 0 for an already
 //   expired token), not_before (seconds from now for nbf, may be > 0), extra_claims (a JSON
 //   object merged into the claims last; a null value deletes that claim).
+// * Authorization code + PKCE for the public client `vre-web` (the gateway's browser sign-in),
+//   through the library's development login/consent pages (login = a user's subject).
 // * Test admin endpoints on the same port:
 //     POST /__test__/rotate[?keep_old=1]  new RSA key with a new kid becomes the signing key;
 //                                         the old keys leave the JWKS unless keep_old=1
@@ -52,6 +54,7 @@ const ISSUER = `http://${HOST}:${PORT}/`;
 const DEFAULT_AUDIENCE = args.audience;
 const STATE_DIR = args.state ? path.resolve(args.state) : undefined;
 const DEFAULT_TTL = 3600; // IAM's default access-token lifetime
+const API_RESOURCE = 'urn:vre:api';
 
 const GT_PASSWORD = 'password';
 const GT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -101,6 +104,16 @@ const CLIENTS = [
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: 'client_secret_basic',
+  },
+  {
+    // the browser sign-in of the gateway: a public client, authorization code + PKCE, refresh
+    // tokens; a loopback redirect URI whose port is not compared (RFC 8252 §7.3)
+    client_id: 'vre-web',
+    application_type: 'native',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/auth/callback'],
+    token_endpoint_auth_method: 'none',
   },
   {
     // a second client WITHOUT token exchange (for "grant not allowed" tests)
@@ -361,13 +374,18 @@ function createProvider(jwks) {
       'wlcg.groups': ['wlcg.groups'],
     },
     features: {
-      devInteractions: { enabled: false },
+      // the library's plain login + consent pages: login = a user's subject, any password
+      devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: async () => DEFAULT_AUDIENCE,
+        // resource indicators must be absolute URIs at the authorization endpoint: the code
+        // flow asks for urn:vre:api, whose tokens carry the audience --audience (as IAM's)
+        defaultResource: async () => API_RESOURCE,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async (_ctx, resourceIndicator) => resourceServerInfo(resourceIndicator),
+        getResourceServerInfo: async (_ctx, resourceIndicator) => resourceServerInfo(
+          resourceIndicator === API_RESOURCE ? DEFAULT_AUDIENCE : resourceIndicator,
+        ),
       },
     },
     async findAccount(_ctx, sub) {

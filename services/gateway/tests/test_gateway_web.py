@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -151,7 +152,8 @@ def test_tokens_are_stored_encrypted(site: Site) -> None:
         sign_in(client, site)
         token = client.get("/auth/session", headers=APP).json()["access_token"]
     with sqlite3.connect(site.data / "gateway.db") as db:
-        rows = db.execute("select access_token, refresh_token, username from web_sessions").fetchall()
+        query = "select access_token, refresh_token, username from web_sessions"
+        rows = db.execute(query).fetchall()
     assert len(rows) == 1
     access, refresh, username = rows[0]
     assert username == "alice"
@@ -278,3 +280,57 @@ def test_the_dashboard_is_served_from_the_built_assets(site: Site) -> None:
         assert client.get("/app/favicon.svg").text == "<svg/>"
         traversal = client.get("/app/..%2F..%2Fgateway.db")
         assert "<div id=app>" in traversal.text  # never the file
+
+
+def test_sign_in_through_a_real_openid_provider(tmp_path: Path, oidc_provider: Any) -> None:
+    """The same sign-in against panva's oidc-provider (a certified OpenID implementation):
+    its login and consent pages, code + PKCE, refresh tokens with prompt=consent."""
+    port = free_port()
+    settings = GatewaySettings.model_validate(
+        {
+            "mode": "distributed",
+            "port": port,
+            "data": tmp_path,
+            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"},
+            "auth": {"issuers": [oidc_provider.issuer], "audience": "vre"},
+            "rate_limit": {"enabled": False},
+            "search": {"sources": ["projects"]},
+            "migrations": "upgrade",
+            "web": {
+                "client_id": "vre-web",
+                "scopes": ["openid", "profile", "email", "offline_access", "wlcg.groups"],
+                "authorize_params": {"prompt": "consent"},
+                "refresh_margin_seconds": 7200,  # renew at every /auth/session
+            },
+        }
+    )
+    app = create_app(settings, validator=build_validator(settings.auth))
+    alice = oidc_provider.subject("alice")
+    with (
+        ServerThread(app, port=port) as server,
+        httpx.Client(base_url=server.url, timeout=10.0, follow_redirects=True) as client,
+    ):
+        login = client.get("/auth/login", params={"next": "/app/projects"})
+        assert login.status_code == 200, login.text  # the provider's login page
+        action = re.search(r'action="([^"]+)"', login.text)
+        assert action is not None
+        consent = client.post(
+            httpx.URL(str(login.url)).join(action.group(1)),
+            data={"prompt": "login", "login": alice, "password": "any"},
+        )
+        action = re.search(r'action="([^"]+)"', consent.text)
+        assert action is not None, consent.text
+        landed = client.post(
+            httpx.URL(str(consent.url)).join(action.group(1)), data={"prompt": "consent"}
+        )
+        assert landed.url.path == "/app/projects"  # 503: the dashboard is not built here
+        first = client.get("/auth/session", headers=APP)
+        assert first.status_code == 200, first.text
+        body = first.json()
+        assert body["user"]["sub"] == alice
+        assert body["user"]["username"] == "alice"
+        second = client.get("/auth/session", headers=APP).json()
+        assert second["access_token"] != body["access_token"]  # renewed with the refresh token
+        me = client.get("/me", headers={"Authorization": f"Bearer {second['access_token']}"})
+        assert me.status_code == 200
+        assert me.json()["issuer"] == oidc_provider.issuer
