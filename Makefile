@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 UV := $(VENV)/bin/uv
 PKGS := -e libs/common -e services/gateway -e services/datalake -e services/workflows \
-        -e services/catalogue -e services/zenodo
+        -e services/catalogue -e services/zenodo -e services/ivoa
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format lock deps system-deps bench clean openapi docs
@@ -17,7 +17,7 @@ test: deps system-deps
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp .venv-reana-client/.stamp \
-      tests/oidc/node_modules/.stamp .venv-tools/.stamp
+      tests/oidc/node_modules/.stamp .venv-tools/.stamp web/dist/.stamp
 
 # System packages the tests use: podman (+runc) runs workflow steps in containers, debootstrap
 # builds their small test image. Installed when missing and we may (root); otherwise the
@@ -29,6 +29,22 @@ system-deps:
 	     (apt-get update -qq && apt-get install -y -qq podman runc debootstrap kubectl >/dev/null)) \
 	     || echo "warning: could not install podman/debootstrap; container tests will skip"; \
 	  else echo "note: podman/debootstrap missing; container tests will skip"; fi; fi
+	@# GAVO DaCHS (a real TAP server for the ivoa tests) with pgSphere and q3c; not the
+	@# gavodachs2-server package, which wants a running cluster and system users.
+	@if ! command -v dachs >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq --no-install-recommends python3-gavo postgresql-15-pgsphere postgresql-15-q3c >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-gavo postgresql-15-pgsphere postgresql-15-q3c >/dev/null)) \
+	     || echo "warning: could not install DaCHS; the ivoa tests will skip"; \
+	  else echo "note: dachs missing; the ivoa tests will skip"; fi; fi
+	@# Debian's Chromium (and fonts for readable screenshots) for the browser tests (Playwright
+	@# drives /usr/lib/chromium/chromium; browser downloads are not used).
+	@if ! test -x /usr/lib/chromium/chromium; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null)) \
+	     || echo "warning: could not install chromium; the browser tests will fail"; \
+	  else echo "note: chromium missing; the browser tests will fail"; fi; fi
 
 $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/common/pyproject.toml services/*/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +82,13 @@ tests/oidc/node_modules/.stamp: tests/oidc/package-lock.json
 	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The dashboard (/app): a TypeScript + Preact app built by Vite from web/package-lock.json; the
+# gateway serves web/dist. axe-core (in web/node_modules) is used by the browser tests.
+web/dist/.stamp: web/package-lock.json web/package.json web/vite.config.ts web/tsconfig.json \
+                 web/index.html $(shell find web/src -type f)
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	touch $@
+
 lint: $(VENV)/.stamp
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -89,8 +112,17 @@ bench: deps
 lock: $(VENV)/.stamp
 	cd requirements && for f in main rucio-server reana-validator reana-client bootstrap; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -o $$f.txt; done
-	cd requirements && for f in gateway datalake workflows catalogue zenodo webdav tools; do \
+	cd requirements && for f in gateway datalake workflows catalogue zenodo ivoa webdav tools; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -c main.txt -o $$f.txt; done
 
 clean:
 	rm -rf $(VENV) .venv-rucio .venv-reana .venv-reana-client .venv-tools tests/oidc/node_modules
+	rm -rf web/node_modules web/dist
+
+# Soak (bench/soak.py): uploads of random sizes through the embedded VRE while its Rucio
+# restarts; prints completed / failed cleanly / lost / partial and fails on lost or partial.
+# CI can give it a short budget: `make soak SOAK_UPLOADS=60` (or the environment variable).
+SOAK_UPLOADS ?= 1000
+.PHONY: soak
+soak: deps
+	$(VENV)/bin/python -m bench.soak --uploads $(SOAK_UPLOADS)

@@ -38,6 +38,7 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("workflows", "vre_workflows.config", "WorkflowsSettings"),
     ("catalogue", "vre_catalogue.config", "CatalogueSettings"),
     ("zenodo", "vre_zenodo.config", "ZenodoSettings"),
+    ("ivoa", "vre_ivoa.config", "IvoaSettings"),
 )
 
 # Defaults computed from where the code runs are shown symbolically, so the document is the

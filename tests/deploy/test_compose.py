@@ -96,7 +96,7 @@ def test_renders_and_is_valid_compose_spec(tools_python: Path) -> None:
             check=False,
         )
         assert check.returncode == 0, check.stderr[-3000:]
-        expected = 17 if profiles else 15
+        expected = 19 if profiles else 17
         assert int(check.stdout) == expected, profiles
 
 
@@ -171,7 +171,7 @@ def test_start_order_waits_for_health(rendered: dict[str, Any]) -> None:
             )
             assert spec["condition"] == expected, f"{name} → {dependency}"
     gateway = services["gateway"]["depends_on"]
-    for service in ("datalake", "workflows", "catalogue", "zenodo"):
+    for service in ("datalake", "workflows", "catalogue", "zenodo", "ivoa"):
         assert gateway[service]["condition"] == "service_healthy"
     assert gateway["migrate-gateway"]["condition"] == "service_completed_successfully"
 
@@ -183,6 +183,7 @@ def test_migrations_run_once_before_their_service(rendered: dict[str, Any]) -> N
         "workflows": ("VRE_WORKFLOWS_RUN_MIGRATIONS", "false"),
         "catalogue": ("VRE_CATALOGUE_MIGRATIONS", "verify"),
         "zenodo": ("VRE_ZENODO_MIGRATIONS", "verify"),
+        "ivoa": ("VRE_IVOA_MIGRATIONS", "verify"),
     }
     for service, (flag, value) in flags.items():
         migrate = services[f"migrate-{service}"]
@@ -265,7 +266,9 @@ def test_gateway_routes_to_every_service(rendered: dict[str, Any]) -> None:
     environment = rendered["services"]["gateway"]["environment"]
     assert environment["VRE_MODE"] == "distributed"
     urls = json.loads(environment["VRE_SERVICE_URLS"])
-    assert urls == {s: f"http://{s}:8000" for s in ("datalake", "workflows", "catalogue", "zenodo")}
+    assert urls == {
+        s: f"http://{s}:8000" for s in ("datalake", "workflows", "catalogue", "zenodo", "ivoa")
+    }
     # and back: the services that ask the gateway about Science Projects
     services = rendered["services"]
     assert services["datalake"]["environment"]["VRE_DATALAKE_GATEWAY_URL"] == "http://gateway:8000"

@@ -41,7 +41,8 @@ def test_output_does_not_depend_on_the_machine(tmp_path: Path) -> None:
 def test_every_setting_is_listed_with_its_prefix() -> None:
     text = OUTPUT.read_text()
     prefixes = {"gateway": "VRE_", "datalake": "VRE_DATALAKE_", "workflows": "VRE_WORKFLOWS_",
-                "catalogue": "VRE_CATALOGUE_", "zenodo": "VRE_ZENODO_"}  # fmt: skip
+                "catalogue": "VRE_CATALOGUE_", "zenodo": "VRE_ZENODO_",
+                "ivoa": "VRE_IVOA_"}  # fmt: skip
     for service, cls in settings_classes():
         names = env_names(cls)
         assert names, service

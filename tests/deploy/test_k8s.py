@@ -25,7 +25,7 @@ KUBERNETES_VERSION = "1.32.0"  # the oldest version the manifests must validate 
 OVERLAYS = ("dev", "prod")
 NAMESPACES = {"dev": "vre-dev", "prod": "vre"}
 STATELESS = {"gateway", "datalake"}  # autoscaled; the others are single-replica on purpose
-WITH_DATABASE = {"gateway", "workflows", "catalogue", "zenodo"}
+WITH_DATABASE = {"gateway", "workflows", "catalogue", "zenodo", "ivoa"}
 CUSTOM_KINDS = {"ServiceMonitor"}  # no schema bundled: checked structurally below
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIALS_KEY")
 VALIDATOR = Path(__file__).with_name("support") / "k8s_validate.py"
@@ -280,7 +280,13 @@ def test_vre_variables_are_real_settings(
             assert settings.gateway_url == "http://vre-gateway:8000"
         if service == "gateway":
             assert settings.mode == "distributed"
-            assert set(settings.service_urls) == {"datalake", "workflows", "catalogue", "zenodo"}
+            assert set(settings.service_urls) == {
+                "datalake",
+                "workflows",
+                "catalogue",
+                "zenodo",
+                "ivoa",
+            }
             for name, url in settings.service_urls.items():
                 assert url == f"http://vre-{name}:8000"  # the Service of that name, its port
                 assert f"vre-{name}" in of_kind(objects, "Service")
@@ -300,6 +306,7 @@ def test_migrations_run_as_jobs_before_services_verify(
         "workflows": ("VRE_WORKFLOWS_RUN_MIGRATIONS", "false"),
         "catalogue": ("VRE_CATALOGUE_MIGRATIONS", "verify"),
         "zenodo": ("VRE_ZENODO_MIGRATIONS", "verify"),
+        "ivoa": ("VRE_IVOA_MIGRATIONS", "verify"),
     }
     for service in WITH_DATABASE:
         job = jobs[f"migrate-{service}"]

@@ -198,6 +198,8 @@ async def test_http_sources_map_every_service_to_one_shape(issuer: TestIssuer) -
             service_urls={
                 n: f"http://svc/{n}" for n in ("datalake", "catalogue", "workflows", "zenodo")
             },
+            # ivoa's source is tested with a real VO server in services/ivoa/tests
+            search={"sources": ["projects", "datalake", "catalogue", "workflows", "zenodo"]},
         )
         sources = remote_search_sources(settings, http)  # what the gateway builds from settings
         assert [s.name for s in sources] == ["datalake", "catalogue", "workflows", "zenodo"]

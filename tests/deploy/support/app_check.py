@@ -28,6 +28,7 @@ SETTINGS = {
     "workflows": ("vre_workflows.config", "WorkflowsSettings", {}),
     "catalogue": ("vre_catalogue.config", "CatalogueSettings", {}),
     "zenodo": ("vre_zenodo.config", "ZenodoSettings", {}),
+    "ivoa": ("vre_ivoa.config", "IvoaSettings", {}),
 }
 
 

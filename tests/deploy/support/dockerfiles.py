@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DOCKER_DIR = Path(__file__).resolve().parents[3] / "deploy" / "docker"
-SERVICES = ("gateway", "datalake", "workflows", "catalogue", "zenodo")
+SERVICES = ("gateway", "datalake", "workflows", "catalogue", "zenodo", "ivoa")
 IMAGES = (*SERVICES, "rucio", "webdav")
 
 

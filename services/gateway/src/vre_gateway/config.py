@@ -10,7 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings, data_dir_default
 
-SERVICES = ("datalake", "workflows", "catalogue", "zenodo")
+SERVICES = ("datalake", "workflows", "catalogue", "zenodo", "ivoa")
 
 
 class DevUser(BaseModel):
@@ -103,13 +103,14 @@ class ProvenanceSettings(BaseModel):
     max_nodes: int = Field(default=2000, gt=0)
 
 
-SearchSourceName = Literal["projects", "datalake", "catalogue", "workflows", "zenodo"]
+SearchSourceName = Literal["projects", "datalake", "catalogue", "workflows", "zenodo", "ivoa"]
 SEARCH_SOURCES: tuple[SearchSourceName, ...] = (
     "projects",
     "datalake",
     "catalogue",
     "workflows",
     "zenodo",
+    "ivoa",
 )
 
 
@@ -130,11 +131,17 @@ class SearchSettings(BaseModel):
             "catalogue": "/software/search",
             "workflows": "/runs",
             "zenodo": "/depositions",
+            "ivoa": "/search",
         },
         description="The list or search endpoint of each service.",
     )
     query_params: dict[str, str | None] = Field(
-        default_factory=lambda: {"catalogue": "q", "workflows": "name", "zenodo": None},
+        default_factory=lambda: {
+            "catalogue": "q",
+            "workflows": "name",
+            "zenodo": None,
+            "ivoa": "q",
+        },
         description="The query parameter each endpoint filters by; None: the gateway keeps "
         "the items whose title contains the words.",
     )

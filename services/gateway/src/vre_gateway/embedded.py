@@ -17,6 +17,7 @@ from vre_common.auth import TokenValidator
 from vre_datalake.config import DatalakeSettings
 from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
 from vre_gateway.config import SERVICES, GatewaySettings
+from vre_ivoa.config import IvoaSettings
 from vre_workflows.config import WorkflowsSettings
 from vre_zenodo.config import ZenodoSettings
 
@@ -44,6 +45,7 @@ def build_service_apps(
     """
     from vre_catalogue.main import create_app as catalogue_app
     from vre_datalake.main import create_app as datalake_app
+    from vre_ivoa.main import create_app as ivoa_app
     from vre_workflows.main import create_app as workflows_app
     from vre_zenodo.main import create_app as zenodo_app
 
@@ -57,6 +59,7 @@ def build_service_apps(
             validator=validator,
         ),
         "zenodo": zenodo_app(_zenodo_settings(settings) if backends else None, validator=validator),
+        "ivoa": ivoa_app(_ivoa_settings(settings) if backends else None, validator=validator),
     }
 
 
@@ -91,6 +94,15 @@ def _zenodo_settings(settings: GatewaySettings) -> ZenodoSettings:
         datalake=links["datalake"],
         workflows=links["workflows"],
         catalogue=links["catalogue"],
+    )
+
+
+def _ivoa_settings(settings: GatewaySettings) -> IvoaSettings:
+    # The VO services themselves come from VRE_IVOA_SERVICES (and VRE_IVOA_REGISTRY__URL).
+    return IvoaSettings(
+        database=_sqlite(settings, "ivoa"),
+        datalake=_links(settings)["datalake"],
+        projects={"scope_prefix": settings.projects.scope_prefix},
     )
 
 

@@ -19,12 +19,14 @@ from vre_common.provenance import Event, IngestResult
 from vre_common.settings import HttpClientSettings
 from vre_gateway.backends.scopes import HttpScopeProvisioner, ScopeProvisioner
 from vre_gateway.backends.search import (
+    VO_TYPES,
     DatalakeDidSource,
     HttpListSource,
     SearchSource,
     catalogue_hit,
     deposition_hit,
     run_hit,
+    vo_hit,
 )
 from vre_gateway.config import GatewaySettings, ProjectSettings
 from vre_gateway.services.access import AccessService, InProcessProjectDirectory
@@ -83,6 +85,17 @@ def remote_search_sources(settings: GatewaySettings, http: httpx.AsyncClient) ->
                     query_param=params.get(name),
                 )
             )
+        elif name == "ivoa":
+            vo = HttpListSource(
+                name,
+                "vo-service",
+                base + paths.get(name, "/search"),
+                http,
+                vo_hit("/ivoa"),
+                query_param=params.get(name, "q"),
+            )
+            vo.types = VO_TYPES  # services and their tables
+            sources.append(vo)
     return sources
 
 

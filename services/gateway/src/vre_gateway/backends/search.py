@@ -187,3 +187,25 @@ def deposition_hit(prefix: str) -> Mapper:
         )
 
     return mapper
+
+
+VO_TYPES = frozenset({"vo-service", "vo-table"})
+
+
+def vo_hit(prefix: str) -> Mapper:
+    """An ivoa search item (a configured VO service, or one of its tables) as a search hit."""
+
+    def mapper(item: dict[str, Any]) -> SearchHit | None:
+        service = item.get("service")
+        if not service:
+            return None
+        links = {"service": f"{prefix}/services/{service}"}
+        if item.get("kind") == "table":
+            table = str(item.get("title") or "")
+            links["self"] = f"{prefix}/services/{service}/tables?q={quote(table)}"
+            return SearchHit(type="vo-table", id=f"{service}:{table}", title=table, links=links)
+        links["self"] = links["service"]
+        title = str(item.get("title") or service)
+        return SearchHit(type="vo-service", id=str(service), title=title, links=links)
+
+    return mapper

@@ -1,0 +1,1 @@
+"""VRE ivoa service: IVOA data access (TAP, cone search, SIA) into the Data Lake."""

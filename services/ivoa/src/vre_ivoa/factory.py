@@ -1,0 +1,148 @@
+"""Factory: builds every collaborator of the ivoa service once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+
+import anyio
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vre_common.clients.datalake import DatalakeClient
+from vre_common.db import Database
+from vre_common.provenance import EventSink, HttpEventSink
+from vre_ivoa.backends.base import RegistryPort, VoServicePort
+from vre_ivoa.backends.registry import RegTapRegistry
+from vre_ivoa.backends.vo import VoServiceClient
+from vre_ivoa.config import IvoaSettings
+from vre_ivoa.services.catalog import ServiceCatalog
+from vre_ivoa.services.jobs import JobSupervisor
+from vre_ivoa.services.projects import ProjectGate
+from vre_ivoa.services.provenance import IvoaEvents
+from vre_ivoa.services.queries import QueryRunner, QueryService
+from vre_ivoa.storage import migrations
+from vre_ivoa.storage.queries import QueryStore
+
+log = structlog.get_logger("vre.ivoa")
+
+
+class Factory:
+    """Long-lived collaborators (engine, VO clients, datalake client, job supervisor)."""
+
+    def __init__(
+        self,
+        settings: IvoaSettings,
+        *,
+        database: Database,
+        clients: Mapping[str, VoServicePort],
+        registry: RegistryPort | None,
+        datalake: DatalakeClient | None,
+    ) -> None:
+        self.settings = settings
+        self.db = database
+        self.clients = dict(clients)
+        self.registry = registry
+        self.datalake = datalake
+        self.supervisor = JobSupervisor(settings.jobs.max_concurrent)
+        self.projects = ProjectGate(settings.projects.scope_prefix)
+        self.events = IvoaEvents(db=database, settings=settings.provenance)
+        self.catalog = ServiceCatalog(
+            configs=settings.services,
+            clients=self.clients,
+            cache=settings.cache,
+            registry=registry,
+            registry_settings=settings.registry,
+        )
+        self.runner = QueryRunner(
+            unit=self.unit,
+            catalog=self.catalog,
+            datalake=datalake,
+            projects=self.projects,
+            events=self.events,
+            limits=settings.limits,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: IvoaSettings) -> Factory:
+        """The production wiring."""
+        clients = {
+            s.name: VoServiceClient(s, limits=settings.limits, http=settings.http)
+            for s in settings.services
+        }
+        registry = (
+            RegTapRegistry(settings.registry, limits=settings.limits, http=settings.http)
+            if settings.registry.url
+            else None
+        )
+        datalake = (
+            DatalakeClient(settings.datalake.url, settings=settings.datalake.http)
+            if settings.datalake.url
+            else None
+        )
+        return cls(
+            settings,
+            database=Database(settings.database),
+            clients=clients,
+            registry=registry,
+            datalake=datalake,
+        )
+
+    def unit(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A unit of work: committed at the end, rolled back on error."""
+        return self.db.transaction()
+
+    async def startup(self) -> None:
+        """Migrate (or verify) the schema; mark jobs a previous process left running."""
+        if self.settings.migrations == "upgrade":
+            await migrations.upgrade(self.db.engine)
+        else:
+            await migrations.verify(self.db.engine)
+        async with self.unit() as session:
+            interrupted = await QueryStore(session).interrupt_active()
+        if interrupted:
+            log.info("queries_interrupted_at_start", queries=interrupted)
+
+    def http_event_sink(self) -> EventSink | None:
+        """The distributed mode's sink: the gateway over HTTP with the service token."""
+        settings = self.settings.provenance
+        url = self.settings.gateway_url
+        if url is None or (settings.service_token is None and settings.service_token_file is None):
+            return None
+
+        async def token() -> str:
+            if settings.service_token_file is not None:
+                return (await anyio.Path(settings.service_token_file).read_text()).strip()
+            assert settings.service_token is not None
+            return settings.service_token.get_secret_value()
+
+        return HttpEventSink(url, token)
+
+    async def aclose(self) -> None:
+        """Stop the jobs (each records its end), then close pools and the engine."""
+        await self.supervisor.shutdown()
+        await self.events.stop()
+        for client in (*self.clients.values(), self.registry, self.datalake):
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
+        await self.db.dispose()
+
+    async def check_database(self) -> None:
+        """Readiness: the database answers."""
+        async with self.db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    def query_service(self) -> QueryService:
+        """The queries service."""
+        return QueryService(
+            unit=self.unit,
+            catalog=self.catalog,
+            runner=self.runner,
+            supervisor=self.supervisor,
+            projects=self.projects,
+            datalake=self.datalake,
+            limits=self.settings.limits,
+            default_rse=self.settings.default_rse,
+        )

@@ -1,0 +1,84 @@
+"""JobSupervisor: query jobs as asyncio tasks owned by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+log = structlog.get_logger("vre.ivoa.jobs")
+
+Job = Callable[[], Awaitable[None]]
+
+
+class JobSupervisor:
+    """Runs jobs as tasks, at most ``max_concurrent`` at once.
+
+    Cancelling a job (a user's cancel, the service's shutdown) runs its ``on_cancel``, which
+    records the final phase. Jobs left active by a process that died are marked interrupted
+    at the next start (by the factory).
+    """
+
+    def __init__(self, max_concurrent: int) -> None:
+        self._semaphore = asyncio.Semaphore(max_concurrent)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
+
+    def running(self, key: str) -> bool:
+        """Whether a job with this key is queued or running in this process."""
+        task = self._tasks.get(key)
+        return task is not None and not task.done()
+
+    def start(self, key: str, job: Job, on_cancel: Job | None = None) -> None:
+        """Start ``job`` (no-op if one with the same key is active or we are closing)."""
+        if self._closing or self.running(key):
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._run(key, job, on_cancel), name=f"ivoa-job-{key}"
+        )
+        self._tasks[key] = task
+
+        def _forget(done: asyncio.Task[None]) -> None:
+            if self._tasks.get(key) is done:
+                del self._tasks[key]
+
+        task.add_done_callback(_forget)
+
+    async def _run(self, key: str, job: Job, on_cancel: Job | None) -> None:
+        try:
+            async with self._semaphore:
+                await job()
+        except asyncio.CancelledError:
+            if on_cancel is not None:
+                try:
+                    await asyncio.shield(on_cancel())
+                except Exception:  # recording the cancellation must not mask it
+                    log.exception("job_cancel_record_failed", job=key)
+            raise
+        except Exception:  # a job records its own failures; anything else is a bug
+            log.exception("job_crashed", job=key)
+
+    async def cancel(self, key: str) -> bool:
+        """Cancel one job and wait for it to stop; False if it was not running here."""
+        task = self._tasks.get(key)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        await asyncio.wait([task])
+        return True
+
+    async def join(self, key: str) -> None:
+        """Wait for a job to finish."""
+        task = self._tasks.get(key)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def shutdown(self) -> None:
+        """Cancel every job and wait for them (each records its end)."""
+        self._closing = True
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
