@@ -91,3 +91,20 @@ async def test_docs_are_served_without_a_cdn() -> None:
             r = await client.get(asset)
             assert r.status_code == 200
             assert asset.rsplit("/", 1)[-1] in page.text
+
+
+def test_two_schemas_never_merge_into_one_name() -> None:
+    """A service's `DepositionList` and `ZenodoDepositionList` would both become
+    `ZenodoDepositionList`: the merge refuses instead of dropping one."""
+    from vre_gateway.openapi import merge_openapi
+
+    def doc(*names: str) -> dict[str, Any]:
+        schemas = {n: {"type": "object", "title": n} for n in names}
+        return {"openapi": "3.1.0", "paths": {}, "components": {"schemas": schemas}}
+
+    merged = merge_openapi(doc(), {"zenodo": doc("DepositionList", "AccountDepositionList")})
+    assert {"ZenodoDepositionList", "ZenodoAccountDepositionList"} <= set(
+        merged["components"]["schemas"]
+    )
+    with pytest.raises(ValueError, match="ZenodoDepositionList"):
+        merge_openapi(doc(), {"zenodo": doc("DepositionList", "ZenodoDepositionList")})

@@ -31,6 +31,19 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
+def _check_unique(service: str, renames: dict[str, str], existing: dict[str, Any]) -> None:
+    """Two schemas must never land on one name (one would silently replace the other)."""
+    seen: dict[str, str] = {}
+    for name, target in renames.items():
+        if target in seen or target in existing:
+            other = seen.get(target, "an existing schema")
+            raise ValueError(
+                f"OpenAPI merge: {service}'s schemas {name!r} and {other!r} would both be "
+                f"named {target!r}; rename one of the models"
+            )
+        seen[target] = name
+
+
 def merge_openapi(gateway: dict[str, Any], services: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The gateway's own document plus every service's, prefixed. Deterministic order."""
     merged = copy.deepcopy(gateway)
@@ -51,6 +64,7 @@ def merge_openapi(gateway: dict[str, Any], services: dict[str, dict[str, Any]]) 
             ):
                 continue
             renames[name] = name if name.startswith(prefix_name) else prefix_name + name
+        _check_unique(service, renames, schemas)
         for name, schema in their_schemas.items():
             if name in renames:
                 schemas[renames[name]] = _rewrite_refs(schema, renames)

@@ -480,7 +480,7 @@ class DepositionList(BaseModel):
     items: list[Deposition]
 
 
-class ZenodoDepositionSummary(BaseModel):
+class AccountDeposition(BaseModel):
     """A deposition in the caller's Zenodo account (made through the VRE or not)."""
 
     zenodo_id: int
@@ -493,10 +493,10 @@ class ZenodoDepositionSummary(BaseModel):
     files: int
 
 
-class ZenodoDepositionList(BaseModel):
+class AccountDepositionList(BaseModel):
     """Depositions of the caller's Zenodo account, newest first."""
 
-    items: list[ZenodoDepositionSummary]
+    items: list[AccountDeposition]
 
 
 # ----------------------------------------------------------------------------- records

@@ -10,12 +10,12 @@ from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
 from vre_zenodo.handlers.deps import BearerToken, DepositionServiceDep, own_path
 from vre_zenodo.models import (
+    AccountDepositionList,
     Deposition,
     DepositionCreate,
     DepositionList,
     MetadataUpdate,
     VersionCreate,
-    ZenodoDepositionList,
 )
 
 router = APIRouter(prefix="/depositions", tags=["depositions"])
@@ -73,7 +73,7 @@ async def list_depositions(
     "/zenodo",
     summary="Depositions in your Zenodo account",
     description="What Zenodo lists for your token (made through the VRE or not).",
-    response_model=ZenodoDepositionList,
+    response_model=AccountDepositionList,
     responses=problem_responses(401, 403, *_UPSTREAM),
 )
 async def list_zenodo_depositions(
@@ -82,8 +82,8 @@ async def list_zenodo_depositions(
     depositions: DepositionServiceDep,
     page: Annotated[int, Query(ge=1)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 25,
-) -> ZenodoDepositionList:
-    return ZenodoDepositionList(items=await depositions.list_at_zenodo(user, page, size))
+) -> AccountDepositionList:
+    return AccountDepositionList(items=await depositions.list_at_zenodo(user, page, size))
 
 
 @router.get(

@@ -48,12 +48,12 @@ from vre_zenodo.errors import (
     TooManyFilesError,
 )
 from vre_zenodo.models import (
+    AccountDeposition,
     Deposition,
     DepositionCreate,
     DepositionSources,
     MetadataUpdate,
     VersionCreate,
-    ZenodoDepositionSummary,
 )
 from vre_zenodo.services.credentials import CredentialService
 from vre_zenodo.services.imports import (
@@ -146,11 +146,11 @@ class DepositionService:
 
     async def list_at_zenodo(
         self, user: Principal, page: int, size: int
-    ) -> list[ZenodoDepositionSummary]:
+    ) -> list[AccountDeposition]:
         """The depositions of the caller's Zenodo account (made through the VRE or not)."""
         token = await self._credentials.token(user)
         return [
-            ZenodoDepositionSummary(
+            AccountDeposition(
                 zenodo_id=d.id,
                 state=d.state,
                 submitted=d.submitted,
