@@ -33,7 +33,9 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-Session = Annotated[AsyncSession, Depends(db_session)]
+# scope="function": commit before the response is sent, so that a client that got 201 for a
+# run can read it at once (with the default scope the commit came after the response).
+Session = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
 def _credential_service(request: Request, session: Session) -> CredentialService:
