@@ -45,6 +45,8 @@ from vre_datalake.rucio_local import LocalRucio
 from vre_gateway import embedded
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app as create_gateway
+from vre_ivoa.config import VoServiceConfig
+from vre_ivoa.main import create_app as create_ivoa
 from vre_workflows.main import create_app as create_workflows
 from vre_zenodo.config import ZenodoApiSettings
 from vre_zenodo.main import create_app as create_zenodo
@@ -91,7 +93,7 @@ def vre(
     zenodo_standin: ZenodoStandIn,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, TestIssuer]]:
-    """The gateway with the four services mounted, on a real port (as test_e2e_chain)."""
+    """The gateway with the five services mounted, on a real port (as test_e2e_chain)."""
     issuer = TestIssuer()
     validator = issuer.validator()
     folder: Path = tmp_path_factory.mktemp("vre-fuzz")
@@ -120,6 +122,19 @@ def vre(
         ),
         "zenodo": create_zenodo(
             zenodo.model_copy(update={"zenodo": ZenodoApiSettings(url=zenodo_standin.base_url)}),
+            validator=validator,
+        ),
+        # one configured TAP service that is down: its routes answer 503 problems
+        "ivoa": create_ivoa(
+            embedded._ivoa_settings(settings).model_copy(
+                update={
+                    "services": [
+                        VoServiceConfig(
+                            name="archive", type="tap", url=f"http://127.0.0.1:{free_port()}/tap"
+                        )
+                    ]
+                }
+            ),
             validator=validator,
         ),
     }

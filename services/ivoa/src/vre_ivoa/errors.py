@@ -85,8 +85,8 @@ class VoServiceTimeoutError(BackendTimeoutError):
     title = "VO service timeout"
 
 
-class RegistryNotConfiguredError(BackendUnavailableError):
-    """Registry discovery needs a RegTAP URL."""
+class RegistryNotConfiguredError(NotFoundError):
+    """Registry discovery needs a RegTAP URL; this deployment has none (404, not an outage)."""
 
     slug = "registry-not-configured"
     title = "No registry configured"

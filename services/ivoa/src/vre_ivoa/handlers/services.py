@@ -65,7 +65,7 @@ async def list_tables(
     "(tap, scs, sia2) and waveband (radio, millimeter, infrared, optical, uv, euv, x-ray, "
     "gamma-ray, neutrino, …). Every constraint must match.",
     response_model=RegistryResults,
-    responses=problem_responses(401, 422, 502, 503, 504),
+    responses=problem_responses(401, 404, 422, 502, 503, 504),
 )
 async def discover(
     *,
