@@ -8,7 +8,7 @@ PKGS := -e libs/common -e services/gateway -e services/datalake -e services/work
         -e services/catalogue -e services/zenodo -e services/ivoa
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format lock deps system-deps bench clean openapi docs
+.PHONY: run test lint format lock deps system-deps bench clean openapi docs web
 
 run: deps
 	$(VENV)/bin/vre up
@@ -84,6 +84,8 @@ tests/oidc/node_modules/.stamp: tests/oidc/package-lock.json
 
 # The dashboard (/app): a TypeScript + Preact app built by Vite from web/package-lock.json; the
 # gateway serves web/dist. axe-core (in web/node_modules) is used by the browser tests.
+web: web/dist/.stamp
+
 web/dist/.stamp: web/package-lock.json web/package.json web/vite.config.ts web/tsconfig.json \
                  web/index.html $(shell find web/src -type f)
 	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build

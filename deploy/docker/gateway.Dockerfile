@@ -33,6 +33,10 @@ COPY services/gateway/pyproject.toml services/gateway/alembic.ini services/gatew
 COPY services/gateway/alembic services/gateway/alembic
 COPY services/gateway/src services/gateway/src
 COPY deploy/bin/vre-migrate deploy/bin/
+# The landing page's guides and the dashboard, built beforehand by `make web` (Vite, from
+# web/package-lock.json): the gateway finds web/dist and docs/ next to its sources.
+COPY docs/*.md docs/
+COPY web/dist web/dist
 RUN /opt/uv/bin/uv pip install --quiet --offline --python /opt/venv/bin/python \
       --no-deps --no-build-isolation -e libs/common -e services/gateway \
  && /opt/venv/bin/python -m compileall -q libs services

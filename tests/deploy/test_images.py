@@ -84,6 +84,14 @@ def test_gateway_image_builds_runs_and_answers_healthz(
         refused = httpx.get(f"http://127.0.0.1:{port}/me", timeout=5)
         assert refused.status_code == 401
         assert refused.headers["content-type"].startswith("application/problem+json")
+        # the landing page, a guide and the dashboard ship in the image
+        landing = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert landing.status_code == 200
+        assert "Science Project" in landing.text
+        assert httpx.get(f"http://127.0.0.1:{port}/guide/operations", timeout=5).status_code == 200
+        dashboard = httpx.get(f"http://127.0.0.1:{port}/app/projects", timeout=5)
+        assert dashboard.status_code == 200
+        assert '<div id="root">' in dashboard.text
 
         # the image's own HEALTHCHECK command, run by podman inside the container
         assert podman("healthcheck", "run", name, check=False).returncode == 0
