@@ -96,9 +96,29 @@ def _bad_tokens(issuer: TestIssuer) -> dict[str, str]:
         "signed by an unknown key with a known kid": issuer.token(key=other_key),
         "unknown kid": issuer.token(header={"kid": "no-such-kid"}),
         "no kid": jwt.encode({"alg": "RS256"}, issuer.claims("alice"), issuer.key),
+        "ES256 in the header, an RSA key behind the kid": (
+            _b64(json.dumps({"alg": "ES256", "kid": issuer.key.kid}).encode()) + f".{payload}.{sig}"
+        ),
+        "a critical header extension": _signed_with_header(
+            issuer, {"alg": "RS256", "kid": issuer.key.kid, "crit": ["x-vre"], "x-vre": 1}
+        ),
         "garbage": "not-a-jwt",
         "three garbage parts": "a.b.c",
     }
+
+
+def _signed_with_header(issuer: TestIssuer, header: dict[str, object]) -> str:
+    """A correctly RS256-signed token with exactly ``header`` (joserfc would refuse to make
+    one with an unknown critical extension)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signing_input = (
+        _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(issuer.claims("alice")).encode())
+    )
+    private = issuer.key.get_op_key("sign")
+    signature = private.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64(signature)}"
 
 
 BAD_NAMES = list(_bad_tokens(TestIssuer()).keys())

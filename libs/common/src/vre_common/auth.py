@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
-from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jws import JWSRegistry
 from pydantic import BaseModel, Field
 
 from vre_common.errors import BackendUnavailableError, InsufficientScopeError, InvalidTokenError
@@ -353,9 +353,8 @@ class TokenValidator:
     async def _validate(self, token: str, now: float) -> tuple[Principal, str]:
         if token.count(".") != 2 or len(token) > 16_384:
             raise InvalidTokenError("the token is not a compact JWS")
-        # Peek at header and claims (unverified) to pick the issuer's key; joserfc then
-        # verifies the signature on the same bytes. A plain decode here costs a third of
-        # joserfc's full compact parsing, which would otherwise run twice per token.
+        # Decode header and claims (unverified) to pick the issuer's key; the claims are
+        # trusted only once the signature over these very bytes has been verified.
         try:
             head_b64, payload_b64, _ = token.split(".")
             header = json.loads(_b64decode(head_b64))
@@ -376,13 +375,7 @@ class TokenValidator:
         if not isinstance(issuer, str) or issuer not in self._issuers:
             raise InvalidTokenError(f"issuer {issuer!r} is not trusted")
         key = await self._keys.get_key(issuer, kid)
-        try:
-            verified = jwt.decode(token, key, algorithms=[alg])
-        except JoseError as exc:
-            raise InvalidTokenError("the token signature is invalid") from exc
-        claims = dict(verified.claims)
-        if claims.get("iss") != issuer:
-            raise InvalidTokenError("the token issuer changed under verification")
+        _verify_signature(token, header, alg, key)
         exp = claims.get("exp")
         if not isinstance(exp, int | float) or isinstance(exp, bool):
             raise InvalidTokenError("the token has no exp claim")
@@ -422,6 +415,23 @@ class TokenValidator:
         wanted = self._settings.audience
         if wanted is not None and wanted not in audiences:
             raise InvalidTokenError(f"the token is not meant for this audience ({wanted})")
+
+
+def _verify_signature(token: str, header: dict[str, Any], alg: str, key: PublicKey) -> None:
+    """joserfc's algorithm verifies the signature over the token's own bytes (its
+    ``jwt.decode`` would parse the token a second time: a third of the cost per token)."""
+    if "crit" in header or "b64" in header:  # RFC 7515 §4.1.11, RFC 7797: none we know
+        raise InvalidTokenError("the token header has critical extensions")
+    algorithm = JWSRegistry.algorithms[alg]
+    if key.key_type != algorithm.key_type:
+        raise InvalidTokenError(f"the key is not a {algorithm.key_type} key for {alg}")
+    signing_input, _, signature_b64 = token.rpartition(".")
+    try:
+        valid = algorithm.verify(signing_input.encode("ascii"), _b64decode(signature_b64), key)
+    except (ValueError, binascii.Error, JoseError) as exc:
+        raise InvalidTokenError("the token signature is invalid") from exc
+    if not valid:
+        raise InvalidTokenError("the token signature is invalid")
 
 
 def _b64decode(part: str) -> bytes:
