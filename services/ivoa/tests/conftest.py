@@ -1,9 +1,11 @@
-"""Fixtures of the ivoa tests: a private DaCHS (TAP + cone search) and the embedded VRE.
+"""Fixtures of the ivoa tests: a private DaCHS (TAP, cone search, SIA v2, RegTAP) and the
+embedded VRE.
 
 The VRE is a real gateway on a real port with the datalake (on the session's real Rucio),
 workflows (local executor) and ivoa services mounted as the embedded mode mounts them; the
-ivoa service is configured with DaCHS's TAP service and its cone search. Tests talk to the
-gateway over HTTP with tokens of the test issuer.
+ivoa service is configured with DaCHS's TAP service, its cone search and SIA v2 service (and
+an SIA v2 service that does not answer), and DaCHS's TAP as its RegTAP registry. Tests talk to
+the gateway over HTTP with tokens of the test issuer.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from vre_workflows.main import create_app as create_workflows
 
 TAP = "dachs-tap"
 SCS = "dachs-cone"
+SIA = "dachs-images"
+DEAD_SIA = "nowhere-images"  # an SIA v2 service nothing listens at
 
 
 @pytest.fixture(scope="session")
 def dachs() -> Iterator[DachsServer]:
-    """A private DaCHS with the synthetic catalogue (skipped only if DaCHS is not installed)."""
+    """A private DaCHS with the synthetic catalogue and images (skipped only if DaCHS is not
+    installed)."""
     missing = dachs_available()
     if missing:
         pytest.skip(missing)
@@ -76,9 +81,22 @@ def ivoa_settings(settings: GatewaySettings, dachs: DachsServer, **limits: Any) 
                             "url": dachs.scs_url,
                             "title": "Synthetic catalogue cone search",
                         },
+                        {
+                            "name": SIA,
+                            "type": "sia2",
+                            "url": dachs.sia_url,
+                            "title": "Synthetic images SIA v2",
+                            "ivoid": "ivo://dachs.test/vreimg/q/sia2",
+                        },
+                        {
+                            "name": DEAD_SIA,
+                            "type": "sia2",
+                            "url": f"http://127.0.0.1:{free_port()}/sia2/query",
+                        },
                     ]
                 }
             ).services,
+            "registry": base.registry.model_copy(update={"url": dachs.tap_url}),
             "limits": base.limits.model_copy(update=limits),
             "provenance": base.provenance.model_copy(update={"relay_interval_seconds": 0.3}),
         }

@@ -2,7 +2,8 @@
 real Rucio: services and tables, sync/async ADQL, cone search, an upload cross-match, errors
 (the service's own message), a service stopped mid-query, timeouts and cancel (nothing
 written), results as Data Lake DIDs with metadata read back with astropy, and alice's cone
-query used as a workflow input.
+query used as a workflow input (its provenance: a ``query`` activity). SIA v2 and registry
+discovery: test_ivoa_sia_registry.py.
 """
 
 from __future__ import annotations
@@ -467,8 +468,9 @@ async def test_alice_cone_query_into_her_project_feeds_a_workflow(
     output = next(o["did"] for o in run["outputs"] if o["path"] == "results/size.txt")
     assert (await fetch_result(http, output, alice)).decode().strip() == str(size)
 
-    # provenance: the run's output ← run ← cone.vot ← the query (import) ← the VO service
-    params = {"entity": f"did:{output}", "direction": "up", "depth": 5}
+    # provenance: the run's output ← run ← cone.vot ← the query (a `query` activity) ← the
+    # VO service
+    params: dict[str, str | int] = {"entity": f"did:{output}", "direction": "up", "depth": 5}
     deadline = time.monotonic() + 30
     while True:
         graph = await http.get("/provenance", params=params, headers=alice)
@@ -480,3 +482,15 @@ async def test_alice_cone_query_into_her_project_feeds_a_workflow(
         assert time.monotonic() < deadline, graph.text
         await asyncio.sleep(0.3)
     assert f"did:{scope}:cone.vot" in ids
+    (query,) = [n for n in graph.json()["nodes"] if n["type"] == "query"]
+    assert query["category"] == "activity"
+    assert query["id"].startswith("query:")
+    assert query["attributes"]["query_id"] == job["id"]
+    assert query["attributes"]["service_type"] == "scs"
+    assert query["actor"] == "alice"
+    edges = {(e["source"], e["target"], e["relation"]) for e in graph.json()["edges"]}
+    assert (query["id"], vre.dachs.scs_url, "used") in edges
+    assert (f"did:{scope}:cone.vot", query["id"], "wasGeneratedBy") in edges
+    prov = await http.get("/provenance", params={**params, "format": "prov-json"}, headers=alice)
+    assert prov.status_code == 200, prov.text
+    assert prov.json()["activity"][query["id"]]["prov:type"]["$"] == "vre:query"

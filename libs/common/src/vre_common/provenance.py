@@ -1,9 +1,9 @@
 """Provenance events and the outbox that delivers them to the gateway at least once.
 
 Every service reports what it did as an :class:`Event` (upload, attach, run started/finished,
-import from a DOI, publish to a DOI, delete): an *activity* that *used* some entities and
-*generated* others. Entity ids are ``did:<scope>:<name>``, ``run:<id>``, ``doi:10.…``
-(:func:`did_id`, :func:`run_id`, :func:`doi_id`).
+import from a DOI, a query at a VO service, publish to a DOI, delete): an *activity* that
+*used* some entities and *generated* others. Entity ids are ``did:<scope>:<name>``,
+``run:<id>``, ``doi:10.…`` (:func:`did_id`, :func:`run_id`, :func:`doi_id`).
 
 An event must never be lost when a service crashes, so it is not sent from the request:
 
@@ -117,6 +117,7 @@ class EventKind(StrEnum):
     RUN_STARTED = "run.started"  # activity run:<id>; used: the input DIDs
     RUN_FINISHED = "run.finished"  # activity run:<id>; generated: the output DIDs
     IMPORT = "import"  # used: doi:…; generated: the imported DIDs
+    QUERY = "query"  # used: the VO service (ivo://… or its URL), uploaded DIDs; generated: result
     PUBLISH = "publish"  # used: the published DIDs (or run:<id>); generated: doi:…
     DELETE = "delete"  # used: the deleted DIDs (they stay in the graph, marked invalidated)
 

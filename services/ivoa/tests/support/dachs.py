@@ -1,17 +1,27 @@
-"""A private GAVO DaCHS (TAP, cone search, VOSI, UWS, uploads) on loopback, for tests.
+"""A private GAVO DaCHS (TAP, cone search, SIA v2, RegTAP, VOSI, UWS, uploads) on loopback.
 
 Recipe: /work/shared/recipes/ivoa-tap.md. :class:`DachsServer` runs its own PostgreSQL
 cluster (``initdb`` into a temporary folder; as root the PostgreSQL commands run through
-``runuser -u postgres``) and ``dachs serve`` configured by ``GAVOSETTINGS``. It imports one
-resource, ``vrecat``: a synthetic catalogue of :data:`ROWS` sources (ids, ICRS positions in a
-10°×10° patch around (150°, +2°), magnitudes) drawn with a fixed seed, queryable by ADQL as
-``vrecat.main`` and by cone search at ``/vrecat/q/cone/scs.xml``.
+``runuser -u postgres``) and ``dachs serve`` configured by ``GAVOSETTINGS``. It imports:
 
-``init`` + ``imp`` take ≈ 5 s; the result (PostgreSQL data + DaCHS root) is kept as a
-template under the temporary directory, keyed by the catalogue and the DaCHS version, so the
-next session copies it and starts in ≈ 2 s after rewriting the two ports. ``stop()`` and
-``start()`` stop and restart both processes on the same ports (a service going down in the
-middle of a query, and back).
+- ``vrecat``: a synthetic catalogue of :data:`ROWS` sources (ids, ICRS positions in a
+  10°×10° patch around (150°, +2°), magnitudes) drawn with a fixed seed, queryable by ADQL as
+  ``vrecat.main`` and by cone search at ``/vrecat/q/cone/scs.xml``;
+- ``vreimg``: :data:`IMAGES`, tiny FITS images (noise with a fixed seed, tangent-projection
+  WCS centred at known positions, a filter and its band) in a ``//siap#pgs`` table published
+  to ObsCore (``//obscore#publishSIAP``) and served by an SIA v2 service on ObsCore
+  (``//siap2#parameters``) at ``/vreimg/q/sia2/siap2.xml``;
+- ``rr``: the RegTAP tables, harvested from DaCHS's own OAI-PMH interface after ``dachs pub``
+  of the TAP, cone and SIA services (Debian's DaCHS has no ``rr`` resource: see
+  :mod:`services.ivoa.tests.support.regtap`).
+
+Building takes ≈ 25 s (measured on a busy 2-core machine); the result (PostgreSQL data +
+DaCHS root, ≈ 50 MB) is kept as a template under the temporary directory, keyed by the
+resource descriptors, the images, the harvester's code and the DaCHS version, so the next
+session copies it and starts in ≈ 2 s after rewriting the two ports (and the harvested URLs,
+which carry the port).
+``stop()`` and ``start()`` stop and restart both processes on the same ports (a service going
+down in the middle of a query, and back).
 
 DaCHS runs on Debian's ``/usr/bin/python3``: it is called as the ``dachs`` command.
 
@@ -29,6 +39,7 @@ import contextlib
 import csv
 import grp
 import hashlib
+import inspect
 import math
 import os
 import random
@@ -43,6 +54,8 @@ from pathlib import Path
 
 import httpx
 
+from services.ivoa.tests.support import regtap
+from services.ivoa.tests.support.regtap import RR_RD, harvest, rows_json
 from vre_common.testing import free_port
 
 SEED = 20261125
@@ -97,12 +110,139 @@ RD = """<resource schema="vrecat" resdir=".">
     <meta name="testQuery.ra">150.0</meta>
     <meta name="testQuery.dec">2.0</meta>
     <meta name="testQuery.sr">0.5</meta>
+    <publish render="scs.xml" sets="ivo_managed"/>
     <scsCore queriedTable="main">
       <FEED source="//scs#coreDescs"/>
     </scsCore>
   </service>
 </resource>
 """
+
+
+REGISTRY_URL_FILE = "rr-url"  # the server URL the harvested rows carry
+IMAGE_SCHEMA = "vreimg"
+PIXELS = 24  # images are PIXELS × PIXELS
+PIXEL_SCALE = 0.005  # degrees per pixel: an image spans 0.12°
+IMAGE_RD = r"""<resource schema="vreimg" resdir=".">
+  <meta name="title">VRE synthetic images</meta>
+  <meta name="description">Synthetic FITS images at known positions, served by SIA v2
+    (tests).</meta>
+  <meta name="creationDate">2026-11-25T00:00:00Z</meta>
+  <meta name="creator.name">VRE tests</meta>
+  <meta name="subject">images</meta>
+  <meta name="referenceURL">http://127.0.0.1/</meta>
+  <meta name="contentLevel">Research</meta>
+  <meta name="type">Archive</meta>
+  <meta name="coverage.waveband">Infrared</meta>
+  <meta name="instrument">VRE synthetic camera</meta>
+  <meta name="facility">VRE test telescope</meta>
+  <table id="main" onDisk="True" mixin="//siap#pgs" adql="True">
+    <meta name="description">Synthetic images (SIAP table, published to ObsCore).</meta>
+    <mixin calibLevel="2" collectionName="'vreimg'" targetName="object"
+      >//obscore#publishSIAP</mixin>
+    <column name="object" type="text" ucd="meta.id;src" tablehead="Object"
+      description="The image's name." verbLevel="1"/>
+  </table>
+  <data id="import">
+    <sources pattern="data/*.fits"/>
+    <fitsProdGrammar>
+      <rowfilter procDef="//products#define">
+        <bind key="table">"\schema.main"</bind>
+      </rowfilter>
+    </fitsProdGrammar>
+    <make table="main">
+      <rowmaker>
+        <apply procDef="//siap#setMeta">
+          <bind key="dateObs">float(@MJD_OBS)</bind>
+          <bind key="bandpassId">@FILTER</bind>
+          <bind key="bandpassLo">float(@WAVELO)</bind>
+          <bind key="bandpassHi">float(@WAVEHI)</bind>
+          <bind key="bandpassRefval">(float(@WAVELO) + float(@WAVEHI)) / 2</bind>
+          <bind key="pixflags">"C"</bind>
+          <bind key="title">"VRE {} {}".format(@OBJECT, @FILTER)</bind>
+        </apply>
+        <apply procDef="//siap#computePGS"/>
+        <map dest="object">@OBJECT</map>
+      </rowmaker>
+    </make>
+  </data>
+  <service id="sia2" allowed="siap2.xml,form">
+    <meta name="title">VRE synthetic images SIA v2</meta>
+    <meta name="shortName">vreimg sia2</meta>
+    <meta name="sia.type">Pointed</meta>
+    <meta name="testQuery.pos.ra">150.0</meta>
+    <meta name="testQuery.pos.dec">2.0</meta>
+    <meta name="testQuery.size.ra">0.1</meta>
+    <meta name="testQuery.size.dec">0.1</meta>
+    <publish render="siap2.xml" sets="ivo_managed"/>
+    <dbCore queriedTable="//obscore#ObsCore">
+      <FEED source="//siap2#parameters"/>
+    </dbCore>
+  </service>
+</resource>
+"""
+
+
+@dataclass(frozen=True)
+class Image:
+    """One synthetic image: its name, centre (ICRS degrees), filter and band (metres)."""
+
+    name: str
+    ra: float
+    dec: float
+    filter: str
+    band: tuple[float, float]
+    mjd: float
+
+
+V_BAND = (5.0e-7, 6.0e-7)
+B_BAND = (3.9e-7, 4.9e-7)
+J_BAND = (1.1e-6, 1.4e-6)
+IMAGES = (
+    Image("img1", 150.00, 2.00, "V", V_BAND, 61000.1),
+    Image("img2", 150.20, 2.10, "V", V_BAND, 61000.2),
+    Image("img3", 150.44, 2.05, "B", B_BAND, 61001.1),
+    Image("img4", 149.30, 1.20, "J", J_BAND, 61002.1),
+    Image("img5", 151.50, 3.00, "V", V_BAND, 61003.1),
+    Image("img6", 148.60, 0.40, "J", J_BAND, 61004.1),
+)
+
+
+def image_header(image: Image) -> dict[str, object]:
+    """The FITS header cards of an image (a tangent projection centred on it)."""
+    centre = (PIXELS + 1) / 2
+    return {
+        "CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CUNIT1": "deg", "CUNIT2": "deg",
+        "CRVAL1": image.ra, "CRVAL2": image.dec, "CRPIX1": centre, "CRPIX2": centre,
+        "CDELT1": -PIXEL_SCALE, "CDELT2": PIXEL_SCALE, "RADESYS": "ICRS", "EQUINOX": 2000.0,
+        "OBJECT": image.name, "FILTER": image.filter, "WAVELO": image.band[0],
+        "WAVEHI": image.band[1], "MJD-OBS": image.mjd,
+    }  # fmt: skip
+
+
+def write_image(image: Image, path: Path, seed: int = SEED) -> None:
+    """A tiny FITS image of noise (fixed seed) with the WCS of :func:`image_header`."""
+    import numpy
+    from astropy.io import fits
+
+    rng = numpy.random.default_rng([seed, IMAGES.index(image)])
+    data = rng.normal(100.0, 5.0, (PIXELS, PIXELS)).astype(numpy.float32)
+    header = fits.Header()
+    for key, value in image_header(image).items():
+        header[key] = value
+    fits.PrimaryHDU(data=data, header=header).writeto(path)
+
+
+WCS_KEYS = ("CTYPE", "CUNIT", "CRVAL", "CRPIX", "CDELT", "RADESYS", "EQUINOX")
+
+
+def footprint(image: Image) -> list[tuple[float, float]]:
+    """The image's corners as DaCHS computes its coverage (astropy's ``calc_footprint``)."""
+    from astropy.wcs import WCS
+
+    header: dict[str, object] = {"NAXIS": 2, "NAXIS1": PIXELS, "NAXIS2": PIXELS}
+    header.update((k, v) for k, v in image_header(image).items() if k.startswith(WCS_KEYS))
+    return [(float(ra), float(dec)) for ra, dec in WCS(header).calc_footprint()]
 
 
 @dataclass(frozen=True)
@@ -257,6 +397,11 @@ class DachsServer:
         return f"{self.url}/{SCHEMA}/q/cone/scs.xml"
 
     @property
+    def sia_url(self) -> str:
+        """The SIA v2 query URL of the image collection."""
+        return f"{self.url}/{IMAGE_SCHEMA}/q/sia2/siap2.xml"
+
+    @property
     def _pgdata(self) -> Path:
         return self.root / "pgdata"
 
@@ -375,8 +520,11 @@ class DachsServer:
 
     def _template_key(self) -> str:
         digest = hashlib.sha256()
-        digest.update(RD.encode())
-        digest.update(f"{SEED}:{ROWS}:{_dachs_version()}".encode())
+        sources = [inspect.getsource(f) for f in (image_header, write_image, regtap)]
+        params = f"{SEED}:{ROWS}:{PIXELS}:{PIXEL_SCALE}"
+        for text in (RD, IMAGE_RD, RR_RD, repr(IMAGES), params, *sources):
+            digest.update(text.encode())
+        digest.update(_dachs_version().encode())
         return digest.hexdigest()[:16]
 
     def _build(self) -> None:
@@ -403,6 +551,54 @@ class DachsServer:
             for s in catalogue():
                 writer.writerow([s.id, repr(s.ra), repr(s.dec), repr(s.mag)])
         self._dachs("imp", f"{SCHEMA}/q")
+        self._dachs("imp", "//obscore")
+        images = self._gavo / "inputs" / IMAGE_SCHEMA
+        (images / "data").mkdir(parents=True, exist_ok=True)
+        (images / "q.rd").write_text(IMAGE_RD)
+        for image in IMAGES:
+            write_image(image, images / "data" / f"{image.name}.fits")
+        self._dachs("imp", f"{IMAGE_SCHEMA}/q")
+        self._build_registry()
+
+    def _build_registry(self) -> None:
+        """Publish the resources, harvest them from DaCHS's OAI-PMH, import them as ``rr``."""
+        self._dachs("pub", "//tap", f"{SCHEMA}/q", f"{IMAGE_SCHEMA}/q")
+        self._start_web()
+        try:
+            records = httpx.get(
+                f"{self.url}/oai.xml",
+                params={"verb": "ListRecords", "metadataPrefix": "ivo_vor"},
+                timeout=60,
+            )
+        finally:
+            self._stop_web()
+        records.raise_for_status()
+        inputs = self._gavo / "inputs" / "rr"
+        (inputs / "data").mkdir(parents=True, exist_ok=True)
+        (inputs / "q.rd").write_text(RR_RD)
+        (inputs / "data" / "rr.json").write_text(rows_json(harvest(records.content)))
+        self._dachs("imp", "rr/q")
+        (self._gavo / REGISTRY_URL_FILE).write_text(self.url)
+
+    def _rebase_registry(self) -> None:
+        """Point the harvested URLs at this instance's port (a copied template's are old)."""
+        marker = self._gavo / REGISTRY_URL_FILE
+        old = marker.read_text().strip() if marker.exists() else self.url
+        if old == self.url:
+            return
+        script = "".join(
+            f"UPDATE rr.{table} SET {column} = replace({column}, :'old', :'new');\n"
+            for table, column in (("interface", "access_url"), ("resource", "reference_url"))
+        )
+        done = subprocess.run(
+            [_which("psql") or "psql", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U",
+             "postgres", "-d", "gavo", "-v", "ON_ERROR_STOP=1", "-v", f"old={old}",
+             "-v", f"new={self.url}"],
+            input=script, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"rewriting the registry's URLs failed:\n{done.stderr}")
+        marker.write_text(self.url)
 
     def start(self) -> DachsServer:
         """Start (building the instance, or copying the cached template, the first time)."""
@@ -420,6 +616,7 @@ class DachsServer:
                 self._save_template(template)
         try:
             self._start_pg()
+            self._rebase_registry()
             self._start_web()
         except BaseException:
             self.stop()
@@ -482,4 +679,5 @@ if __name__ == "__main__":  # a manual check: python -m services.ivoa.tests.supp
     started = time.monotonic()
     with DachsServer() as server:
         print(f"up in {time.monotonic() - started:.1f} s: {server.tap_url} {server.scs_url}")
+        print(server.sia_url)
         print(httpx.get(f"{server.tap_url}/tables", timeout=10).text[:400])

@@ -1,10 +1,10 @@
 """IvoaEvents: provenance of queries whose results were written into the Data Lake.
 
 An event is written to the ``provenance_outbox`` table in the same transaction as the job's
-COMPLETED phase (both commit or neither does) and relayed to the gateway. It is an ``import``
-(the result is data brought in from outside the VRE): it *used* the VO service (its IVOA
-identifier, else its URL) and the uploaded table's DID, and *generated* the result DID; its
-attributes carry the query id, the service, the query text, the row count and the format.
+COMPLETED phase (both commit or neither does) and relayed to the gateway. Its kind is
+``query``: it *used* the VO service (its IVOA identifier, else its URL) and the uploaded
+table's DID, and *generated* the result DID; its attributes carry the query id, the service,
+its type, the query text, the row count and the format.
 """
 
 from __future__ import annotations

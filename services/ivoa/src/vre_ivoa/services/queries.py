@@ -508,7 +508,7 @@ class QueryRunner:
             used.append(did_id(ref.scope, ref.name))
         generated = did_id(job.scope, job.name)
         return Event.create(
-            EventKind.IMPORT,
+            EventKind.QUERY,
             job.owner_key,
             service="ivoa",
             project=self._projects.slug_of(job.scope),
