@@ -284,3 +284,43 @@ async def test_unknown_and_malformed_entities(client: httpx.AsyncClient, as_user
         "/provenance", params={"entity": A, "direction": "sideways"}, headers=as_user("alice")
     )
     assert r.status_code == 422
+
+
+def test_prov_json_keeps_uri_ids_as_they_are() -> None:
+    """A VO service's ivo:// id (or an https:// page) expands to itself, not to a made-up
+    page of the gateway; the VRE's own kinds expand to the gateway's pages."""
+    from vre_gateway.models.provenance import ProvEdge, ProvenanceGraph, ProvNode
+    from vre_gateway.services.provenance import to_prov_json
+
+    def node(id_: str, category: str, type_: str, depth: int) -> ProvNode:
+        return ProvNode.model_validate(
+            {"id": id_, "category": category, "type": type_, "project": None,
+             "label": None, "depth": depth}
+        )  # fmt: skip
+
+    service, query, table = "ivo://dachs.test/tap", "query:42", "did:proj.x:cone.vot"
+    graph = ProvenanceGraph(
+        root=table,
+        direction="up",
+        depth=2,
+        nodes=[
+            node(table, "entity", "did", 0),
+            node(query, "activity", "query", 1),
+            node(service, "entity", "vo-service", 2),
+        ],
+        edges=[
+            ProvEdge(source=table, target=query, relation="wasGeneratedBy"),
+            ProvEdge(source=query, target=service, relation="used"),
+        ],
+        truncated=False,
+    )
+    doc = to_prov_json(graph, "https://vre.example.org/")
+    prefixes = doc["prefix"]
+
+    def expand(qname: str) -> str:
+        prefix, local = qname.split(":", 1)
+        return str(prefixes[prefix]) + local
+
+    assert expand(service) == service
+    assert expand(table) == "https://vre.example.org/provenance/id/did/proj.x:cone.vot"
+    assert service in doc["entity"]

@@ -288,6 +288,9 @@ def _relation(edge: ProvEdge, categories: Mapping[str, str]) -> tuple[str, dict[
     return "used", {"prov:activity": source, "prov:entity": target}
 
 
+URI_SCHEMES = frozenset({"http", "https", "ivo", "urn", "ftp"})
+
+
 def to_prov_json(graph: ProvenanceGraph, base_url: str) -> dict[str, Any]:
     """The graph as a W3C PROV-JSON document (entities, activities, agents, relations)."""
     prefixes = {"vre": PROV_NS, "doi": "https://doi.org/"}
@@ -305,7 +308,14 @@ def to_prov_json(graph: ProvenanceGraph, base_url: str) -> dict[str, Any]:
     }
     for node in graph.nodes:
         prefix = id_type(node.id)
-        prefixes.setdefault(prefix, f"{base_url.rstrip('/')}/provenance/id/{prefix}/")
+        # ids that are URIs already (a VO service's ivo://…, a web page's https://…) expand
+        # to themselves; the VRE's own kinds (did:, run:, …) to pages of this gateway
+        namespace = (
+            f"{prefix}:"
+            if prefix in URI_SCHEMES
+            else f"{base_url.rstrip('/')}/provenance/id/{prefix}/"
+        )
+        prefixes.setdefault(prefix, namespace)
         sections[node.category][_qname(node.id)] = _node_attributes(node)
         if node.category == "activity" and node.actor:
             agent = f"vre:user/{node.actor}"
