@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.gateway_overhead",
     "bench.datalake",
     "bench.workflows",
+    "bench.load",
 ]
 ROOT = Path(__file__).resolve().parents[1]
 

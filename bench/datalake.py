@@ -4,6 +4,9 @@ and a large DID listing — on a real Rucio server with a POSIX storage element.
 - upload/download of one large file (2 GiB; 256 MiB with --quick) through the gateway and
   the datalake service, against ``shutil.copyfile`` of the same file on the same disk;
   the server's peak RSS growth (VmHWM minus RSS before the transfer);
+- the same with a WebDAV storage element (WsgiDAV under cheroot, TLS, bearer token — what
+  dCache/EOS sites speak; 1 GiB, 256 MiB with --quick), against a PUT/GET of the same file
+  straight to that WebDAV server;
 - GET one DID's metadata through the gateway vs straight to Rucio's REST API (p50/p99);
 - listing 100,000 DIDs (10,000 with --quick) as NDJSON: time to first result, total, and
   the server's RSS growth.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -62,6 +66,100 @@ def _stream_file(path: Path):  # type: ignore[no-untyped-def]
             yield chunk
 
 
+DAV_SERVER = ROOT / "services/datalake/tests/datalake_support/webdav_server.py"
+DAV_RSE = "VRE-DAV-1"
+DAV_TOKEN = "bench-storage-token"
+
+
+def _start_dav(tmp: Path) -> tuple[str, subprocess.Popen[bytes], Path]:
+    """A WebDAV server (WsgiDAV, TLS, token) on loopback; its URL, process and CA file."""
+    from services.datalake.tests.datalake_support.tls import self_signed
+
+    root = tmp / "dav"
+    (root / "rucio").mkdir(parents=True)
+    cert, key = self_signed(tmp)
+    port = free_port()
+    config = {"root": str(root), "port": port, "cert": str(cert), "key": str(key),
+              "token": DAV_TOKEN}  # fmt: skip
+    with (tmp / "dav.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(DAV_SERVER), json.dumps(config)], stdout=log, stderr=log
+        )
+    url = f"https://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(cert))
+    for _ in range(200):
+        try:
+            probe = httpx.request(
+                "PROPFIND", url + "/rucio/", verify=context,
+                headers={"Authorization": f"Bearer {DAV_TOKEN}", "Depth": "0"},
+            )  # fmt: skip
+            if probe.status_code == 207:
+                return url, process, cert
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"the WebDAV server did not start: {(tmp / 'dav.log').read_text()[-2000:]}")
+
+
+def _webdav_rows(
+    http: httpx.Client, issuer: TestIssuer, dav_url: str, cert: Path, tmp: Path, size: int
+) -> list[Row]:
+    """Upload and download through the gateway to the WebDAV RSE vs straight to the server
+    (the better of two direct transfers)."""
+    source = tmp / "dav-source.bin"
+    _make_file(source, size)
+    context = ssl.create_default_context(cafile=str(cert))
+    direct_headers = {"Authorization": f"Bearer {DAV_TOKEN}"}
+    direct_up = direct_down = float("inf")
+    with httpx.Client(verify=context, timeout=600, headers=direct_headers) as dav:
+        for _ in range(2):  # the better of two: the first also warms the server up
+            start = time.perf_counter()
+            put = dav.put(f"{dav_url}/rucio/direct.bin", content=_stream_file(source))
+            put.raise_for_status()
+            direct_up = min(direct_up, time.perf_counter() - start)
+            start = time.perf_counter()
+            with dav.stream("GET", f"{dav_url}/rucio/direct.bin") as response:
+                response.raise_for_status()
+                for _ in response.iter_bytes(4 * MiB):
+                    pass
+            direct_down = min(direct_down, time.perf_counter() - start)
+            dav.request("DELETE", f"{dav_url}/rucio/direct.bin")
+    headers = issuer.headers("davbench", exp=int(time.time()) + 7200)  # limits on every RSE
+    scope = http.get("/datalake/scopes/mine", headers=headers).json()["scope"]
+    name = f"dav-{uuid.uuid4().hex[:6]}.bin"
+    start = time.perf_counter()
+    r = http.put(
+        f"/datalake/files/{scope}/{name}",
+        content=_stream_file(source),
+        params={"rse": DAV_RSE},
+        headers=headers,
+    )
+    up = time.perf_counter() - start
+    if r.status_code != 201:
+        raise RuntimeError(f"upload to WebDAV: {r.status_code} {r.text[:500]}")
+    start = time.perf_counter()
+    with http.stream("GET", f"/datalake/files/{scope}/{name}", headers=headers) as response:
+        response.raise_for_status()
+        for _ in response.iter_bytes(4 * MiB):
+            pass
+    down = time.perf_counter() - start
+    source.unlink()
+    label = f"{size // MiB} MiB"
+    mib = size / MiB
+    rows: list[Row] = [
+        Row("datalake", f"WebDAV: PUT straight to the server, {label}", mib / direct_up,
+            "MiB/s", baseline=mib / direct_up),
+        Row("datalake", f"WebDAV: upload through gateway, {label}", mib / up, "MiB/s",
+            baseline=mib / direct_up, target=">= 0.5", ok=direct_up / up >= 0.5),
+        Row("datalake", f"WebDAV: GET straight from the server, {label}", mib / direct_down,
+            "MiB/s", baseline=mib / direct_down),
+        Row("datalake", f"WebDAV: download through gateway, {label}", mib / down, "MiB/s",
+            baseline=mib / direct_down, target=">= 0.5", ok=direct_down / down >= 0.5),
+    ]  # fmt: skip
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
     """Measure and return the table rows."""
     size = (256 if quick else 2048) * MiB
@@ -76,6 +174,8 @@ def run(quick: bool = False) -> list[Row]:
         keyfile.write_text(json.dumps(issuer.key.as_dict(private=True)))
         rucio = LocalRucio(LocalRucioConfig(data_dir=tmp / "rucio", log_level="WARNING"))
         rucio.up()
+        dav_url, dav_process, dav_cert = _start_dav(tmp)
+        rucio.add_webdav_rse(DAV_RSE, dav_url + "/rucio/")
         port = free_port()
         server = subprocess.Popen(
             [
@@ -87,6 +187,8 @@ def run(quick: bool = False) -> list[Row]:
                 rucio.admin_username,
                 rucio.admin_password,
                 str(keyfile),
+                DAV_TOKEN,
+                str(dav_cert),
             ],
             cwd=ROOT,
         )
@@ -178,6 +280,7 @@ def run(quick: bool = False) -> list[Row]:
                 ]
                 source.unlink()
                 (tmp / "down.bin").unlink()
+                rows += _webdav_rows(http, issuer, dav_url, dav_cert, tmp, min(size, 1024 * MiB))
 
                 # --- metadata latency: gateway vs Rucio directly
                 token = rucio.admin_token()
@@ -266,5 +369,7 @@ def run(quick: bool = False) -> list[Row]:
         finally:
             server.terminate()
             server.wait(timeout=10)
+            dav_process.terminate()
+            dav_process.wait(timeout=10)
             rucio.close()
     return rows

@@ -1,7 +1,8 @@
 """A gateway with the datalake mounted, served by uvicorn, for the Data Lake benchmark.
 
-Run as ``python -m bench.datalake_server PORT RUCIO_URL USER PASSWORD KEYFILE``; its peak RSS
-(VmHWM) is what the benchmark reads.
+Run as ``python -m bench.datalake_server PORT RUCIO_URL USER PASSWORD KEYFILE [DAV_TOKEN
+DAV_CA]`` (the last two for a WebDAV storage element: its bearer token and CA file); its peak
+RSS (VmHWM) is what the benchmark reads.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from vre_gateway.main import create_app
 
 def main() -> None:
     port, rucio_url, user, password, keyfile = sys.argv[1:6]
+    storage: dict[str, str] = {"default_rse": "VRE-DISK-1"}
+    if len(sys.argv) >= 8:
+        storage |= {"webdav_token": sys.argv[6], "webdav_verify": sys.argv[7]}
     issuer = TestIssuer()
     issuer.key = RSAKey.import_key(json.loads(Path(keyfile).read_text()))
     validator = issuer.validator()
     datalake = datalake_app(
         DatalakeSettings(
             rucio={"url": rucio_url, "service_username": user, "service_password": password},
-            storage={"default_rse": "VRE-DISK-1"},
+            storage=storage,
         ),
         validator=validator,
     )

@@ -121,6 +121,7 @@ class Factory:
         return HttpEventSink(url, token)
 
     async def aclose(self) -> None:
-        """Close HTTP pools."""
+        """Stop background settling, then close HTTP pools."""
+        await self.files.aclose()
         await self.backend.aclose()
         await self.webdav_client.aclose()

@@ -184,6 +184,14 @@ class DatalakeBackend(Protocol):
         """Undo a registration that could not be completed (best effort)."""
         ...
 
+    async def settle_registration(self, actor: Actor, rse: str, did: DidRef) -> bool:
+        """After a registration whose outcome was lost: finish it if the replica is there.
+
+        True: the replica is registered and now kept by the account's rule; False: the
+        catalogue has no replica of it on ``rse`` (the registration never happened).
+        """
+        ...
+
     # --- rules and usage
     async def add_rules(self, actor: Actor, request: RuleCreate) -> list[str]:
         """Create one rule per DID; returns their ids."""

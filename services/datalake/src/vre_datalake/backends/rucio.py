@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from vre_common.auth import Principal
-from vre_common.errors import BadGatewayError, InvalidInputError, VreError
+from vre_common.errors import BadGatewayError, InvalidInputError, NotFoundError, VreError
 from vre_datalake.backends.base import Actor, MetadataFilter
 from vre_datalake.backends.rucio_accounts import RucioAccounts
 from vre_datalake.backends.rucio_rest import BearerAuth, RucioAuth, RucioRest
@@ -578,6 +578,7 @@ class RucioDatalakeBackend:
             auth=self._user(actor),
             operation="list_replicas",
             json_body=body,
+            idempotent=True,  # a read that Rucio takes by POST
         ):
             states: dict[str, str] = item.get("states") or {}
             replicas = []
@@ -659,27 +660,62 @@ class RucioDatalakeBackend:
             json_body={"rse": rse, "files": [entry], "ignore_availability": True},
         )
         try:
-            await self._rest.request(
-                "POST",
-                "/rules/",
-                auth=self._user(actor),
-                operation="add_rule",
-                json_body={
-                    "dids": [{"scope": did.scope, "name": did.name}],
-                    "copies": 1,
-                    "rse_expression": rse,
-                    "account": actor.account,
-                    "grouping": "NONE",
-                    "activity": "User Subscriptions",
-                    "comment": "upload through the VRE data lake",
-                },
-            )
+            await self._add_upload_rule(actor, rse, did)
         except QuotaError as exc:
             await self.remove_replica(actor, rse, did)
             raise await self._quota_error(actor, rse, size) from exc
         except VreError:
             await self.remove_replica(actor, rse, did)
             raise
+
+    async def _add_upload_rule(self, actor: Actor, rse: str, did: DidRef) -> None:
+        await self._rest.request(
+            "POST",
+            "/rules/",
+            auth=self._user(actor),
+            operation="add_rule",
+            json_body={
+                "dids": [{"scope": did.scope, "name": did.name}],
+                "copies": 1,
+                "rse_expression": rse,
+                "account": actor.account,
+                "grouping": "NONE",
+                "activity": "User Subscriptions",
+                "comment": "upload through the VRE data lake",
+            },
+        )
+
+    async def settle_registration(self, actor: Actor, rse: str, did: DidRef) -> bool:
+        """Finish a registration whose outcome was lost (Rucio went away mid-way).
+
+        Rucio's generic policy lets nobody delete a replica through the API (the reaper
+        does), so a replica that did get registered cannot be taken back: the registration
+        is finished instead — the account's rule is added unless it exists.
+        """
+        try:
+            found = [
+                replica
+                async for item in self.iter_replicas(actor, [did], all_states=True)
+                for replica in item.replicas
+                if replica.rse == rse
+            ]
+        except NotFoundError:
+            return False
+        if not found:
+            return False
+        rules = await self._collect(
+            self._rest.stream(
+                "GET",
+                _path(did.scope, did.name) + "/rules",
+                auth=self._privileged(actor),
+                operation="list_did_rules",
+            )
+        )
+        if not any(
+            r.get("account") == actor.account and r.get("rse_expression") == rse for r in rules
+        ):
+            await self._add_upload_rule(actor, rse, did)
+        return True
 
     async def _quota_error(self, actor: Actor, rse: str, requested: int | None) -> QuotaError:
         usage = {u.rse: u for u in await self.account_usage(actor)}

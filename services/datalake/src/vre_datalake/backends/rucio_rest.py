@@ -5,18 +5,39 @@ maps each class to our errors once, here. Transport failures go through
 :func:`vre_common.http.backend_call` (unreachable → 503 with Retry-After, timeout → 504).
 List endpoints stream ``application/x-json-stream`` (one JSON document per line); they are
 parsed line by line so a listing of any length costs flat memory.
+
+A pooled keep-alive connection can be closed by Rucio (gunicorn's keep-alive, a restart) just
+as a request goes out on it. Such a call is sent again on a fresh connection (tenacity,
+:data:`CONNECTION_RETRIES` times): any call whose connection could not be opened (nothing was
+sent), and idempotent calls (GET, HEAD, and reads Rucio takes by POST, such as
+``/replicas/list``) whose connection was reset or closed before the answer. A non-idempotent
+call that was sent is never repeated: Rucio may have done it.
+
+A Rucio on SQLite (the embedded mode) refuses a write with "database is locked" when another
+was writing; Rucio rolled it back, so it is asked again with a randomised back-off, and from
+the first such answer on this client sends its writes one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
 import time
 from collections.abc import AsyncIterator, Iterable
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from vre_common.errors import (
     BackendUnavailableError,
@@ -92,7 +113,30 @@ _AUTH = {"CannotAuthenticate", "CannotAuthorize"}
 _MAX_MESSAGE = 400
 
 
-BUSY_RETRIES = 5  # 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s at most
+# SQLite lets one writer in at a time, and a transaction that read first and then writes is
+# refused at once when another wrote meanwhile: under many concurrent uploads (the load test's
+# 200 users) five quick tries were not enough. Back-off 0.1, 0.2, 0.4, 0.8, then 1 s (5.5 s in
+# all at most), each shortened by a random part so that callers refused together spread out.
+BUSY_RETRIES = 8
+BUSY_MAX_DELAY = 1.0
+CONNECTION_RETRIES = 2  # after a reset or closed connection: 0.05 + 0.1 s of back-off at most
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The request may have reached Rucio: only idempotent calls are sent again after these.
+_LOST_AFTER_SENDING = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+log = structlog.get_logger("vre.datalake.rucio")
+
+
+def may_resend(exc: BaseException, *, idempotent: bool) -> bool:
+    """Whether a call that failed with ``exc`` can be sent again on a fresh connection."""
+    if isinstance(exc, httpx.ConnectError):  # the connection never opened: nothing was sent
+        return True
+    return idempotent and isinstance(exc, _LOST_AFTER_SENDING)
+
+
+def _log_resend(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    log.warning("rucio_call_resent", attempt=state.attempt_number, error=type(exc).__name__)
 
 
 def _database_busy(response: httpx.Response) -> bool:
@@ -101,6 +145,11 @@ def _database_busy(response: httpx.Response) -> bool:
         return False
     cls, message = rucio_error(response)
     return "database is locked" in message or cls == "DatabaseException"
+
+
+def _sqlite_locked(response: httpx.Response) -> bool:
+    """Rucio's answer when its SQLite database had another writer (never PostgreSQL's)."""
+    return response.status_code >= 500 and "database is locked" in rucio_error(response)[1]
 
 
 def rucio_error(response: httpx.Response) -> tuple[str, str]:
@@ -203,10 +252,39 @@ class RucioRest:
         )
         self._tokens: dict[str, tuple[str, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # Set once Rucio reports SQLite lock contention: from then on our writes go one at a
+        # time (SQLite takes one writer anyway; queueing here beats retry storms there).
+        self._write_gate: asyncio.Semaphore | None = None
+
+    @property
+    def writes_serialized(self) -> bool:
+        """True once Rucio's database refused a write as locked (SQLite)."""
+        return self._write_gate is not None
+
+    def _gate(self, resendable: bool) -> contextlib.AbstractAsyncContextManager[Any]:
+        if resendable or self._write_gate is None:
+            return contextlib.nullcontext()
+        return self._write_gate
 
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
+
+    async def _send(
+        self, request: httpx.Request, *, idempotent: bool, stream: bool = False
+    ) -> httpx.Response:
+        """Send ``request``, again on a fresh connection when :func:`may_resend` allows."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda exc: may_resend(exc, idempotent=idempotent)),
+            stop=stop_after_attempt(1 + CONNECTION_RETRIES),
+            wait=wait_exponential(multiplier=0.05, max=0.5),
+            before_sleep=_log_resend,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._client.send(request, stream=stream)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def _unavailable(self, error: BackendUnavailableError) -> BackendUnavailableError:
         error.headers["Retry-After"] = str(self.settings.retry_after_seconds)
@@ -234,11 +312,12 @@ class RucioRest:
                 "X-Rucio-Username": self.settings.service_username,
                 "X-Rucio-Password": self.settings.service_password.get_secret_value(),
             }
+            request = self._client.build_request(
+                "GET", f"{self.settings.auth_base}/auth/userpass", headers=headers
+            )
             try:
                 async with backend_call("rucio", "auth_userpass"):
-                    response = await self._client.get(
-                        f"{self.settings.auth_base}/auth/userpass", headers=headers
-                    )
+                    response = await self._send(request, idempotent=True)
             except BackendUnavailableError as exc:
                 raise self._unavailable(exc) from exc.__cause__
             token: str | None = response.headers.get("X-Rucio-Auth-Token")
@@ -264,14 +343,19 @@ class RucioRest:
         json_body: Any = None,
         ok: Iterable[int] = (200, 201, 204),
         field: str | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
         """One call; a refused cached token is renewed once; errors are translated.
+
+        ``idempotent`` (default: by method) says whether the call may be sent again after
+        its connection was reset (see the module docstring).
 
         A Rucio on SQLite (the embedded mode) sometimes answers "database is locked" when
         its daemons write at the same moment; Rucio rolled that transaction back, so the
         call is repeated a few times with a short back-off before the error is given.
         """
         accepted = set(ok)
+        resendable = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         busy_retries = 0
         attempt = 0
         while True:
@@ -279,19 +363,23 @@ class RucioRest:
             headers = {"Accept": ACCEPT}
             if auth is not None:
                 headers["X-Rucio-Auth-Token"] = await auth.token()
+            request = self._client.build_request(
+                method,
+                self.base + path,
+                params=params,
+                content=None if json_body is None else json.dumps(json_body),
+                headers=headers,
+            )
             try:
-                async with backend_call("rucio", operation):
-                    response = await self._client.request(
-                        method,
-                        self.base + path,
-                        params=params,
-                        content=None if json_body is None else json.dumps(json_body),
-                        headers=headers,
-                    )
+                async with self._gate(resendable), backend_call("rucio", operation):
+                    response = await self._send(request, idempotent=resendable)
             except BackendUnavailableError as exc:
                 raise self._unavailable(exc) from exc.__cause__
             if response.status_code in accepted:
                 return response
+            if self._write_gate is None and not resendable and _sqlite_locked(response):
+                self._write_gate = asyncio.Semaphore(1)
+                log.warning("rucio_writes_serialized", reason="Rucio's database is locked")
             if response.status_code == 401 and auth is not None and attempt == 1:
                 cls, _ = rucio_error(response)
                 if cls in _AUTH and not auth.user_token:
@@ -299,7 +387,8 @@ class RucioRest:
                     continue
             if _database_busy(response) and busy_retries < BUSY_RETRIES:
                 busy_retries += 1
-                await asyncio.sleep(0.05 * 2**busy_retries)
+                delay = min(BUSY_MAX_DELAY, 0.05 * 2**busy_retries)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
                 continue
             raise translate(
                 response, operation, user_token=bool(auth and auth.user_token), field=field
@@ -315,6 +404,7 @@ class RucioRest:
         params: Any = None,
         json_body: Any = None,
         field: str | None = None,
+        idempotent: bool | None = None,
     ) -> Any:
         """One call answered with JSON (the first document of an NDJSON answer)."""
         response = await self.request(
@@ -325,6 +415,7 @@ class RucioRest:
             params=params,
             json_body=json_body,
             field=field,
+            idempotent=idempotent,
         )
         text = response.text.strip()
         if not text:
@@ -346,8 +437,14 @@ class RucioRest:
         params: Any = None,
         json_body: Any = None,
         field: str | None = None,
+        idempotent: bool | None = None,
     ) -> AsyncIterator[Any]:
-        """The documents of an NDJSON answer, one by one, as they arrive."""
+        """The documents of an NDJSON answer, one by one, as they arrive.
+
+        Only the sending is repeated after a reset connection (``idempotent`` as in
+        :meth:`request`): once documents have been given out, a broken stream is an error.
+        """
+        resendable = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         for attempt in (1, 2):
             headers = {"Accept": ACCEPT}
             if auth is not None:
@@ -361,7 +458,7 @@ class RucioRest:
             )
             try:
                 async with backend_call("rucio", operation):
-                    response = await self._client.send(request, stream=True)
+                    response = await self._send(request, idempotent=resendable, stream=True)
                     try:
                         if response.status_code != 200:
                             await response.aread()

@@ -4,6 +4,11 @@ Upload: the body is checksummed (adler32, md5) while it is written under a tempo
 next to the file's final PFN; only when every byte is on the storage, the announced md5
 matches and the quota allows it is the file moved into place and registered in Rucio. Any
 failure — including the client going away — removes what was written and registers nothing.
+One exception: when Rucio goes away during the registration itself, its outcome is unknown
+(the replica may be registered already, and Rucio's policy lets nobody delete a replica
+through its API). The bytes are then kept and the registration settled in the background
+once Rucio answers again: finished (the rule added) if the replica is there, the bytes
+removed if it is not. Either way nothing is left half done.
 A registered upload (and the attachment to a dataset) is reported as a provenance event,
 recorded pending just before Rucio is changed and ready right after.
 
@@ -14,6 +19,7 @@ corrupt replica ends in a broken connection, never in a silently wrong file.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import tarfile
@@ -52,6 +58,24 @@ log = structlog.get_logger("vre.datalake.files")
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _HASH_IN_THREAD = 256 * 1024
+SETTLE_FIRST_DELAY = 0.5  # seconds between attempts to settle a lost registration: doubling…
+SETTLE_MAX_DELAY = 5.0  # …up to this (one cheap call to a Rucio that may be back)
+SETTLE_GIVE_UP = 24 * 3600.0  # then the case is left to an operator (logged, bytes kept)
+
+
+def outcome_lost(exc: BaseException) -> bool:
+    """Whether a registration that failed with ``exc`` may still have happened in Rucio.
+
+    Rucio unreachable, too slow or failing (5xx), or the request cancelled while a call was
+    out: the call may have been done by Rucio. A 4xx answer is Rucio's refusal.
+    """
+    if isinstance(exc, VreError):
+        return exc.status >= 500
+    return not isinstance(exc, Exception)  # cancelled (the client went away)
+
+
+class _NotRegisteredError(Exception):
+    """Rucio has no replica of an upload whose registration outcome was lost."""
 
 
 @dataclass
@@ -179,6 +203,14 @@ class FileService:
         self._settings = settings
         self._storage_token = storage_token
         self._recorder = recorder
+        self._settling: set[asyncio.Task[None]] = set()
+
+    async def aclose(self) -> None:
+        """Stop settling lost registrations (their bytes stay; each is logged)."""
+        for task in list(self._settling):
+            task.cancel()
+        if self._settling:
+            await asyncio.wait(list(self._settling))
 
     # ------------------------------------------------------------------ upload
 
@@ -343,10 +375,13 @@ class FileService:
                     pfn=None,
                 )
                 registered = True
-        except BaseException:
+        except BaseException as exc:
             if not registered:  # a registered file keeps its bytes, whatever fails after
-                with anyio.CancelScope(shield=True):
-                    await self._discard(store, plan.pfn if moved else temp, token)
+                if moved and outcome_lost(exc):
+                    self._settle_later(plan, store, token, sums)
+                else:
+                    with anyio.CancelScope(shield=True):
+                        await self._discard(store, plan.pfn if moved else temp, token)
             raise
         log.info(
             "upload_registered",
@@ -401,6 +436,55 @@ class FileService:
             dataset=str(dataset) if dataset else None,
             created=created,
         )
+
+    def _settle_later(
+        self, plan: _UploadPlan, store: Any, token: str | None, sums: Checksummer
+    ) -> None:
+        log.warning("upload_outcome_lost", did=str(plan.did), rse=plan.rse, pfn=plan.pfn)
+        task = asyncio.get_running_loop().create_task(self._settle(plan, store, token, sums))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle(
+        self, plan: _UploadPlan, store: Any, token: str | None, sums: Checksummer
+    ) -> None:
+        """Finish or clean up a registration whose outcome was lost, once Rucio answers."""
+        delay = SETTLE_FIRST_DELAY
+        deadline = time.monotonic() + SETTLE_GIVE_UP
+        where = {"did": str(plan.did), "rse": plan.rse, "pfn": plan.pfn}
+        try:
+            while True:
+                try:
+                    event = self._recorder.event(
+                        EventKind.UPLOAD,
+                        plan.writer,
+                        generated=[did_id(plan.did.scope, plan.did.name)],
+                        attributes={"bytes": sums.bytes, "adler32": sums.adler32,
+                                    "md5": sums.md5, "rse": plan.rse},
+                        labels={did_id(plan.did.scope, plan.did.name): plan.did.name},
+                    )  # fmt: skip
+                    async with self._recorder.recording(event):
+                        registered = await self._backend.settle_registration(
+                            plan.writer, plan.rse, plan.did
+                        )
+                        if not registered:
+                            raise _NotRegisteredError
+                except _NotRegisteredError:
+                    await self._discard(store, plan.pfn, token)
+                    log.info("upload_settled", outcome="not registered, bytes removed", **where)
+                    return
+                except VreError as exc:
+                    if exc.status < 500 or time.monotonic() > deadline:
+                        log.error("upload_unsettled", error=str(exc.detail), **where)
+                        return  # the bytes stay: a replica may point at them
+                    await asyncio.sleep(delay)
+                    delay = min(2 * delay, SETTLE_MAX_DELAY)
+                    continue
+                log.warning("upload_settled", outcome="registered (rule ensured)", **where)
+                return
+        except asyncio.CancelledError:
+            log.error("upload_unsettled", error="the service stopped first", **where)
+            raise
 
     @staticmethod
     async def _discard(store: Any, url: str, token: str | None) -> None:
