@@ -253,3 +253,39 @@ async def test_out_of_date_schema_refuses_to_start(
     with pytest.raises(SchemaOutOfDateError):
         async with app_client(app):
             pass
+
+
+async def test_no_database_write_lock_is_held_while_the_scope_is_made(
+    tmp_path: object, issuer: TestIssuer, as_user: Users
+) -> None:
+    """The datalake may take a while to create a project's Rucio scope: meanwhile other
+    requests must be able to write (on SQLite one open write transaction stops them all)."""
+    import sqlite3
+    from pathlib import Path
+
+    from services.gateway.tests.conftest import gateway_settings
+
+    db = Path(str(tmp_path)) / "gateway.db"
+    seen: list[str] = []
+
+    class WritingWhileProvisioning(RecordingProvisioner):
+        async def create_scope(
+            self, scope: str, *, project: str, quota_bytes: int | None, token: str | None
+        ) -> None:
+            other = sqlite3.connect(db, timeout=0)  # fail at once if a writer holds the lock
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                seen.append("could write")
+            except sqlite3.OperationalError as exc:
+                seen.append(str(exc))
+            finally:
+                other.close()
+            await super().create_scope(scope, project=project, quota_bytes=quota_bytes, token=token)
+
+    settings = gateway_settings(f"sqlite+aiosqlite:///{db}", issuer)
+    app = create_app(settings, validator=issuer.validator(), provisioner=WritingWhileProvisioning())
+    async with app_client(app) as client:
+        r = await client.post("/projects", json={"name": "Lock free"}, headers=as_user("alice"))
+    assert r.status_code == 201, r.text
+    assert seen == ["could write"]

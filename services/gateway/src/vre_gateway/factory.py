@@ -224,12 +224,18 @@ def get_services(request: Request, session: SessionDep) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def known_user(request: Request, user: CurrentUser, services: ServicesDep) -> Principal:
-    """The caller, remembered (once per process) so members can be added by user name."""
-    seen = get_resources(request).known_users
+async def known_user(request: Request, user: CurrentUser) -> Principal:
+    """The caller, remembered (once per process) so members can be added by user name.
+
+    In a short transaction of its own: the request's transaction must not take the database
+    write lock before it needs to (project creation calls the datalake first).
+    """
+    resources = get_resources(request)
+    seen = resources.known_users
     marker = (user.key, user.username)
     if marker not in seen:
-        await services.store.remember(user, datetime.now(UTC))
+        async with resources.database.transaction() as session:
+            await ProjectStore(session).remember(user, datetime.now(UTC))
         if len(seen) > 100_000:
             seen.clear()
         seen.add(marker)

@@ -109,6 +109,16 @@ class ProjectService:
             created_at=now,
             updated_at=now,
         )
+        # The scope first, before any row is written: no database write lock is held while
+        # the datalake talks to Rucio (on SQLite that lock stopped every other writer, and
+        # concurrent creations timed out). Creating a scope is idempotent: if the rows below
+        # fail, the empty scope is the next project of that name's.
+        await self.provisioner.create_scope(
+            record.scope,
+            project=record.slug,
+            quota_bytes=self.settings.scope_quota_bytes,
+            token=token,
+        )
         await self.store.add(record)
         await self.store.add_member(
             MemberRecord(
@@ -129,13 +139,6 @@ class ProjectService:
             project=record,
             target=record.scope,
             detail={"name": record.name, "visibility": record.visibility.value},
-        )
-        # Last: if the datalake refuses, the request fails and the rows above roll back.
-        await self.provisioner.create_scope(
-            record.scope,
-            project=record.slug,
-            quota_bytes=self.settings.scope_quota_bytes,
-            token=token,
         )
         return to_project(record, Role.OWNER)
 
