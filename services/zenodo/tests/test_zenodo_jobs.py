@@ -14,10 +14,11 @@ from services.zenodo.tests.test_zenodo_e2e import SCOPE
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.db import Database
 from vre_common.errors import NotFoundError
+from vre_common.jobs import JobSupervisor
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_zenodo.main import create_app
-from vre_zenodo.services.jobs import JobSupervisor, counted
+from vre_zenodo.services.jobs import counted
 from vre_zenodo.storage.depositions import DepositionStore
 from vre_zenodo.storage.imports import ImportStore, NewImportFile
 from vre_zenodo.storage.schema import ZenodoBase
@@ -27,7 +28,7 @@ async def test_a_job_starts_only_when_its_request_commits() -> None:
     db = Database(DatabaseSettings(url="sqlite+aiosqlite:///:memory:"))
     async with db.engine.begin() as connection:
         await connection.run_sync(ZenodoBase.metadata.create_all)
-    supervisor = JobSupervisor(2)
+    supervisor = JobSupervisor(2, service="zenodo")
     ran: list[str] = []
 
     async def job(name: str) -> None:
@@ -52,7 +53,7 @@ async def test_a_job_starts_only_when_its_request_commits() -> None:
 
 
 async def test_shutdown_cancels_jobs_and_records_it() -> None:
-    supervisor = JobSupervisor(1)
+    supervisor = JobSupervisor(1, service="zenodo")
     started = asyncio.Event()
     records: list[str] = []
 

@@ -10,7 +10,7 @@ import pytest
 
 from services.zenodo.tests.conftest import ALICE_TOKEN, zenodo_settings
 from services.zenodo.tests.support.standin import ZenodoStandIn
-from vre_common.db import Database
+from vre_common.db import Database, utcnow
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_zenodo.main import create_app
@@ -18,7 +18,6 @@ from vre_zenodo.storage import migrations
 from vre_zenodo.storage.credentials import CredentialStore
 from vre_zenodo.storage.depositions import DepositionStore, NewDepositionFile
 from vre_zenodo.storage.imports import ImportStore, NewImportFile
-from vre_zenodo.storage.schema import utcnow
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by every service: the authenticated caller."""
+"""FastAPI dependencies shared by every service: the authenticated caller, its token, paths."""
 
 from __future__ import annotations
 
@@ -62,3 +62,23 @@ async def optional_principal(request: Request) -> Principal | None:
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
+
+
+async def caller_token(request: Request, _: CurrentUser) -> str:
+    """The authenticated caller's bearer token, to act for them at the other VRE services."""
+    token = bearer_token(request)
+    if not token:
+        raise InvalidTokenError("missing bearer token")
+    return token
+
+
+BearerToken = Annotated[str, Depends(caller_token)]
+
+
+def own_path(request: Request, name: str, **params: str) -> str:
+    """The path of one of this app's routes, also when the gateway mounts it under a prefix.
+
+    (``request.url_for`` looks names up in the outermost app, which does not know ours.)
+    """
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return root + str(request.app.url_path_for(name, **params))

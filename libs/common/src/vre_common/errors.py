@@ -8,7 +8,8 @@ of them as an RFC 9457 ``application/problem+json`` response.
     ``ConflictError`` (409), ``ForbiddenError`` (403), ``InvalidTokenError`` (401),
     ``InsufficientScopeError`` (403), ``PayloadTooLargeError`` (413), ``RateLimitedError``
     (429), ``QuotaExceededError`` (507 or 403 with the numbers).
-  - 5xx from a backend: ``BackendUnavailableError`` (503, Retry-After),
+  - 5xx from a backend: ``BackendUnavailableError`` (503, Retry-After; its
+    ``ServiceNotConfiguredError`` when a VRE service an operation needs has no URL set),
     ``BackendTimeoutError`` (504), ``BadGatewayError`` (502: the backend answered nonsense).
 """
 
@@ -174,6 +175,13 @@ class BackendUnavailableError(BackendError):
     def __init__(self, detail: str, *, retry_after: int = 5, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
         self.headers["Retry-After"] = str(retry_after)
+
+
+class ServiceNotConfiguredError(BackendUnavailableError):
+    """A VRE service this operation needs is not configured."""
+
+    slug = "service-not-configured"
+    title = "Service not configured"
 
 
 class BackendTimeoutError(BackendError):

@@ -8,7 +8,7 @@ tests. Each service makes one :class:`Migrations` for its ``alembic/`` folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command, context
 from alembic.config import Config
@@ -47,6 +47,13 @@ class Migrations:
         """Bring the database to the newest revision."""
         async with engine.begin() as connection:
             await connection.run_sync(lambda c: command.upgrade(self.config(c), "head"))
+
+    async def prepare(self, engine: AsyncEngine, mode: Literal["upgrade", "verify"]) -> None:
+        """At start-up: :meth:`upgrade` (``mode="upgrade"``) or :meth:`verify` the schema."""
+        if mode == "upgrade":
+            await self.upgrade(engine)
+        else:
+            await self.verify(engine)
 
     async def check_models(self, engine: AsyncEngine) -> None:
         """``alembic check``: raise if the models and the migrations differ."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
@@ -35,7 +36,13 @@ from pydantic import BaseModel, Field
 
 from vre_common.auth import Principal
 from vre_common.clients.datalake import raise_for_problem
-from vre_common.errors import ConflictError, ForbiddenError, InvalidTokenError, NotFoundError
+from vre_common.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    ForbiddenError,
+    InvalidTokenError,
+    NotFoundError,
+)
 from vre_common.http import backend_call, make_http_client
 from vre_common.settings import HttpClientSettings
 
@@ -382,6 +389,61 @@ class Policy:
         ) and (not access.archived or action in READ_ACTIONS)
 
 
+class ProjectsUnavailableError(BackendUnavailableError):
+    """A project scope is involved, and no gateway is configured to authorize it."""
+
+    slug = "projects-unavailable"
+    title = "Projects unavailable"
+
+
+class ProjectGate:
+    """Which Data Lake scopes are projects', and whether the caller may act there.
+
+    A scope ``<scope_prefix><slug>`` belongs to a Science Project: acting there needs the
+    action's permission (asked of the gateway's :class:`Policy` with the caller's own token).
+    Other scopes are left to the datalake, which checks every read and write itself.
+    """
+
+    def __init__(self, scope_prefix: str, *, service: str) -> None:
+        self.scope_prefix = scope_prefix
+        self.service = service
+        self.policy: Policy | None = None
+
+    def use(self, policy: Policy | None) -> None:
+        """The gateway's policy (in-process or over HTTP); None: project scopes are refused."""
+        self.policy = policy
+
+    def scope_of(self, slug: str) -> str:
+        """A project's scope."""
+        return self.scope_prefix + slug
+
+    def slug_of(self, scope: str) -> str | None:
+        """The project's slug of a project scope; None for any other scope."""
+        if scope.startswith(self.scope_prefix) and len(scope) > len(self.scope_prefix):
+            return scope[len(self.scope_prefix) :]
+        return None
+
+    async def require(
+        self, user: Principal, bearer: str | None, scope: str, action: Action
+    ) -> ProjectAccess | None:
+        """Allow ``action`` in ``scope`` if it is a project's (raise 404/403/409/503 otherwise)."""
+        if self.slug_of(scope) is None:
+            return None
+        if self.policy is None:
+            raise ProjectsUnavailableError(
+                f"{scope} is a project scope and this {self.service} service has no gateway "
+                "to ask about projects (gateway_url)"
+            )
+        return await self.policy.require(user, action, scope=scope, token=bearer)
+
+    async def require_all(
+        self, user: Principal, bearer: str | None, scopes: Iterable[str], action: Action
+    ) -> None:
+        """:meth:`require` for each distinct scope."""
+        for scope in sorted(set(scopes)):
+            await self.require(user, bearer, scope, action)
+
+
 class RequestPolicy:
     """A :class:`Policy` bound to one request's bearer token (what :data:`PolicyDep` gives)."""
 
@@ -485,7 +547,9 @@ __all__ = [
     "ProjectArchivedError",
     "ProjectDirectory",
     "ProjectForbiddenError",
+    "ProjectGate",
     "ProjectNotFoundError",
+    "ProjectsUnavailableError",
     "RequestPolicy",
     "Role",
     "Visibility",

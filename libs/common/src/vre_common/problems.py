@@ -182,3 +182,31 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
     return out
+
+
+def stored_problem(exc: VreError, *, extensions: bool = True) -> dict[str, Any]:
+    """An error as a problem document kept on a background job's record (no request).
+
+    ``extensions``: include the error's extension members (``extra``), as a response would.
+    """
+    problem: dict[str, Any] = {
+        "type": exc.type_uri,
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.detail,
+    }
+    if exc.errors:
+        problem["errors"] = exc.errors
+    if extensions and exc.extra:
+        problem.update({k: v for k, v in exc.extra.items() if k not in problem})
+    return problem
+
+
+def internal_problem(detail: str) -> dict[str, Any]:
+    """The problem document kept on a job that stopped on an unexpected error."""
+    return {
+        "type": PROBLEM_BASE + "internal-error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": detail,
+    }

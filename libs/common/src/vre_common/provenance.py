@@ -34,8 +34,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
+import anyio
 import httpx
 import structlog
 from pydantic import (
@@ -65,10 +66,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vre_common.auth import Principal
 from vre_common.clients.datalake import raise_for_problem
+from vre_common.db import Database
 from vre_common.errors import InvalidInputError, VreError
 from vre_common.http import backend_call, make_http_client
 from vre_common.logging import current_request_id
-from vre_common.settings import HttpClientSettings
+from vre_common.settings import HttpClientSettings, ProvenanceSettings
 
 log = structlog.get_logger("vre.provenance")
 
@@ -567,6 +569,26 @@ class HttpEventSink:
         return IngestResult.model_validate(response.json())
 
 
+def http_event_sink(gateway_url: str | None, settings: ProvenanceSettings) -> EventSink | None:
+    """The distributed mode's sink: the gateway over HTTP with the service token.
+
+    None without a gateway URL or without a service token (nothing is then recorded). A
+    token file is read at every delivery, so a rotated token is picked up.
+    """
+    if gateway_url is None or (
+        settings.service_token is None and settings.service_token_file is None
+    ):
+        return None
+
+    async def token() -> str:
+        if settings.service_token_file is not None:
+            return (await anyio.Path(settings.service_token_file).read_text()).strip()
+        assert settings.service_token is not None
+        return settings.service_token.get_secret_value()
+
+    return HttpEventSink(gateway_url, token)
+
+
 Confirm = Callable[[Event], Awaitable[bool | None]]
 
 
@@ -697,6 +719,7 @@ __all__ = [
     "check_entity_id",
     "did_id",
     "doi_id",
+    "http_event_sink",
     "id_type",
     "outbox_table",
     "run_id",
@@ -723,6 +746,16 @@ class ServiceEvents:
         self._enabled = enabled
         self._interval = relay_interval_seconds
         self._sink: EventSink | None = None
+
+    @classmethod
+    def for_service(cls, table: Table, *, db: Database, settings: ProvenanceSettings) -> Self:
+        """The recorder of a service: its outbox ``table`` in ``db``, as ``settings`` say."""
+        return cls(
+            table=table,
+            sessionmaker=db.sessionmaker,
+            enabled=settings.enabled,
+            relay_interval_seconds=settings.relay_interval_seconds,
+        )
 
     @property
     def active(self) -> bool:

@@ -5,11 +5,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from vre_common.errors import BackendUnavailableError
+
 Check = Callable[[], Awaitable[None]]
+
+
+def healthz_check(service: str, url: str) -> Check:
+    """A check that the VRE ``service`` at ``url`` answers its ``/healthz`` with 200."""
+
+    async def check() -> None:
+        try:
+            async with httpx.AsyncClient(timeout=3.0) as client:
+                response = await client.get(f"{url}/healthz")
+        except httpx.HTTPError as exc:
+            raise BackendUnavailableError(
+                f"{service} service unreachable: {type(exc).__name__}"
+            ) from exc
+        if response.status_code != 200:
+            raise BackendUnavailableError(f"{service} answered {response.status_code}")
+
+    return check
 
 
 class DependencyState(BaseModel):

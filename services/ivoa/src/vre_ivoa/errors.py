@@ -13,8 +13,9 @@
 - ``VoServiceTimeoutError`` (504): the service did not answer, or the query did not finish,
   in the time allowed.
 - ``RegistryNotConfiguredError`` (503): discovery asked for and no RegTAP URL is set.
-- ``ServiceNotConfiguredError`` (503): the datalake service's URL is not set.
-- ``ProjectsUnavailableError`` (503): a project scope is involved and no gateway is set.
+- Shared: ``vre_common.errors.ServiceNotConfiguredError`` (503) when the datalake service's
+  URL is not set; ``vre_common.policy.ProjectsUnavailableError`` (503) when a project scope
+  is involved and no gateway is set.
 """
 
 from __future__ import annotations
@@ -90,17 +91,3 @@ class RegistryNotConfiguredError(NotFoundError):
 
     slug = "registry-not-configured"
     title = "No registry configured"
-
-
-class ServiceNotConfiguredError(BackendUnavailableError):
-    """A VRE service this operation needs is not configured."""
-
-    slug = "service-not-configured"
-    title = "Service not configured"
-
-
-class ProjectsUnavailableError(BackendUnavailableError):
-    """A project scope is involved, and no gateway is configured to authorize it."""
-
-    slug = "projects-unavailable"
-    title = "Projects unavailable"

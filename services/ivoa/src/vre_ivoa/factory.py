@@ -5,25 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 
-import anyio
 import structlog
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.db import Database
-from vre_common.provenance import EventSink, HttpEventSink
+from vre_common.jobs import JobSupervisor
+from vre_common.policy import ProjectGate
+from vre_common.provenance import ServiceEvents
 from vre_ivoa.backends.base import RegistryPort, VoServicePort
 from vre_ivoa.backends.registry import RegTapRegistry
 from vre_ivoa.backends.vo import VoServiceClient
 from vre_ivoa.config import IvoaSettings
 from vre_ivoa.services.catalog import ServiceCatalog
-from vre_ivoa.services.jobs import JobSupervisor
-from vre_ivoa.services.projects import ProjectGate
-from vre_ivoa.services.provenance import IvoaEvents
 from vre_ivoa.services.queries import QueryRunner, QueryService
 from vre_ivoa.storage import migrations
 from vre_ivoa.storage.queries import QueryStore
+from vre_ivoa.storage.schema import PROVENANCE_OUTBOX
 
 log = structlog.get_logger("vre.ivoa")
 
@@ -45,9 +43,12 @@ class Factory:
         self.clients = dict(clients)
         self.registry = registry
         self.datalake = datalake
-        self.supervisor = JobSupervisor(settings.jobs.max_concurrent)
-        self.projects = ProjectGate(settings.projects.scope_prefix)
-        self.events = IvoaEvents(db=database, settings=settings.provenance)
+        self.supervisor = JobSupervisor(settings.jobs.max_concurrent, service="ivoa")
+        self.projects = ProjectGate(settings.projects.scope_prefix, service="ivoa")
+        # Query events join the transaction of the job's COMPLETED phase (outbox + relay).
+        self.events = ServiceEvents.for_service(
+            PROVENANCE_OUTBOX, db=database, settings=settings.provenance
+        )
         self.catalog = ServiceCatalog(
             configs=settings.services,
             clients=self.clients,
@@ -95,29 +96,11 @@ class Factory:
 
     async def startup(self) -> None:
         """Migrate (or verify) the schema; mark jobs a previous process left running."""
-        if self.settings.migrations == "upgrade":
-            await migrations.upgrade(self.db.engine)
-        else:
-            await migrations.verify(self.db.engine)
+        await migrations.MIGRATIONS.prepare(self.db.engine, self.settings.migrations)
         async with self.unit() as session:
             interrupted = await QueryStore(session).interrupt_active()
         if interrupted:
             log.info("queries_interrupted_at_start", queries=interrupted)
-
-    def http_event_sink(self) -> EventSink | None:
-        """The distributed mode's sink: the gateway over HTTP with the service token."""
-        settings = self.settings.provenance
-        url = self.settings.gateway_url
-        if url is None or (settings.service_token is None and settings.service_token_file is None):
-            return None
-
-        async def token() -> str:
-            if settings.service_token_file is not None:
-                return (await anyio.Path(settings.service_token_file).read_text()).strip()
-            assert settings.service_token is not None
-            return settings.service_token.get_secret_value()
-
-        return HttpEventSink(url, token)
 
     async def aclose(self) -> None:
         """Stop the jobs (each records its end), then close pools and the engine."""
@@ -128,11 +111,6 @@ class Factory:
             if close is not None:
                 await close()
         await self.db.dispose()
-
-    async def check_database(self) -> None:
-        """Readiness: the database answers."""
-        async with self.db.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
 
     def query_service(self) -> QueryService:
         """The queries service."""

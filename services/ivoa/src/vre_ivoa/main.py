@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import httpx
 from fastapi import FastAPI
 
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
-from vre_common.errors import BackendUnavailableError
-from vre_common.policy import HttpProjectDirectory, Policy
-from vre_common.readiness import Check, install_readiness
+from vre_common.lifespan import factory_lifespan
+from vre_common.readiness import Check, healthz_check, install_readiness
 from vre_ivoa.config import IvoaSettings
 from vre_ivoa.factory import Factory
 from vre_ivoa.handlers import queries, services
@@ -37,26 +32,11 @@ def create_app(
     """
     settings = settings or IvoaSettings()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        factory = Factory.from_settings(settings)
-        try:
-            await factory.startup()
-        except BaseException:
-            await factory.aclose()
-            raise
-        app.state.factory = factory
-        directory: HttpProjectDirectory | None = None
-        try:
-            directory = _use_gateway(app, settings, factory)
-            yield
-        finally:
-            await factory.aclose()
-            if directory is not None:
-                await directory.aclose()
-
     app = create_base_app(
-        service="ivoa", title="VRE ivoa", description=DESCRIPTION, lifespan=lifespan
+        service="ivoa",
+        title="VRE ivoa",
+        description=DESCRIPTION,
+        lifespan=factory_lifespan(settings, lambda: Factory.from_settings(settings)),
     )
     app.state.settings = settings
     app.state.validator = validator or build_validator(settings.auth)
@@ -64,39 +44,10 @@ def create_app(
         app.include_router(module.router)
 
     async def database() -> None:
-        await app.state.factory.check_database()
+        await app.state.factory.db.ping()
 
     checks: dict[str, Check] = {"database": database}
     if settings.datalake.url:
-        datalake_url = settings.datalake.url
-
-        async def datalake() -> None:
-            try:
-                async with httpx.AsyncClient(timeout=3.0) as client:
-                    response = await client.get(f"{datalake_url}/healthz")
-            except httpx.HTTPError as exc:
-                raise BackendUnavailableError(
-                    f"datalake service unreachable: {type(exc).__name__}"
-                ) from exc
-            if response.status_code != 200:
-                raise BackendUnavailableError(f"datalake answered {response.status_code}")
-
-        checks["datalake"] = datalake
+        checks["datalake"] = healthz_check("datalake", settings.datalake.url)
     install_readiness(app, checks)
     return app
-
-
-def _use_gateway(
-    app: FastAPI, settings: IvoaSettings, factory: Factory
-) -> HttpProjectDirectory | None:
-    """Project policy and provenance sink: the mounting gateway's, or the gateway over HTTP."""
-    directory: HttpProjectDirectory | None = None
-    policy: Policy | None = getattr(app.state, "policy", None)
-    if policy is None and settings.gateway_url:
-        directory = HttpProjectDirectory(
-            settings.gateway_url, ttl_seconds=settings.projects.directory_ttl_seconds
-        )
-        policy = Policy(directory)
-    factory.projects.use(policy)
-    factory.events.start(getattr(app.state, "provenance_sink", None) or factory.http_event_sink())
-    return directory

@@ -6,16 +6,14 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.crypto import TokenCipher
 from vre_common.db import Database, run_migrations, sync_url
-from vre_common.provenance import EventSink, HttpEventSink
 from vre_workflows.backends.base import ContainerRuntime, DatalakePort
 from vre_workflows.backends.containers import NoContainerRuntime, PodmanRuntime
 from vre_workflows.backends.datalake import ServiceDatalakeBackend, UnconfiguredDatalake
@@ -28,7 +26,7 @@ from vre_workflows.services.executor import RunManager
 from vre_workflows.services.files import RunFiles
 from vre_workflows.services.provenance import RunEvents
 from vre_workflows.services.validation import ValidationService
-from vre_workflows.storage.schema import WorkflowsBase
+from vre_workflows.storage.schema import PROVENANCE_OUTBOX, WorkflowsBase
 from vre_workflows.validation.worker_client import ReanaValidatorWorker
 
 ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
@@ -103,26 +101,6 @@ class Components:
             await close()
         await self.db.dispose()
 
-    def http_event_sink(self) -> EventSink | None:
-        """The distributed mode's sink: the gateway over HTTP with the service token."""
-        settings = self.settings.provenance
-        url = self.settings.gateway_url
-        if url is None or (settings.service_token is None and settings.service_token_file is None):
-            return None
-
-        async def token() -> str:
-            if settings.service_token_file is not None:
-                return (await anyio.Path(settings.service_token_file).read_text()).strip()
-            assert settings.service_token is not None
-            return settings.service_token.get_secret_value()
-
-        return HttpEventSink(url, token)
-
-    async def check_database(self) -> None:
-        """Readiness: the database answers."""
-        async with self.db.sessionmaker() as session:
-            await session.execute(text("SELECT 1"))
-
 
 def build_components(
     settings: WorkflowsSettings,
@@ -153,7 +131,7 @@ def build_components(
         else:
             datalake = UnconfiguredDatalake()
     cipher = TokenCipher(lambda: load_or_create_key(settings.reana, settings.data_dir))
-    events = RunEvents(db=db, settings=settings.provenance)
+    events = RunEvents.for_service(PROVENANCE_OUTBOX, db=db, settings=settings.provenance)
     access = RunAccess()
     manager = RunManager(
         db=db,

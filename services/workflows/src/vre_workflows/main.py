@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
-from vre_common.policy import HttpProjectDirectory, Policy
+from vre_common.lifespan import gateway_event_sink, gateway_policy
 from vre_common.readiness import install_readiness
 from vre_workflows.backends.base import ContainerRuntime, DatalakePort
 from vre_workflows.config import WorkflowsSettings
@@ -50,19 +50,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            policy: Policy | None = getattr(app.state, "policy", None)
-            if policy is None and settings.gateway_url:
-                directory = HttpProjectDirectory(
-                    settings.gateway_url, ttl_seconds=settings.projects.directory_ttl_seconds
-                )
+            policy, directory = gateway_policy(app, settings)
+            if directory is not None:
                 stack.push_async_callback(directory.aclose)
-                policy = Policy(directory)
             components.access.use(policy)
             await components.start()
             stack.push_async_callback(components.stop)
-            components.events.start(
-                getattr(app.state, "provenance_sink", None) or components.http_event_sink()
-            )
+            components.events.start(gateway_event_sink(app, settings))
             yield
 
     app = create_base_app(
@@ -79,6 +73,6 @@ def create_app(
     app.include_router(credentials.router)
     install_readiness(
         app,
-        {"database": components.check_database, "reana-validator": components.worker.ping},
+        {"database": components.db.ping, "reana-validator": components.worker.ping},
     )
     return app

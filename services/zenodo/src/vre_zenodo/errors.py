@@ -14,8 +14,9 @@
 - ``DepositionStateError`` (409): the deposition's state forbids the action (publishing an
   incomplete upload, discarding a published record …).
 - ``ChecksumMismatchError`` (502): bytes did not match their recorded md5.
-- ``ServiceNotConfiguredError`` (503): a VRE service this operation needs has no URL set.
-- ``ProjectsUnavailableError`` (503): a project scope is involved and no gateway is set.
+- Shared: ``vre_common.errors.ServiceNotConfiguredError`` (503) when a VRE service this
+  operation needs has no URL set; ``vre_common.policy.ProjectsUnavailableError`` (503) when
+  a project scope is involved and no gateway is set.
 - Project scopes also raise the shared policy's errors (``vre_common.policy``): 404 when the
   project is private to the caller, 403 when their role is too weak, 409 when it is archived.
 """
@@ -23,7 +24,6 @@
 from __future__ import annotations
 
 from vre_common.errors import (
-    BackendUnavailableError,
     BadGatewayError,
     ConflictError,
     ForbiddenError,
@@ -116,17 +116,3 @@ class ChecksumMismatchError(BadGatewayError):
 
     slug = "checksum-mismatch"
     title = "Checksum mismatch"
-
-
-class ServiceNotConfiguredError(BackendUnavailableError):
-    """A VRE service this operation needs is not configured."""
-
-    slug = "service-not-configured"
-    title = "Service not configured"
-
-
-class ProjectsUnavailableError(BackendUnavailableError):
-    """A project scope is involved, and no gateway is configured to authorize it."""
-
-    slug = "projects-unavailable"
-    title = "Projects unavailable"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
-import anyio
 import structlog
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.db import Database
-from vre_common.provenance import EventSink, HttpEventSink
+from vre_common.jobs import JobSupervisor
+from vre_common.policy import ProjectGate
+from vre_common.provenance import ServiceEvents
 from vre_zenodo.backends.base import (
     DatalakeConnector,
     RunOutputsPort,
@@ -24,14 +24,12 @@ from vre_zenodo.crypto import TokenCipher, cipher_from_settings
 from vre_zenodo.services.credentials import CredentialService
 from vre_zenodo.services.depositions import DepositionService, DepositionUploader
 from vre_zenodo.services.imports import ImportRunner, ImportService
-from vre_zenodo.services.jobs import JobSupervisor
-from vre_zenodo.services.projects import ProjectGate
-from vre_zenodo.services.provenance import ZenodoEvents
 from vre_zenodo.services.records import RecordService
 from vre_zenodo.storage import migrations
 from vre_zenodo.storage.credentials import CredentialStore
 from vre_zenodo.storage.depositions import DepositionStore
 from vre_zenodo.storage.imports import ImportStore
+from vre_zenodo.storage.schema import PROVENANCE_OUTBOX
 
 log = structlog.get_logger("vre.zenodo")
 
@@ -57,9 +55,13 @@ class Factory:
         self.datalake = datalake
         self.workflows = workflows
         self.catalogue = catalogue
-        self.supervisor = JobSupervisor(settings.jobs.max_concurrent)
-        self.projects = ProjectGate(settings.projects.scope_prefix)
-        self.events = ZenodoEvents(db=database, settings=settings.provenance)
+        self.supervisor = JobSupervisor(settings.jobs.max_concurrent, service="zenodo")
+        self.projects = ProjectGate(settings.projects.scope_prefix, service="zenodo")
+        # Import and publish events join the transaction of the change they describe (the
+        # import's final state, the deposition's publication) and are relayed to the gateway.
+        self.events = ServiceEvents.for_service(
+            PROVENANCE_OUTBOX, db=database, settings=settings.provenance
+        )
         self.import_runner = ImportRunner(
             unit=self.unit,
             zenodo=zenodo,
@@ -92,30 +94,12 @@ class Factory:
 
     async def startup(self) -> None:
         """Migrate (or verify) the schema; mark jobs a previous process left running."""
-        if self.settings.migrations == "upgrade":
-            await migrations.upgrade(self.db.engine)
-        else:
-            await migrations.verify(self.db.engine)
+        await migrations.MIGRATIONS.prepare(self.db.engine, self.settings.migrations)
         async with self.unit() as session:
             imports = await ImportStore(session).interrupt_active()
             uploads = await DepositionStore(session).interrupt_uploads()
         if imports or uploads:
             log.info("jobs_interrupted_at_start", imports=imports, uploads=uploads)
-
-    def http_event_sink(self) -> EventSink | None:
-        """The distributed mode's sink: the gateway over HTTP with the service token."""
-        settings = self.settings.provenance
-        url = self.settings.gateway_url
-        if url is None or (settings.service_token is None and settings.service_token_file is None):
-            return None
-
-        async def token() -> str:
-            if settings.service_token_file is not None:
-                return (await anyio.Path(settings.service_token_file).read_text()).strip()
-            assert settings.service_token is not None
-            return settings.service_token.get_secret_value()
-
-        return HttpEventSink(url, token)
 
     async def aclose(self) -> None:
         """Stop the jobs (each records its interruption), then close pools and the engine."""
@@ -126,11 +110,6 @@ class Factory:
             if close is not None:
                 await close()
         await self.db.dispose()
-
-    async def check_database(self) -> None:
-        """Readiness: the database answers."""
-        async with self.db.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
 
     # ------------------------------------------------------------------ services
 

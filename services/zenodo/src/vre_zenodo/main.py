@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 from fastapi import FastAPI
 
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.errors import BackendUnavailableError
-from vre_common.policy import HttpProjectDirectory, Policy
-from vre_common.readiness import Check, install_readiness
+from vre_common.lifespan import factory_lifespan
+from vre_common.readiness import Check, healthz_check, install_readiness
 from vre_zenodo.config import ZenodoSettings
 from vre_zenodo.factory import Factory
 from vre_zenodo.handlers import credentials, depositions, imports, records
@@ -36,29 +33,11 @@ def create_app(
     """
     settings = settings or ZenodoSettings()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        factory = Factory.from_settings(settings)
-        try:
-            await factory.startup()
-        except BaseException:
-            await factory.aclose()
-            raise
-        app.state.factory = factory
-        directory: HttpProjectDirectory | None = None
-        try:
-            directory = _use_gateway(app, settings, factory)
-            yield
-        finally:
-            await factory.aclose()
-            if directory is not None:
-                await directory.aclose()
-
     app = create_base_app(
         service="zenodo",
         title="VRE zenodo",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=factory_lifespan(settings, lambda: Factory.from_settings(settings)),
     )
     app.state.settings = settings
     app.state.validator = validator or build_validator(settings.auth)
@@ -66,7 +45,7 @@ def create_app(
         app.include_router(module.router)
 
     async def database() -> None:
-        await app.state.factory.check_database()
+        await app.state.factory.db.ping()
 
     async def zenodo() -> None:
         url = f"{settings.zenodo.api}/records"
@@ -80,39 +59,7 @@ def create_app(
 
     checks: dict[str, Check] = {"database": database, "zenodo": zenodo}
     if settings.datalake.url:
-        datalake_url = settings.datalake.url
-
-        async def datalake() -> None:
-            try:
-                async with httpx.AsyncClient(timeout=3.0) as client:
-                    response = await client.get(f"{datalake_url}/healthz")
-            except httpx.HTTPError as exc:
-                raise BackendUnavailableError(
-                    f"datalake service unreachable: {type(exc).__name__}"
-                ) from exc
-            if response.status_code != 200:
-                raise BackendUnavailableError(f"datalake answered {response.status_code}")
-
-        checks["datalake"] = datalake
+        checks["datalake"] = healthz_check("datalake", settings.datalake.url)
     # Zenodo is external and only needed to import or publish: reported, not required.
     install_readiness(app, checks, optional=frozenset({"zenodo"}))
     return app
-
-
-def _use_gateway(
-    app: FastAPI, settings: ZenodoSettings, factory: Factory
-) -> HttpProjectDirectory | None:
-    """Project policy and provenance sink: the mounting gateway's, or the gateway over HTTP.
-
-    Returns the HTTP directory it created (to close at the end), if any.
-    """
-    directory: HttpProjectDirectory | None = None
-    policy: Policy | None = getattr(app.state, "policy", None)
-    if policy is None and settings.gateway_url:
-        directory = HttpProjectDirectory(
-            settings.gateway_url, ttl_seconds=settings.projects.directory_ttl_seconds
-        )
-        policy = Policy(directory)
-    factory.projects.use(policy)
-    factory.events.start(getattr(app.state, "provenance_sink", None) or factory.http_event_sink())
-    return directory

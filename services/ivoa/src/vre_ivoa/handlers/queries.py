@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from vre_common.deps import CurrentUser
+from vre_common.deps import BearerToken, CurrentUser, own_path
 from vre_common.problems import problem_responses
-from vre_ivoa.handlers.deps import BearerToken, QueryServiceDep, own_path
+from vre_ivoa.handlers.deps import QueryServiceDep
 from vre_ivoa.models import Query, QueryCreate, QueryList
 
 router = APIRouter(prefix="/queries", tags=["queries"])

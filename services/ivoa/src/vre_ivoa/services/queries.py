@@ -30,22 +30,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.auth import Principal
 from vre_common.clients.datalake import DatalakeClient, DidRef
+from vre_common.db import utcnow
 from vre_common.errors import (
     BadRequestError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    ServiceNotConfiguredError,
     VreError,
 )
-from vre_common.policy import Action
-from vre_common.provenance import Event, EventKind, did_id
+from vre_common.jobs import JobSupervisor
+from vre_common.policy import Action, ProjectGate
+from vre_common.problems import internal_problem, stored_problem
+from vre_common.provenance import Event, EventKind, ServiceEvents, did_id
 from vre_ivoa.backends.base import ResultDocument, TableUpload, VoServicePort
 from vre_ivoa.config import LimitSettings, VoServiceConfig
 from vre_ivoa.errors import (
     QueryNotFoundError,
     QueryRejectedError,
     QueryStateError,
-    ServiceNotConfiguredError,
     VoServiceError,
 )
 from vre_ivoa.models import (
@@ -58,39 +61,22 @@ from vre_ivoa.models import (
     SiaParameters,
 )
 from vre_ivoa.services.catalog import ServiceCatalog
-from vre_ivoa.services.jobs import JobSupervisor
-from vre_ivoa.services.projects import ProjectGate
-from vre_ivoa.services.provenance import IvoaEvents
 from vre_ivoa.services.tables import serialise, upload_votable
 from vre_ivoa.storage.queries import NewQuery, QueryStore, StoredQuery
-from vre_ivoa.storage.schema import utcnow
 
 log = structlog.get_logger("vre.ivoa.queries")
 
 UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 NAME_TEMPLATE = "ivoa/{service}-{{id}}.{ext}"
 METADATA_QUERY_CHARS = 4000
-INTERNAL_PROBLEM: dict[str, Any] = {
-    "type": "https://vre.example.org/problems/internal-error",
-    "title": "Internal error",
-    "status": 500,
-    "detail": "the query stopped on an unexpected error; it is in the service's log",
-}
+INTERNAL_PROBLEM = internal_problem(
+    "the query stopped on an unexpected error; it is in the service's log"
+)
 
 
 def problem_of(exc: VreError) -> dict[str, Any]:
-    """An error as a problem document (stored on jobs)."""
-    problem: dict[str, Any] = {
-        "type": exc.type_uri,
-        "title": exc.title,
-        "status": exc.status,
-        "detail": exc.detail,
-    }
-    if exc.errors:
-        problem["errors"] = exc.errors
-    if exc.extra:
-        problem.update({k: v for k, v in exc.extra.items() if k not in problem})
-    return problem
+    """An error as a problem document (stored on jobs, with its extension members)."""
+    return stored_problem(exc)
 
 
 def _field_error(field: str, message: str, detail: str | None = None) -> InvalidInputError:
@@ -299,7 +285,7 @@ class QueryRunner:
         catalog: ServiceCatalog,
         datalake: DatalakeClient | None,
         projects: ProjectGate,
-        events: IvoaEvents,
+        events: ServiceEvents,
         limits: LimitSettings,
     ) -> None:
         self._unit = unit
@@ -497,10 +483,16 @@ class QueryRunner:
                 remote_job=None,
             )
             if ended:
-                await self._events.record(session, self._event(job, config, result))
+                await self._events.add(session, self._event(job, config, result))
         self._events.wake()
 
     def _event(self, job: StoredQuery, config: VoServiceConfig, result: QueryResult) -> Event:
+        """The ``query`` event, recorded in the transaction of the job's COMPLETED phase.
+
+        It *used* the VO service (its IVOA identifier, else its URL) and the uploaded
+        table's DID, and *generated* the result DID; its attributes carry the query id, the
+        service, its type, the query text, the row count and the format.
+        """
         service_id = config.ivoid or config.url
         used = [service_id]
         if job.upload:

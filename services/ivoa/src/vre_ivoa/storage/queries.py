@@ -9,8 +9,9 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vre_common.db import utcnow
 from vre_ivoa.models import Query, QueryResult
-from vre_ivoa.storage.schema import QueryRow, utcnow
+from vre_ivoa.storage.schema import QueryRow
 
 ACTIVE_PHASES = ("QUEUED", "EXECUTING")
 

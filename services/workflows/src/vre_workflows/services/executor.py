@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import structlog
 
-from vre_common.db import Database
+from vre_common.db import Database, utcnow
 from vre_common.errors import InvalidInputError, VreError
 from vre_common.metrics import RUNS
 from vre_common.provenance import EventKind
@@ -35,7 +35,6 @@ from vre_workflows.models import OutputDestination, Run, RunInput, RunOutput, St
 from vre_workflows.services.provenance import RunEvents
 from vre_workflows.spec import declared_outputs
 from vre_workflows.storage.runs import RunStore
-from vre_workflows.storage.schema import utcnow
 from vre_workflows.workspace import RunPaths, digest_file, inside, link_or_copy
 
 log = structlog.get_logger("vre.workflows.executor")

@@ -15,16 +15,13 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vre_common.db import Database
 from vre_common.provenance import (
     Event,
     EventKind,
     ServiceEvents,
     run_id,
 )
-from vre_common.settings import ProvenanceSettings
 from vre_workflows.storage.runs import RunStore
-from vre_workflows.storage.schema import PROVENANCE_OUTBOX
 
 log = structlog.get_logger("vre.workflows.provenance")
 
@@ -34,15 +31,8 @@ def _did(did: str) -> str:
 
 
 class RunEvents(ServiceEvents):
-    """Records run events with the run's changes, and relays them."""
-
-    def __init__(self, *, db: Database, settings: ProvenanceSettings) -> None:
-        super().__init__(
-            table=PROVENANCE_OUTBOX,
-            sessionmaker=db.sessionmaker,
-            enabled=settings.enabled,
-            relay_interval_seconds=settings.relay_interval_seconds,
-        )
+    """Records run events with the run's changes, and relays them (built with
+    :meth:`for_service` on the ``provenance_outbox`` table)."""
 
     async def record(self, session: AsyncSession, run: str, kind: EventKind) -> None:
         """Add the event of ``kind`` about ``run`` to the session's transaction."""

@@ -8,7 +8,8 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vre_workflows.storage.schema import ReanaCredentialRow, utcnow
+from vre_common.db import utcnow
+from vre_workflows.storage.schema import ReanaCredentialRow
 
 
 class StoredCredential(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from vre_common.db import utcnow
 from vre_workflows.models import (
     InputRef,
     OutputDestination,
@@ -29,7 +30,6 @@ from vre_workflows.storage.schema import (
     RunOutputRow,
     RunRow,
     RunStepRow,
-    utcnow,
 )
 
 

@@ -8,11 +8,16 @@ from urllib.parse import quote
 import httpx
 
 from vre_common.clients.datalake import DatalakeClient, raise_for_problem
-from vre_common.errors import BadGatewayError, InvalidInputError, NotFoundError
+from vre_common.errors import (
+    BadGatewayError,
+    InvalidInputError,
+    NotFoundError,
+    ServiceNotConfiguredError,
+)
 from vre_common.http import backend_call, make_http_client
 from vre_zenodo.backends.base import DatalakePort
 from vre_zenodo.config import ServiceLinkSettings
-from vre_zenodo.errors import RunNotFoundError, ServiceNotConfiguredError, SoftwareNotFoundError
+from vre_zenodo.errors import RunNotFoundError, SoftwareNotFoundError
 
 
 def _not_configured(service: str, setting: str) -> ServiceNotConfiguredError:

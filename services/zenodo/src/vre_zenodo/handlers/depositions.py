@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from vre_common.deps import CurrentUser
+from vre_common.deps import BearerToken, CurrentUser, own_path
 from vre_common.problems import problem_responses
-from vre_zenodo.handlers.deps import BearerToken, DepositionServiceDep, own_path
+from vre_zenodo.handlers.deps import DepositionServiceDep
 from vre_zenodo.models import (
     AccountDepositionList,
     Deposition,

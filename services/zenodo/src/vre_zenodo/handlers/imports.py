@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from vre_common.deps import CurrentUser
+from vre_common.deps import BearerToken, CurrentUser, own_path
 from vre_common.problems import problem_responses
-from vre_zenodo.handlers.deps import BearerToken, ImportServiceDep, own_path
+from vre_zenodo.handlers.deps import ImportServiceDep
 from vre_zenodo.models import Import, ImportCreate, ImportList
 
 router = APIRouter(prefix="/imports", tags=["imports"])

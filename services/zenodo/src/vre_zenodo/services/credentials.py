@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vre_common.auth import Principal
+from vre_common.db import utcnow
 from vre_common.errors import InvalidInputError
 from vre_zenodo.backends.base import ZenodoPort
 from vre_zenodo.crypto import TokenCipher, UndecryptableTokenError
@@ -14,7 +15,6 @@ from vre_zenodo.errors import (
 )
 from vre_zenodo.models import CredentialsStatus
 from vre_zenodo.storage.credentials import CredentialStore
-from vre_zenodo.storage.schema import utcnow
 
 
 class CredentialService:

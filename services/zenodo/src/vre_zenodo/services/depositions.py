@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_common.auth import Principal
 from vre_common.clients.datalake import ResolvedFile
 from vre_common.errors import InvalidInputError, VreError
-from vre_common.policy import Action
-from vre_common.provenance import Event, EventKind, did_id, doi_id
+from vre_common.jobs import JobSupervisor
+from vre_common.policy import Action, ProjectGate
+from vre_common.provenance import Event, EventKind, ServiceEvents, did_id, doi_id
 from vre_zenodo.backends.base import (
     DatalakeConnector,
     DatalakePort,
@@ -62,9 +63,7 @@ from vre_zenodo.services.imports import (
     problem_of,
     set_metadata_tolerantly,
 )
-from vre_zenodo.services.jobs import JobSupervisor, counted
-from vre_zenodo.services.projects import ProjectGate
-from vre_zenodo.services.provenance import ZenodoEvents
+from vre_zenodo.services.jobs import counted
 from vre_zenodo.storage.depositions import (
     DepositionStore,
     NewDepositionFile,
@@ -112,7 +111,7 @@ class DepositionService:
         max_files: int,
         settings: PublishSettings,
         projects: ProjectGate,
-        events: ZenodoEvents,
+        events: ServiceEvents,
     ) -> None:
         self._session = session
         self._projects = projects
@@ -351,7 +350,7 @@ class DepositionService:
             attributes=attributes,
             labels={doi: dep.title} if dep.title else {},
         )
-        await self._events.record(self._session, event)
+        await self._events.add(self._session, event)
         events = self._events
         sa_event.listen(
             self._session.sync_session, "after_commit", lambda _: events.wake(), once=True

@@ -33,16 +33,16 @@ from vre_common.errors import (
     PayloadTooLargeError,
     VreError,
 )
-from vre_common.policy import Action
-from vre_common.provenance import Event, EventKind, did_id, doi_id
+from vre_common.jobs import JobSupervisor
+from vre_common.policy import Action, ProjectGate
+from vre_common.problems import internal_problem, stored_problem
+from vre_common.provenance import Event, EventKind, ServiceEvents, did_id, doi_id
 from vre_zenodo.backends.base import DatalakeConnector, DatalakePort, ZenodoFile, ZenodoPort
 from vre_zenodo.config import ImportSettings, JobSettings
 from vre_zenodo.errors import ChecksumMismatchError, ImportNotFoundError, RecordNotFoundError
 from vre_zenodo.models import Import, ImportCreate
 from vre_zenodo.services.credentials import CredentialService
-from vre_zenodo.services.jobs import JobSupervisor, counted
-from vre_zenodo.services.projects import ProjectGate
-from vre_zenodo.services.provenance import ZenodoEvents
+from vre_zenodo.services.jobs import counted
 from vre_zenodo.services.records import RecordService
 from vre_zenodo.storage.imports import ImportStore, NewImportFile, StoredImport
 
@@ -62,25 +62,14 @@ _FILE_ERRORS = (
 )
 
 
-INTERNAL_PROBLEM: dict[str, Any] = {
-    "type": "https://vre.example.org/problems/internal-error",
-    "title": "Internal error",
-    "status": 500,
-    "detail": "the job stopped on an unexpected error; it is in the service's log",
-}
+INTERNAL_PROBLEM = internal_problem(
+    "the job stopped on an unexpected error; it is in the service's log"
+)
 
 
 def problem_of(exc: VreError) -> dict[str, Any]:
-    """An error as a problem document (stored on jobs)."""
-    problem: dict[str, Any] = {
-        "type": exc.type_uri,
-        "title": exc.title,
-        "status": exc.status,
-        "detail": exc.detail,
-    }
-    if exc.errors:
-        problem["errors"] = exc.errors
-    return problem
+    """An error as a problem document (stored on jobs; no extension members)."""
+    return stored_problem(exc, extensions=False)
 
 
 def safe_key(key: str) -> str:
@@ -219,7 +208,7 @@ class ImportRunner:
         settings: ImportSettings,
         jobs: JobSettings,
         projects: ProjectGate,
-        events: ZenodoEvents,
+        events: ServiceEvents,
     ) -> None:
         self._unit = unit
         self._projects = projects
@@ -297,7 +286,7 @@ class ImportRunner:
             store = ImportStore(session)
             event = self._event(job)
             if event is not None:
-                await self._events.record(session, event)
+                await self._events.add(session, event)
             if failed:
                 await store.set_state(
                     import_id,

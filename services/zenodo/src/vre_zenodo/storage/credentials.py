@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vre_common.db import utcnow
 from vre_zenodo.models import StoredCredential
-from vre_zenodo.storage.schema import CredentialRow, utcnow
+from vre_zenodo.storage.schema import CredentialRow
 
 
 def _model(row: CredentialRow) -> StoredCredential:

@@ -12,8 +12,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from vre_common.db import utcnow
 from vre_zenodo.models import DepositionFile, DepositionFileState, DepositionState, StoredDeposition
-from vre_zenodo.storage.schema import DepositionFileRow, DepositionRow, utcnow
+from vre_zenodo.storage.schema import DepositionFileRow, DepositionRow
 
 
 class NewDepositionFile(BaseModel):

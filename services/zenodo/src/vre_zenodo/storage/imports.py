@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from vre_common.db import utcnow
 from vre_zenodo.models import Import, ImportFile, ImportFileState, ImportState
-from vre_zenodo.storage.schema import ImportFileRow, ImportRow, utcnow
+from vre_zenodo.storage.schema import ImportFileRow, ImportRow
 
 ACTIVE_STATES = ("queued", "running")
 

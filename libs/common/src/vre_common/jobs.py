@@ -1,29 +1,34 @@
-"""JobSupervisor: query jobs as asyncio tasks owned by the app's lifespan."""
+"""JobSupervisor: a service's background jobs as asyncio tasks owned by the app's lifespan."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
-
-log = structlog.get_logger("vre.ivoa.jobs")
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
 
 Job = Callable[[], Awaitable[None]]
 
 
 class JobSupervisor:
-    """Runs jobs as tasks, at most ``max_concurrent`` at once.
+    """Runs jobs as tasks, at most ``max_concurrent`` at once, one per key.
 
-    Cancelling a job (a user's cancel, the service's shutdown) runs its ``on_cancel``, which
-    records the final phase. Jobs left active by a process that died are marked interrupted
-    at the next start (by the factory).
+    A job whose record a request creates is started only once that request has committed
+    (:meth:`start_after_commit`), so it always finds its row. Cancelling a job (a user's
+    cancel, the service's shutdown) runs its ``on_cancel``, which records the final state;
+    at shutdown every task is cancelled and awaited. Jobs left active by a process that died
+    are marked interrupted at the next start (by the service's factory).
     """
 
-    def __init__(self, max_concurrent: int) -> None:
+    def __init__(self, max_concurrent: int, *, service: str) -> None:
         self._semaphore = asyncio.Semaphore(max_concurrent)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closing = False
+        self._service = service
+        self._log = structlog.get_logger(f"vre.{service}.jobs")
 
     def running(self, key: str) -> bool:
         """Whether a job with this key is queued or running in this process."""
@@ -35,7 +40,7 @@ class JobSupervisor:
         if self._closing or self.running(key):
             return
         task = asyncio.get_running_loop().create_task(
-            self._run(key, job, on_cancel), name=f"ivoa-job-{key}"
+            self._run(key, job, on_cancel), name=f"{self._service}-job-{key}"
         )
         self._tasks[key] = task
 
@@ -44,6 +49,17 @@ class JobSupervisor:
                 del self._tasks[key]
 
         task.add_done_callback(_forget)
+
+    def start_after_commit(
+        self, session: AsyncSession, key: str, job: Job, on_cancel: Job | None = None
+    ) -> None:
+        """Start ``job`` once ``session`` commits (never, if it rolls back)."""
+        loop = asyncio.get_running_loop()
+
+        def _committed(_: Any) -> None:
+            loop.call_soon(self.start, key, job, on_cancel)
+
+        event.listen(session.sync_session, "after_commit", _committed, once=True)
 
     async def _run(self, key: str, job: Job, on_cancel: Job | None) -> None:
         try:
@@ -54,10 +70,10 @@ class JobSupervisor:
                 try:
                     await asyncio.shield(on_cancel())
                 except Exception:  # recording the cancellation must not mask it
-                    log.exception("job_cancel_record_failed", job=key)
+                    self._log.exception("job_cancel_record_failed", job=key)
             raise
         except Exception:  # a job records its own failures; anything else is a bug
-            log.exception("job_crashed", job=key)
+            self._log.exception("job_crashed", job=key)
 
     async def cancel(self, key: str) -> bool:
         """Cancel one job and wait for it to stop; False if it was not running here."""
