@@ -119,6 +119,12 @@ class ReanaSettings(BaseModel):
     poll_initial_seconds: float = Field(default=2.0, gt=0)
     poll_max_seconds: float = Field(default=60.0, gt=0)
     poll_factor: float = Field(default=1.5, ge=1)
+    poll_outage_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long REANA may keep failing status polls (5xx, timeouts) before the "
+        "run is failed; a run outlives a short outage of the cluster's API.",
+    )
     max_active_runs: int = Field(default=100, ge=1, description="REANA runs monitored at once.")
 
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import anyio
 import structlog
 
 from vre_common.db import Database, utcnow
-from vre_common.errors import InvalidInputError, VreError
+from vre_common.errors import BackendError, InvalidInputError, VreError
 from vre_common.metrics import RUNS
 from vre_common.provenance import EventKind
 from vre_workflows.backends.base import DatalakePort, LocalJob, ResolvedInput, StepPlan
@@ -659,21 +660,38 @@ class RunManager:
         delay = settings.poll_initial_seconds
         last = "queued"
         stop_sent = False
+        failing_since: float | None = None
         while True:
             if active.cancel.is_set() and not stop_sent:
                 stop_sent = True
                 with contextlib.suppress(VreError):
                     await client.stop(token, workflow_id)
-            data = await client.status(token, workflow_id)
-            status = REANA_STATUS.get(str(data.get("status")), "running")
-            await self._mirror_reana_logs(
-                active.submission.run_id, client, token, workflow_id, paths
-            )
-            if status != last and status in ("running",):
-                await self._set_running(active.submission.run_id)
-            last = status
-            if status in ("finished", "failed", "cancelled", "deleted"):
-                return status
+            try:
+                data = await client.status(token, workflow_id)
+                await self._mirror_reana_logs(
+                    active.submission.run_id, client, token, workflow_id, paths
+                )
+            except BackendError as exc:  # REANA's API is down or slow: the run may be fine
+                now = time.monotonic()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since >= settings.poll_outage_seconds:
+                    raise
+                log.warning(
+                    "reana_poll_failed",
+                    run_id=active.submission.run_id,
+                    error=exc.detail,
+                    failing_for=round(now - failing_since, 1),
+                )
+                data = None
+            else:
+                failing_since = None
+            if data is not None:
+                status = REANA_STATUS.get(str(data.get("status")), "running")
+                if status != last and status in ("running",):
+                    await self._set_running(active.submission.run_id)
+                last = status
+                if status in ("finished", "failed", "cancelled", "deleted"):
+                    return status
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await active.cancel.wait()
