@@ -44,7 +44,7 @@ DEFAULT_AUDIENCE = "vre"
 DEFAULT_SCOPE = "openid profile wlcg.groups"
 CLIENT_ID = "vre-test"
 CLIENT_SECRET = "vre-test-secret"
-STARTUP_TIMEOUT = 10.0
+STARTUP_TIMEOUT = 30.0  # seconds; about 1.5 s on an idle machine, much more under load
 _PORT_ATTEMPTS = 3
 _EXIT_ADDRESS_IN_USE = 98  # server.mjs exits with this when the port was taken meanwhile
 
