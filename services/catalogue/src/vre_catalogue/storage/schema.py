@@ -26,15 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vre_common.db import Base
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from vre_common.db import NAMING_CONVENTION, Base
 
 # Objects that exist on one dialect only carry info={"only_dialect": ...}.
 ONLY_DIALECT = "only_dialect"
@@ -45,7 +37,7 @@ class CatalogueBase(Base):
     """Declarative base with the catalogue's own metadata (other services have theirs)."""
 
     __abstract__ = True
-    metadata = MetaData(naming_convention=NAMING)
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class SoftwareRow(CatalogueBase):
