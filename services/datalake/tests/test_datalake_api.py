@@ -559,6 +559,41 @@ async def test_over_quota_is_507_with_numbers(
     assert rule.json()["rse"] == "VRE-DISK-2"
 
 
+@pytest.mark.parametrize("refusal", [507, 403])
+async def test_a_rule_refused_after_registration_never_leaves_a_file_without_bytes(
+    dl_settings: DatalakeSettings,
+    issuer: TestIssuer,
+    uid: str,
+    rse_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: int,
+) -> None:
+    """Rucio registers the replica, then refuses the account's rule (e.g. a concurrent upload
+    used the quota up). Rucio lets nobody delete the replica, so the bytes must stay: the
+    catalogue may list the file, but never a file whose bytes are gone."""
+    from vre_common.errors import ForbiddenError
+    from vre_datalake.errors import QuotaError
+
+    app = create_app(dl_settings, validator=issuer.validator())
+    async with app_client(app, timeout=60) as client:
+        backend = app.state.factory.backend
+
+        async def refuse(*_: object, **__: object) -> None:
+            if refusal == 507:
+                raise QuotaError("VRE-DISK-1", limit_bytes=1, used_bytes=1, requested_bytes=6)
+            raise ForbiddenError("the rule is not allowed on this RSE")
+
+        monkeypatch.setattr(backend, "_add_upload_rule", refuse)
+        headers = h(issuer)
+        scope = (await client.get("/scopes/mine", headers=headers)).json()["scope"]
+        refused = await client.put(f"/files/{scope}/{uid}.dat", content=b"kept!\n", headers=headers)
+        assert refused.status_code == refusal, refused.text
+        listed = await client.get(f"/dids/{scope}/{uid}.dat", headers=headers)
+        assert listed.status_code == 200, listed.text  # Rucio did register the replica …
+        files = on_disk(rse_root, f"{uid}.dat")
+        assert [f.read_bytes() for f in files] == [b"kept!\n"]  # … and its bytes are there
+
+
 # ---------------------------------------------------------------------------- outage, modes
 
 

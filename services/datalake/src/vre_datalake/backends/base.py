@@ -184,6 +184,10 @@ class DatalakeBackend(Protocol):
         """Undo a registration that could not be completed (best effort)."""
         ...
 
+    async def has_replica(self, actor: Actor, rse: str, did: DidRef) -> bool:
+        """Whether the catalogue lists a replica of ``did`` on ``rse`` (in any state)."""
+        ...
+
     async def settle_registration(self, actor: Actor, rse: str, did: DidRef) -> bool:
         """After a registration whose outcome was lost: finish it if the replica is there.
 

@@ -685,6 +685,16 @@ class RucioDatalakeBackend:
             },
         )
 
+    async def has_replica(self, actor: Actor, rse: str, did: DidRef) -> bool:
+        """Whether Rucio lists a replica of ``did`` on ``rse`` (any state)."""
+        try:
+            async for item in self.iter_replicas(actor, [did], all_states=True):
+                if any(replica.rse == rse for replica in item.replicas):
+                    return True
+        except NotFoundError:
+            return False
+        return False
+
     async def settle_registration(self, actor: Actor, rse: str, did: DidRef) -> bool:
         """Finish a registration whose outcome was lost (Rucio went away mid-way).
 
@@ -692,16 +702,7 @@ class RucioDatalakeBackend:
         does), so a replica that did get registered cannot be taken back: the registration
         is finished instead — the account's rule is added unless it exists.
         """
-        try:
-            found = [
-                replica
-                async for item in self.iter_replicas(actor, [did], all_states=True)
-                for replica in item.replicas
-                if replica.rse == rse
-            ]
-        except NotFoundError:
-            return False
-        if not found:
+        if not await self.has_replica(actor, rse, did):
             return False
         rules = await self._collect(
             self._rest.stream(

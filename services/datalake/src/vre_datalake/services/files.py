@@ -31,7 +31,7 @@ from typing import Any
 import anyio.to_thread
 import structlog
 
-from vre_common.errors import BadRequestError, InvalidInputError, VreError
+from vre_common.errors import BadRequestError, InvalidInputError, QuotaExceededError, VreError
 from vre_common.provenance import EventKind, did_id
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.checksums import Adler32, Checksummer, etag_for
@@ -69,6 +69,8 @@ def outcome_lost(exc: BaseException) -> bool:
     Rucio unreachable, too slow or failing (5xx), or the request cancelled while a call was
     out: the call may have been done by Rucio. A 4xx answer is Rucio's refusal.
     """
+    if isinstance(exc, QuotaExceededError):  # 507, but Rucio's answer, not an outage
+        return False
     if isinstance(exc, VreError):
         return exc.status >= 500
     return not isinstance(exc, Exception)  # cancelled (the client went away)
@@ -381,7 +383,14 @@ class FileService:
                     self._settle_later(plan, store, token, sums)
                 else:
                     with anyio.CancelScope(shield=True):
-                        await self._discard(store, plan.pfn if moved else temp, token)
+                        if moved and await self._replica_left(plan):
+                            # Rucio refused a later step (e.g. the rule, over quota) after
+                            # registering the replica, and lets nobody delete it: the bytes
+                            # stay so that the catalogue never lists a file that is not there
+                            # (unheld by any rule, the reaper may remove it later).
+                            log.warning("upload_replica_kept", did=str(plan.did), rse=plan.rse)
+                        else:
+                            await self._discard(store, plan.pfn if moved else temp, token)
             raise
         log.info(
             "upload_registered",
@@ -436,6 +445,14 @@ class FileService:
             dataset=str(dataset) if dataset else None,
             created=created,
         )
+
+    async def _replica_left(self, plan: _UploadPlan) -> bool:
+        """After a refused registration: is a replica registered all the same? (When Rucio
+        cannot say, assume so: stray bytes are better than a file without bytes.)"""
+        try:
+            return await self._backend.has_replica(plan.writer, plan.rse, plan.did)
+        except VreError:
+            return True
 
     def _settle_later(
         self, plan: _UploadPlan, store: Any, token: str | None, sums: Checksummer
