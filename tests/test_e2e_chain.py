@@ -22,15 +22,14 @@ from typing import Any
 import httpx
 import pytest
 
-from services.zenodo.tests.support.servers import ThreadedServer
-from services.zenodo.tests.support.standin import ZenodoStandIn
+from services.zenodo.tests.support.standin import ZenodoStandIn, served_standin
+from tests.support.embedded import embedded_settings
 from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.main import create_app as create_catalogue
-from vre_common.testing import ServerThread, TestIssuer, free_port
+from vre_common.testing import ServerThread, TestIssuer
 from vre_datalake.main import create_app as create_datalake
 from vre_datalake.rucio_local import LocalRucio
 from vre_gateway import embedded
-from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app as create_gateway
 from vre_workflows.main import create_app as create_workflows
 from vre_zenodo.config import ZenodoApiSettings
@@ -49,11 +48,8 @@ META = {
 @pytest.fixture(scope="module")
 def zenodo_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZenodoStandIn]:
     """The Zenodo stand-in on a real server (alice and carol have personal tokens)."""
-    standin = ZenodoStandIn(tmp_path_factory.mktemp("zenodo-standin"), tokens=ZENODO_TOKENS)
-    server = ThreadedServer(standin.app, lifespan="off").start()
-    standin.base_url = server.url
-    yield standin
-    server.stop()
+    with served_standin(tmp_path_factory.mktemp("zenodo-standin"), ZENODO_TOKENS) as standin:
+        yield standin
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +62,7 @@ def gateway_url(
     issuer = TestIssuer()
     validator = issuer.validator()
     folder: Path = tmp_path_factory.mktemp("vre-chain")
-    settings = GatewaySettings.model_validate(
-        {
-            "mode": "embedded",
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "data": folder,
-            "auth": issuer.auth_settings(),
-            "database": {"url": f"sqlite+aiosqlite:///{folder / 'gateway.db'}"},
-            "rate_limit": {"enabled": False},
-            "search": {"sources": ["projects"]},
-        }
-    )
+    settings = embedded_settings(folder, issuer)
     # Each service configured as embedded.build_service_apps does, except that Zenodo is the
     # stand-in (embedded reads Zenodo's URL from the environment) and the relays run often.
     backends = embedded.Backends(rucio=rucio_server)

@@ -35,8 +35,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from services.zenodo.tests.support.servers import ThreadedServer
-from services.zenodo.tests.support.standin import ZenodoStandIn
+from services.zenodo.tests.support.standin import ZenodoStandIn, served_standin
+from tests.support.embedded import embedded_settings
 from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.main import create_app as create_catalogue
 from vre_common.testing import ServerThread, TestIssuer, free_port
@@ -78,13 +78,9 @@ EXCLUDED: dict[str, str] = {
 
 @pytest.fixture(scope="module")
 def zenodo_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZenodoStandIn]:
-    standin = ZenodoStandIn(
-        tmp_path_factory.mktemp("fuzz-zenodo"), tokens={"zenodo-alice-0123456789": "alice"}
-    )
-    server = ThreadedServer(standin.app, lifespan="off").start()
-    standin.base_url = server.url
-    yield standin
-    server.stop()
+    tokens = {"zenodo-alice-0123456789": "alice"}
+    with served_standin(tmp_path_factory.mktemp("fuzz-zenodo"), tokens) as standin:
+        yield standin
 
 
 @pytest.fixture(scope="module")
@@ -97,18 +93,7 @@ def vre(
     issuer = TestIssuer()
     validator = issuer.validator()
     folder: Path = tmp_path_factory.mktemp("vre-fuzz")
-    settings = GatewaySettings.model_validate(
-        {
-            "mode": "embedded",
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "data": folder,
-            "auth": issuer.auth_settings(),
-            "database": {"url": f"sqlite+aiosqlite:///{folder / 'gateway.db'}"},
-            "rate_limit": {"enabled": False},
-            "search": {"sources": ["projects"]},
-        }
-    )
+    settings = embedded_settings(folder, issuer)
     backends = embedded.Backends(rucio=rucio_server)
     zenodo = embedded._zenodo_settings(settings)
     apps = {

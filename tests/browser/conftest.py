@@ -21,8 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from services.zenodo.tests.support.servers import ThreadedServer
-from services.zenodo.tests.support.standin import ZenodoStandIn
+from services.zenodo.tests.support.standin import ZenodoStandIn, served_standin
 from vre_common.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,11 +90,8 @@ def artifacts() -> Path:
 @pytest.fixture(scope="package")
 def zenodo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZenodoStandIn]:
     """The Zenodo stand-in the services' tests use, on a real port (alice has a token)."""
-    standin = ZenodoStandIn(tmp_path_factory.mktemp("zenodo-standin"), tokens=ZENODO_TOKENS)
-    server = ThreadedServer(standin.app, lifespan="off").start()
-    standin.base_url = server.url
-    yield standin
-    server.stop()
+    with served_standin(tmp_path_factory.mktemp("zenodo-standin"), ZENODO_TOKENS) as standin:
+        yield standin
 
 
 @pytest.fixture(scope="package")

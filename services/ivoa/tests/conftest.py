@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from services.ivoa.tests.support.dachs import DachsServer, dachs_available
+from tests.support.embedded import embedded_settings
 from vre_common.testing import ServerThread, TestIssuer, free_port
 from vre_datalake.main import create_app as create_datalake
 from vre_datalake.rucio_local import LocalRucio
@@ -111,18 +112,7 @@ def vre(
     issuer = TestIssuer()
     validator = issuer.validator()
     folder: Path = tmp_path_factory.mktemp("vre-ivoa")
-    settings = GatewaySettings.model_validate(
-        {
-            "mode": "embedded",
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "data": folder,
-            "auth": issuer.auth_settings(),
-            "database": {"url": f"sqlite+aiosqlite:///{folder / 'gateway.db'}"},
-            "rate_limit": {"enabled": False},
-            "search": {"sources": ["projects", "ivoa"]},
-        }
-    )
+    settings = embedded_settings(folder, issuer, search={"sources": ["projects", "ivoa"]})
     backends = embedded.Backends(rucio=rucio_server)
     datalake = embedded._datalake_settings(settings, backends)
     workflows = embedded._workflows_settings(settings)

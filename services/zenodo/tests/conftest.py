@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from services.zenodo.tests.support.fakes import VreServicesFake
 from services.zenodo.tests.support.servers import ThreadedServer
-from services.zenodo.tests.support.standin import ZenodoStandIn
+from services.zenodo.tests.support.standin import ZenodoStandIn, served_standin
 from vre_common.auth import TokenValidator
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
@@ -53,14 +53,9 @@ def validator(issuer: TestIssuer) -> TokenValidator:
 @pytest.fixture(scope="session")
 def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZenodoStandIn]:
     """The Zenodo stand-in on a real server; alice and bob have personal tokens."""
-    zenodo = ZenodoStandIn(
-        tmp_path_factory.mktemp("zenodo-standin"),
-        tokens={ALICE_TOKEN: "alice", BOB_TOKEN: "bob"},
-    )
-    server = ThreadedServer(zenodo.app, lifespan="off").start()
-    zenodo.base_url = server.url
-    yield zenodo
-    server.stop()
+    tokens = {ALICE_TOKEN: "alice", BOB_TOKEN: "bob"}
+    with served_standin(tmp_path_factory.mktemp("zenodo-standin"), tokens) as zenodo:
+        yield zenodo
 
 
 @pytest.fixture

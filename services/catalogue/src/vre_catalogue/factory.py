@@ -58,10 +58,7 @@ class Factory:
 
     async def startup(self) -> None:
         """Migrate (or verify) the schema, then fail jobs a previous process left behind."""
-        if self.settings.migrations == "upgrade":
-            await migrations.upgrade(self.db.engine)
-        else:
-            await migrations.verify(self.db.engine)
+        await migrations.MIGRATIONS.prepare(self.db.engine, self.settings.migrations)
         await self.harvest.abandon_interrupted()
 
     async def check_database(self) -> None:

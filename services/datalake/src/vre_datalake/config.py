@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings
+from vre_common.settings import AuthSettings, DatabaseSettings, ProjectSettings, VreSettings
+from vre_common.settings import ProvenanceSettings as CommonProvenanceSettings
 
 IdentityMode = Literal["service", "token"]
 
@@ -153,24 +154,15 @@ class ListingSettings(BaseModel):
         return self
 
 
-class ProjectScopeSettings(BaseModel):
+class ProjectScopeSettings(ProjectSettings):
     """Science Projects' scopes: naming, who answers for membership, who may create them."""
 
-    scope_prefix: str = Field(
-        default="proj.",
-        pattern=r"^[a-z0-9_.-]{1,10}$",
-        description="Scopes with this prefix belong to projects (the gateway's "
-        "projects.scope_prefix: keep them equal).",
-    )
     account_prefix: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9_-]{1,10}$",
         description="A project scope <scope_prefix><slug> is owned by the Rucio account "
         "<account_prefix><slug> (type GROUP); user accounts never get names with this prefix. "
         "Default: scope_prefix with '.' replaced by '-' (proj. → proj-).",
-    )
-    directory_ttl_seconds: float = Field(
-        default=5.0, ge=0, description="How long a project access answer of the gateway is cached."
     )
     provisioner_groups: list[str] = Field(
         default_factory=lambda: ["/vre/services"],
@@ -197,29 +189,14 @@ class ProjectScopeSettings(BaseModel):
         return self.account_prefix
 
 
-class ProvenanceSettings(BaseModel):
+class ProvenanceSettings(CommonProvenanceSettings):
     """Provenance events of uploads and attachments, delivered through a file outbox."""
 
-    enabled: bool = Field(
-        default=True,
-        description="Record events (only when a sink exists: the gateway in-process, or "
-        "gateway_url with a service token).",
-    )
     outbox_path: Path | None = Field(
         default=None,
         description="The outbox's SQLite file. None: a file in a temporary folder made at "
         "start (events left pending by a crash are then not recovered after a restart).",
     )
-    service_token: SecretStr | None = Field(
-        default=None,
-        description="Bearer token the relay posts events with (a member of the gateway's "
-        "provenance.ingest_groups, or an allowed client).",
-    )
-    service_token_file: Path | None = Field(
-        default=None,
-        description="File holding that token, read at every delivery (for rotated tokens).",
-    )
-    relay_interval_seconds: float = Field(default=2.0, gt=0)
     pending_grace_seconds: float = Field(
         default=60.0,
         ge=0,

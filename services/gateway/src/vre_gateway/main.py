@@ -264,10 +264,7 @@ async def _gateway_database(
     if mode == "auto":
         ephemeral = settings.database.url.endswith(":memory:")  # nothing to verify: create it
         mode = "upgrade" if settings.mode == "embedded" or ephemeral else "verify"
-    if mode == "upgrade":
-        await migrations.upgrade(resources.database.engine)
-    else:
-        await migrations.verify(resources.database.engine)
+    await migrations.MIGRATIONS.prepare(resources.database.engine, mode)
     try:
         yield
     finally:

@@ -64,7 +64,8 @@ import shutil
 import threading
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -762,6 +763,20 @@ async def stream_bytes(data: bytes, chunk: int = CHUNK) -> AsyncIterator[bytes]:
     """``data`` as an async iterator of chunks (for uploads in tests)."""
     for start in range(0, len(data), chunk):
         yield data[start : start + chunk]
+
+
+@contextmanager
+def served_standin(root: Path, tokens: dict[str, str]) -> Iterator[ZenodoStandIn]:
+    """The stand-in on a real loopback server (``base_url`` set) for as long as it is used."""
+    from services.zenodo.tests.support.servers import ThreadedServer
+
+    standin = ZenodoStandIn(root, tokens=tokens)
+    server = ThreadedServer(standin.app, lifespan="off").start()
+    standin.base_url = server.url
+    try:
+        yield standin
+    finally:
+        server.stop()
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ carries a Content-Security-Policy without inline scripts or styles.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -108,8 +109,10 @@ class WebUi:
         """Close the issuer client."""
         await self.http.aclose()
 
+    @functools.cached_property
     def guides(self) -> list[Guide]:
-        """The Markdown guides present, operations first."""
+        """The Markdown guides present, operations first (read once: they ship with the
+        release)."""
         found = []
         for path in sorted(self.docs.glob("*.md")) if self.docs.is_dir() else []:
             if GUIDE_NAME.match(path.stem):
@@ -167,11 +170,11 @@ def _router(ui: WebUi) -> APIRouter:
 
     @router.get("/")
     async def landing(request: Request) -> HTMLResponse:
-        return ui.page(request, "landing.html", guides=ui.guides())
+        return ui.page(request, "landing.html", guides=ui.guides)
 
     @router.get("/guide/{name}")
     async def guide(request: Request, name: str) -> HTMLResponse:
-        found = {g.name: g for g in ui.guides()}
+        found = {g.name: g for g in ui.guides}
         if not GUIDE_NAME.match(name) or name not in found:
             return ui.message(request, "No such guide", f"There is no guide named {name!r}.", 404)
         text = found[name].path.read_text(encoding="utf-8")
