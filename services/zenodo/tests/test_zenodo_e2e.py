@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
-import subprocess
-import sys
-import textwrap
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -19,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.datalake.tests.datalake_support import run_rucio_client
 from services.zenodo.tests.conftest import ALICE_TOKEN, DEFAULT_RSE, AppClient
 from services.zenodo.tests.support.fakes import VreServicesFake
 from services.zenodo.tests.support.standin import ZenodoStandIn
@@ -66,23 +63,6 @@ async def wait_for(
 def checksums(data: bytes) -> tuple[str, str]:
     """(md5, adler32) as Rucio records them."""
     return hashlib.md5(data).hexdigest(), f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
-
-
-def run_rucio_client(config: Path, code: str, **params: Any) -> Any:
-    """Run ``code`` with the official rucio-clients in a subprocess (its configuration is
-    process-wide); the code prints one JSON value as its last line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUCIO_", "X509_"))}
-    env["RUCIO_CONFIG"] = str(config)
-    prelude = "import json, sys\nparams = json.loads(sys.argv[1])\n"
-    completed = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", prelude + textwrap.dedent(code), json.dumps(params)],
-        capture_output=True,
-        env=env,
-        timeout=180,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr.decode()[-3000:]
-    return json.loads(completed.stdout.decode().strip().splitlines()[-1])
 
 
 async def put_files(lake: DatalakeClient, files: dict[str, bytes]) -> None:
