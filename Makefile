@@ -17,7 +17,7 @@ test: deps system-deps
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp .venv-reana-client/.stamp \
-      tests/oidc/node_modules/.stamp .venv-tools/.stamp web/dist/.stamp
+      tests/oidc/node_modules/.stamp .venv-tools/.stamp web/dist/.stamp .venv-eossr/.stamp
 
 # System packages the tests use: podman (+runc) runs workflow steps in containers, debootstrap
 # builds their small test image. Installed when missing and we may (root); otherwise the
@@ -45,6 +45,14 @@ system-deps:
 	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null)) \
 	     || echo "warning: could not install chromium; the browser tests will fail"; \
 	  else echo "note: chromium missing; the browser tests will fail"; fi; fi
+	@# Slurm (a one-node cluster started by the workflows tests' fixture from a temporary
+	@# folder) and Debian's container registry (a loopback registry for the image-pull tests).
+	@if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v docker-registry >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq slurm-wlm munge docker-registry >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq slurm-wlm munge docker-registry >/dev/null)) \
+	     || echo "warning: could not install slurm-wlm/munge/docker-registry; the Slurm and image-pull tests will skip"; \
+	  else echo "note: slurm-wlm/munge/docker-registry missing; the Slurm and image-pull tests will skip"; fi; fi
 
 $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/common/pyproject.toml services/*/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +77,13 @@ $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/common/pyp
 .venv-reana-client/.stamp: requirements/reana-client.txt $(VENV)/.stamp
 	test -x .venv-reana-client/bin/python || $(PYTHON) -m venv .venv-reana-client
 	$(UV) pip sync -q --compile-bytecode --python .venv-reana-client/bin/python --require-hashes requirements/reana-client.txt
+	touch $@
+
+# The OSSR's eossr (codemeta validator and codemeta→Zenodo converter) pulls numpy and pandas:
+# its own environment, used only by the catalogue's tests and tools as a witness.
+.venv-eossr/.stamp: requirements/eossr.txt $(VENV)/.stamp
+	test -x .venv-eossr/bin/python || $(PYTHON) -m venv .venv-eossr
+	$(UV) pip sync -q --compile-bytecode --python .venv-eossr/bin/python --require-hashes requirements/eossr.txt
 	touch $@
 
 # Deployment checks (hadolint, podman-compose, compose-spec, kubernetes-validate): their own
@@ -112,7 +127,7 @@ bench: deps
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lock: $(VENV)/.stamp
-	cd requirements && for f in main rucio-server reana-validator reana-client bootstrap; do \
+	cd requirements && for f in main rucio-server reana-validator reana-client bootstrap eossr; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -o $$f.txt; done
 	cd requirements && for f in gateway datalake workflows catalogue zenodo ivoa webdav tools; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -c main.txt -o $$f.txt; done
