@@ -4,8 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 UV := $(VENV)/bin/uv
-PKGS := -e libs/common -e services/gateway -e services/datalake -e services/workflows \
-        -e services/catalogue -e services/zenodo -e services/ivoa
+PKGS := -e libs/common -e libs/rucio-local -e services/gateway -e services/datalake \
+        -e services/workflows -e services/catalogue -e services/zenodo -e services/ivoa
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format lock deps system-deps bench clean openapi docs web
@@ -54,7 +54,7 @@ system-deps:
 	     || echo "warning: could not install slurm-wlm/munge/docker-registry; the Slurm and image-pull tests will skip"; \
 	  else echo "note: slurm-wlm/munge/docker-registry missing; the Slurm and image-pull tests will skip"; fi; fi
 
-$(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/common/pyproject.toml services/*/pyproject.toml
+$(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/*/pyproject.toml services/*/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/bootstrap.txt
 	$(UV) pip sync -q --compile-bytecode --python $(VENV)/bin/python --require-hashes requirements/main.txt
