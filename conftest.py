@@ -10,7 +10,7 @@ pytest_plugins = [
     name
     for name in (
         "tests.support.oidc_provider",
-        "vre_datalake.rucio_local.pytest_plugin",
+        "vre_rucio_local.pytest_plugin",
     )
     if importlib.util.find_spec(name) is not None
 ]

@@ -30,7 +30,7 @@ import httpx
 
 from bench.report import Row
 from vre_common.testing import TestIssuer, free_port
-from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
+from vre_rucio_local import LocalRucio, LocalRucioConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1 << 20

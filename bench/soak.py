@@ -45,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vre_common.testing import TestIssuer, free_port
-from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
+from vre_rucio_local import LocalRucio, LocalRucioConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SIZE = 4 << 20

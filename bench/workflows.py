@@ -452,7 +452,7 @@ def _direct_staging(replica: Path, adler32: str, tmp: Path, reps: int, label: st
 
 def run(quick: bool = False) -> list[Row]:
     """Measure and return the table rows."""
-    from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
+    from vre_rucio_local import LocalRucio, LocalRucioConfig
 
     n_latency = 10 if quick else 30
     n_concurrent = 20 if quick else 50

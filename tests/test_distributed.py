@@ -39,7 +39,7 @@ from tests.support.distributed import (
 )
 from tests.support.oidc_provider import OidcProvider
 from vre_common.testing import free_port
-from vre_datalake.rucio_local import LocalRucio
+from vre_rucio_local import LocalRucio
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 

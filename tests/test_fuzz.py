@@ -41,12 +41,12 @@ from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.main import create_app as create_catalogue
 from vre_common.testing import ServerThread, TestIssuer, free_port
 from vre_datalake.main import create_app as create_datalake
-from vre_datalake.rucio_local import LocalRucio
 from vre_gateway import embedded
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app as create_gateway
 from vre_ivoa.config import VoServiceConfig
 from vre_ivoa.main import create_app as create_ivoa
+from vre_rucio_local import LocalRucio
 from vre_workflows.main import create_app as create_workflows
 from vre_zenodo.config import ZenodoApiSettings
 from vre_zenodo.main import create_app as create_zenodo

@@ -31,9 +31,13 @@ COPY libs/common/pyproject.toml libs/common/
 COPY libs/common/src libs/common/src
 COPY services/datalake/pyproject.toml services/datalake/
 COPY services/datalake/src services/datalake/src
+# vre-provision-rucio registers storage elements with the RSE helpers of libs/rucio-local
+# (httpx only; the development Rucio server in that package is never started here).
+COPY libs/rucio-local/pyproject.toml libs/rucio-local/
+COPY libs/rucio-local/src libs/rucio-local/src
 COPY deploy/bin/vre-provision-rucio deploy/bin/
 RUN /opt/uv/bin/uv pip install --quiet --offline --python /opt/venv/bin/python \
-      --no-deps --no-build-isolation -e libs/common -e services/datalake \
+      --no-deps --no-build-isolation -e libs/common -e services/datalake -e libs/rucio-local \
  && /opt/venv/bin/python -m compileall -q libs services
 
 FROM ${PYTHON_IMAGE}

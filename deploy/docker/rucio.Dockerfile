@@ -39,9 +39,9 @@ RUN groupadd --system --gid 10001 rucio \
  && install -d -o 10001 -g 10001 /var/lib/rucio /data
 COPY --from=builder /opt/rucio /opt/rucio
 # The schema bootstrap and the daemon pass (with its copying transfer tool) are the ones the
-# embedded mode runs: one copy of that code, in the datalake package.
-COPY services/datalake/src/vre_datalake/rucio_local/scripts/bootstrap_db.py \
-     services/datalake/src/vre_datalake/rucio_local/scripts/daemon_pass.py \
+# embedded mode runs: one copy of that code, in libs/rucio-local.
+COPY libs/rucio-local/src/vre_rucio_local/scripts/bootstrap_db.py \
+     libs/rucio-local/src/vre_rucio_local/scripts/daemon_pass.py \
      /opt/vre-rucio/scripts/
 COPY deploy/rucio/vre-rucio /opt/vre-rucio/
 USER 10001:10001

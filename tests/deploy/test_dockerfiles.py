@@ -77,7 +77,7 @@ def test_image_rules(image: str) -> None:
     assert all(
         "--from=builder" in c
         or c.startswith("deploy/")
-        or c.startswith("services/datalake/src/vre_datalake/rucio_local/scripts/")
+        or c.startswith("libs/rucio-local/src/vre_rucio_local/scripts/")
         for c in (i.args for i in final.all("COPY"))
     )
     users = final.all("USER")

@@ -32,7 +32,7 @@ from tests.faults.support import FaultProxy
 from vre_common.testing import TestIssuer
 from vre_datalake.config import DatalakeSettings
 from vre_datalake.main import create_app
-from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
+from vre_rucio_local import LocalRucio, LocalRucioConfig
 
 # The bounds the cases assert against: the datalake's Rucio client timeouts.
 RUCIO_CONNECT_TIMEOUT = 2.0

@@ -14,10 +14,10 @@ from services.datalake.tests.datalake_support import ServedApp, make_settings, s
 from vre_common.testing import TestIssuer, app_client
 from vre_datalake.config import DatalakeSettings
 from vre_datalake.main import create_app
-from vre_datalake.rucio_local import LocalRucio
+from vre_rucio_local import LocalRucio
 
 # The Rucio fixtures (rucio_server, rucio_server_pg, rucio_client_config) come from
-# vre_datalake.rucio_local.pytest_plugin, registered by the repository's root conftest.py
+# vre_rucio_local.pytest_plugin, registered by the repository's root conftest.py
 # (pytest accepts pytest_plugins only in the top-level conftest).
 
 

@@ -15,7 +15,7 @@ import pytest
 from vre_common.testing import TestIssuer, app_client
 from vre_datalake.config import DatalakeSettings
 from vre_datalake.main import create_app
-from vre_datalake.rucio_local import LocalRucio
+from vre_rucio_local import LocalRucio
 
 PROBLEM = "application/problem+json"
 

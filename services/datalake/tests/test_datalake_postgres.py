@@ -6,7 +6,7 @@ from services.datalake.tests.conftest import settings_params
 from services.datalake.tests.datalake_support import make_settings
 from vre_common.testing import TestIssuer, app_client
 from vre_datalake.main import create_app
-from vre_datalake.rucio_local import LocalRucio
+from vre_rucio_local import LocalRucio
 
 
 async def test_arbitrary_metadata_on_postgresql(

@@ -30,9 +30,9 @@ from vre_common.provenance import PENDING, Event, EventKind, FileOutbox, did_id
 from vre_common.testing import ServerThread, TestIssuer, app_client, free_port
 from vre_datalake.config import DatalakeSettings, ProvenanceSettings
 from vre_datalake.main import create_app as create_datalake
-from vre_datalake.rucio_local import LocalRucio
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app as create_gateway
+from vre_rucio_local import LocalRucio
 
 QUOTA = 3 * 1024**3
 TABLE = documented_permissions()

@@ -21,7 +21,7 @@ from services.datalake.tests.datalake_support import make_settings
 from services.datalake.tests.datalake_support.tls import self_signed
 from vre_common.testing import TestIssuer, app_client, free_port
 from vre_datalake.main import create_app
-from vre_datalake.rucio_local import LocalRucio
+from vre_rucio_local import LocalRucio
 
 SERVER = Path(__file__).with_name("datalake_support") / "webdav_server.py"
 RSE = "VRE-DAV-1"

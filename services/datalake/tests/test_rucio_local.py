@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
-from vre_datalake.rucio_local.scripts.daemon_pass import TransferCopyError, copy_file
+from vre_rucio_local import LocalRucio, LocalRucioConfig
+from vre_rucio_local.scripts.daemon_pass import TransferCopyError, copy_file
 
 SCOPE = "vretest"
 

@@ -26,8 +26,8 @@ import pytest
 
 from services.datalake.tests.test_rucio_local import run_rucio_client
 from vre_common.testing import TestIssuer
-from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
-from vre_datalake.rucio_local.server import PLUGINS_DIR, SQLITE_METADATA_PLUGIN
+from vre_rucio_local import LocalRucio, LocalRucioConfig
+from vre_rucio_local.server import PLUGINS_DIR, SQLITE_METADATA_PLUGIN
 
 SCOPE = "vremeta"
 RSE = "VRE-DISK-1"

@@ -23,12 +23,12 @@ from services.ivoa.tests.support.dachs import DachsServer, dachs_available
 from tests.support.embedded import embedded_settings
 from vre_common.testing import ServerThread, TestIssuer, free_port
 from vre_datalake.main import create_app as create_datalake
-from vre_datalake.rucio_local import LocalRucio
 from vre_gateway import embedded
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app as create_gateway
 from vre_ivoa.config import IvoaSettings
 from vre_ivoa.main import create_app as create_ivoa
+from vre_rucio_local import LocalRucio
 from vre_workflows.main import create_app as create_workflows
 
 TAP = "dachs-tap"

@@ -14,11 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Modules that run elsewhere by design: the Rucio helpers run in Rucio's own environment
-# (and its pytest plugin in the test environment); the REANA worker in the validator's; the
+# Modules that run elsewhere by design: the REANA worker in the validator's environment; the
 # gateway's embedded mode (every service in one process, `vre up`) is not what its image runs.
 ELSEWHERE = (
-    "vre_datalake.rucio_local",
     "vre_workflows.validation.reana_worker",
     "vre_gateway.embedded",
 )

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from vre_catalogue.config import CatalogueSettings
 from vre_common.auth import TokenValidator
 from vre_datalake.config import DatalakeSettings
-from vre_datalake.rucio_local import LocalRucio, LocalRucioConfig
 from vre_gateway.config import SERVICES, GatewaySettings
 from vre_ivoa.config import IvoaSettings
+from vre_rucio_local import LocalRucio, LocalRucioConfig
 from vre_workflows.config import WorkflowsSettings
 from vre_zenodo.config import ZenodoSettings
 

@@ -1,6 +1,6 @@
 """pytest fixtures that run a real Rucio server (see ``recipes/rucio-local.md``).
 
-Register with ``pytest_plugins = ["vre_datalake.rucio_local.pytest_plugin"]``.
+Register with ``pytest_plugins = ["vre_rucio_local.pytest_plugin"]``.
 
 - ``rucio_server`` (session): SQLite-backed :class:`LocalRucio` with two POSIX RSEs.
 - ``rucio_server_pg`` (session): the same on a fresh database of the machine's PostgreSQL
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from vre_datalake.rucio_local.server import LocalRucio, LocalRucioConfig
+from vre_rucio_local.server import LocalRucio, LocalRucioConfig
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 
 class LocalRucioError(Exception):
-    """Base class of every error raised by :mod:`vre_datalake.rucio_local`."""
+    """Base class of every error raised by :mod:`vre_rucio_local`."""
 
 
 class RucioVenvError(LocalRucioError):

@@ -22,9 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from vre_datalake.rucio_local import _process
-from vre_datalake.rucio_local.errors import DaemonPassError
-from vre_datalake.rucio_local.scripts.daemon_pass import REPORT_PREFIX
+from vre_rucio_local import _process
+from vre_rucio_local.errors import DaemonPassError
+from vre_rucio_local.scripts.daemon_pass import REPORT_PREFIX
 
 SCRIPT = Path(__file__).with_name("scripts") / "daemon_pass.py"
 LOGGER = logging.getLogger(__name__)

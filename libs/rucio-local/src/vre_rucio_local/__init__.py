@@ -1,7 +1,7 @@
 """An embedded, real Rucio server: subprocess, configuration, storage elements and daemons."""
 
-from vre_datalake.rucio_local.daemons import DaemonPassReport, RucioDaemons
-from vre_datalake.rucio_local.errors import (
+from vre_rucio_local.daemons import DaemonPassReport, RucioDaemons
+from vre_rucio_local.errors import (
     DaemonPassError,
     LocalRucioError,
     RucioBootstrapError,
@@ -9,7 +9,7 @@ from vre_datalake.rucio_local.errors import (
     RucioStartError,
     RucioVenvError,
 )
-from vre_datalake.rucio_local.server import (
+from vre_rucio_local.server import (
     ADMIN_ACCOUNT,
     DEFAULT_RSES,
     LocalRucio,
@@ -17,7 +17,7 @@ from vre_datalake.rucio_local.server import (
     Timings,
     find_repo_root,
 )
-from vre_datalake.rucio_local.setup import (
+from vre_rucio_local.setup import (
     PosixRse,
     RucioAdmin,
     add_webdav_rse,

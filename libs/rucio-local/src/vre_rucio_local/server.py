@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from vre_datalake.rucio_local import _process
-from vre_datalake.rucio_local.daemons import DaemonPassReport, RucioDaemons
-from vre_datalake.rucio_local.errors import RucioBootstrapError, RucioStartError, RucioVenvError
-from vre_datalake.rucio_local.setup import (
+from vre_rucio_local import _process
+from vre_rucio_local.daemons import DaemonPassReport, RucioDaemons
+from vre_rucio_local.errors import RucioBootstrapError, RucioStartError, RucioVenvError
+from vre_rucio_local.setup import (
     WEBDAV_IMPL,
     PosixRse,
     RucioAdmin,
@@ -562,7 +562,7 @@ class LocalRucio:
     ) -> None:
         """Register a WebDAV storage (``https://host:port/prefix/``) as an RSE.
 
-        See :func:`vre_datalake.rucio_local.setup.add_webdav_rse`; the daemons' copying
+        See :func:`vre_rucio_local.setup.add_webdav_rse`; the daemons' copying
         transfer tool then moves files between it and the POSIX RSEs.
         """
         with self.admin() as admin:

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from vre_datalake.rucio_local.errors import RucioSetupError
+from vre_rucio_local.errors import RucioSetupError
 
 POSIX_IMPL = "rucio.rse.protocols.posix.Default"
 WEBDAV_IMPL = "rucio.rse.protocols.webdav.Default"
