@@ -17,7 +17,13 @@ from vre_common.app import create_base_app
 from vre_common.deps import CurrentUser
 from vre_common.errors import BadGatewayError, InvalidTokenError
 from vre_common.testing import TestIssuer, app_client
-from vre_gateway.backends.search import SearchContext
+from vre_gateway.backends.search import (
+    DatalakeDidSource,
+    SearchContext,
+    SearchSource,
+    SourceSkipped,
+    did_query,
+)
 from vre_gateway.config import GatewaySettings
 from vre_gateway.factory import remote_search_sources
 from vre_gateway.main import create_app
@@ -56,7 +62,7 @@ async def searching(
         issuer,
         search={"sources": ["projects"], "timeout_seconds": 0.2, "timeouts": {"fast": 1.0}},
     )
-    sources = [SlowSource("fast", 0.0), SlowSource("slow", 5.0), BrokenSource()]
+    sources: list[SearchSource] = [SlowSource("fast", 0.0), SlowSource("slow", 5.0), BrokenSource()]
     app = create_app(
         settings,
         validator=issuer.validator(),
@@ -244,3 +250,87 @@ async def test_http_sources_map_every_service_to_one_shape(issuer: TestIssuer) -
             },
         },
     ]
+
+
+# ------------------------------------------------------------------------- free text → DIDs
+
+
+@pytest.mark.parametrize(
+    ("text", "terms", "meta", "pattern"),
+    [
+        ("events", ("events",), (), "*events*"),
+        ("best limit", ("best", "limit"), (), "*limit*"),
+        ('"results/best.csv"', ("results", "best.csv"), (), "*best.csv*"),
+        ("café crème", ("cafe", "creme"), (), "*creme*"),
+        ("events* run?42", ("events", "run", "42"), (), "*events*"),
+        ("../../etc/passwd", ("etc", "passwd"), (), "*passwd*"),
+        ("raw datatype=raw run_number>=42", ("raw",), ("datatype=raw", "run_number>=42"), "*raw*"),
+        ("datatype=raw", (), ("datatype=raw",), "*"),
+    ],
+)
+def test_free_text_becomes_a_did_query(
+    text: str, terms: tuple[str, ...], meta: tuple[str, ...], pattern: str
+) -> None:
+    query = did_query(text)
+    assert query is not None
+    assert (query.terms, query.meta, query.name_pattern) == (terms, meta, pattern)
+
+
+@pytest.mark.parametrize("text", ["日本語", "«»", "*", "''", "–", "..", "/"])
+def test_text_no_did_name_can_hold_is_no_query(text: str) -> None:
+    assert did_query(text) is None
+
+
+def test_every_term_must_occur_in_a_name_in_any_order() -> None:
+    query = did_query("limit Best")
+    assert query is not None
+    assert query.matches("results/best-limit.csv")
+    assert not query.matches("results/best.csv")
+
+
+async def test_datalake_source_sends_valid_filters_and_skips_what_it_cannot_express(
+    issuer: TestIssuer,
+) -> None:
+    """The adapter's requests pass the datalake's own pattern check; unsearchable text is
+    'skipped' (not an error, so the answer is not partial)."""
+    from vre_common.auth import Principal
+    from vre_common.policy import ProjectAccess, Role, Visibility
+    from vre_datalake.services.dids import check_pattern, parse_filters
+
+    seen: list[tuple[str, list[str]]] = []
+    app = create_base_app(service="standin", title="standin", description="standin")
+    app.state.validator = issuer.validator()
+
+    @app.get("/datalake/dids/{scope}")
+    async def dids(scope: str, request: Request, user: CurrentUser) -> StreamingResponse:
+        pattern = check_pattern(request.query_params["name"])  # 422 if the datalake would
+        meta = request.query_params.getlist("meta")
+        parse_filters(meta)
+        seen.append((pattern, meta))
+
+        async def lines() -> AsyncIterator[bytes]:
+            for name in ("best-limit.csv", "best.csv", "limits/best.csv"):
+                yield (json.dumps({"scope": scope, "name": name, "type": "file"}) + "\n").encode()
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    token = issuer.token("alice")
+    principal: Principal = await issuer.validator().validate(token)
+    ctx = SearchContext(
+        principal=principal,
+        token=token,
+        projects=[
+            ProjectAccess(
+                project="atlas", scope="proj.atlas", visibility=Visibility.PRIVATE, role=Role.MEMBER
+            )
+        ],
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://svc"
+    ) as http:
+        source = DatalakeDidSource("http://svc/datalake", http, max_scopes=5)
+        hits = await source.search(ctx, "“limit” BEST type=file", 10)
+        with pytest.raises(SourceSkipped):
+            await source.search(ctx, "日本語 «»", 10)
+    assert [h.id for h in hits] == ["proj.atlas:best-limit.csv", "proj.atlas:limits/best.csv"]
+    assert seen == [("*limit*", ["type=file"])]

@@ -299,13 +299,16 @@ class DatalakeClient:
         name: str = "*",
         did_type: DidType | Literal["all"] = "all",
         metadata: Mapping[str, Any] | None = None,
+        conditions: Sequence[str] = (),
     ) -> AsyncIterator[Did]:
         """Every matching DID of a scope, streamed (flat memory however many match).
 
-        ``name`` takes ``*`` wildcards; ``metadata`` keys must equal the given values.
+        ``name`` takes ``*`` wildcards; ``metadata`` keys must equal the given values;
+        ``conditions`` are ``key<op>value`` strings as the datalake's ``meta`` parameter takes.
         """
         params: _Params = [("name", name), ("type", did_type)]
         params += _meta_params(metadata)
+        params += [("meta", condition) for condition in conditions]
         async for item in self._ndjson(f"/dids/{scope}", params, "list_dids"):
             yield Did.model_validate(item)
 

@@ -7,6 +7,8 @@ services' list endpoints with the caller's token; the endpoints are configurable
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -31,6 +33,11 @@ class SearchContext:
     projects: list[ProjectAccess] = field(default_factory=list)
 
 
+class SourceSkipped(Exception):  # noqa: N818 - a signal, not an error
+    """A source cannot express this query (e.g. no character of it can occur in a DID name):
+    it answers nothing for it, and that is not a failure (``sources[name] == "skipped"``)."""
+
+
 class SearchSource(Protocol):
     """One place to search."""
 
@@ -42,10 +49,59 @@ class SearchSource(Protocol):
         ...
 
 
+# A DID name is ASCII letters, digits and ``._-/`` (vre_datalake.names); a term is a run of
+# those starting with a letter or digit, so no term can be a ``.``/``..`` segment.
+_DID_TERM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_META_TERM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,99})(>=|<=|!=|=|>|<)(\S+)$")
+
+
+@dataclass(frozen=True)
+class DidQuery:
+    """Free text as a Data Lake query: name terms (all must occur in the name, in any order,
+    case-insensitively) and metadata conditions (``key=value`` words of the text)."""
+
+    terms: tuple[str, ...]
+    meta: tuple[str, ...]
+
+    @property
+    def name_pattern(self) -> str:
+        """The Rucio name filter: the longest term between wildcards (the others are checked
+        on the names that come back)."""
+        if not self.terms:
+            return "*"
+        return "*" + max(self.terms, key=len) + "*"
+
+    def matches(self, name: str) -> bool:
+        """Whether a DID name contains every term."""
+        lowered = name.lower()
+        return all(term.lower() in lowered for term in self.terms)
+
+
+def did_query(text: str) -> DidQuery | None:
+    """``text`` as a :class:`DidQuery`, or None when nothing in it can occur in a DID name.
+
+    Accents are folded (``café`` → ``cafe``); quotes, spaces, wildcards and other characters a
+    name cannot hold separate terms; a word ``key<op>value`` (op ``= != > >= < <=``) becomes a
+    metadata condition.
+    """
+    terms: list[str] = []
+    meta: list[str] = []
+    for word in text.split():
+        if _META_TERM.match(word):
+            meta.append(word)
+            continue
+        folded = unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
+        terms.extend(_DID_TERM.findall(folded))
+    if not terms and not meta:
+        return None
+    return DidQuery(terms=tuple(dict.fromkeys(terms)), meta=tuple(meta))
+
+
 class DatalakeDidSource:
     """DIDs whose name matches, in the scopes of the caller's projects (``GET /dids/{scope}``).
 
-    Rucio filters names with wildcards only; metadata values are not searched as free text.
+    Free text becomes a name/metadata query (:func:`did_query`); text with nothing a DID name
+    can contain skips this source (:class:`SourceSkipped`) instead of failing it.
     """
 
     name = "datalake"
@@ -57,15 +113,20 @@ class DatalakeDidSource:
         self.max_scopes = max_scopes
 
     async def search(self, ctx: SearchContext, query: str, limit: int) -> list[SearchHit]:
+        wanted = did_query(query)
+        if wanted is None:
+            raise SourceSkipped(query)
         client = DatalakeClient(self.base_url, ctx.token, http=self.http)
-        pattern = "*" + "".join(c for c in query if c not in "*%") + "*"
         hits: list[SearchHit] = []
         for project in ctx.projects[: self.max_scopes]:
             dids_of = cast(
-                "AsyncGenerator[Did, None]", client.list_dids(project.scope, name=pattern)
+                "AsyncGenerator[Did, None]",
+                client.list_dids(project.scope, name=wanted.name_pattern, conditions=wanted.meta),
             )
             async with aclosing(dids_of) as dids:
                 async for did in dids:
+                    if not wanted.matches(did.name):
+                        continue
                     hits.append(
                         SearchHit(
                             type="did",

@@ -9,7 +9,7 @@ import structlog
 
 from vre_common.auth import Principal
 from vre_common.policy import Action, is_allowed
-from vre_gateway.backends.search import SearchContext, SearchSource
+from vre_gateway.backends.search import SearchContext, SearchSource, SourceSkipped
 from vre_gateway.models.search import SearchHit, SearchResults, SourceStatus
 from vre_gateway.services.access import to_access
 from vre_gateway.storage.projects import ProjectStore
@@ -80,7 +80,8 @@ class SearchService:
         types: set[str] | None,
         limit: int,
     ) -> SearchResults:
-        """Hits of every wanted source, in source order; ``partial`` if a source failed."""
+        """Hits of every wanted source, in source order; ``partial`` only if a source failed
+        or timed out (one that cannot express the query is ``skipped``, not a failure)."""
         ctx = await self._context(principal, token)
         per_source = min(limit, self.per_source_limit)
         wanted = [s for s in self.sources if types is None or s.types & types]
@@ -92,6 +93,9 @@ class SearchService:
             timeout = self.timeouts.get(source.name, self.default_timeout)
             try:
                 hits = await asyncio.wait_for(source.search(ctx, query, per_source), timeout)
+            except SourceSkipped:
+                statuses[source.name] = "skipped"
+                return []
             except TimeoutError:
                 statuses[source.name] = "timeout"
                 log.warning("search_source_timeout", source=source.name, timeout=timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,21 @@ from vre_gateway.storage.schema import (
 
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped.lower()}%"
+    return f"%{escaped}%"
+
+
+# Words of a free-text query: whitespace and quotes separate them.
+_QUERY_WORD = re.compile(r"[^\s\"'\u201c\u201d\u2018\u2019]+")
+
+
+def _word_matches(word: str, *columns: Any) -> ColumnElement[bool]:
+    """``word`` occurs in one of ``columns``, case-insensitively; SQLite's lower() folds ASCII
+    only, so the word as written is tried too (an accented name found as it is spelled)."""
+    lowered, exact = _like(word.lower()), _like(word)
+    return or_(
+        *(func.lower(c).like(lowered, escape="\\") for c in columns),
+        *(c.like(exact, escape="\\") for c in columns),
+    )
 
 
 class ProjectStore:
@@ -136,16 +151,12 @@ class ProjectStore:
         offset: int,
         query: str | None = None,
     ) -> list[ProjectRecord]:
-        """Projects the caller is in (``mine``) and/or public ones, by name."""
+        """Projects the caller is in (``mine``) and/or public ones; ``query``: every word of it
+        occurs in the name, slug or description."""
         stmt = select(ProjectRow).where(self._visible(principal, mine=mine, public=public))
-        if query:
-            pattern = _like(query)
+        for word in _QUERY_WORD.findall(query or ""):  # every word, in any order
             stmt = stmt.where(
-                or_(
-                    func.lower(ProjectRow.name).like(pattern, escape="\\"),
-                    func.lower(ProjectRow.slug).like(pattern, escape="\\"),
-                    func.lower(ProjectRow.description).like(pattern, escape="\\"),
-                )
+                _word_matches(word, ProjectRow.name, ProjectRow.slug, ProjectRow.description)
             )
         stmt = stmt.order_by(ProjectRow.name, ProjectRow.slug).limit(limit).offset(offset)
         return [ProjectRecord.model_validate(r) for r in await self.session.scalars(stmt)]
