@@ -51,6 +51,14 @@ class SpecWarning(BaseModel):
     line: int | None = None
 
 
+class UncheckedFile(BaseModel):
+    """A file the reana.yaml names that the validation could not look at, and why."""
+
+    path: str = Field(description="The file's workspace path, as the reana.yaml names it.")
+    field: str = Field(description="Where the reana.yaml names it, e.g. 'workflow.file'.")
+    reason: str
+
+
 class ValidationReport(BaseModel):
     """The outcome of validating a reana.yaml with REANA's official validator and ours."""
 
@@ -59,6 +67,16 @@ class ValidationReport(BaseModel):
     spec_sha256: str | None = Field(default=None, description="SHA-256 of the canonical JSON.")
     errors: list[SpecFinding] = Field(default_factory=list)
     warnings: list[SpecWarning] = Field(default_factory=list)
+    checked_files: list[str] = Field(
+        default_factory=list,
+        description="The workflow's files loaded by REANA's own loaders (cwltool --pack, "
+        "snakemake, yadage), as reana-client validate loads them.",
+    )
+    unchecked: list[UncheckedFile] = Field(
+        default_factory=list,
+        description="Files the reana.yaml names that were not checked (not sent, or coming "
+        "from the Data Lake at run time): `valid` says nothing about them.",
+    )
 
 
 class OutputDestination(BaseModel):
