@@ -93,6 +93,14 @@ $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/*/pyprojec
 	$(UV) pip sync -q --compile-bytecode --python .venv-tools/bin/python --require-hashes requirements/tools.txt
 	touch $@
 
+# JupyterHub (tests/client/test_jupyterhub.py): the hub, its Python proxy and single-user
+# servers, with the client (no dependencies: they are in hub.txt) for the notebooks' kernel.
+.venv-hub/.stamp: requirements/hub.txt clients/python/pyproject.toml $(VENV)/.stamp
+	test -x .venv-hub/bin/python || $(PYTHON) -m venv .venv-hub
+	$(UV) pip sync -q --compile-bytecode --python .venv-hub/bin/python --require-hashes requirements/hub.txt
+	$(UV) pip install -q --python .venv-hub/bin/python --no-deps --no-build-isolation -e clients/python
+	touch $@
+
 tests/oidc/node_modules/.stamp: tests/oidc/package-lock.json
 	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -121,6 +129,8 @@ openapi: $(VENV)/.stamp
 # Generated documents that tests keep in step: the merged OpenAPI and the configuration reference.
 docs: openapi
 	$(VENV)/bin/python tools/gen_config_reference.py
+	@# The client's API reference from its docstrings (pdoc), as static HTML.
+	$(VENV)/bin/pdoc --docformat markdown -o build/client-api vre
 
 bench: deps
 	@command -v wrk >/dev/null && test -x /usr/sbin/nginx || apt-get install -y -qq wrk nginx
@@ -129,11 +139,11 @@ bench: deps
 lock: $(VENV)/.stamp
 	cd requirements && for f in main rucio-server reana-validator reana-client bootstrap eossr; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -o $$f.txt; done
-	cd requirements && for f in gateway datalake workflows catalogue zenodo ivoa webdav tools; do \
+	cd requirements && for f in gateway datalake workflows catalogue zenodo ivoa webdav tools hub; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -c main.txt -o $$f.txt; done
 
 clean:
-	rm -rf $(VENV) .venv-rucio .venv-reana .venv-reana-client .venv-tools tests/oidc/node_modules
+	rm -rf $(VENV) .venv-rucio .venv-reana .venv-reana-client .venv-tools .venv-hub tests/oidc/node_modules
 	rm -rf web/node_modules web/dist
 
 # Soak (bench/soak.py): uploads of random sizes through the embedded VRE while its Rucio
