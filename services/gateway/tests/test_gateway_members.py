@@ -269,3 +269,34 @@ async def test_expired_invitation_cannot_be_accepted(gw_db_url: str, as_user: Us
         assert r.status_code == 409
         assert "expired" in r.json()["detail"]
         assert (await client.get("/invitations", headers=as_user("bob"))).json()["items"] == []
+
+
+async def test_an_invitation_says_whether_the_invitee_has_used_the_vre(
+    client: httpx.AsyncClient, as_user: Users
+) -> None:
+    """Inviting a misspelt user name is not a silent success: the answer says nobody of that
+    name has signed in yet (the invitation still waits for them)."""
+    alice = as_user("alice")
+    await create_project(client, alice, "who")
+    typo = await client.post(
+        "/projects/who/invitations", json={"username": "dvae", "role": "member"}, headers=alice
+    )
+    assert typo.status_code == 201, typo.text
+    assert typo.json()["invitee_known"] is False
+    await client.get("/invitations", headers=as_user("dave"))  # dave uses the VRE once
+    known = await client.post(
+        "/projects/who/invitations", json={"username": "dave", "role": "member"}, headers=alice
+    )
+    assert known.json()["invitee_known"] is True
+    by_subject = await client.post(
+        "/projects/who/invitations",
+        json={"subject": as_user.subject("dave"), "role": "viewer"},
+        headers=alice,
+    )
+    assert by_subject.json()["invitee_known"] is True
+    listed = (await client.get("/projects/who/invitations", headers=alice)).json()["items"]
+    assert sorted((i["username"] or "", i["invitee_known"]) for i in listed) == [
+        ("", True),
+        ("dave", True),
+        ("dvae", False),
+    ]

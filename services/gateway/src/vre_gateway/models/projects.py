@@ -189,6 +189,11 @@ class Invitation(BaseModel):
     state: InvitationState
     message: str | None
     invited_by: str | None
+    invitee_known: bool | None = Field(
+        default=None,
+        description="Whether the VRE has seen the invitee sign in (false: perhaps a misspelt "
+        "user name; the invitation still waits for them). Answered to those who manage members.",
+    )
     created_at: datetime
     expires_at: datetime
 

@@ -61,7 +61,12 @@ def _member(record: MemberRecord) -> Member:
     return Member.model_validate(record.model_dump())
 
 
-def _invitation(record: InvitationRecord, project: ProjectRecord, now: datetime) -> Invitation:
+def _invitation(
+    record: InvitationRecord,
+    project: ProjectRecord,
+    now: datetime,
+    invitee_known: bool | None = None,
+) -> Invitation:
     state = InvitationState(record.state)
     if state is InvitationState.PENDING and record.expires_at <= now:
         state = InvitationState.EXPIRED
@@ -76,6 +81,7 @@ def _invitation(record: InvitationRecord, project: ProjectRecord, now: datetime)
         state=state,
         message=record.message,
         invited_by=record.created_by_name,
+        invitee_known=invitee_known,
         created_at=record.created_at,
         expires_at=record.expires_at,
     )
@@ -304,14 +310,24 @@ class MembershipService:
             target=f"{issuer}|{body.subject or body.username}",
             detail={"role": body.role.value, "invitation": record.id},
         )
-        return _invitation(record, project, now)
+        return _invitation(record, project, now, await self._known(record))
+
+    async def _known(self, record: InvitationRecord) -> bool:
+        """Whether the invitee has used the VRE (an unknown user name may be a typo)."""
+        if record.subject is not None:
+            key = f"{record.issuer}|{record.subject}"
+            return await self.store.known_username(key) is not None
+        assert record.username is not None
+        return await self.store.find_subject(record.issuer, record.username) is not None
 
     async def project_invitations(self, principal: Principal, slug: str) -> InvitationList:
         """Every invitation of a project (for those who manage members)."""
         project, _ = await self._manage(principal, slug)
         now = datetime.now(UTC)
         records = await self.store.invitations(project.id)
-        return InvitationList(items=[_invitation(r, project, now) for r in records])
+        return InvitationList(
+            items=[_invitation(r, project, now, await self._known(r)) for r in records]
+        )
 
     async def revoke(self, principal: Principal, slug: str, invitation_id: str) -> None:
         """Withdraw a pending invitation."""
