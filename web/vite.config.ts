@@ -21,6 +21,8 @@ const API_PREFIXES = [
   "/workflows",
   "/catalogue",
   "/zenodo",
+  "/ivoa",
+  "/readyz",
 ];
 
 export default defineConfig({

@@ -8,6 +8,8 @@ import type { Problem, Session } from "./types";
 import { CatalogueView, SoftwareView } from "./views/Catalogue";
 import { DatalakeView, DidView, ScopeView } from "./views/Datalake";
 import { HomeView } from "./views/Home";
+import { IvoaView } from "./views/Ivoa";
+import { SearchBox, SearchView } from "./views/Search";
 import { ProjectsView, ProjectView } from "./views/Projects";
 import { ProvenanceView } from "./views/Provenance";
 import { RunView } from "./views/Run";
@@ -20,6 +22,7 @@ const NAV: [string, string][] = [
   [paths.datalake(), "Data Lake"],
   [paths.workflows(), "Workflows"],
   [paths.catalogue(), "Catalogue"],
+  [paths.ivoa(), "Archives (IVOA)"],
   [paths.zenodo(), "Zenodo"],
   [paths.provenance(""), "Provenance"],
 ];
@@ -45,6 +48,10 @@ function route(path: string, query: URLSearchParams) {
       return <ZenodoView query={query} />;
     case "provenance":
       return <ProvenanceView query={query} />;
+    case "ivoa":
+      return <IvoaView query={query} />;
+    case "search":
+      return <SearchView query={query} />;
     default:
       return (
         <section>
@@ -65,7 +72,7 @@ function UserBox({ session }: { session: Session }) {
         Signed in as <strong data-testid="username">{user.name || user.username}</strong>
         {user.name ? <span class="muted"> ({user.username})</span> : null}
       </p>
-      <p class="muted">
+      <p class="muted userbox-more">
         Groups: {user.groups.length ? user.groups.join(", ") : "none"} · session ends {epoch(session.session_expires_at)}
       </p>
       <button type="button" class="secondary" onClick={() => void logout()}>
@@ -138,6 +145,7 @@ export function App() {
               );
             })}
           </ul>
+          <SearchBox initial={section === "/search" ? query.get("q") ?? "" : ""} />
         </nav>
       ) : null}
       <main id="main" ref={main}>

@@ -67,6 +67,8 @@ export const paths = {
   catalogue: () => `${BASE}/catalogue`,
   software: (id: number | string) => `${BASE}/catalogue/${encodeURIComponent(String(id))}`,
   zenodo: () => `${BASE}/zenodo`,
+  search: (q: string) => `${BASE}/search?${new URLSearchParams({ q }).toString()}`,
+  ivoa: (query?: Record<string, string>) => `${BASE}/ivoa${query ? "?" + new URLSearchParams(query).toString() : ""}`,
   provenance: (entity: string, direction: "up" | "down" = "up", depth = 5) =>
     `${BASE}/provenance?${new URLSearchParams({ entity, direction, depth: String(depth) }).toString()}`,
 };

@@ -74,6 +74,8 @@ export interface Invitation {
   state: string;
   message?: string | null;
   invited_by?: string | null;
+  /** false: nobody has signed in with this user name yet (perhaps a typo). */
+  invitee_known?: boolean | null;
   created_at: string;
   expires_at: string;
 }
@@ -354,6 +356,7 @@ export interface ProvNode {
   project?: string | null;
   label?: string | null;
   actor?: string | null;
+  started_at?: string | null;
 }
 
 export interface ProvEdge {
@@ -369,4 +372,88 @@ export interface ProvGraph {
   nodes: ProvNode[];
   edges: ProvEdge[];
   truncated: boolean;
+}
+
+export interface SearchHit {
+  type: string;
+  id: string;
+  title: string;
+  project?: string | null;
+  links: Record<string, string>;
+}
+
+export interface SearchResults {
+  query: string;
+  items: SearchHit[];
+  partial: boolean;
+  sources: Record<string, "ok" | "timeout" | "error" | "skipped">;
+}
+
+export type VoServiceType = "tap" | "scs" | "sia2";
+
+export interface VoService {
+  name: string;
+  type: VoServiceType;
+  url: string;
+  title?: string | null;
+  description?: string | null;
+  ivoid?: string | null;
+  protected: boolean;
+}
+
+export interface VoCapability {
+  standard_id?: string | null;
+  languages: string[];
+  upload_methods: string[];
+  output_formats: string[];
+}
+
+export interface VoServiceDetail extends VoService {
+  capabilities: VoCapability[];
+  capabilities_error?: string | null;
+}
+
+export interface VoColumn {
+  name: string;
+  datatype?: string | null;
+  unit?: string | null;
+  ucd?: string | null;
+  description?: string | null;
+}
+
+export interface VoTable {
+  name: string;
+  schema_name?: string | null;
+  description?: string | null;
+  columns: VoColumn[];
+}
+
+export interface IvoaQuery {
+  id: string;
+  owner: string;
+  service: string;
+  service_type: VoServiceType;
+  query: string;
+  maxrec: number;
+  mode: "sync" | "async";
+  phase: "QUEUED" | "EXECUTING" | "COMPLETED" | "ERROR" | "ABORTED" | "INTERRUPTED";
+  destination: string;
+  format: string;
+  project?: string | null;
+  result?: { did: string; rows: number; columns: string[]; bytes: number; format: string; truncated: boolean } | null;
+  error?: { title?: string; detail?: string; type?: string; status?: number } | null;
+  warnings: string[];
+  created_at: string;
+  finished_at?: string | null;
+  execution_seconds?: number | null;
+}
+
+export interface RegistryResource {
+  ivoid: string;
+  title?: string | null;
+  short_name?: string | null;
+  description?: string | null;
+  waveband: string[];
+  service_type?: VoServiceType | null;
+  access_url?: string | null;
 }

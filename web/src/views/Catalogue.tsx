@@ -252,7 +252,8 @@ export function SoftwareView({ id }: { id: string }) {
               <>
                 <dt>Code</dt>
                 <dd>
-                  <a href={s.code_repository} rel="noopener noreferrer">
+                  {/* "git+https://…" (a VCS URL, as pip writes it) opens as the https address */}
+                  <a href={s.code_repository.replace(/^git\+(?=https?:)/, "")} rel="noopener noreferrer" class="breakable">
                     {s.code_repository}
                   </a>
                 </dd>

@@ -1,36 +1,41 @@
 // Science Projects: list, create, members and roles, group bindings, invitations.
 import { useState } from "preact/hooks";
 import { api } from "../api";
-import { ProblemAlert } from "../components/Problem";
+import { Done, ProblemAlert } from "../components/Problem";
+import { Pager, TableScroll } from "../components/Table";
 import { when } from "../format";
-import { useAction, useLoad } from "../hooks";
+import { invalidate, useAction, useLoad, usePage } from "../hooks";
 import { Link, navigate, paths } from "../router";
 import { ROLES, type GroupBinding, type Invitation, type Items, type Member, type Project, type Role } from "../types";
 
 function MyInvitations() {
-  const invitations = useLoad((signal) => api<Items<Invitation>>("/invitations", { signal }), []);
+  const invitations = useLoad((signal) => api<Items<Invitation>>("/invitations", { signal }), [], ["invitations"]);
   const action = useAction();
   const pending = invitations.data?.items.filter((i) => i.state === "pending") ?? [];
-  if (!pending.length && !invitations.problem) return null;
-  const answer = (id: string, verb: "accept" | "decline") =>
-    action.run(async () => {
-      await api(`/invitations/${encodeURIComponent(id)}/${verb}`, { method: "POST" });
-      invitations.reload();
-    });
+  if (!pending.length && !invitations.problem && !action.done) return null;
+  // Accepting makes the project appear in every list of projects and scopes on the page.
+  const answer = (i: Invitation, verb: "accept" | "decline") =>
+    action.mutate(
+      () => api(`/invitations/${encodeURIComponent(i.id)}/${verb}`, { method: "POST" }),
+      ["invitations", "projects", "scopes"],
+      verb === "accept" ? `You joined ${i.project_name} as ${i.role}.` : `You declined the invitation to ${i.project_name}.`,
+    );
   return (
     <div class="card">
       <h2>Invitations for you</h2>
       <ProblemAlert problem={invitations.problem ?? action.problem} />
+      <Done text={action.done} />
+      {!pending.length ? <p>No invitation waits for you.</p> : null}
       <ul class="plain">
         {pending.map((i) => (
           <li key={i.id}>
             <strong>{i.project_name}</strong> as {i.role}
             {i.invited_by ? ` (from ${i.invited_by})` : ""}
             {i.message ? <q> {i.message}</q> : null}{" "}
-            <button type="button" disabled={action.busy} onClick={() => void answer(i.id, "accept")}>
+            <button type="button" disabled={action.busy} onClick={() => void answer(i, "accept")}>
               Accept
             </button>{" "}
-            <button type="button" class="secondary" disabled={action.busy} onClick={() => void answer(i.id, "decline")}>
+            <button type="button" class="secondary" disabled={action.busy} onClick={() => void answer(i, "decline")}>
               Decline
             </button>
           </li>
@@ -40,21 +45,46 @@ function MyInvitations() {
   );
 }
 
+const MAX_SLUG = 20; // Rucio scopes have at most 25 characters, "proj." included
+
+/** The short name the server derives from a project's name (same rule: ASCII, lower case, dashes). */
+export function deriveSlug(name: string): string {
+  const ascii = name.normalize("NFKD").replace(/[^\x00-\x7f]/g, "").toLowerCase();
+  return ascii.replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, MAX_SLUG).replace(/-+$/, "");
+}
+
+function slugHint(slug: string): string | null {
+  if (!slug) return null;
+  if (slug.length > MAX_SLUG) return `At most ${MAX_SLUG} characters (now ${slug.length}).`;
+  if (/[A-Z]/.test(slug)) return "Use lower-case letters only.";
+  if (/[^a-z0-9-]/.test(slug)) return "Use only lower-case letters, digits and dashes (no spaces).";
+  if (slug.startsWith("-") || slug.endsWith("-")) return "Start and end with a letter or a digit.";
+  if (slug.length < 2) return "At least 2 characters.";
+  return null;
+}
+
 function CreateProject() {
   const [name, setName] = useState("");
   const [slug, setSlug] = useState("");
   const [description, setDescription] = useState("");
   const [visibility, setVisibility] = useState<"private" | "public">("private");
   const action = useAction();
+  const hint = slugHint(slug);
+  const derived = deriveSlug(name);
+  const effective = slug || derived;
   const submit = async (event: Event) => {
     event.preventDefault();
+    if (hint) return;
     const created = await action.run(() =>
       api<Project>("/projects", {
         method: "POST",
         json: { name, slug: slug || undefined, description, visibility },
       }),
     );
-    if (created) navigate(paths.project(created.slug));
+    if (created) {
+      invalidate("projects", "scopes");
+      navigate(paths.project(created.slug));
+    }
   };
   return (
     <form class="card" onSubmit={submit} aria-labelledby="create-project">
@@ -68,16 +98,34 @@ function CreateProject() {
         <label for="project-slug">Short name (slug)</label>
         <input
           id="project-slug"
-          pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?"
-          maxLength={32}
-          aria-describedby="project-slug-help"
+          maxLength={40}
+          aria-describedby="project-slug-help project-slug-preview"
+          aria-invalid={hint ? "true" : undefined}
+          autocapitalize="off"
+          spellcheck={false}
           value={slug}
           onInput={(e) => setSlug(e.currentTarget.value)}
         />
         <p id="project-slug-help" class="help">
-          Lower-case letters, digits and dashes; it names the Data Lake scope <code>proj.&lt;slug&gt;</code>. Left
-          empty, it is made from the name.
+          Lower-case letters, digits and dashes, at most {MAX_SLUG}; it names the Data Lake scope{" "}
+          <code>proj.&lt;short name&gt;</code>. Left empty, it is made from the name.
         </p>
+        {hint ? (
+          <p class="field-error" id="project-slug-preview" data-testid="slug-hint">
+            {hint}
+          </p>
+        ) : (
+          <p class="help" id="project-slug-preview" aria-live="polite" data-testid="slug-preview">
+            {effective ? (
+              <>
+                The scope will be <code>proj.{effective}</code>
+                {!slug && derived.length >= MAX_SLUG ? " (made from the name, cut to 20 characters)" : !slug ? " (made from the name)" : ""}.
+              </>
+            ) : name ? (
+              "No short name can be made from this name: give one."
+            ) : null}
+          </p>
+        )}
       </div>
       <div class="field">
         <label for="project-description">Description</label>
@@ -103,7 +151,8 @@ function CreateProject() {
 
 export function ProjectsView() {
   const [filter, setFilter] = useState("mine");
-  const projects = useLoad((signal) => api<Items<Project>>("/projects", { query: { filter }, signal }), [filter]);
+  const projects = useLoad((signal) => api<Items<Project>>("/projects", { query: { filter }, signal }), [filter], ["projects"]);
+  const paged = usePage(projects.data?.items ?? [], 20);
   return (
     <section>
       <h1>Projects</h1>
@@ -120,32 +169,39 @@ export function ProjectsView() {
             </select>
           </div>
           <ProblemAlert problem={projects.problem} />
-          {projects.data && !projects.data.items.length ? <p>No project here yet.</p> : null}
-          <table>
-            <caption class="sr-only">Projects</caption>
-            <thead>
-              <tr>
-                <th scope="col">Project</th>
-                <th scope="col">Your role</th>
-                <th scope="col">Visibility</th>
-                <th scope="col">Data Lake scope</th>
-              </tr>
-            </thead>
-            <tbody>
-              {projects.data?.items.map((p) => (
-                <tr key={p.slug}>
-                  <td>
-                    <Link href={paths.project(p.slug)}>{p.name}</Link>
-                  </td>
-                  <td>{p.role ?? "—"}</td>
-                  <td>{p.visibility}</td>
-                  <td>
-                    <Link href={paths.scope(p.scope)}>{p.scope}</Link>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          {projects.data && !projects.data.items.length ? (
+            <p data-testid="empty">{filter === "mine" ? "You are not in any project yet: create one, or accept an invitation." : "No project here yet."}</p>
+          ) : null}
+          {paged.page.length ? (
+            <TableScroll label="Projects">
+              <table data-testid="projects">
+                <caption class="sr-only">Projects</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Project</th>
+                    <th scope="col">Your role</th>
+                    <th scope="col">Visibility</th>
+                    <th scope="col">Data Lake scope</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {paged.page.map((p) => (
+                    <tr key={p.slug}>
+                      <td>
+                        <Link href={paths.project(p.slug)}>{p.name}</Link>
+                      </td>
+                      <td>{p.role ?? "—"}</td>
+                      <td>{p.visibility}</td>
+                      <td>
+                        <Link href={paths.scope(p.scope)}>{p.scope}</Link>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </TableScroll>
+          ) : null}
+          <Pager index={paged.index} pages={paged.pages} setIndex={paged.setIndex} label="projects" total={projects.data?.items.length} />
         </div>
         <CreateProject />
       </div>
@@ -167,32 +223,34 @@ function RoleSelect({ id, value, onChange, label }: { id: string; value: Role; o
 
 function Members({ project, canManage }: { project: Project; canManage: boolean }) {
   const base = `/projects/${encodeURIComponent(project.slug)}`;
-  const members = useLoad((signal) => api<Items<Member>>(`${base}/members`, { signal }), [project.slug]);
+  const tag = `members:${project.slug}`;
+  const members = useLoad((signal) => api<Items<Member>>(`${base}/members`, { signal }), [project.slug], [tag]);
   const action = useAction();
   const [username, setUsername] = useState("");
   const [role, setRole] = useState<Role>("member");
   const add = async (event: Event) => {
     event.preventDefault();
-    const ok = await action.run(() => api(`${base}/members`, { method: "POST", json: { username, role } }));
-    if (ok) {
-      setUsername("");
-      members.reload();
-    }
+    const ok = await action.mutate(() => api(`${base}/members`, { method: "POST", json: { username, role } }), [tag], `Added ${username} as ${role}.`);
+    if (ok) setUsername("");
   };
   const change = (m: Member, r: Role) =>
-    action.run(async () => {
-      await api(`${base}/members/${encodeURIComponent(m.id)}`, { method: "PATCH", json: { role: r } });
-      members.reload();
-    });
+    action.mutate(
+      () => api(`${base}/members/${encodeURIComponent(m.id)}`, { method: "PATCH", json: { role: r } }),
+      [tag, `project:${project.slug}`],
+      `${m.username ?? m.subject} is now ${r}.`,
+    );
   const remove = (m: Member) =>
-    action.run(async () => {
-      await api(`${base}/members/${encodeURIComponent(m.id)}`, { method: "DELETE" });
-      members.reload();
-    });
+    action.mutate(
+      () => api(`${base}/members/${encodeURIComponent(m.id)}`, { method: "DELETE" }),
+      [tag, `project:${project.slug}`],
+      `Removed ${m.username ?? m.subject}.`,
+    );
   return (
     <div class="card">
       <h2>Members</h2>
-      <ProblemAlert problem={members.problem ?? action.problem} />
+      <ProblemAlert problem={members.problem ?? action.problem} labels={{ username: "User name" }} />
+      <Done text={action.done} />
+      <TableScroll label={`Members of ${project.name}`}>
       <table>
         <caption class="sr-only">Members of {project.name}</caption>
         <thead>
@@ -231,6 +289,7 @@ function Members({ project, canManage }: { project: Project; canManage: boolean 
           ))}
         </tbody>
       </table>
+      </TableScroll>
       {canManage ? (
         <form onSubmit={add} class="row">
           <div class="field">
@@ -252,27 +311,22 @@ function Members({ project, canManage }: { project: Project; canManage: boolean 
 
 function Groups({ project, canManage }: { project: Project; canManage: boolean }) {
   const base = `/projects/${encodeURIComponent(project.slug)}/groups`;
-  const groups = useLoad((signal) => api<Items<GroupBinding>>(base, { signal }), [project.slug]);
+  const tag = `groups:${project.slug}`;
+  const groups = useLoad((signal) => api<Items<GroupBinding>>(base, { signal }), [project.slug], [tag]);
   const action = useAction();
   const [group, setGroup] = useState("");
   const [role, setRole] = useState<Role>("member");
   const add = async (event: Event) => {
     event.preventDefault();
-    if (await action.run(() => api(base, { method: "POST", json: { group, role } }))) {
-      setGroup("");
-      groups.reload();
-    }
+    if (await action.mutate(() => api(base, { method: "POST", json: { group, role } }), [tag], `Bound ${group} as ${role}.`)) setGroup("");
   };
-  const remove = (g: string) =>
-    action.run(async () => {
-      await api(base, { method: "DELETE", query: { group: g } });
-      groups.reload();
-    });
+  const remove = (g: string) => action.mutate(() => api(base, { method: "DELETE", query: { group: g } }), [tag], `Unbound ${g}.`);
   return (
     <div class="card">
       <h2>Groups</h2>
       <p class="help">Everyone in a bound IAM group gets its role in the project.</p>
       <ProblemAlert problem={groups.problem ?? action.problem} />
+      <Done text={action.done} />
       <ul class="plain">
         {groups.data?.items.map((g) => (
           <li key={g.group}>
@@ -307,35 +361,49 @@ function Groups({ project, canManage }: { project: Project; canManage: boolean }
 
 function Invitations({ project }: { project: Project }) {
   const base = `/projects/${encodeURIComponent(project.slug)}/invitations`;
-  const invitations = useLoad((signal) => api<Items<Invitation>>(base, { signal }), [project.slug]);
+  const tag = `invitations:${project.slug}`;
+  const invitations = useLoad((signal) => api<Items<Invitation>>(base, { signal }), [project.slug], [tag]);
   const action = useAction();
   const [username, setUsername] = useState("");
   const [role, setRole] = useState<Role>("member");
   const [message, setMessage] = useState("");
+  const [unknown, setUnknown] = useState<string | null>(null);
   const invite = async (event: Event) => {
     event.preventDefault();
-    if (await action.run(() => api(base, { method: "POST", json: { username, role, message: message || undefined } }))) {
+    setUnknown(null);
+    const sent = await action.run(() => api<Invitation>(base, { method: "POST", json: { username, role, message: message || undefined } }));
+    if (sent) {
+      // A user name nobody has signed in with yet may be misspelt: say so instead of a silent success.
+      if (sent.invitee_known === false) setUnknown(username);
+      else action.setDone(`Invited ${username} as ${role}: they see the invitation on their Projects page.`);
       setUsername("");
       setMessage("");
-      invitations.reload();
+      invalidate(tag);
     }
   };
-  const revoke = (id: string) =>
-    action.run(async () => {
-      await api(`${base}/${encodeURIComponent(id)}`, { method: "DELETE" });
-      invitations.reload();
-    });
+  const revoke = (i: Invitation) =>
+    action.mutate(() => api(`${base}/${encodeURIComponent(i.id)}`, { method: "DELETE" }), [tag], `Revoked the invitation of ${i.username ?? i.subject}.`);
   return (
     <div class="card">
       <h2>Invitations</h2>
-      <ProblemAlert problem={invitations.problem ?? action.problem} />
+      <ProblemAlert problem={invitations.problem ?? action.problem} labels={{ username: "User name" }} />
+      <Done text={action.done} />
+      {unknown ? (
+        <div class="warning" role="alert" data-testid="invitee-unknown">
+          <p>
+            <strong>Nobody called “{unknown}” has signed in to this VRE yet.</strong> The invitation waits for a user of that
+            name for its lifetime; check the spelling, and revoke it below if it is wrong.
+          </p>
+        </div>
+      ) : null}
       <ul class="plain">
         {invitations.data?.items.map((i) => (
           <li key={i.id}>
             {i.username ?? i.subject} as {i.role}: {i.state}
+            {i.state === "pending" && i.invitee_known === false ? <span class="muted"> (not signed in yet)</span> : null}
             <span class="muted"> (expires {when(i.expires_at)})</span>{" "}
             {i.state === "pending" ? (
-              <button type="button" class="secondary" onClick={() => void revoke(i.id)} disabled={action.busy}>
+              <button type="button" class="secondary" onClick={() => void revoke(i)} disabled={action.busy}>
                 Revoke<span class="sr-only"> the invitation of {i.username ?? i.subject}</span>
               </button>
             ) : null}
@@ -367,7 +435,7 @@ function Invitations({ project }: { project: Project }) {
 }
 
 export function ProjectView({ slug }: { slug: string }) {
-  const project = useLoad((signal) => api<Project>(`/projects/${encodeURIComponent(slug)}`, { signal }), [slug]);
+  const project = useLoad((signal) => api<Project>(`/projects/${encodeURIComponent(slug)}`, { signal }), [slug], [`project:${slug}`, "projects"]);
   const p = project.data;
   if (project.problem) {
     const missing = project.problem.status === 404 || project.problem.status === 403;

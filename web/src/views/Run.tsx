@@ -1,10 +1,12 @@
 // One run: live status, live logs that follow, outputs linked to their Data Lake DIDs.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, followLogs, toProblem } from "../api";
+import { api, followLogs, request, toProblem } from "../api";
+import { Ident } from "../components/Ident";
 import { ProblemAlert } from "../components/Problem";
+import { TableScroll } from "../components/Table";
 import { StatusBadge } from "../components/Status";
 import { bytes, when } from "../format";
-import { useAction, useInterval, useLoad } from "../hooks";
+import { invalidate, useAction, useInterval, useLoad } from "../hooks";
 import { Link, navigate, paths } from "../router";
 import { FINAL_STATUSES, type Problem, type Run } from "../types";
 
@@ -29,6 +31,20 @@ function LiveLog({ runId, final }: { runId: string; final: boolean }) {
       });
     return () => controller.abort();
   }, [runId, attempt]);
+
+  // When the run has ended, read the whole log once more: step headers written while a step
+  // ran ("(running)") then show how each step ended.
+  useEffect(() => {
+    if (!ended || !final) return undefined;
+    const controller = new AbortController();
+    request(`/workflows/runs/${encodeURIComponent(runId)}/logs`, { signal: controller.signal })
+      .then((answer) => answer.text())
+      .then((whole) => {
+        if (!controller.signal.aborted && whole) setText(whole);
+      })
+      .catch(() => undefined);
+    return () => controller.abort();
+  }, [ended, final, runId]);
 
   // The stream ends with each step on some back ends: read again while the run goes on.
   useEffect(() => {
@@ -74,6 +90,22 @@ function LiveLog({ runId, final }: { runId: string; final: boolean }) {
   );
 }
 
+/** Steps that ran on the host because their image is missing: one sentence for the researcher,
+ * the operator's instructions folded away. */
+export function splitWarnings(warnings: string[]): { host: string[]; operator: string[]; other: string[] } {
+  const host: string[] = [];
+  const operator: string[] = [];
+  const other: string[] = [];
+  for (const w of warnings) {
+    const m = /^step (.+?): image (\S+) is not available locally.*runs on the host instead/s.exec(w);
+    if (m) {
+      host.push(m[1]);
+      operator.push(w);
+    } else other.push(w);
+  }
+  return { host, operator, other };
+}
+
 export function RunView({ id }: { id: string }) {
   const run = useLoad((signal) => api<Run>(`/workflows/runs/${encodeURIComponent(id)}`, { signal }), [id]);
   const r = run.data;
@@ -94,6 +126,7 @@ export function RunView({ id }: { id: string }) {
     action.run(async () => {
       await api(`/workflows/runs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
       run.reload();
+      invalidate("runs");
     });
   const rerun = () =>
     action.run(async () => {
@@ -109,11 +142,10 @@ export function RunView({ id }: { id: string }) {
     );
   }
   if (!r) return <p aria-live="polite">Loading…</p>;
+  const warnings = splitWarnings(r.warnings ?? []);
   return (
     <section>
-      <h1>
-        Run {r.name}
-      </h1>
+      <h1 class="breakable">Run {r.name}</h1>
       <p>
         <Link href={paths.workflows()}>Workflows</Link> › {r.name}
       </p>
@@ -138,7 +170,7 @@ export function RunView({ id }: { id: string }) {
         <dl class="facts">
           <dt>Id</dt>
           <dd>
-            <code>{r.id}</code>
+            <Ident value={r.id} max={13} code copy />
           </dd>
           <dt>Owner</dt>
           <dd>{r.owner}</dd>
@@ -161,9 +193,28 @@ export function RunView({ id }: { id: string }) {
             {r.error.detail ? <p>{r.error.detail}</p> : null}
           </div>
         ) : null}
-        {r.warnings?.length ? (
+        {warnings.host.length ? (
+          <div class="note" data-testid="host-note">
+            <p>
+              {warnings.host.length === 1 ? `The step ${warnings.host[0]} ran` : `The steps ${warnings.host.join(", ")} ran`} directly on the
+              VRE's machine, without its container image (the image is not installed here). Results can differ from a run in the
+              container.
+            </p>
+            <details>
+              <summary>For the VRE's operators</summary>
+              <ul>
+                {warnings.operator.map((w, i) => (
+                  <li key={i} class="breakable">
+                    {w}
+                  </li>
+                ))}
+              </ul>
+            </details>
+          </div>
+        ) : null}
+        {warnings.other.length ? (
           <ul class="warnings">
-            {r.warnings.map((w, i) => (
+            {warnings.other.map((w, i) => (
               <li key={i}>{w}</li>
             ))}
           </ul>
@@ -192,6 +243,7 @@ export function RunView({ id }: { id: string }) {
       <div class="card">
         <h2>Outputs</h2>
         {r.outputs.length ? (
+          <TableScroll label="Outputs of the run">
           <table data-testid="outputs">
             <caption class="sr-only">Outputs of the run</caption>
             <thead>
@@ -206,9 +258,9 @@ export function RunView({ id }: { id: string }) {
               {r.outputs.map((o) => (
                 <tr key={o.path}>
                   <td>
-                    <code>{o.path}</code>
+                    <code class="breakable">{o.path}</code>
                   </td>
-                  <td>{o.did ? <Link href={paths.didRef(o.did)}>{o.did}</Link> : "not registered"}</td>
+                  <td>{o.did ? <Ident value={o.did} href={paths.didRef(o.did)} max={44} /> : "not registered"}</td>
                   <td>{bytes(o.bytes)}</td>
                   <td>
                     <code>{o.adler32}</code>
@@ -217,12 +269,13 @@ export function RunView({ id }: { id: string }) {
               ))}
             </tbody>
           </table>
+          </TableScroll>
         ) : (
           <p>{final ? "This run has no registered output." : "The outputs appear here when the run has finished."}</p>
         )}
         {r.output_dataset ? (
           <p>
-            Dataset of the outputs: <Link href={paths.didRef(r.output_dataset)}>{r.output_dataset}</Link>
+            Dataset of the outputs: <Ident value={r.output_dataset} href={paths.didRef(r.output_dataset)} max={44} />
           </p>
         ) : null}
       </div>
@@ -247,7 +300,7 @@ export function RunView({ id }: { id: string }) {
             <ul class="plain">
               {r.inputs.map((i) => (
                 <li key={i.path}>
-                  {i.did ? <Link href={paths.didRef(i.did)}>{i.did}</Link> : i.kind} → <code>{i.path}</code>
+                  {i.did ? <Ident value={i.did} href={paths.didRef(i.did)} max={40} /> : i.kind} → <code class="breakable">{i.path}</code>
                 </li>
               ))}
             </ul>

@@ -2,11 +2,13 @@
 // validation errors next to their lines, and the runs with their live status.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, ApiError, toProblem } from "../api";
+import { Ident } from "../components/Ident";
 import { ProblemAlert } from "../components/Problem";
 import { StatusBadge } from "../components/Status";
+import { Pager, TableScroll } from "../components/Table";
 import { bytes, when } from "../format";
-import { useAction, useInterval, useLoad } from "../hooks";
-import { Link, navigate, paths, useLocation } from "../router";
+import { invalidate, useAction, useInterval, useLoad } from "../hooks";
+import { navigate, paths, useLocation } from "../router";
 import {
   FINAL_STATUSES,
   type Did,
@@ -51,6 +53,16 @@ interface Findings {
   valid: boolean | null;
 }
 
+/** REANA's messages, with what to do where the usual mistake is known. */
+export function specHint(message: string): string {
+  const unexpanded = /could not be expanded\. Please take a look to '([^']+)'/.exec(message);
+  if (unexpanded) {
+    const name = unexpanded[1];
+    return `$${name} is read as a workflow parameter, and there is no parameter “${name}”. If it is a shell variable, write $$${name} (REANA turns $$ into $); otherwise declare “${name}” under inputs.parameters.`;
+  }
+  return message;
+}
+
 /** The reana.yaml as numbered lines, each error and warning shown under the line it concerns. */
 function SpecLines({ text, findings }: { text: string; findings: Findings }) {
   const lines = text.split("\n");
@@ -62,9 +74,9 @@ function SpecLines({ text, findings }: { text: string; findings: Findings }) {
     else loose.push(item);
   };
   findings.errors.forEach((e) =>
-    add(e.line, { kind: "error", text: `${e.path ? e.path + ": " : ""}${e.msg}${e.column ? ` (column ${e.column})` : ""}` }),
+    add(e.line, { kind: "error", text: `${specHint(e.msg)}${e.column ? ` (column ${e.column})` : ""}` }),
   );
-  findings.warnings.forEach((w) => add(w.line, { kind: "warning", text: `${w.path ? w.path + ": " : ""}${w.message}` }));
+  findings.warnings.forEach((w) => add(w.line, { kind: "warning", text: specHint(w.message) }));
   return (
     <div class="spec-view" data-testid="spec-view">
       <h3>
@@ -106,7 +118,9 @@ function SpecLines({ text, findings }: { text: string; findings: Findings }) {
 
 /** Pick Data Lake files (or datasets) as the run's inputs. */
 function InputPicker({ inputs, setInputs, defaultScope }: { inputs: string[]; setInputs: (d: string[]) => void; defaultScope: string }) {
-  const scopes = useLoad((signal) => api<Scope[]>("/datalake/scopes", { signal }), []);
+  const allScopes = useLoad((signal) => api<Scope[]>("/datalake/scopes", { signal }), [], ["scopes"]);
+  // Only scopes the user may read: other people's personal scopes answer "forbidden".
+  const scopes = { ...allScopes, data: allScopes.data?.filter((s) => s.mine || s.project) ?? null };
   const [scope, setScope] = useState(defaultScope);
   const [pattern, setPattern] = useState("*");
   const [found, setFound] = useState<Did[] | null>(null);
@@ -117,10 +131,10 @@ function InputPicker({ inputs, setInputs, defaultScope }: { inputs: string[]; se
   useEffect(() => {
     if (!scope && scopes.data?.length) setScope(scopes.data.find((s) => s.mine)?.name ?? scopes.data[0].name);
   }, [scopes.data, scope]);
-  const search = async () => {
+  const search = async (wanted: string = pattern) => {
     setProblem(null);
     try {
-      const page = await api<DidPage>(`/datalake/dids/${encodeURIComponent(scope)}`, { query: { name: pattern || "*", limit: 100 } });
+      const page = await api<DidPage>(`/datalake/dids/${encodeURIComponent(scope)}`, { query: { name: wanted || "*", limit: 100 } });
       setFound(page.items);
     } catch (err) {
       setProblem(toProblem(err));
@@ -137,6 +151,7 @@ function InputPicker({ inputs, setInputs, defaultScope }: { inputs: string[]; se
             {scopes.data?.map((s) => (
               <option key={s.name} value={s.name}>
                 {s.name}
+                {s.project ? ` (project ${s.project})` : " (personal)"}
               </option>
             ))}
           </select>
@@ -179,7 +194,18 @@ function InputPicker({ inputs, setInputs, defaultScope }: { inputs: string[]; se
             })}
           </ul>
         ) : (
-          <p>Nothing matches in {scope}.</p>
+          <p>
+            {pattern && pattern !== "*" ? `Nothing is called “${pattern}” in ${scope}.` : `${scope} is empty.`}
+            {pattern && !pattern.includes("*") ? (
+              <>
+                {" "}
+                Names match exactly unless you use *:{" "}
+                <button type="button" class="linklike" onClick={() => { setPattern(`*${pattern}*`); void search(`*${pattern}*`); }}>
+                  search for *{pattern}*
+                </button>
+              </>
+            ) : null}
+          </p>
         )
       ) : null}
       <p id="inputs-chosen" aria-live="polite">
@@ -189,7 +215,7 @@ function InputPicker({ inputs, setInputs, defaultScope }: { inputs: string[]; se
         <ul class="plain" aria-labelledby="inputs-chosen">
           {inputs.map((d) => (
             <li key={d}>
-              <code>{d}</code> → workspace <code>{d.slice(d.indexOf(":") + 1).split("/").pop()}</code>{" "}
+              <Ident value={d} max={40} code /> → workspace <code>{d.slice(d.indexOf(":") + 1).split("/").pop()}</code>{" "}
               <button type="button" class="secondary" onClick={() => toggle(d, false)}>
                 Remove<span class="sr-only"> {d}</span>
               </button>
@@ -203,7 +229,7 @@ function InputPicker({ inputs, setInputs, defaultScope }: { inputs: string[]; se
 
 function SubmitForm({ onSubmitted }: { onSubmitted: (run: Run) => void }) {
   const { query } = useLocation();
-  const projects = useLoad((signal) => api<Items<Project>>("/projects", { query: { filter: "mine" }, signal }), []);
+  const projects = useLoad((signal) => api<Items<Project>>("/projects", { query: { filter: "mine" }, signal }), [], ["projects"]);
   const [spec, setSpec] = useState(EXAMPLE_SPEC);
   const [name, setName] = useState("");
   const [project, setProject] = useState(query.get("project") ?? "");
@@ -211,6 +237,20 @@ function SubmitForm({ onSubmitted }: { onSubmitted: (run: Run) => void }) {
   const [findings, setFindings] = useState<Findings | null>(null);
   const [checkedText, setCheckedText] = useState("");
   const action = useAction();
+  const nameProblem = name && !/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(name)
+    ? /\s/.test(name)
+      ? "No spaces: use letters, digits, “-” and “_” (for example best-limit)."
+      : "Use letters, digits, “-” and “_” only, starting with a letter or digit (at most 100)."
+    : null;
+  // Inputs from a project's scope: the run belongs to that project unless the user chose,
+  // so its outputs land next to its inputs.
+  const [projectTouched, setProjectTouched] = useState(!!query.get("project"));
+  useEffect(() => {
+    if (projectTouched || project || !projects.data) return;
+    const scopes = new Set(inputs.map((d) => d.split(":")[0]));
+    const owning = projects.data.items.filter((p) => scopes.has(p.scope));
+    if (owning.length === 1) setProject(owning[0].slug);
+  }, [inputs, projects.data, projectTouched, project]);
 
   const defaultScope = useMemo(() => {
     const fromInput = inputs[0]?.split(":")[0];
@@ -259,6 +299,7 @@ function SubmitForm({ onSubmitted }: { onSubmitted: (run: Run) => void }) {
 
   const submit = async (event: Event) => {
     event.preventDefault();
+    if (nameProblem) return;
     await action.run(async () => {
       try {
         const run = await api<Run>("/workflows/runs", {
@@ -270,6 +311,7 @@ function SubmitForm({ onSubmitted }: { onSubmitted: (run: Run) => void }) {
             inputs: inputs.map((did) => ({ did })),
           },
         });
+        invalidate("runs");
         onSubmitted(run);
       } catch (err) {
         if (!showFindings(err)) throw err;
@@ -284,11 +326,28 @@ function SubmitForm({ onSubmitted }: { onSubmitted: (run: Run) => void }) {
       <div class="row">
         <div class="field">
           <label for="run-name">Run name (optional)</label>
-          <input id="run-name" pattern="[A-Za-z0-9][A-Za-z0-9_\-]{0,99}" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <input
+            id="run-name"
+            value={name}
+            aria-invalid={nameProblem ? "true" : undefined}
+            aria-describedby="run-name-help"
+            onInput={(e) => setName(e.currentTarget.value)}
+          />
+          <p id="run-name-help" class={nameProblem ? "field-error" : "help"} data-testid="run-name-help">
+            {nameProblem ?? "Letters, digits, “-” and “_”; left empty, the VRE names the run."}
+          </p>
         </div>
         <div class="field">
           <label for="run-project">Project</label>
-          <select id="run-project" value={project} onChange={(e) => setProject(e.currentTarget.value)} aria-describedby="run-project-help">
+          <select
+            id="run-project"
+            value={project}
+            onChange={(e) => {
+              setProjectTouched(true);
+              setProject(e.currentTarget.value);
+            }}
+            aria-describedby="run-project-help"
+          >
             <option value="">none (personal run)</option>
             {projects.data?.items.map((p) => (
               <option key={p.slug} value={p.slug}>
@@ -297,7 +356,8 @@ function SubmitForm({ onSubmitted }: { onSubmitted: (run: Run) => void }) {
             ))}
           </select>
           <p id="run-project-help" class="help">
-            A project run's outputs go to the project's scope; otherwise to your own.
+            A project run's outputs go to the project's scope; otherwise to your own
+            {project ? "" : inputs.some((d) => d.startsWith("proj.")) ? " (your inputs are in a project: choose it to keep the outputs with them)" : ""}.
           </p>
         </div>
       </div>
@@ -322,7 +382,7 @@ function SubmitForm({ onSubmitted }: { onSubmitted: (run: Run) => void }) {
         <label for="run-spec-file">Load reana.yaml from a file</label>
         <input id="run-spec-file" type="file" accept=".yaml,.yml,.json,text/yaml,application/json" onChange={(e) => void loadFile(e)} />
       </div>
-      <ProblemAlert problem={action.problem} />
+      <ProblemAlert problem={action.problem} labels={{ name: "Run name", project: "Project", inputs: "Inputs" }} />
       {findings ? (
         <>
           {checkedText !== spec ? <p class="help">The reana.yaml changed since it was checked.</p> : null}
@@ -343,9 +403,11 @@ function SubmitForm({ onSubmitted }: { onSubmitted: (run: Run) => void }) {
 
 function RunsList() {
   const [status, setStatus] = useState("");
+  const [page, setPage] = useState(1);
   const runs = useLoad(
-    (signal) => api<RunPage>("/workflows/runs", { query: { size: 25, status: status || undefined }, signal }),
-    [status],
+    (signal) => api<RunPage>("/workflows/runs", { query: { size: 25, page, status: status || undefined }, signal }),
+    [status, page],
+    ["runs"],
   );
   const live = runs.data?.items.some((r) => !FINAL_STATUSES.includes(r.status)) ?? false;
   useInterval(runs.reload, 2000, live);
@@ -354,7 +416,14 @@ function RunsList() {
       <h2>Your runs</h2>
       <div class="field">
         <label for="runs-status">Status</label>
-        <select id="runs-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+        <select
+          id="runs-status"
+          value={status}
+          onChange={(e) => {
+            setStatus(e.currentTarget.value);
+            setPage(1);
+          }}
+        >
           <option value="">any</option>
           {["queued", "running", "finished", "failed", "cancelled", "interrupted"].map((s) => (
             <option key={s} value={s}>
@@ -364,9 +433,10 @@ function RunsList() {
         </select>
       </div>
       <ProblemAlert problem={runs.problem} />
-      {runs.data && !runs.data.items.length ? <p>No run yet.</p> : null}
+      {runs.data && !runs.data.items.length ? <p>{status ? `No ${status} run.` : "No run yet: submit one above."}</p> : null}
       {runs.data?.items.length ? (
-        <table aria-live="polite">
+        <TableScroll label="Workflow runs">
+        <table>
           <caption class="sr-only">Workflow runs</caption>
           <thead>
             <tr>
@@ -381,7 +451,7 @@ function RunsList() {
             {runs.data.items.map((r) => (
               <tr key={r.id}>
                 <td>
-                  <Link href={paths.run(r.id)}>{r.name}</Link>
+                  <Ident value={r.id} text={r.name} href={paths.run(r.id)} max={40} />
                 </td>
                 <td>
                   <StatusBadge status={r.status} />
@@ -393,11 +463,16 @@ function RunsList() {
             ))}
           </tbody>
         </table>
+        </TableScroll>
       ) : null}
-      {runs.data && runs.data.total > runs.data.items.length ? (
-        <p class="muted">
-          Showing the latest {runs.data.items.length} of {runs.data.total}.
-        </p>
+      {runs.data ? (
+        <Pager
+          index={page - 1}
+          pages={Math.max(1, Math.ceil(runs.data.total / 25))}
+          setIndex={(i) => setPage(i + 1)}
+          label="runs"
+          total={runs.data.total}
+        />
       ) : null}
     </div>
   );

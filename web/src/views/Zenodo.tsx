@@ -2,34 +2,32 @@
 // and see the DOI.
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
-import { ProblemAlert } from "../components/Problem";
+import { useCapability } from "../capabilities";
+import { Ident } from "../components/Ident";
+import { Done, ProblemAlert } from "../components/Problem";
 import { StatusBadge } from "../components/Status";
+import { Pager, TableScroll } from "../components/Table";
 import { bytes, when } from "../format";
-import { useAction, useInterval, useLoad } from "../hooks";
+import { invalidate, useAction, useInterval, useLoad, usePage } from "../hooks";
 import { Link, paths } from "../router";
 import type { Deposition, Items, Project, RunPage, Scope, ZenodoCredentials, ZenodoImport } from "../types";
 
-function Credentials({ onChange }: { onChange: () => void }) {
-  const status = useLoad((signal) => api<ZenodoCredentials>("/zenodo/credentials", { signal }), []);
+function Credentials() {
+  const status = useLoad((signal) => api<ZenodoCredentials>("/zenodo/credentials", { signal }), [], ["zenodo-token"]);
   const [token, setToken] = useState("");
   const action = useAction();
   const save = async (event: Event) => {
     event.preventDefault();
-    if (await action.run(() => api("/zenodo/credentials", { method: "PUT", json: { token } }))) {
+    if (await action.mutate(() => api("/zenodo/credentials", { method: "PUT", json: { token } }), ["zenodo-token", "depositions"], "Your token is saved.")) {
       setToken("");
-      status.reload();
-      onChange();
     }
   };
-  const forget = () =>
-    action.run(async () => {
-      await api("/zenodo/credentials", { method: "DELETE" });
-      status.reload();
-    });
+  const forget = () => action.mutate(() => api("/zenodo/credentials", { method: "DELETE" }), ["zenodo-token"], "Your token is forgotten.");
   return (
     <form class="card" onSubmit={save} aria-labelledby="zenodo-token-heading">
       <h2 id="zenodo-token-heading">Your Zenodo token</h2>
-      <ProblemAlert problem={status.problem ?? action.problem} />
+      <ProblemAlert problem={status.problem ?? action.problem} labels={{ token: "Personal access token" }} />
+      <Done text={action.done} />
       {status.data ? (
         <p>
           {status.data.registered ? "A personal token is registered" : "No token registered yet"} for{" "}
@@ -57,7 +55,8 @@ function Credentials({ onChange }: { onChange: () => void }) {
 function Imports() {
   const projects = useLoad((signal) => api<Items<Project>>("/projects", { query: { filter: "mine" }, signal }), []);
   const scopes = useLoad((signal) => api<Scope[]>("/datalake/scopes", { signal }), []);
-  const imports = useLoad((signal) => api<Items<ZenodoImport>>("/zenodo/imports", { signal }), []);
+  const imports = useLoad((signal) => api<Items<ZenodoImport>>("/zenodo/imports", { signal }), [], ["imports"]);
+  const pagedImports = usePage(imports.data?.items ?? [], 10);
   const live = imports.data?.items.some((i) => i.state === "queued" || i.state === "running") ?? false;
   useInterval(imports.reload, 2000, live);
   const [doi, setDoi] = useState("");
@@ -65,6 +64,12 @@ function Imports() {
   const [dataset, setDataset] = useState("");
   const action = useAction();
   const projectScopes = projects.data?.items.map((p) => p.scope) ?? [];
+  const finished = imports.data?.items.filter((i) => i.state === "completed").map((i) => i.id).join(",");
+  // An import that has finished put files into a scope: the scope's listings and quota change.
+  useEffect(() => {
+    if (finished) invalidate("usage", ...(imports.data?.items.map((i) => `scope:${i.scope}`) ?? []));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [finished]);
   const choices = (scopes.data ?? [])
     .filter((s) => s.mine)
     .sort((a, b) => Number(projectScopes.includes(b.name)) - Number(projectScopes.includes(a.name)));
@@ -75,20 +80,20 @@ function Imports() {
     event.preventDefault();
     const target = scope;
     const isRecord = /^\d+$/.test(doi.trim());
-    const ok = await action.run(() =>
-      api("/zenodo/imports", {
-        method: "POST",
-        json: {
-          ...(isRecord ? { record_id: Number(doi.trim()) } : { doi: doi.trim() }),
-          scope: target,
-          dataset: dataset || undefined,
-        },
-      }),
+    const ok = await action.mutate(
+      () =>
+        api("/zenodo/imports", {
+          method: "POST",
+          json: {
+            ...(isRecord ? { record_id: Number(doi.trim()) } : { doi: doi.trim() }),
+            scope: target,
+            dataset: dataset || undefined,
+          },
+        }),
+      ["imports"],
+      "The import has started: it is listed below.",
     );
-    if (ok) {
-      setDoi("");
-      imports.reload();
-    }
+    if (ok) setDoi("");
   };
   return (
     <div class="card">
@@ -119,8 +124,10 @@ function Imports() {
           </button>
         </div>
       </form>
-      <ProblemAlert problem={imports.problem ?? action.problem ?? scopes.problem} />
+      <ProblemAlert problem={imports.problem ?? action.problem ?? scopes.problem} labels={{ doi: "DOI or record number", scope: "Into scope", dataset: "Dataset name" }} />
+      <Done text={action.done} />
       {imports.data?.items.length ? (
+        <TableScroll label="Your imports">
         <table>
           <caption class="sr-only">Your imports</caption>
           <thead>
@@ -132,7 +139,7 @@ function Imports() {
             </tr>
           </thead>
           <tbody>
-            {imports.data.items.map((i) => (
+            {pagedImports.page.map((i) => (
               <tr key={i.id}>
                 <td>
                   {i.title} <span class="muted">{i.doi ?? i.record_id}</span>
@@ -147,14 +154,14 @@ function Imports() {
                 </td>
                 <td>
                   {/* dataset: "scope:name" (older answers: the name alone) */}
-                  <Link href={paths.didRef(i.dataset.includes(":") ? i.dataset : `${i.scope}:${i.dataset}`)}>
+                  <Link href={paths.didRef(i.dataset.includes(":") ? i.dataset : `${i.scope}:${i.dataset}`)} class="breakable">
                     {i.dataset.includes(":") ? i.dataset : `${i.scope}:${i.dataset}`}
                   </Link>
                   {i.files.length ? (
                     <ul class="plain">
                       {i.files.map((f) => (
                         <li key={f.did}>
-                          <Link href={paths.didRef(f.did)} data-testid="imported-did">
+                          <Link href={paths.didRef(f.did)} data-testid="imported-did" class="breakable">
                             {f.did}
                           </Link>{" "}
                           <span class="muted">({bytes(f.bytes)})</span>
@@ -167,12 +174,14 @@ function Imports() {
             ))}
           </tbody>
         </table>
+        </TableScroll>
       ) : null}
+      <Pager index={pagedImports.index} pages={pagedImports.pages} setIndex={pagedImports.setIndex} label="imports" total={imports.data?.items.length} />
     </div>
   );
 }
 
-function Publish({ onCreated, initialRun }: { onCreated: () => void; initialRun: string }) {
+function Publish({ initialRun }: { initialRun: string }) {
   const runs = useLoad((signal) => api<RunPage>("/workflows/runs", { query: { status: "finished", size: 50 }, signal }), []);
   const [source, setSource] = useState<"run" | "dids">(initialRun ? "run" : "dids");
   const [runId, setRunId] = useState(initialRun);
@@ -198,7 +207,11 @@ function Publish({ onCreated, initialRun }: { onCreated: () => void; initialRun:
     };
     const body =
       source === "run" ? { run_id: runId, metadata } : { dids: dids.split(/[\s,]+/).filter(Boolean), metadata };
-    if (await action.run(() => api<Deposition>("/zenodo/depositions", { method: "POST", json: body }))) onCreated();
+    await action.mutate(
+      () => api<Deposition>("/zenodo/depositions", { method: "POST", json: body }),
+      ["depositions"],
+      "The deposition is being prepared: publish it below when it is ready.",
+    );
   };
   return (
     <form class="card" onSubmit={submit} aria-labelledby="publish-heading">
@@ -259,7 +272,8 @@ function Publish({ onCreated, initialRun }: { onCreated: () => void; initialRun:
           <input id="publish-license" value={license} onInput={(e) => setLicense(e.currentTarget.value)} />
         </div>
       </div>
-      <ProblemAlert problem={action.problem ?? runs.problem} />
+      <ProblemAlert problem={action.problem ?? runs.problem} labels={{ dids: "DIDs", run_id: "Finished run", upload_type: "Type", license: "Licence" }} />
+      <Done text={action.done} />
       <button type="submit" disabled={action.busy}>
         Create the deposition
       </button>
@@ -268,22 +282,26 @@ function Publish({ onCreated, initialRun }: { onCreated: () => void; initialRun:
   );
 }
 
-function Depositions({ tick }: { tick: number }) {
-  const list = useLoad((signal) => api<Items<Deposition>>("/zenodo/depositions", { signal }), [tick]);
+function Depositions() {
+  const list = useLoad((signal) => api<Items<Deposition>>("/zenodo/depositions", { signal }), [], ["depositions"]);
+  const paged = usePage(list.data?.items ?? [], 10);
   const live = list.data?.items.some((d) => d.state === "uploading") ?? false;
   useInterval(list.reload, 2000, live);
   const action = useAction();
-  const publish = (id: string) =>
-    action.run(async () => {
-      await api(`/zenodo/depositions/${encodeURIComponent(id)}/publish`, { method: "POST" });
-      list.reload();
-    });
+  const publish = (d: Deposition) =>
+    action.mutate(
+      () => api(`/zenodo/depositions/${encodeURIComponent(d.id)}/publish`, { method: "POST" }),
+      ["depositions"],
+      `Published ${d.title ?? "the deposition"}.`,
+    );
   return (
     <div class="card">
       <h2>Your depositions</h2>
       <ProblemAlert problem={list.problem ?? action.problem} />
+      <Done text={action.done} />
       {list.data && !list.data.items.length ? <p>None yet.</p> : null}
       {list.data?.items.length ? (
+        <TableScroll label="Your depositions">
         <table>
           <caption class="sr-only">Your depositions</caption>
           <thead>
@@ -295,14 +313,14 @@ function Depositions({ tick }: { tick: number }) {
             </tr>
           </thead>
           <tbody>
-            {list.data.items.map((d) => (
+            {paged.page.map((d) => (
               <tr key={d.id}>
                 <td>
                   {d.title ?? "(untitled)"}
                   {d.run_id ? (
                     <>
                       {" "}
-                      <span class="muted">from run</span> <Link href={paths.run(d.run_id)}>{d.run_id.slice(0, 8)}</Link>
+                      <span class="muted">from run</span> <Ident value={d.run_id} href={paths.run(d.run_id)} max={13} />
                     </>
                   ) : null}
                 </td>
@@ -330,7 +348,7 @@ function Depositions({ tick }: { tick: number }) {
                 </td>
                 <td>
                   {d.state === "ready" ? (
-                    <button type="button" onClick={() => void publish(d.id)} disabled={action.busy}>
+                    <button type="button" onClick={() => void publish(d)} disabled={action.busy}>
                       Publish<span class="sr-only"> {d.title}</span>
                     </button>
                   ) : null}
@@ -339,20 +357,40 @@ function Depositions({ tick }: { tick: number }) {
             ))}
           </tbody>
         </table>
+        </TableScroll>
       ) : null}
+      <Pager index={paged.index} pages={paged.pages} setIndex={paged.setIndex} label="depositions" total={list.data?.items.length} />
     </div>
   );
 }
 
 export function ZenodoView({ query }: { query: URLSearchParams }) {
-  const [tick, setTick] = useState(0);
+  // Importing and publishing need Zenodo itself: say so before the user tries.
+  const zenodo = useCapability("zenodo", ["zenodo.zenodo"]);
+  const url = useLoad((signal) => api<ZenodoCredentials>("/zenodo/credentials", { signal }), []);
   return (
     <section>
       <h1>Zenodo</h1>
-      <Credentials onChange={() => setTick((t) => t + 1)} />
-      <Imports />
-      <Publish onCreated={() => setTick((t) => t + 1)} initialRun={query.get("run") ?? ""} />
-      <Depositions tick={tick} />
+      {zenodo && !zenodo.available ? (
+        <div class="card unavailable" data-testid="unavailable">
+          <h2>Importing and publishing are unavailable</h2>
+          <p>
+            {zenodo.reason} {url.data ? <>(It is configured as <code class="breakable">{url.data.zenodo_url}</code>.)</> : null}
+          </p>
+          <p>
+            Ask the VRE's operators to connect Zenodo. Your depositions made earlier are listed below; your files stay in the{" "}
+            <Link href={paths.datalake()}>Data Lake</Link>.
+          </p>
+        </div>
+      ) : null}
+      {zenodo?.available ? (
+        <>
+          <Credentials />
+          <Imports />
+          <Publish initialRun={query.get("run") ?? ""} />
+        </>
+      ) : null}
+      {zenodo ? <Depositions /> : <p aria-live="polite">Checking Zenodo…</p>}
     </section>
   );
 }
