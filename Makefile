@@ -5,7 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 UV := $(VENV)/bin/uv
 PKGS := -e libs/common -e libs/rucio-local -e services/gateway -e services/datalake \
-        -e services/workflows -e services/catalogue -e services/zenodo -e services/ivoa
+        -e services/workflows -e services/catalogue -e services/zenodo -e services/ivoa \
+        -e clients/python
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format lock deps system-deps bench clean openapi docs web
@@ -17,7 +18,8 @@ test: deps system-deps
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp .venv-reana-client/.stamp \
-      tests/oidc/node_modules/.stamp .venv-tools/.stamp web/dist/.stamp .venv-eossr/.stamp
+      tests/oidc/node_modules/.stamp .venv-tools/.stamp web/dist/.stamp .venv-eossr/.stamp \
+      .venv-hub/.stamp
 
 # System packages the tests use: podman (+runc) runs workflow steps in containers, debootstrap
 # builds their small test image. Installed when missing and we may (root); otherwise the
@@ -54,7 +56,8 @@ system-deps:
 	     || echo "warning: could not install slurm-wlm/munge/docker-registry; the Slurm and image-pull tests will skip"; \
 	  else echo "note: slurm-wlm/munge/docker-registry missing; the Slurm and image-pull tests will skip"; fi; fi
 
-$(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/*/pyproject.toml services/*/pyproject.toml
+$(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/*/pyproject.toml services/*/pyproject.toml \
+                clients/python/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/bootstrap.txt
 	$(UV) pip sync -q --compile-bytecode --python $(VENV)/bin/python --require-hashes requirements/main.txt
