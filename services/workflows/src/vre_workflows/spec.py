@@ -20,11 +20,27 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that refuses duplicate mapping keys (PyYAML silently keeps the last)."""
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    # Merge keys (``<<: *base``, YAML 1.1, which REANA's PyYAML loader accepts) may be overridden
+    # by the mapping's own keys; only the keys written in this mapping must be unique.
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:
+            continue
         key = loader.construct_object(key_node)
-        if key in seen:
+        try:
+            repeated = key in seen
+        except TypeError as exc:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                "found a list or mapping used as a key",
+                key_node.start_mark,
+            ) from exc
+        if repeated:
             raise yaml.constructor.ConstructorError(
                 "while constructing a mapping",
                 node.start_mark,
@@ -64,8 +80,15 @@ class SourceMap:
 def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+            if isinstance(key, yaml.ScalarNode) and key.tag != MERGE_TAG and key.value == str(part):
                 return value  # type: ignore[no-any-return]
+        for key, value in node.value:  # then what ``<<`` merges in (the first one wins)
+            if key.tag == MERGE_TAG:
+                sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+                for source in sources:
+                    found = _child(source, part)
+                    if found is not None:
+                        return found
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
         return node.value[part]  # type: ignore[no-any-return]
     return None
@@ -106,6 +129,9 @@ def parse_spec_text(text: str) -> ParsedSpec:
         raise SpecSyntaxError(
             SpecFinding(loc=["spec"], path="", msg=f"not valid YAML/JSON: {exc}", type="syntax")
         ) from exc
+    findings = non_json_findings(root)
+    if findings:
+        raise SpecSyntaxError(*findings)
     try:  # the spec is hashed and stored as JSON (UTF-8): YAML-only values cannot be
         json.dumps(spec, ensure_ascii=False).encode()
     except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
@@ -123,11 +149,75 @@ def parse_spec_text(text: str) -> ParsedSpec:
 
 
 class SpecSyntaxError(Exception):
-    """The text is not YAML/JSON at all."""
+    """The text is not YAML/JSON, or holds values JSON cannot carry (dates, binary, sets)."""
 
-    def __init__(self, finding: SpecFinding) -> None:
+    def __init__(self, finding: SpecFinding, *more: SpecFinding) -> None:
         super().__init__(finding.msg)
         self.finding = finding
+        self.findings = [finding, *more]
+
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_NON_JSON_TAGS = {
+    _TIMESTAMP_TAG: "a date",
+    "tag:yaml.org,2002:binary": "binary data",
+    "tag:yaml.org,2002:set": "a set",
+    "tag:yaml.org,2002:omap": "an ordered map",
+    "tag:yaml.org,2002:pairs": "a list of pairs",
+}
+
+
+def non_json_findings(root: yaml.Node | None) -> list[SpecFinding]:
+    """Values YAML reads as something JSON has no type for, each with its path and position.
+
+    REANA's loader (PyYAML's ``safe_load``) reads an unquoted ``2021-03-04`` as a date:
+    ``reana-client validate`` lets it pass, but reana-client sends the specification as JSON and
+    cannot encode a date, so such a reana.yaml never reaches REANA (``create`` fails with
+    "Object of type date is not JSON serializable"). The service stores specifications as JSON
+    too: it names each such value and says to quote it.
+    """
+    findings: list[SpecFinding] = []
+    visited: set[int] = set()
+
+    def walk(node: yaml.Node, path: list[str | int]) -> None:
+        if id(node) in visited:  # an alias: reported where the anchor is written
+            return
+        visited.add(id(node))
+        what = _NON_JSON_TAGS.get(node.tag)
+        if what is not None:
+            shown = node.value if isinstance(node, yaml.ScalarNode) else node.tag.rsplit(":", 1)[-1]
+            hint = (
+                f"quote it ('{shown}') to pass it as text"
+                if node.tag == _TIMESTAMP_TAG
+                else "write it as plain strings, lists and maps"
+            )
+            findings.append(
+                SpecFinding(
+                    loc=["spec", *path],
+                    path=_dotted(path),
+                    msg=f"{shown!s} is read by YAML (and by REANA's loader) as {what}, which "
+                    f"cannot be sent as JSON (reana-client cannot submit it either): {hint}",
+                    type="yaml.type",
+                    line=node.start_mark.line + 1,
+                    column=node.start_mark.column + 1,
+                )
+            )
+            return
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.tag == MERGE_TAG:
+                    walk(value, path)
+                    continue
+                if key.tag in _NON_JSON_TAGS:
+                    walk(key, path)
+                walk(value, [*path, str(key.value) if isinstance(key, yaml.ScalarNode) else "?"])
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, [*path, index])
+
+    if root is not None:
+        walk(root, [])
+    return findings
 
 
 def spec_sha256(spec: Any) -> str:

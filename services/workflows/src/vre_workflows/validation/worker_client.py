@@ -37,6 +37,11 @@ class ReanaValidatorWorker:
         self._ids = itertools.count(1)
         self.starts = 0
 
+    @property
+    def python(self) -> Path:
+        """The validator environment's Python (REANA's loaders run with it too)."""
+        return self._python
+
     async def _ensure_started(self) -> asyncio.subprocess.Process:
         if self._process is not None and self._process.returncode is None:
             return self._process
