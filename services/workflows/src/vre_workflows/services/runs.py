@@ -49,6 +49,7 @@ from vre_workflows.spec import (
     workflow_type,
 )
 from vre_workflows.storage.runs import NewRun, NewStep, RunStore
+from vre_workflows.validation.files import WorkflowFiles
 from vre_workflows.workspace import RunPaths, digest_file, inside
 
 COPY_CHUNK = 1 << 20
@@ -281,7 +282,12 @@ class RunService:
             )
         effective = {**defaults, **parameters}
         outcome = await self._validation.validate(
-            spec_object, parameters=effective, name=name, backend=backend
+            spec_object,
+            parameters=effective,
+            name=name,
+            backend=backend,
+            files=WorkflowFiles.of_submission(inline, uploads, copied_from),
+            more_inputs=bool(inputs),
         )
         if not outcome.report.valid:
             raise invalid(outcome.report)
