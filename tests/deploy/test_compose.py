@@ -315,9 +315,13 @@ def test_prometheus_scrapes_every_service(rendered: dict[str, Any]) -> None:
         for static in job.get("static_configs", [])
         for target in static["targets"]
     }
-    assert targets == {f"{s}:8000" for s in SERVICES}
+    assert targets == {f"{s}:9100" for s in SERVICES}  # the metrics port, not the API's
+    for service in SERVICES:
+        assert rendered["services"][service]["environment"]["METRICS_PORT"] == "9100"
+    assert config["rule_files"] == ["/etc/prometheus/rules.yml"]
     assert all(
         job.get("metrics_path", "/metrics") == "/metrics" for job in config["scrape_configs"]
     )
     volumes = rendered["services"]["prometheus"]["volumes"]
     assert any("deploy/monitoring/prometheus.yml" in str(v) for v in volumes)
+    assert any("deploy/monitoring/rules.yml" in str(v) for v in volumes)

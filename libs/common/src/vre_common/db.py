@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from vre_common.errors import BackendUnavailableError
+from vre_common.pool_metrics import POOLS
 from vre_common.settings import DatabaseSettings
 
 
@@ -89,6 +90,7 @@ class Database:
             kwargs["pool_size"] = settings.pool_size
             kwargs["connect_args"] = {"timeout": 5, "command_timeout": 30}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        POOLS.track(self.engine)  # vre_db_pool_* metrics
         if url.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -7,10 +7,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from prometheus_client import Gauge
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 Job = Callable[[], Awaitable[None]]
+
+JOBS = Gauge(
+    "vre_jobs",
+    "Background jobs of this process: waiting for a slot (queued) or running",
+    ["service", "state"],
+)
 
 
 class JobSupervisor:
@@ -62,9 +69,22 @@ class JobSupervisor:
         event.listen(session.sync_session, "after_commit", _committed, once=True)
 
     async def _run(self, key: str, job: Job, on_cancel: Job | None) -> None:
+        queued, running = (
+            JOBS.labels(self._service, "queued"),
+            JOBS.labels(self._service, "running"),
+        )
+        queued.inc()
         try:
-            async with self._semaphore:
+            try:
+                await self._semaphore.acquire()
+            finally:
+                queued.dec()
+            running.inc()
+            try:
                 await job()
+            finally:
+                running.dec()
+                self._semaphore.release()
         except asyncio.CancelledError:
             if on_cancel is not None:
                 try:

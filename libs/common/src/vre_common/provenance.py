@@ -39,6 +39,7 @@ from typing import Any, Protocol, Self
 import anyio
 import httpx
 import structlog
+from prometheus_client import Gauge
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -58,6 +59,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
     select,
     update,
@@ -261,6 +263,18 @@ class OutboxStore(Protocol):
         """Make a stale pending event ready (the action happened) or drop it (it did not)."""
         ...
 
+    async def backlog(self) -> Backlog:
+        """What waits: events to deliver, the oldest one's age, and parked (dead) events."""
+        ...
+
+
+class Backlog(BaseModel):
+    """An outbox's backlog, exported as metrics after each relay pass."""
+
+    waiting: int
+    oldest_age_seconds: float
+    dead: int
+
 
 READY, PENDING, DEAD = "ready", "pending", "dead"
 
@@ -283,6 +297,11 @@ def outbox_table(metadata: MetaData, name: str = "provenance_outbox") -> Table:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns: they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _row(event: Event, state: str = READY) -> dict[str, Any]:
@@ -372,6 +391,20 @@ class SqlOutbox:
 
     async def settle(self, event_id: uuid.UUID, happened: bool) -> None:
         return None
+
+    async def backlog(self) -> Backlog:
+        t = self.table
+        async with self._sessionmaker() as session:
+            waiting, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(t.c.created_at)).where(t.c.state != DEAD)
+                )
+            ).one()
+            dead = (
+                await session.execute(select(func.count()).where(t.c.state == DEAD))
+            ).scalar_one()
+        age = (_now() - _aware(oldest)).total_seconds() if oldest is not None else 0.0
+        return Backlog(waiting=int(waiting), oldest_age_seconds=max(age, 0.0), dead=int(dead))
 
     async def count(self, state: str = READY) -> int:
         """Events in one state (for readiness and tests)."""
@@ -508,6 +541,19 @@ class FileOutbox:
                 self._run, "DELETE FROM outbox WHERE id = ? AND state = ?", (str(event_id), PENDING)
             )
 
+    async def backlog(self) -> Backlog:
+        rows = await self._call(
+            self._run,
+            "SELECT sum(state != ?), min(CASE WHEN state != ? THEN created_at END), "
+            "sum(state = ?) FROM outbox",
+            (DEAD, DEAD, DEAD),
+        )
+        waiting, oldest, dead = rows[0]
+        age = _now().timestamp() - oldest if oldest is not None else 0.0
+        return Backlog(
+            waiting=int(waiting or 0), oldest_age_seconds=max(age, 0.0), dead=int(dead or 0)
+        )
+
     async def count(self, state: str = READY) -> int:
         """Events in one state (for readiness and tests)."""
         rows = await self._call(self._run, "SELECT count(*) FROM outbox WHERE state = ?", (state,))
@@ -592,6 +638,19 @@ def http_event_sink(gateway_url: str | None, settings: ProvenanceSettings) -> Ev
 Confirm = Callable[[Event], Awaitable[bool | None]]
 
 
+OUTBOX_WAITING = Gauge(
+    "vre_outbox_waiting_events", "Provenance events waiting in an outbox for delivery", ["outbox"]
+)
+OUTBOX_OLDEST = Gauge(
+    "vre_outbox_oldest_event_age_seconds",
+    "Age of the oldest event waiting in an outbox (0 when empty)",
+    ["outbox"],
+)
+OUTBOX_DEAD = Gauge(
+    "vre_outbox_dead_events", "Events the gateway refused as invalid, parked", ["outbox"]
+)
+
+
 class OutboxRelay:
     """Moves events from an outbox to a sink: at least once, in order of recording.
 
@@ -610,6 +669,7 @@ class OutboxRelay:
         backoff_max: float = 300.0,
         confirm: Confirm | None = None,
         pending_grace: float = 60.0,
+        name: str = "provenance",
     ) -> None:
         self.outbox = outbox
         self.sink = sink
@@ -619,6 +679,7 @@ class OutboxRelay:
         self.backoff_max = backoff_max
         self.confirm = confirm
         self.pending_grace = pending_grace
+        self.name = name
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -675,6 +736,14 @@ class OutboxRelay:
         await self.outbox.delivered([e.id for e in events])
         return len(events)
 
+    async def export_backlog(self) -> Backlog:
+        """Publish the outbox's backlog as metrics (alerts: events not reaching the gateway)."""
+        backlog = await self.outbox.backlog()
+        OUTBOX_WAITING.labels(self.name).set(backlog.waiting)
+        OUTBOX_OLDEST.labels(self.name).set(backlog.oldest_age_seconds)
+        OUTBOX_DEAD.labels(self.name).set(backlog.dead)
+        return backlog
+
     def wake(self) -> None:
         """Run a pass now rather than at the next interval."""
         self._wake.set()
@@ -683,6 +752,7 @@ class OutboxRelay:
         while True:
             try:
                 await self.run_once()
+                await self.export_backlog()
             except Exception as exc:  # the relay must survive anything; the rows stay
                 log.exception("outbox_relay_pass_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
@@ -704,6 +774,7 @@ class OutboxRelay:
 
 
 __all__ = [
+    "Backlog",
     "Event",
     "EventBatch",
     "EventKind",

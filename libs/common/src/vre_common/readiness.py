@@ -1,4 +1,12 @@
-"""Readiness: each app registers checks of its dependencies; /readyz runs them all."""
+"""Readiness: each app registers checks of its dependencies; /readyz runs them all.
+
+``/readyz`` answers whether *this process* can serve: its own database (and, in the embedded
+mode, the mounted services' own databases). External systems — Rucio, REANA, Zenodo, VO
+services, the other VRE services — are checked and reported (with the reason, and as the
+``vre_dependency_up`` gauge) but never make the process unready: a Rucio blip must not take
+every datalake pod out of its Service, leaving the gateway with no endpoints instead of
+answering 503 with ``Retry-After`` itself.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +16,18 @@ from collections.abc import Awaitable, Callable
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from prometheus_client import Gauge
 from pydantic import BaseModel, Field
 
 from vre_common.errors import BackendUnavailableError
 
 Check = Callable[[], Awaitable[None]]
+
+DEPENDENCY_UP = Gauge(
+    "vre_dependency_up",
+    "1 when a dependency answered its last readiness check, else 0",
+    ["dependency", "external"],
+)
 
 
 def healthz_check(service: str, url: str) -> Check:
@@ -39,7 +54,9 @@ class DependencyState(BaseModel):
     up: bool
     reason: str | None = None
     optional: bool = Field(
-        default=False, description="An optional dependency being down does not make us unready."
+        default=False,
+        description="An external system (Rucio, REANA, Zenodo, another service): reported, but "
+        "its being down does not make this process unready — requests that need it get 503.",
     )
 
 
@@ -50,13 +67,19 @@ class Readiness(BaseModel):
     dependencies: list[DependencyState]
 
 
+def export_dependency_states(states: list[DependencyState]) -> None:
+    """Set the ``vre_dependency_up`` gauge from checked states (alerts read it)."""
+    for state in states:
+        DEPENDENCY_UP.labels(state.name, str(state.optional).lower()).set(1 if state.up else 0)
+
+
 async def run_checks(
     checks: dict[str, Check], limit: float = 3.0, optional: frozenset[str] = frozenset()
 ) -> Readiness:
     """Run every check concurrently, each bounded by ``limit`` seconds.
 
-    Names in ``optional`` are reported but do not make the answer unready (an external
-    system such as Zenodo that only some operations need).
+    Names in ``optional`` are the external systems: reported (and exported as the
+    ``vre_dependency_up`` gauge) but they do not make the answer unready.
     """
 
     async def one(name: str, check: Check) -> DependencyState:
@@ -73,13 +96,17 @@ async def run_checks(
         return DependencyState(name=name, up=True, optional=name in optional)
 
     states = await asyncio.gather(*(one(n, c) for n, c in checks.items()))
+    export_dependency_states(states)
     return Readiness(ready=all(s.up or s.optional for s in states), dependencies=list(states))
 
 
 def install_readiness(
     app: FastAPI, checks: dict[str, Check], *, optional: frozenset[str] = frozenset()
 ) -> None:
-    """Serve /readyz from ``checks`` (kept on ``app.state`` for the gateway to aggregate)."""
+    """Serve /readyz from ``checks`` (kept on ``app.state`` for the gateway to aggregate).
+
+    ``optional`` names the checks of external systems (see the module docstring).
+    """
     app.state.ready_checks = checks
     app.state.ready_optional = optional
 
@@ -87,9 +114,11 @@ def install_readiness(
         "/readyz",
         tags=["health"],
         summary="Readiness",
-        description="Each dependency of this service: up or down, with the reason.",
+        description="200 when this process can serve (its own database answers); every "
+        "external system it uses is listed too, up or down with the reason, without changing "
+        "the status.",
         response_model=Readiness,
-        responses={503: {"description": "Some dependency is down", "model": Readiness}},
+        responses={503: {"description": "This process cannot serve", "model": Readiness}},
     )
     async def readyz() -> JSONResponse:
         result = await run_checks(app.state.ready_checks, optional=app.state.ready_optional)

@@ -73,5 +73,6 @@ def create_app(
     app.state.validator = validator or build_validator(settings.auth)
     for module in (catalogue, dids, files, rules):
         app.include_router(module.router)
-    install_readiness(app, {"rucio": factory.backend.ping})
+    # Rucio is external: reported, never a reason to leave the Service (readiness docstring).
+    install_readiness(app, {"rucio": factory.backend.ping}, optional=frozenset({"rucio"}))
     return app

@@ -49,5 +49,6 @@ def create_app(
     checks: dict[str, Check] = {"database": database}
     if settings.datalake.url:
         checks["datalake"] = healthz_check("datalake", settings.datalake.url)
-    install_readiness(app, checks)
+    # The datalake is another service: reported, not required (vre_common.readiness).
+    install_readiness(app, checks, optional=frozenset({"datalake"}))
     return app

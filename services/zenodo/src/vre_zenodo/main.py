@@ -60,6 +60,6 @@ def create_app(
     checks: dict[str, Check] = {"database": database, "zenodo": zenodo}
     if settings.datalake.url:
         checks["datalake"] = healthz_check("datalake", settings.datalake.url)
-    # Zenodo is external and only needed to import or publish: reported, not required.
-    install_readiness(app, checks, optional=frozenset({"zenodo"}))
+    # Zenodo and the datalake are external: reported, not required (vre_common.readiness).
+    install_readiness(app, checks, optional=frozenset({"zenodo", "datalake"}))
     return app
