@@ -41,12 +41,18 @@ async def test_a_backend_down_is_reported_not_a_reason_to_leave_the_service() ->
         answer = await client.get("/datalake/rses", headers=issuer.headers())
         assert answer.status_code == 503
         assert answer.headers["retry-after"]
-    assert REGISTRY.get_sample_value(
-        "vre_dependency_up", {"dependency": "datalake", "external": "true"}
-    ) == 0
-    assert REGISTRY.get_sample_value(
-        "vre_dependency_up", {"dependency": "gateway.database", "external": "false"}
-    ) == 1
+    assert (
+        REGISTRY.get_sample_value(
+            "vre_dependency_up", {"dependency": "datalake", "external": "true"}
+        )
+        == 0
+    )
+    assert (
+        REGISTRY.get_sample_value(
+            "vre_dependency_up", {"dependency": "gateway.database", "external": "false"}
+        )
+        == 1
+    )
 
 
 async def test_reasons_only_for_signed_in_callers() -> None:

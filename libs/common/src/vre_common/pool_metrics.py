@@ -53,7 +53,7 @@ class PoolCollector(Collector):
             connections.add_metric([name, "in_use"], in_use)
             connections.add_metric([name, "idle"], pool.checkedin())
             connections.add_metric([name, "overflow"], max(pool.overflow(), 0))
-            capacity.add_metric([name], size + max(pool._max_overflow, 0))  # noqa: SLF001
+            capacity.add_metric([name], size + max(pool._max_overflow, 0))
         yield connections
         yield capacity
 
