@@ -19,7 +19,7 @@ from vre_common.errors import (
     NotFoundError,
     QuotaExceededError,
 )
-from vre_datalake.backends.rucio_rest import translate
+from vre_datalake.backends.rucio.rest import translate
 from vre_datalake.checksums import Checksummer, etag_for, expected_md5
 from vre_datalake.errors import (
     ContentConflictError,
@@ -30,6 +30,7 @@ from vre_datalake.errors import (
     RseNotFoundError,
     RucioRefusedError,
 )
+from vre_datalake.handlers.files import parse_range
 from vre_datalake.main import create_app
 from vre_datalake.names import (
     account_name_from,
@@ -40,7 +41,6 @@ from vre_datalake.names import (
     parse_did,
 )
 from vre_datalake.services.dids import parse_filters, parse_metadata
-from vre_datalake.services.files import parse_range
 
 
 @pytest.mark.parametrize(
@@ -256,8 +256,7 @@ async def test_hundred_thousand_dids_stream_in_flat_memory() -> None:
     import tracemalloc
 
     from vre_datalake.backends.base import Actor
-    from vre_datalake.backends.rucio import RucioDatalakeBackend
-    from vre_datalake.backends.rucio_rest import RucioRest
+    from vre_datalake.backends.rucio import RucioDatalakeBackend, RucioRest
     from vre_datalake.config import AccountSettings, RucioSettings
     from vre_datalake.handlers.streaming import ndjson_response
 

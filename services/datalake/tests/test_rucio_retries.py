@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from vre_common.errors import BackendUnavailableError
-from vre_datalake.backends.rucio_rest import CONNECTION_RETRIES, RucioRest, may_resend
+from vre_datalake.backends.rucio.rest import CONNECTION_RETRIES, RucioRest, may_resend
 from vre_datalake.config import RucioSettings
 
 
@@ -171,43 +171,3 @@ def test_which_failures_allow_sending_again() -> None:
     assert may_resend(closed, idempotent=True)
     assert not may_resend(slow, idempotent=True)  # a timeout is not multiplied by retries
     assert CONNECTION_RETRIES >= 1
-
-
-async def test_writes_go_one_at_a_time_once_rucio_reports_a_locked_database() -> None:
-    locked = {
-        "ExceptionClass": "RucioException",
-        "ExceptionMessage": "('(sqlite3.OperationalError) database is locked',)",
-    }
-    in_flight = peak = 0
-    answers = [httpx.Response(500, json=locked)]
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.02)
-        in_flight -= 1
-        return answers.pop(0) if answers else httpx.Response(201, text="Created")
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    rest = RucioRest(RucioSettings(url="http://rucio.test"), client)
-    try:
-        assert not rest.writes_serialized
-        calls = [
-            rest.request("POST", f"/dids/user.a/d{i}", auth=None, operation="add_did",
-                         json_body={"type": "DATASET"})
-            for i in range(5)
-        ]  # fmt: skip
-        first = await calls[0]  # locked once, asked again
-        assert first.status_code == 201
-        assert rest.writes_serialized
-        peak = 0
-        done = await asyncio.gather(*calls[1:])
-        assert [r.status_code for r in done] == [201] * 4
-        assert peak == 1  # one write at a time
-        peak = 0
-        reads = [rest.request("GET", "/ping", auth=None, operation="ping") for _ in range(4)]
-        await asyncio.gather(*reads)
-        assert peak > 1  # reads are not held back
-    finally:
-        await rest.aclose()

@@ -83,6 +83,23 @@ class RucioSettings(BaseModel):
     retry_after_seconds: int = Field(
         default=5, ge=1, description="Retry-After sent when Rucio is unreachable."
     )
+    rse_cache_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description=(
+            "How long the PFN layout learnt from Rucio's first lfns2pfns answer for an RSE is "
+            "reused to compute new files' PFNs locally (Rucio still checks each PFN it is sent)."
+        ),
+    )
+    usage_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "How long an account's usage read from Rucio is reused by the uploads' early quota "
+            "check (uploads registered meanwhile are added to it). Rucio's own check when the "
+            "upload's rule is added is the one that holds."
+        ),
+    )
 
     @property
     def auth_base(self) -> str:

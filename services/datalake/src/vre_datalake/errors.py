@@ -79,6 +79,13 @@ class ContentConflictError(ConflictError):
     title = "Different content under this DID"
 
 
+class RuleExistsError(ConflictError):
+    """The account has this rule already (same DID, RSE expression and copies)."""
+
+    slug = "rule-exists"
+    title = "Rule exists"
+
+
 class ScopeExistsError(ConflictError):
     """The scope exists already."""
 

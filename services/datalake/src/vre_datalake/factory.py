@@ -9,8 +9,7 @@ import httpx
 
 from vre_common.provenance import EventSink, HttpEventSink
 from vre_datalake.backends.base import Actor, DatalakeBackend
-from vre_datalake.backends.rucio import RucioDatalakeBackend
-from vre_datalake.backends.rucio_rest import RucioRest
+from vre_datalake.backends.rucio import RucioDatalakeBackend, RucioRest
 from vre_datalake.config import DatalakeSettings, ssl_verify
 from vre_datalake.services.catalogue import CatalogueService
 from vre_datalake.services.dids import DidService
@@ -20,6 +19,7 @@ from vre_datalake.services.provenance import ProvenanceRecorder
 from vre_datalake.services.resolve import ResolveService
 from vre_datalake.services.rules import RuleService, UsageService
 from vre_datalake.services.scopes import ScopeService
+from vre_datalake.services.uploads import UploadService
 from vre_datalake.storage.base import StorageRouter
 from vre_datalake.storage.posix import PosixStore
 from vre_datalake.storage.webdav import WebdavStore
@@ -38,6 +38,7 @@ class Factory:
     catalogue: CatalogueService
     dids: DidService
     files: FileService
+    uploads: UploadService
     rules: RuleService
     usage: UsageService
     resolver: ResolveService
@@ -97,6 +98,14 @@ class Factory:
                 storage=storage,
                 settings=store,
                 storage_token=storage_token,
+            ),
+            uploads=UploadService(
+                backend=backend,
+                policy=policy,
+                storage=storage,
+                settings=store,
+                usage_cache_seconds=settings.rucio.usage_cache_seconds,
+                storage_token=storage_token,
                 recorder=recorder,
             ),
             rules=RuleService(backend=backend, policy=policy, projects=projects),
@@ -122,6 +131,6 @@ class Factory:
 
     async def aclose(self) -> None:
         """Stop background settling, then close HTTP pools."""
-        await self.files.aclose()
+        await self.uploads.aclose()
         await self.backend.aclose()
         await self.webdav_client.aclose()

@@ -162,11 +162,15 @@ class DatalakeBackend(Protocol):
         ...
 
     # --- writing files
-    async def pfn_for_write(self, actor: Actor, rse: str, scope: str, name: str) -> str:
-        """The PFN at which a new file of ``rse`` must be written."""
+    async def write_pfn(self, actor: Actor, rse: str, did: DidRef) -> str:
+        """The PFN at which a new file ``did`` of ``rse`` must be written."""
         ...
 
-    async def register_file(
+    def forget_rse(self, rse: str) -> None:
+        """Drop what is cached about writing to ``rse``."""
+        ...
+
+    async def add_replica(
         self,
         actor: Actor,
         rse: str,
@@ -177,23 +181,11 @@ class DatalakeBackend(Protocol):
         md5: str,
         pfn: str | None,
     ) -> None:
-        """Register a replica written at its PFN, and a rule that keeps it for the account."""
+        """Register a replica written at ``pfn`` (and its file DID if new), all or nothing."""
         ...
 
-    async def remove_replica(self, actor: Actor, rse: str, did: DidRef) -> None:
-        """Undo a registration that could not be completed (best effort)."""
-        ...
-
-    async def has_replica(self, actor: Actor, rse: str, did: DidRef) -> bool:
-        """Whether the catalogue lists a replica of ``did`` on ``rse`` (in any state)."""
-        ...
-
-    async def settle_registration(self, actor: Actor, rse: str, did: DidRef) -> bool:
-        """After a registration whose outcome was lost: finish it if the replica is there.
-
-        True: the replica is registered and now kept by the account's rule; False: the
-        catalogue has no replica of it on ``rse`` (the registration never happened).
-        """
+    async def add_file_rule(self, actor: Actor, rse: str, did: DidRef) -> None:
+        """The account's rule that keeps ``did`` on ``rse`` (QuotaError, RuleExistsError)."""
         ...
 
     # --- rules and usage

@@ -15,6 +15,7 @@ from vre_datalake.services.files import FileService
 from vre_datalake.services.resolve import ResolveService
 from vre_datalake.services.rules import RuleService, UsageService
 from vre_datalake.services.scopes import ScopeService
+from vre_datalake.services.uploads import UploadService
 
 NDJSON = "application/x-ndjson"
 
@@ -51,6 +52,10 @@ def _files(request: Request) -> FileService:
     return get_factory(request).files
 
 
+def _uploads(request: Request) -> UploadService:
+    return get_factory(request).uploads
+
+
 def _rules(request: Request) -> RuleService:
     return get_factory(request).rules
 
@@ -71,6 +76,7 @@ CurrentActor = Annotated[Actor, Depends(current_actor)]
 CatalogueDep = Annotated[CatalogueService, Depends(_catalogue)]
 DidServiceDep = Annotated[DidService, Depends(_dids)]
 FileServiceDep = Annotated[FileService, Depends(_files)]
+UploadServiceDep = Annotated[UploadService, Depends(_uploads)]
 RuleServiceDep = Annotated[RuleService, Depends(_rules)]
 UsageServiceDep = Annotated[UsageService, Depends(_usage)]
 ResolveServiceDep = Annotated[ResolveService, Depends(_resolver)]

@@ -192,10 +192,11 @@ async def list_replicas(
 async def download_archive(
     *, scope: str, name: str, actor: CurrentActor, files: FileServiceDep
 ) -> StreamingResponse:
-    result = await files.archive(actor, scope, name)
-    assert result.body is not None
+    archive = await files.archive(actor, scope, name)
     return AbortableStreamingResponse(
-        result.body, headers=result.headers, media_type=result.media_type
+        archive.body,
+        headers={"Content-Disposition": f'attachment; filename="{archive.filename}"'},
+        media_type="application/x-tar",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,15 +11,45 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from vre_common.problems import problem_responses
-from vre_datalake.checksums import expected_md5
-from vre_datalake.errors import UploadAbortedError
-from vre_datalake.handlers.deps import CurrentActor, FileServiceDep
+from vre_datalake.checksums import etag_for, expected_md5
+from vre_datalake.errors import RangeNotSatisfiableError, UploadAbortedError
+from vre_datalake.handlers.deps import CurrentActor, FileServiceDep, UploadServiceDep
+from vre_datalake.handlers.fields import located
 from vre_datalake.handlers.streaming import AbortableStreamingResponse
 from vre_datalake.models import UploadedFile
 from vre_datalake.services.dids import parse_metadata
-from vre_datalake.services.files import UploadRequest
+from vre_datalake.services.uploads import UploadRequest
 
 router = APIRouter(tags=["files"])
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# The upload's fields the services name, and where the request carries them.
+_UPLOAD_FIELDS = {"rse": ("query", "rse"), "dataset": ("query", "dataset")}
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, end)`` inclusive for a single ``bytes=`` range; None for the whole file.
+
+    Multiple ranges and other units are ignored (the whole file is sent, as RFC 9110
+    allows); an unsatisfiable range raises 416.
+    """
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix range: the last N bytes
+        count = int(last)
+        if count == 0:
+            raise RangeNotSatisfiableError(size)
+        return max(0, size - count), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiableError(size)
+    return start, min(end, size - 1)
 
 
 async def request_body(request: Request) -> AsyncIterator[bytes]:
@@ -67,7 +98,7 @@ async def upload_file(
     request: Request,
     response: Response,
     actor: CurrentActor,
-    files: FileServiceDep,
+    uploads: UploadServiceDep,
     rse: str | None = Query(default=None, description="Target RSE (default: configured)."),
     dataset: str | None = Query(default=None, description="`scope:name` of a dataset."),
     meta: list[str] = Query(default_factory=list, description="Metadata `key=value`."),
@@ -84,7 +115,8 @@ async def upload_file(
         dataset=dataset,
         metadata=parse_metadata(meta),
     )
-    result = await files.upload(actor, upload, request_body(request))
+    with located(_UPLOAD_FIELDS):
+        result = await uploads.upload(actor, upload, request_body(request))
     response.status_code = 201 if result.created else 200
     return result
 
@@ -116,14 +148,34 @@ async def download_file(
     range_header: str | None = Header(default=None, alias="Range"),
     if_none_match: str | None = Header(default=None),
 ) -> Response:
-    result = await files.download(
-        actor, scope, name, range_header=range_header, if_none_match=if_none_match, rse=rse
-    )
-    if result.body is None:
-        return Response(status_code=result.status, headers=result.headers)
+    with located({"rse": ("query", "rse")}):
+        file = await files.describe(actor, scope, name)
+        info = file.did
+        size = info.bytes or 0
+        etag = etag_for(info.adler32, info.md5)
+        headers = {"Accept-Ranges": "bytes"}
+        if etag:
+            headers["ETag"] = etag
+        if info.adler32:
+            headers["X-Checksum-Adler32"] = info.adler32
+        if info.md5:
+            headers["X-Checksum-Md5"] = info.md5
+        if etag and if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
+            return Response(status_code=304, headers=headers)
+        byte_range = parse_range(range_header, size)
+        first, length = (
+            (0, None) if byte_range is None else (byte_range[0], byte_range[1] - byte_range[0] + 1)
+        )
+        read = await files.read(file, rse=rse, first=first, length=length)
+    headers["X-Replica-Rse"] = read.rse
+    headers["Content-Disposition"] = f'attachment; filename="{name.rsplit("/", 1)[-1]}"'
+    status = 200
+    if byte_range is None:
+        headers["Content-Length"] = str(size)
+    else:
+        status = 206
+        headers["Content-Length"] = str(byte_range[1] - byte_range[0] + 1)
+        headers["Content-Range"] = f"bytes {byte_range[0]}-{byte_range[1]}/{size}"
     return AbortableStreamingResponse(
-        result.body,
-        status_code=result.status,
-        headers=result.headers,
-        media_type=result.media_type,
+        read.body, status_code=status, headers=headers, media_type="application/octet-stream"
     )

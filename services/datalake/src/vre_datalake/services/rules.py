@@ -14,7 +14,7 @@ from typing import Literal
 
 from vre_common.errors import NotFoundError
 from vre_datalake.backends.base import Actor, DatalakeBackend
-from vre_datalake.errors import RuleNotFoundError, ScopeNotFoundError
+from vre_datalake.errors import QuotaError, RuleNotFoundError, ScopeNotFoundError
 from vre_datalake.models import (
     Rule,
     RuleCreate,
@@ -44,7 +44,33 @@ class RuleService:
         for index, did in enumerate(request.dids):
             scope, _ = parse_did(did, f"dids.{index}")
             await self._policy.authorize(actor, scope, ScopeAction.READ)
-        return RulesCreated(ids=await self._backend.add_rules(actor, request))
+        try:
+            return RulesCreated(ids=await self._backend.add_rules(actor, request))
+        except QuotaError as exc:
+            raise await self._quota_error(actor, request.rse_expression) from exc
+
+    async def _quota_error(self, actor: Actor, expression: str) -> QuotaError:
+        """Rucio's refusal with the numbers of the one RSE it was about (if one)."""
+        names = await self._backend.rse_names(actor, expression)
+        if len(names) == 1:
+            usage = {u.rse: u for u in await self._backend.account_usage(actor)}
+            entry = usage.get(names[0])
+            return QuotaError(
+                names[0],
+                limit_bytes=entry.limit_bytes if entry else None,
+                used_bytes=entry.used_bytes if entry else None,
+                requested_bytes=None,
+            )
+        return QuotaError(
+            expression,
+            limit_bytes=None,
+            used_bytes=None,
+            requested_bytes=None,
+            detail=(
+                f"not enough quota on {expression} for this rule; "
+                "GET /usage has the numbers per RSE"
+            ),
+        )
 
     async def _locked_bytes(self, actor: Actor, rule: Rule, limit: asyncio.Semaphore) -> Rule:
         async with limit:

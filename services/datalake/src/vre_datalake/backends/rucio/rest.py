@@ -12,18 +12,12 @@ as a request goes out on it. Such a call is sent again on a fresh connection (te
 sent), and idempotent calls (GET, HEAD, and reads Rucio takes by POST, such as
 ``/replicas/list``) whose connection was reset or closed before the answer. A non-idempotent
 call that was sent is never repeated: Rucio may have done it.
-
-A Rucio on SQLite (the embedded mode) refuses a write with "database is locked" when another
-was writing; Rucio rolled it back, so it is asked again with a randomised back-off, and from
-the first such answer on this client sends its writes one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import random
 import time
 from collections.abc import AsyncIterator, Iterable
 from email.utils import parsedate_to_datetime
@@ -58,6 +52,7 @@ from vre_datalake.errors import (
     ReplicaNotFoundError,
     RseNotFoundError,
     RucioRefusedError,
+    RuleExistsError,
     RuleNotFoundError,
     ScopeNotFoundError,
 )
@@ -77,7 +72,7 @@ _NOT_FOUND: dict[str, type[VreError]] = {
 _CONFLICT: dict[str, type[VreError]] = {
     "DataIdentifierAlreadyExists": DidExistsError,
     "Duplicate": ConflictError,
-    "DuplicateRule": ConflictError,
+    "DuplicateRule": RuleExistsError,
     "FileAlreadyExists": ConflictError,
     "DuplicateContent": ConflictError,
     "FileConsistencyMismatch": ContentConflictError,
@@ -113,12 +108,6 @@ _AUTH = {"CannotAuthenticate", "CannotAuthorize"}
 _MAX_MESSAGE = 400
 
 
-# SQLite lets one writer in at a time, and a transaction that read first and then writes is
-# refused at once when another wrote meanwhile: under many concurrent uploads (the load test's
-# 200 users) five quick tries were not enough. Back-off 0.1, 0.2, 0.4, 0.8, then 1 s (5.5 s in
-# all at most), each shortened by a random part so that callers refused together spread out.
-BUSY_RETRIES = 8
-BUSY_MAX_DELAY = 1.0
 CONNECTION_RETRIES = 2  # after a reset or closed connection: 0.05 + 0.1 s of back-off at most
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The request may have reached Rucio: only idempotent calls are sent again after these.
@@ -137,19 +126,6 @@ def may_resend(exc: BaseException, *, idempotent: bool) -> bool:
 def _log_resend(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome is not None else None
     log.warning("rucio_call_resent", attempt=state.attempt_number, error=type(exc).__name__)
-
-
-def _database_busy(response: httpx.Response) -> bool:
-    """Rucio's answer to a transaction that SQLite refused because another held the lock."""
-    if response.status_code < 500:
-        return False
-    cls, message = rucio_error(response)
-    return "database is locked" in message or cls == "DatabaseException"
-
-
-def _sqlite_locked(response: httpx.Response) -> bool:
-    """Rucio's answer when its SQLite database had another writer (never PostgreSQL's)."""
-    return response.status_code >= 500 and "database is locked" in rucio_error(response)[1]
 
 
 def rucio_error(response: httpx.Response) -> tuple[str, str]:
@@ -252,19 +228,6 @@ class RucioRest:
         )
         self._tokens: dict[str, tuple[str, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        # Set once Rucio reports SQLite lock contention: from then on our writes go one at a
-        # time (SQLite takes one writer anyway; queueing here beats retry storms there).
-        self._write_gate: asyncio.Semaphore | None = None
-
-    @property
-    def writes_serialized(self) -> bool:
-        """True once Rucio's database refused a write as locked (SQLite)."""
-        return self._write_gate is not None
-
-    def _gate(self, resendable: bool) -> contextlib.AbstractAsyncContextManager[Any]:
-        if resendable or self._write_gate is None:
-            return contextlib.nullcontext()
-        return self._write_gate
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -289,8 +252,6 @@ class RucioRest:
     def _unavailable(self, error: BackendUnavailableError) -> BackendUnavailableError:
         error.headers["Retry-After"] = str(self.settings.retry_after_seconds)
         return error
-
-    # ------------------------------------------------------------------ auth
 
     def account_auth(self, account: str) -> AccountAuth:
         """Auth as ``account`` through the service's userpass identity."""
@@ -330,8 +291,6 @@ class RucioRest:
         """Drop a cached token (Rucio refused it, or the account's identities changed)."""
         self._tokens.pop(account, None)
 
-    # ------------------------------------------------------------------ calls
-
     async def request(
         self,
         method: str,
@@ -349,17 +308,10 @@ class RucioRest:
 
         ``idempotent`` (default: by method) says whether the call may be sent again after
         its connection was reset (see the module docstring).
-
-        A Rucio on SQLite (the embedded mode) sometimes answers "database is locked" when
-        its daemons write at the same moment; Rucio rolled that transaction back, so the
-        call is repeated a few times with a short back-off before the error is given.
         """
         accepted = set(ok)
         resendable = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        busy_retries = 0
-        attempt = 0
-        while True:
-            attempt += 1
+        for attempt in (1, 2):
             headers = {"Accept": ACCEPT}
             if auth is not None:
                 headers["X-Rucio-Auth-Token"] = await auth.token()
@@ -371,28 +323,21 @@ class RucioRest:
                 headers=headers,
             )
             try:
-                async with self._gate(resendable), backend_call("rucio", operation):
+                async with backend_call("rucio", operation):
                     response = await self._send(request, idempotent=resendable)
             except BackendUnavailableError as exc:
                 raise self._unavailable(exc) from exc.__cause__
             if response.status_code in accepted:
                 return response
-            if self._write_gate is None and not resendable and _sqlite_locked(response):
-                self._write_gate = asyncio.Semaphore(1)
-                log.warning("rucio_writes_serialized", reason="Rucio's database is locked")
             if response.status_code == 401 and auth is not None and attempt == 1:
                 cls, _ = rucio_error(response)
                 if cls in _AUTH and not auth.user_token:
                     auth.invalidate()
                     continue
-            if _database_busy(response) and busy_retries < BUSY_RETRIES:
-                busy_retries += 1
-                delay = min(BUSY_MAX_DELAY, 0.05 * 2**busy_retries)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
-                continue
             raise translate(
                 response, operation, user_token=bool(auth and auth.user_token), field=field
             )
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def json(
         self,

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from vre_common.auth import Principal
 from vre_common.errors import ConflictError, NotFoundError
-from vre_datalake.backends.rucio_rest import RucioAuth, RucioRest
+from vre_datalake.backends.rucio.rest import RucioAuth, RucioRest
 from vre_datalake.config import AccountSettings
 from vre_datalake.errors import ScopeExistsError
 from vre_datalake.names import SCOPE_MAX, account_name_from

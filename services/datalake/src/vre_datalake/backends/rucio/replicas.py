@@ -1,0 +1,101 @@
+"""Replicas: where the files behind DIDs are, and registering a new one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from vre_datalake.backends.base import Actor
+from vre_datalake.backends.rucio.common import RucioCalls
+from vre_datalake.models import DidRef, FileReplicas, Replica
+
+
+def local_path(url: str) -> str | None:
+    """The local path of a ``file://`` PFN, else None."""
+    parts = urlsplit(url)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return unquote(parts.path)
+    return None
+
+
+class ReplicaCalls(RucioCalls):
+    """``/replicas``."""
+
+    async def iter_replicas(
+        self, actor: Actor, dids: Sequence[DidRef], *, all_states: bool = False
+    ) -> AsyncIterator[FileReplicas]:
+        """``POST /replicas/list`` streamed (collections are expanded by Rucio)."""
+        body = {
+            "dids": [{"scope": d.scope, "name": d.name} for d in dids],
+            "all_states": all_states,
+            "ignore_availability": True,
+            "resolve_archives": False,
+        }
+        async for item in self._rest.stream(
+            "POST",
+            "/replicas/list",
+            auth=self._user(actor),
+            operation="list_replicas",
+            json_body=body,
+            idempotent=True,  # a read that Rucio takes by POST
+        ):
+            states: dict[str, str] = item.get("states") or {}
+            replicas = []
+            for rse, pfns in (item.get("rses") or {}).items():
+                url = pfns[0] if pfns else None
+                replicas.append(
+                    Replica(
+                        rse=rse,
+                        state=str(states.get(rse, "AVAILABLE")),
+                        url=url,
+                        path=local_path(url) if url else None,
+                    )
+                )
+            for rse, state in states.items():
+                if rse not in (item.get("rses") or {}):
+                    replicas.append(Replica(rse=rse, state=str(state)))
+            yield FileReplicas(
+                scope=item["scope"],
+                name=item["name"],
+                bytes=item.get("bytes"),
+                adler32=item.get("adler32"),
+                md5=item.get("md5"),
+                replicas=sorted(replicas, key=lambda r: r.rse),
+            )
+
+    async def add_replica(
+        self,
+        actor: Actor,
+        rse: str,
+        did: DidRef,
+        *,
+        size: int,
+        adler32: str,
+        md5: str,
+        pfn: str | None,
+    ) -> None:
+        """``POST /replicas``: one AVAILABLE replica (the file DID too if it is new).
+
+        In service mode the service registers it (Rucio's generic policy lets only
+        administrators add replicas), so a new file DID's ``account`` is the service's.
+        Rucio does it in one transaction: refused, nothing is registered. For a DID that
+        exists Rucio keeps the DID's own size and checksums (it compares nothing), and a
+        replica that exists already is left as it is (the call is idempotent).
+        """
+        entry: dict[str, Any] = {
+            "scope": did.scope,
+            "name": did.name,
+            "bytes": size,
+            "adler32": adler32,
+            "md5": md5,
+        }
+        if pfn:
+            entry["pfn"] = pfn
+        await self._rest.request(
+            "POST",
+            "/replicas",
+            auth=self._privileged(actor),
+            operation="add_replicas",
+            json_body={"rse": rse, "files": [entry], "ignore_availability": True},
+        )
