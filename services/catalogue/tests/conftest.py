@@ -1,12 +1,12 @@
 """Fixtures of the catalogue tests: each test runs on SQLite and on PostgreSQL.
 
-PostgreSQL: the machine's server (127.0.0.1:5432, user postgres, trust auth); one database
-per test session, created with a unique name and dropped at the end; emptied after each test.
+PostgreSQL: the session's private server (``postgres_server``, vre_common.pytest_plugin); one
+database per test session, created with a unique name and dropped at the end; emptied after
+each test.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,10 +15,11 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
-from services.catalogue.tests.support.helpers import CURATOR_GROUP, PG_ADMIN, Users
+from services.catalogue.tests.support.helpers import CURATOR_GROUP, Users
 from services.catalogue.tests.support.zenodo_records import ZenodoRecordsStandIn
 from vre_catalogue.config import CatalogueSettings, ZenodoSourceSettings
 from vre_catalogue.main import create_app
+from vre_common.postgres import PostgresServer
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 
@@ -29,24 +30,10 @@ TABLES = (
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def catalogue_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (dropped afterwards)."""
-    name = f"vre_catalogue_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            "PostgreSQL is not reachable on 127.0.0.1:5432 (start it with "
-            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`): "
-            f"{exc}"
-        )
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_server.fresh_database("vre_catalogue_test") as name:
+        yield postgres_server.url(name)
 
 
 @pytest.fixture(
@@ -57,7 +44,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'catalogue.db'}"
         return
-    url: str = request.getfixturevalue("postgres_url")
+    url: str = request.getfixturevalue("catalogue_postgres_url")
     yield url
     sync = url.replace("+asyncpg", "")
     with psycopg.connect(sync, autocommit=True) as conn:

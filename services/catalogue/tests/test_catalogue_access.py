@@ -76,7 +76,7 @@ async def test_patch_is_validated_as_a_whole(
 ) -> None:
     patch = await client.patch(
         f"/software/{entry_id}",
-        json={"readme": None, "datePublished": "yesterday", "version": "1.2"},
+        json={"readme": None, "datePublished": "yesterday", "version": "1.3"},
         headers=as_user("alice"),
     )
     assert patch.status_code == 422
@@ -86,6 +86,9 @@ async def test_patch_is_validated_as_a_whole(
         ("datePublished", "date_invalid"),
         ("version", "version_conflict"),
     }
+    conflict = next(e for e in patch.json()["errors"] if e["type"] == "version_conflict")
+    assert "'1.3'" in conflict["msg"]  # both values are named
+    assert "'1.2'" in conflict["msg"]
     unchanged = await client.get(f"/software/{entry_id}/codemeta")
     assert unchanged.json()["readme"] == "https://gammapy.org"
 

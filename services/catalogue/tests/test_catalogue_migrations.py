@@ -3,16 +3,13 @@ migrates at start, or refuses to start on an out-of-date schema."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy.engine import Connection
 
-from services.catalogue.tests.support.helpers import PG_ADMIN
 from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.main import create_app
 from vre_catalogue.storage import migrations
@@ -27,14 +24,8 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
-    name = f"vre_catalogue_empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url: str = request.getfixturevalue("postgres_url")  # a new database, dropped after
+    yield url
 
 
 def _downgrade(connection: Connection) -> None:

@@ -31,7 +31,13 @@ async def test_register_codemeta3_entry(client: httpx.AsyncClient, as_user: User
     # the 3.0 Role resolves to the person it points at
     assert entry["maintainers"][0]["family_name"] == "Martin"
     assert entry["authors"][0]["affiliation"] == "Max Planck Institute for Nuclear Physics"
-    assert body["warnings"] == []  # every recommended key is there
+    # what the OSSR recommends and gammapy's codemeta.json lacks; "1.2" is no semantic version
+    assert {(w["pointer"], w["type"]) for w in body["warnings"]} == {
+        ("/memoryRequirements", "recommended"),
+        ("/processorRequirements", "recommended"),
+        ("/storageRequirements", "recommended"),
+        ("/softwareVersion", "version_format"),
+    }
     assert response.headers["location"].endswith(f"software/{entry['id']}")
 
 
@@ -43,8 +49,15 @@ async def test_register_codemeta2_entry_with_warnings(
     response = await client.post("/software", json=document, headers=as_user("bob"))
     assert response.status_code == 201, response.text
     body = response.json()
-    assert {tuple(w["loc"]) for w in body["warnings"]} == {("funding",), ("copyrightHolder",)}
+    assert {w["pointer"] for w in body["warnings"]} == {
+        "/funding",
+        "/copyrightHolder",
+        "/memoryRequirements",
+        "/processorRequirements",
+        "/storageRequirements",
+    }
     assert all(w["type"] == "recommended" for w in body["warnings"])
+    assert all(w["fix"] for w in body["warnings"])
     assert body["software"]["dois"] == ["10.5281/zenodo.8337720"]
     assert body["software"]["maintainers"][0]["email"] == "emma.schmidt@example.org"
 
@@ -73,6 +86,15 @@ async def test_every_problem_reported_at_once(client: httpx.AsyncClient, as_user
     }
     checksum = next(e for e in problem["errors"] if e["loc"] == ["author", 0, "@id"])
     assert "check digit" in checksum["msg"]
+    assert checksum["pointer"] == "/author/0/@id"
+    # each problem says what to write instead
+    assert all(e["fix"] for e in problem["errors"]), problem["errors"]
+    by_pointer = {e["pointer"]: e for e in problem["errors"]}
+    assert "'0.10.4'" in by_pointer["/version"]["msg"]
+    assert "'0.10.5'" in by_pointer["/version"]["msg"]
+    assert by_pointer["/codeRepository"]["fix"] == (
+        'write "https://github.com/cta-observatory/cta-lstchain"'
+    )
     assert {tuple(w["loc"]) for w in problem["warnings"]} >= {("funding",), ("identifier",)}
     listing = await client.get("/software/search")
     assert listing.json()["total"] == 0  # nothing stored
@@ -107,7 +129,9 @@ async def test_version_instead_of_software_version(
     assert response.status_code == 422
     (error,) = response.json()["errors"]
     assert error["loc"] == ["softwareVersion"]
-    assert "instead of 'version'" in error["msg"]
+    assert error["pointer"] == "/softwareVersion"
+    assert "does not read 'version'" in error["msg"]
+    assert error["fix"] == f'add "softwareVersion": "{document["version"]}"'
 
 
 async def test_contexts_and_licenses(client: httpx.AsyncClient, as_user: Users) -> None:

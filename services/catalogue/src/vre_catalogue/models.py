@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vre_common.problems import FieldError
 
@@ -14,6 +14,32 @@ EntrySource = Literal["api", "harvest"]
 EnvironmentKind = Literal["container", "conda", "pip", "apptainer", "other"]
 HarvestStatus = Literal["queued", "running", "succeeded", "failed"]
 FacetName = Literal["keyword", "license", "language", "platform", "community"]
+
+
+def json_pointer(loc: list[str | int] | tuple[str | int, ...]) -> str:
+    """The RFC 6901 JSON pointer of a ``loc`` path ('' for the whole document)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in loc)
+
+
+class CodemetaIssue(FieldError):  # noqa: N818 - a model, not an exception (FieldError is)
+    """One problem (or warning) of a codemeta.json: where, what, and what to write instead."""
+
+    pointer: str = Field(
+        default="",
+        description="Where, as an RFC 6901 JSON pointer into the document ('' = the whole).",
+    )
+    fix: str | None = Field(default=None, description="What to write instead.")
+    line: int | None = Field(default=None, description="JSON syntax errors: the line (1-based).")
+    column: int | None = Field(default=None, description="JSON syntax errors: the column.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pointer_from_loc(cls, data: Any) -> Any:
+        # Rows stored before pointers existed carry only ``loc``.
+        if isinstance(data, dict) and "pointer" not in data and isinstance(data.get("loc"), list):
+            return {**data, "pointer": json_pointer(data["loc"])}
+        return data
+
 
 CODEMETA_EXAMPLE: dict[str, Any] = {
     "@context": "https://w3id.org/codemeta/3.0",
@@ -151,7 +177,7 @@ class SoftwareVersion(BaseModel):
     source: EntrySource
     zenodo_record_id: str | None = None
     environments: list[Environment] = Field(default_factory=list)
-    warnings: list[FieldError] = Field(
+    warnings: list[CodemetaIssue] = Field(
         default_factory=list, description="What the codemeta.json lacks or does oddly."
     )
     created_at: datetime
@@ -238,7 +264,7 @@ class Registration(BaseModel):
     created: bool = Field(description="True if a new entry was made, False for a new release.")
     software: Software
     version: str
-    warnings: list[FieldError] = Field(default_factory=list)
+    warnings: list[CodemetaIssue] = Field(default_factory=list)
 
 
 class SoftwareHit(BaseModel):

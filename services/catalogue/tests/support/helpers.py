@@ -10,7 +10,6 @@ from vre_common.testing import TestIssuer
 
 DATA = Path(__file__).parent.parent / "data"
 CURATOR_GROUP = "/vre/curators"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"  # the machine's server, trust auth
 
 
 def codemeta(name: str) -> dict[str, Any]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
+from vre_catalogue.errors import InvalidCodemetaError
 from vre_catalogue.handlers.deps import SoftwareServiceDep
 from vre_catalogue.models import (
     CODEMETA_EXAMPLE,
@@ -22,10 +26,39 @@ from vre_catalogue.models import (
     VersionList,
     ZenodoExport,
 )
+from vre_catalogue.services.codemeta import json_syntax_issue
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
 
-router = APIRouter(prefix="/software", tags=["software"])
+
+class CodemetaRoute(APIRoute):
+    """A route whose JSON body is a codemeta.json: a syntax error in it is an invalid-codemeta
+    problem that gives the line, the column, the reason and what to write (FastAPI's own answer
+    names only the character offset)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                syntax = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+                if syntax is None or not isinstance(exc.body, str | bytes):
+                    raise
+                text = (
+                    exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
+                )
+                loc = syntax.get("loc", ())
+                position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+                reason = str((syntax.get("ctx") or {}).get("error", "invalid JSON"))
+                issue = json_syntax_issue(text, position, reason)
+                raise InvalidCodemetaError(issue.msg, errors=[issue.model_dump()]) from exc
+
+        return route_handler
+
+
+router = APIRouter(prefix="/software", tags=["software"], route_class=CodemetaRoute)
 
 # Ids are database BIGINTs: a larger number cannot name a row (and would overflow the driver).
 MAX_ID = 2**63 - 1
@@ -64,8 +97,9 @@ _patch_body = Body(
     description=(
         "Validates a codemeta.json against the OSSR rules and stores it as a new entry, or as a "
         "new release of the entry with the same DOI or name (registrant or curators only). "
-        "Every problem is reported at once in one 422 problem (`errors`: loc, msg, type); "
-        "missing recommended keys come back as `warnings`. With `project=<slug>` a new entry "
+        "Every problem is reported at once in one 422 problem (`errors`: loc, pointer (RFC 6901), "
+        "msg, type, fix: what to write instead; a JSON syntax error gives line and column); "
+        "what the OSSR only recommends comes back as `warnings`. With `project=<slug>` a new entry "
         "belongs to that Science Project (its maintainers and owners may register and edit it: "
         "`catalogue.write`; 404 for a project you cannot see)."
     ),
@@ -236,7 +270,8 @@ async def export_codemeta(
         "The Zenodo deposit metadata of the latest release (or of `version`) by the OSSR "
         "crosswalk: name→title, softwareVersion→version, author→creators, "
         "datePublished→publication_date, maintainer→contributors (ContactPerson), "
-        "readme→isDocumentedBy, codeRepository→isDerivedFrom, with the ESCAPE grant."
+        "contributor→contributors (Other), readme→isDocumentedBy, "
+        "codeRepository→isDerivedFrom, with the ESCAPE grant."
     ),
     response_model=ZenodoExport,
     response_model_exclude_none=True,

@@ -1,23 +1,35 @@
 """codemeta.json (2.0 and 3.0) validation against the OSSR rules, and normalisation.
 
 The validator never stops at the first problem: it walks the whole document and reports every
-problem by field (``loc`` as a JSON path, ``msg``, ``type``), plus warnings for the recommended
-keys that are missing. Issue types: ``missing``, ``version_conflict``, ``context_unknown``,
-``type_invalid``, ``date_invalid``, ``license_unknown``, ``orcid_invalid``, ``url_invalid``,
-``email_invalid``, ``person_invalid``, ``recommended``.
+problem by field (``loc`` as a path, ``pointer`` as an RFC 6901 JSON pointer, ``msg``, ``type``
+and ``fix``: what to write instead). It agrees with the OSSR's own validator (eossr) on what the
+OSSR requires (errors) and recommends (warnings), and is stricter only where a value is really
+wrong: eossr's validator lets through what its own codemeta → Zenodo converter then refuses or
+silently drops (DD-MM-YYYY dates, a maintainer given as text, an ORCID URL with spaces).
+docs/validation-corpus.md records the comparison on real files.
+
+Error types: ``missing``, ``version_conflict``, ``context_unknown``, ``type_invalid``,
+``date_invalid``, ``license_unknown``, ``orcid_invalid``, ``url_invalid``, ``email_invalid``,
+``person_invalid``, ``json_syntax``. Warning types: ``recommended``, ``version_format``,
+``license_deprecated``, ``type_unexpected``, ``reference_as_text``, ``unknown_key``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from vre_catalogue.models import Person
-from vre_catalogue.services.licenses import UnknownLicenseError, spdx_id
-from vre_common.problems import FieldError
+from vre_catalogue.models import CodemetaIssue, Person, json_pointer
+from vre_catalogue.services.licenses import (
+    SPDX_HINT,
+    UnknownLicenseError,
+    deprecated_replacement,
+    spdx_id,
+)
 
 Loc = tuple[str | int, ...]
 CodemetaVersion = Literal["2.0", "3.0"]
@@ -34,28 +46,114 @@ _CONTEXTS: dict[str, CodemetaVersion] = {
     "http://w3id.org/codemeta/3.0": "3.0",
 }
 
-REQUIRED = (
+# The OSSR's requirement levels: eossr's escape_codemeta_crosswalk.csv ("required" and
+# "recommended"), each with what to write when it is missing.
+REQUIRED: dict[str, str] = {
+    "name": 'add "name": "<the software\'s name>"',
+    "description": 'add "description": "<a few sentences on what the software does>"',
+    "softwareVersion": 'add "softwareVersion": "<the release, e.g. 1.2.0>"',
+    "author": 'add "author": [{"@type": "Person", "givenName": "…", "familyName": "…"}]',
+    "datePublished": 'add "datePublished": "YYYY-MM-DD" (the release date)',
+    "license": f'add "license": {SPDX_HINT}',
+    "maintainer": (
+        'add "maintainer": {"@type": "Person", "givenName": "…", "familyName": "…", "email": "…"}'
+    ),
+    "readme": 'add "readme": "<URL of the README or the documentation>"',
+}
+RECOMMENDED = (
+    "codeRepository",
+    "memoryRequirements",
+    "processorRequirements",
+    "releaseNotes",
+    "storageRequirements",
+    "copyrightHolder",
+    "funder",
+    "keywords",
+    "identifier",
+    "funding",
+    "issueTracker",
+)
+SOURCE_CODE = "SoftwareSourceCode"
+# codemeta 2.0/3.0 terms (and schema.org ones the OSSR crosswalk lists): a key that matches one
+# of them only when case is ignored is a typo that JSON-LD silently drops.
+KNOWN_TERMS = [
+    "@context",
+    "@type",
+    "@id",
+    "type",
+    "id",
     "name",
     "description",
     "softwareVersion",
+    "version",
     "author",
-    "datePublished",
-    "license",
+    "contributor",
     "maintainer",
-    "readme",
-)
-RECOMMENDED = (
-    "codeRepository",
-    "keywords",
-    "funding",
-    "funder",
+    "creator",
     "copyrightHolder",
+    "copyrightYear",
+    "funder",
+    "funding",
+    "publisher",
+    "producer",
+    "provider",
+    "sponsor",
+    "editor",
+    "datePublished",
+    "dateCreated",
+    "dateModified",
+    "embargoDate",
+    "embargoEndDate",
+    "license",
+    "readme",
+    "codeRepository",
     "issueTracker",
+    "contIntegration",
+    "continuousIntegration",
+    "buildInstructions",
+    "downloadUrl",
+    "installUrl",
+    "url",
+    "sameAs",
     "identifier",
-    "releaseNotes",
+    "keywords",
+    "programmingLanguage",
+    "runtimePlatform",
+    "operatingSystem",
     "softwareRequirements",
+    "softwareSuggestions",
+    "targetProduct",
+    "applicationCategory",
+    "applicationSubCategory",
+    "memoryRequirements",
+    "processorRequirements",
+    "storageRequirements",
+    "releaseNotes",
+    "softwareHelp",
+    "supportingData",
+    "fileSize",
+    "fileFormat",
+    "permissions",
+    "citation",
+    "referencePublication",
+    "developmentStatus",
+    "relatedLink",
+    "isPartOf",
+    "hasPart",
+    "isAccessibleForFree",
+    "encoding",
+    "position",
+    "review",
+    "hasSourceCode",
+    "isSourceCodeOf",
+]
+_TERMS_BY_LOWER = {term.lower(): term for term in KNOWN_TERMS}
+# semver.org's own regular expression (eossr warns on versions that do not match it).
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
-SOFTWARE_TYPES = ("SoftwareSourceCode", "SoftwareApplication")
 DATE_KEYS = ("datePublished", "dateCreated", "dateModified", "embargoDate", "embargoEndDate")
 URL_KEYS = (
     "readme",
@@ -69,6 +167,8 @@ URL_KEYS = (
 )
 _REPO_SCHEMES = ("http", "https", "git", "ssh", "git+ssh", "git+https")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
+_DAY_FIRST = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
+_YEAR_FIRST = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
 _ORCID = re.compile(r"^(?:https?://)?(?:www\.)?(?:sandbox\.)?orcid\.org/(.+?)/?$", re.IGNORECASE)
 _ORCID_ID = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
 _EMAIL = re.compile(r"^(?:mailto:)?[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -85,15 +185,37 @@ def orcid_checksum_ok(orcid: str) -> bool:
     return digits[-1] == ("X" if result == 10 else str(result))
 
 
+class OrcidError(ValueError):
+    """A malformed ORCID; ``fix`` is the corrected URL when one can be told."""
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
 def parse_orcid(value: str) -> str:
-    """The bare ORCID iD of an ORCID URL or iD; ValueError with the reason if malformed."""
+    """The bare ORCID iD of an ORCID URL or iD; OrcidError with the reason if malformed."""
     text = value.strip()
     match = _ORCID.match(text)
     bare = match.group(1) if match else text
     if not _ORCID_ID.match(bare):
-        raise ValueError(f"{value!r} is not an ORCID iD (expected 0000-0000-0000-000X)")
+        compact = re.sub(r"\s+", "", text)
+        squeezed = _ORCID.match(compact)
+        inner = squeezed.group(1) if squeezed else compact
+        if compact != text and _ORCID_ID.match(inner) and orcid_checksum_ok(inner):
+            raise OrcidError(
+                f"{value!r} has spaces inside: it is no ORCID URL (and Zenodo drops it)",
+                fix=f'write "https://orcid.org/{inner}"',
+            )
+        raise OrcidError(
+            f"{value!r} is not an ORCID iD (expected 0000-0000-0000-000X)",
+            fix='write "https://orcid.org/0000-0000-0000-000X" with the person\'s iD',
+        )
     if not orcid_checksum_ok(bare):
-        raise ValueError(f"{value!r} is not a valid ORCID iD (its check digit is wrong)")
+        raise OrcidError(
+            f"{value!r} is not a valid ORCID iD (its check digit is wrong)",
+            fix="copy the iD from the person's orcid.org page",
+        )
     return bare
 
 
@@ -145,8 +267,8 @@ class ValidationOutcome:
     """The result of validating one document."""
 
     record: CodemetaRecord | None
-    errors: list[FieldError]
-    warnings: list[FieldError]
+    errors: list[CodemetaIssue]
+    warnings: list[CodemetaIssue]
 
     @property
     def ok(self) -> bool:
@@ -173,17 +295,17 @@ class _Walk:
 
     def __init__(self, document: dict[str, Any]) -> None:
         self.doc = document
-        self.errors: list[FieldError] = []
-        self.warnings: list[FieldError] = []
+        self.errors: list[CodemetaIssue] = []
+        self.warnings: list[CodemetaIssue] = []
         self.nodes: dict[str, dict[str, Any]] = {}
         self._collect_nodes(document)
 
     # -- issue helpers
-    def error(self, loc: Loc, msg: str, kind: str) -> None:
-        self.errors.append(FieldError(loc=list(loc), msg=msg, type=kind))
+    def error(self, loc: Loc, msg: str, kind: str, fix: str | None = None) -> None:
+        self.errors.append(_issue(loc, msg, kind, fix))
 
-    def warn(self, loc: Loc, msg: str, kind: str) -> None:
-        self.warnings.append(FieldError(loc=list(loc), msg=msg, type=kind))
+    def warn(self, loc: Loc, msg: str, kind: str, fix: str | None = None) -> None:
+        self.warnings.append(_issue(loc, msg, kind, fix))
 
     def _collect_nodes(self, value: Any) -> None:
         """Index every node with an @id, so references (3.0 Role objects) resolve."""
@@ -205,7 +327,7 @@ class _Walk:
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            self.error((key,), f"'{key}' must be a string", "type_invalid")
+            self.error((key,), f"'{key}' must be a string", "type_invalid", f'write "{key}": "…"')
             return None
         return value.strip() or None
 
@@ -228,25 +350,43 @@ class _Walk:
             elif isinstance(item, int | float) and not isinstance(item, bool):
                 out.append(str(item))
             else:
-                self.error(loc, f"'{key}' must be a string or a list of strings", "type_invalid")
+                self.error(
+                    loc,
+                    f"'{key}' must be a string or a list of strings",
+                    "type_invalid",
+                    f'write "{key}": ["…", "…"]',
+                )
         return list(dict.fromkeys(out))
 
     def url(self, key: str, value: Any, loc: Loc, schemes: tuple[str, ...]) -> str | None:
         if isinstance(value, dict):  # a CreativeWork (softwareHelp, readme as object)
             value = _id_of(value) or value.get("url")
         if not isinstance(value, str):
-            self.error(loc, f"'{key}' must be a URL string", "type_invalid")
+            self.error(
+                loc, f"'{key}' must be a URL string", "type_invalid", f'write "{key}": "https://…"'
+            )
             return None
         text = value.strip()
-        if re.match(r"^[\w.-]+@[\w.-]+:", text):
+        scp = re.match(r"^[\w.-]+@([\w.-]+):(.+?)(?:\.git)?$", text)
+        if scp:
             self.error(
-                loc, f"{text!r} is an scp-style address: give an https:// URL", "url_invalid"
+                loc,
+                f"{text!r} is an scp-style address, not a URL",
+                "url_invalid",
+                f'write "https://{scp.group(1)}/{scp.group(2)}"',
             )
             return None
         parts = urlsplit(text)
         if parts.scheme.lower() not in schemes or not parts.netloc or re.search(r"\s", text):
             allowed = "/".join(schemes)
-            self.error(loc, f"{text!r} is not a valid URL ({allowed})", "url_invalid")
+            compact = re.sub(r"\s+", "", text)
+            if compact != text and compact:
+                fix = f'write "{compact}"'
+            elif not parts.scheme and re.match(r"^[\w-]+(\.[\w-]+)+(/|$)", text):
+                fix = f'write "https://{text}"'
+            else:
+                fix = "write a full https:// URL"
+            self.error(loc, f"{text!r} is not a valid URL ({allowed})", "url_invalid", fix)
             return None
         return text
 
@@ -255,7 +395,12 @@ class _Walk:
         if value is None:
             return None
         if not isinstance(value, str):
-            self.error((key,), f"'{key}' must be a date string (YYYY-MM-DD)", "date_invalid")
+            self.error(
+                (key,),
+                f"'{key}' must be a date string",
+                "date_invalid",
+                f'write "{key}": "YYYY-MM-DD"',
+            )
             return None
         match = _DATE.match(value.strip())
         try:
@@ -263,14 +408,24 @@ class _Walk:
                 raise ValueError
             return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
         except ValueError:
-            self.error((key,), f"{value!r} is not a date (YYYY-MM-DD)", "date_invalid")
+            self.error(
+                (key,),
+                f"{value!r} is not an ISO 8601 date (YYYY-MM-DD)",
+                "date_invalid",
+                _date_fix(value.strip()),
+            )
             return None
 
     # -- structured parts
     def context(self) -> CodemetaVersion | None:
         ctx = self.doc.get("@context")
         if ctx is None:
-            self.error(("@context",), "the codemeta @context is missing", "missing")
+            self.error(
+                ("@context",),
+                "the codemeta @context is missing",
+                "missing",
+                f'add "@context": "{CODEMETA_2}" (or "{CODEMETA_3}")',
+            )
             return None
         found: list[CodemetaVersion] = []
         for item in _as_list(ctx):
@@ -281,19 +436,40 @@ class _Walk:
                 ("@context",),
                 f"the @context must be codemeta 2.0 ({CODEMETA_2}) or 3.0 ({CODEMETA_3})",
                 "context_unknown",
+                f'write "@context": "{CODEMETA_2}" (or "{CODEMETA_3}")',
             )
             return None
         return found[0]
 
     def software_type(self) -> None:
+        """SoftwareSourceCode, alone or in a list of types (JSON-LD allows several)."""
+        where = "@type" if "@type" in self.doc or "type" not in self.doc else "type"
         kind = _type_of(self.doc)
+        types = _as_list(kind)
         if kind is None:
-            self.warn(("@type",), "@type is missing (SoftwareSourceCode assumed)", "recommended")
-        elif kind not in SOFTWARE_TYPES:
+            self.error((where,), "@type is missing", "missing", f'add "@type": "{SOURCE_CODE}"')
+        elif not types or not all(isinstance(t, str) for t in types):
             self.error(
-                ("@type",),
-                f"@type must be one of {', '.join(SOFTWARE_TYPES)}, not {kind!r}",
+                (where,),
+                "@type must be a string or a list of strings",
                 "type_invalid",
+                f'write "@type": "{SOURCE_CODE}"',
+            )
+        elif SOURCE_CODE in types:
+            return
+        elif "SoftwareApplication" in types:
+            self.warn(
+                (where,),
+                f"the OSSR describes source code: @type {kind!r} lacks {SOURCE_CODE}",
+                "type_unexpected",
+                f'write "@type": ["{SOURCE_CODE}", "SoftwareApplication"]',
+            )
+        else:
+            self.error(
+                (where,),
+                f"@type must be {SOURCE_CODE} (or a list containing it), not {kind!r}",
+                "type_invalid",
+                f'write "@type": "{SOURCE_CODE}"',
             )
 
     def licenses(self) -> list[str]:
@@ -301,18 +477,37 @@ class _Walk:
         out: list[str] = []
         for index, item in enumerate(_as_list(value)):
             loc: Loc = ("license", index) if isinstance(value, list) else ("license",)
-            candidate = item
-            if isinstance(item, dict):
-                candidate = item.get("identifier") or _id_of(item) or item.get("url")
-                if isinstance(candidate, dict):
-                    candidate = candidate.get("value")
-            if not isinstance(candidate, str):
-                self.error(loc, "a license must be an SPDX id or an SPDX URL", "type_invalid")
+            candidates = _license_candidates(item)
+            if not candidates:
+                self.error(
+                    loc,
+                    "a license is an SPDX id, an SPDX or opensource.org URL, or a CreativeWork "
+                    "with one of those as @id, identifier, url or name",
+                    "type_invalid",
+                    f"write {SPDX_HINT}",
+                )
                 continue
-            try:
-                out.append(spdx_id(candidate))
-            except UnknownLicenseError as exc:
-                self.error(loc, str(exc), "license_unknown")
+            first_error: UnknownLicenseError | None = None
+            for candidate in candidates:
+                try:
+                    found = spdx_id(candidate)
+                except UnknownLicenseError as exc:
+                    first_error = first_error or exc
+                    continue
+                out.append(found)
+                replacement = deprecated_replacement(found)
+                if replacement:
+                    self.warn(
+                        loc,
+                        f"{found!r} is a deprecated SPDX id",
+                        "license_deprecated",
+                        f'write "https://spdx.org/licenses/{replacement}" (or the -or-later '
+                        "variant if that is what you mean)",
+                    )
+                break
+            else:
+                assert first_error is not None
+                self.error(loc, str(first_error), "license_unknown", first_error.fix)
         return list(dict.fromkeys(out))
 
     def persons(self, key: str) -> list[Person]:
@@ -325,10 +520,21 @@ class _Walk:
             if node is None:
                 if isinstance(item, dict) and _type_of(item) == "Role":
                     continue  # a role of someone listed elsewhere in the document
+                what = f"the text {item!r}" if isinstance(item, str) else "this value"
                 self.error(
-                    loc, f"each '{key}' must be a Person or an Organization", "person_invalid"
+                    loc,
+                    f"'{key}' must be a Person or an Organization object, not {what}",
+                    "person_invalid",
+                    f"write {_person_fix(item)}",
                 )
                 continue
+            if isinstance(item, str) and item in self.nodes:
+                self.warn(
+                    loc,
+                    f"{item!r} is text in JSON-LD: refer to the person listed elsewhere by @id",
+                    "reference_as_text",
+                    f'write {{"@id": "{item}"}}',
+                )
             person = self.person(node, loc)
             if person is None:
                 continue
@@ -357,7 +563,12 @@ class _Walk:
     def person(self, node: dict[str, Any], loc: Loc) -> Person | None:
         kind = _type_of(node) or "Person"
         if kind not in ("Person", "Organization"):
-            self.error(loc, f"expected a Person or an Organization, not {kind!r}", "person_invalid")
+            self.error(
+                (*loc, "@type"),
+                f"expected a Person or an Organization, not {kind!r}",
+                "person_invalid",
+                'write "@type": "Person" (or "Organization")',
+            )
             return None
         given = node.get("givenName")
         family = node.get("familyName")
@@ -370,13 +581,21 @@ class _Walk:
         if not display:
             if orcid is None:
                 self.error(
-                    loc, "a person needs a name (givenName/familyName or name)", "person_invalid"
+                    loc,
+                    "a person needs a name (givenName/familyName or name)",
+                    "person_invalid",
+                    'add "givenName": "…", "familyName": "…"',
                 )
                 return None
             display = orcid
         email = node.get("email")
         if email is not None and (not isinstance(email, str) or not _EMAIL.match(email.strip())):
-            self.error((*loc, "email"), f"{email!r} is not an e-mail address", "email_invalid")
+            self.error(
+                (*loc, "email"),
+                f"{email!r} is not an e-mail address",
+                "email_invalid",
+                'write "email": "name@example.org"',
+            )
             email = None
         return Person(
             type="Organization" if kind == "Organization" else "Person",
@@ -398,8 +617,8 @@ class _Walk:
                 continue
             try:
                 return parse_orcid(value)
-            except ValueError as exc:
-                self.error((*loc, where), str(exc), "orcid_invalid")
+            except OrcidError as exc:
+                self.error((*loc, where), str(exc), "orcid_invalid", exc.fix)
         return None
 
     def identifiers(self) -> tuple[list[str], list[str]]:
@@ -433,26 +652,140 @@ def _affiliation(value: Any) -> str | None:
     return "; ".join(names) or None
 
 
-def _check_keys(walk: _Walk, document: dict[str, Any]) -> None:
-    """Required and recommended keys; version vs softwareVersion."""
-    for key in REQUIRED:
-        if key == "softwareVersion" and "version" in document and "softwareVersion" not in document:
+def _issue(loc: Loc, msg: str, kind: str, fix: str | None) -> CodemetaIssue:
+    return CodemetaIssue(loc=list(loc), pointer=json_pointer(loc), msg=msg, type=kind, fix=fix)
+
+
+def _date_fix(value: str) -> str:
+    """What to write for a date in another order (DD-MM-YYYY, YYYY/MM/DD…)."""
+    year_first = _YEAR_FIRST.match(value)
+    if year_first:
+        year, month, day = (int(g) for g in year_first.groups())
+        return f'write "{year:04d}-{month:02d}-{day:02d}"'
+    day_first = _DAY_FIRST.match(value)
+    if day_first:
+        first, second, year = (int(g) for g in day_first.groups())
+        if first > 12 >= second:  # unambiguous: day first
+            return f'write "{year:04d}-{second:02d}-{first:02d}"'
+        if second > 12 >= first:  # month first (US order)
+            return f'write "{year:04d}-{first:02d}-{second:02d}"'
+        if first <= 12 and second <= 12:
+            return (
+                f'write "{year:04d}-{second:02d}-{first:02d}" if {value!r} is day {first} of '
+                f'month {second} (or "{year:04d}-{first:02d}-{second:02d}" if month first)'
+            )
+    return 'write the date as "YYYY-MM-DD"'
+
+
+def _person_fix(value: Any) -> str:
+    """A Person object to write instead of a person given as text ("Name <email>")."""
+    node: dict[str, Any] = {"@type": "Person"}
+    if isinstance(value, str):
+        text = value.strip()
+        email = re.search(r"<?([^<>\s@]+@[^<>\s@]+\.[^<>\s@]+)>?", text)
+        if email:
+            node["email"] = email.group(1).removeprefix("mailto:")
+            text = (text[: email.start()] + text[email.end() :]).strip(" ,;()")
+        given, _, family = text.rpartition(" ")
+        if given:
+            node["givenName"], node["familyName"] = given, family
+        elif family:
+            node["name"] = family
+    if len(node) == 1:
+        node.update(givenName="…", familyName="…")
+    return json.dumps(node, ensure_ascii=False)
+
+
+def _license_candidates(item: Any) -> list[str]:
+    """The strings that may name a license: the value, or a CreativeWork's @id, identifier,
+    url and name (in that order: real files put the SPDX URL in any of them)."""
+    if isinstance(item, str):
+        return [item]
+    if not isinstance(item, dict):
+        return []
+    out: list[str] = []
+    for value in (_id_of(item), item.get("identifier"), item.get("url"), item.get("name")):
+        for one in _as_list(value):
+            text = one.get("value") if isinstance(one, dict) else one
+            if isinstance(text, str) and text.strip():
+                out.append(text)
+    return out
+
+
+def _versions(walk: _Walk, document: dict[str, Any]) -> str | None:
+    """softwareVersion (required by the OSSR) and version: equal, or a problem naming both."""
+    values: dict[str, str] = {}
+    for key in ("softwareVersion", "version"):
+        value = document.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            walk.error(
+                (key,),
+                f"'{key}' is the number {value!r}: a version is text (as a number 1.10 is 1.1)",
+                "type_invalid",
+                f'write "{key}": "{value}"',
+            )
+        elif value is not None and not isinstance(value, str):
+            walk.error((key,), f"'{key}' must be a string", "type_invalid", f'write "{key}": "…"')
+        elif isinstance(value, str) and value.strip():
+            values[key] = value.strip()
+    software, plain = values.get("softwareVersion"), values.get("version")
+    if software is None and "softwareVersion" not in document:
+        if plain is not None:
             walk.error(
                 ("softwareVersion",),
-                "'softwareVersion' is required: the OSSR uses it instead of 'version'",
+                "the OSSR requires 'softwareVersion'; it does not read 'version'",
                 "missing",
+                f'add "softwareVersion": "{plain}"',
             )
-        elif _blank(document.get(key)):
-            walk.error((key,), f"the OSSR requires '{key}'", "missing")
-    if "version" in document and "softwareVersion" in document:
+        elif "version" not in document:
+            walk.error(
+                ("softwareVersion",),
+                "the OSSR requires 'softwareVersion'",
+                "missing",
+                REQUIRED["softwareVersion"],
+            )
+    elif software is None and isinstance(document.get("softwareVersion"), str):
+        walk.error(
+            ("softwareVersion",),
+            "'softwareVersion' is empty",
+            "missing",
+            f'write "softwareVersion": "{plain}"' if plain else REQUIRED["softwareVersion"],
+        )
+    if software is not None and plain is not None and software != plain:
         walk.error(
             ("version",),
-            "'version' and 'softwareVersion' are both set: keep only 'softwareVersion'",
+            f"'version' is {plain!r} but 'softwareVersion' is {software!r}: both name the "
+            "release, so they must be equal",
             "version_conflict",
+            f'write "version": "{software}" (or remove "version")',
         )
+    if software is not None and not _SEMVER.match(software.removeprefix("v")):
+        walk.warn(
+            ("softwareVersion",),
+            f"{software!r} is not a semantic version (semver.org), which the OSSR recommends",
+            "version_format",
+            'write MAJOR.MINOR.PATCH, e.g. "1.2.0"',
+        )
+    return software or plain
+
+
+def _check_keys(walk: _Walk, document: dict[str, Any]) -> None:
+    """Required and recommended keys (the OSSR's levels) and keys that are typos of a term."""
+    for key, fix in REQUIRED.items():
+        if key != "softwareVersion" and _blank(document.get(key)):
+            walk.error((key,), f"the OSSR requires '{key}'", "missing", fix)
     for key in RECOMMENDED:
         if _blank(document.get(key)):
-            walk.warn((key,), f"recommended key '{key}' is missing", "recommended")
+            walk.warn((key,), f"the OSSR recommends '{key}'", "recommended", f'add "{key}"')
+    for key in document:
+        term = _TERMS_BY_LOWER.get(key.lower())
+        if term is not None and term != key:
+            walk.warn(
+                (key,),
+                f"'{key}' is no codemeta term (terms are case-sensitive): it is ignored",
+                "unknown_key",
+                f'rename it to "{term}"',
+            )
 
 
 def _check_urls(walk: _Walk, document: dict[str, Any]) -> dict[str, str | None]:
@@ -476,8 +809,12 @@ def _check_urls(walk: _Walk, document: dict[str, Any]) -> dict[str, str | None]:
 def validate_codemeta(document: Any) -> ValidationOutcome:
     """Validate a codemeta.json document against the OSSR rules; report every problem."""
     if not isinstance(document, dict):
-        err = FieldError(
-            loc=[], msg="a codemeta.json document is a JSON object", type="type_invalid"
+        err = _issue(
+            (),
+            "a codemeta.json document is a JSON object",
+            "type_invalid",
+            '{"@context": "https://doi.org/10.5063/schema/codemeta-2.0", '
+            '"@type": "SoftwareSourceCode", …}',
         )
         return ValidationOutcome(record=None, errors=[err], warnings=[])
     walk = _Walk(document)
@@ -488,7 +825,7 @@ def validate_codemeta(document: Any) -> ValidationOutcome:
 
     name = walk.text("name")
     description = walk.text("description")
-    version = walk.text("softwareVersion") or walk.text("version")
+    version = _versions(walk, document)
     dates = {key: walk.date(key) for key in DATE_KEYS}
     licenses = walk.licenses()
     authors = walk.persons("author")
@@ -535,6 +872,49 @@ def validate_codemeta(document: Any) -> ValidationOutcome:
             funding=funding,
         )
     return ValidationOutcome(record=record, errors=walk.errors, warnings=walk.warnings)
+
+
+_SYNTAX_FIXES = (
+    (
+        "Expecting ',' delimiter",
+        "add the missing comma, or close the string, list or object "
+        "that is still open before this place",
+    ),
+    (
+        "Expecting property name enclosed in double quotes",
+        "remove the comma after the last member, or put the key in double quotes",
+    ),
+    ("Expecting ':' delimiter", 'write "key": value'),
+    ("Invalid control character", "escape the line break or tab inside the string (\\n, \\t)"),
+    ("Invalid \\escape", "write a backslash as \\\\ inside a string"),
+    ("Extra data", "remove what follows the closing brace of the document"),
+    ("Unterminated string", 'close the string with a double quote (")'),
+    (
+        "Expecting value",
+        "write a value here (a string in double quotes, a number, true, false, "
+        "null, a list or an object); single quotes and trailing commas are not JSON",
+    ),
+)
+
+
+def json_syntax_issue(text: str, position: int, reason: str) -> CodemetaIssue:
+    """A JSON syntax error as a problem a person can act on: line, column, reason, the place."""
+    line = text.count("\n", 0, position) + 1
+    line_start = text.rfind("\n", 0, position) + 1
+    column = position - line_start + 1
+    line_end = text.find("\n", position)
+    source = text[line_start : line_end if line_end != -1 else len(text)]
+    near = source[max(0, column - 41) : column + 20].strip()
+    fix = next((f for start, f in _SYNTAX_FIXES if reason.startswith(start)), None)
+    return CodemetaIssue(
+        loc=["body"],
+        pointer="",
+        msg=f"the body is not valid JSON: {reason} at line {line}, column {column}, near {near!r}",
+        type="json_syntax",
+        fix=fix or "correct the JSON at that place",
+        line=line,
+        column=column,
+    )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -43,8 +43,9 @@ def codemeta_to_zenodo(record: CodemetaRecord, settings: ExportSettings) -> Zeno
     """Zenodo deposit metadata for a release, following the OSSR crosswalk.
 
     name→title, softwareVersion→version, author→creators, datePublished→publication_date,
-    maintainer→contributors (ContactPerson), readme→isDocumentedBy,
-    codeRepository→isDerivedFrom; the configured grants and communities are added.
+    maintainer→contributors (ContactPerson), contributor→contributors (Other, the type eossr's
+    crosswalk gives), readme→isDocumentedBy, codeRepository→isDerivedFrom; the configured
+    grants and communities are added.
     """
     related: list[ZenodoRelatedIdentifier] = []
     if record.readme:
@@ -69,7 +70,10 @@ def codemeta_to_zenodo(record: CodemetaRecord, settings: ExportSettings) -> Zeno
         version=record.version or "",
         publication_date=record.date_published,
         creators=[_creator(p) for p in record.authors],
-        contributors=[_creator(p, "ContactPerson") for p in record.maintainers],
+        contributors=[
+            *(_creator(p, "ContactPerson") for p in record.maintainers),
+            *(_creator(p, "Other") for p in record.contributors),
+        ],
         license=record.licenses[0].lower() if record.licenses else None,
         keywords=record.keywords,
         related_identifiers=related,
@@ -154,6 +158,13 @@ def codemeta_from_zenodo(hit: dict[str, Any]) -> dict[str, Any]:
     ]
     if contacts:
         doc["maintainer"] = [_person_from_zenodo(c) for c in contacts]
+    others = [
+        c
+        for c in meta.get("contributors") or []
+        if isinstance(c, dict) and c.get("type") == "Other"
+    ]
+    if others:
+        doc["contributor"] = [_person_from_zenodo(c) for c in others]
     keywords = [k for k in meta.get("keywords") or [] if isinstance(k, str)]
     if keywords:
         doc["keywords"] = keywords

@@ -39,8 +39,8 @@ def require_valid(outcome: ValidationOutcome) -> CodemetaRecord:
         )
         raise InvalidCodemetaError(
             f"the codemeta.json has {count} problem(s): {fields}",
-            errors=[e.model_dump() for e in outcome.errors],
-            extra={"warnings": [w.model_dump() for w in outcome.warnings]},
+            errors=[e.model_dump(exclude_none=True) for e in outcome.errors],
+            extra={"warnings": [w.model_dump(exclude_none=True) for w in outcome.warnings]},
         )
     return outcome.record
 

@@ -22,6 +22,7 @@ from vre_catalogue.errors import (
     VersionNotFoundError,
 )
 from vre_catalogue.models import (
+    CodemetaIssue,
     Environment,
     EnvironmentCreate,
     FacetCount,
@@ -49,7 +50,6 @@ from vre_catalogue.storage.schema import (
     VersionRow,
 )
 from vre_catalogue.storage.search import SearchDocument, SearchIndex, query_terms
-from vre_common.problems import FieldError
 
 FACETS: tuple[FacetName, ...] = get_args(FacetName)
 
@@ -220,7 +220,7 @@ class SoftwareStore:
         *,
         version: str,
         source: str,
-        warnings: Sequence[FieldError],
+        warnings: Sequence[CodemetaIssue],
         zenodo_record_id: str | None = None,
         source_updated: datetime | None = None,
     ) -> int:
@@ -246,7 +246,7 @@ class SoftwareStore:
         record: CodemetaRecord,
         *,
         version: str,
-        warnings: Sequence[FieldError],
+        warnings: Sequence[CodemetaIssue],
         source_updated: datetime | None = None,
     ) -> None:
         """Replace a release's codemeta.json and everything derived from it."""
@@ -479,7 +479,7 @@ class SoftwareStore:
                 source=_source(r.source),
                 zenodo_record_id=r.zenodo_record_id,
                 environments=environments.get(r.id, []),
-                warnings=[FieldError.model_validate(w) for w in r.warnings],
+                warnings=[CodemetaIssue.model_validate(w) for w in r.warnings],
                 created_at=as_utc(r.created_at),
                 updated_at=as_utc(r.updated_at),
             )
@@ -647,7 +647,7 @@ class SoftwareStore:
 
 
 def _fill_version(
-    row: VersionRow, record: CodemetaRecord, warnings: Sequence[FieldError], now: datetime
+    row: VersionRow, record: CodemetaRecord, warnings: Sequence[CodemetaIssue], now: datetime
 ) -> None:
     row.date_published = record.date_published
     row.description = record.description
