@@ -67,6 +67,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vre_common.auth import Principal
+from vre_common.client_credentials import ClientCredentialsToken
 from vre_common.clients.datalake import raise_for_problem
 from vre_common.db import Database
 from vre_common.errors import InvalidInputError, VreError
@@ -592,9 +593,11 @@ class HttpEventSink:
         *,
         http: httpx.AsyncClient | None = None,
         settings: HttpClientSettings | None = None,
+        on_unauthorized: Callable[[], None] | None = None,
     ) -> None:
         self.url = gateway_url.rstrip("/") + "/provenance/events"
         self._token = token_provider
+        self._on_unauthorized = on_unauthorized
         self._owns_http = http is None
         self._http = http or make_http_client(settings or HttpClientSettings(read_timeout=30.0))
 
@@ -610,20 +613,27 @@ class HttpEventSink:
             response = await self._http.post(self.url, json=body, headers=headers)
         if response.status_code == 422:
             raise RejectedEventsError(response.text[:300])
+        if response.status_code == 401 and self._on_unauthorized is not None:
+            self._on_unauthorized()  # a fresh token for the next attempt
         if not response.is_success:
             await raise_for_problem(response, "provenance_events")
         return IngestResult.model_validate(response.json())
 
 
 def http_event_sink(gateway_url: str | None, settings: ProvenanceSettings) -> EventSink | None:
-    """The distributed mode's sink: the gateway over HTTP with the service token.
+    """The distributed mode's sink: the gateway over HTTP, as the service's IAM client.
 
-    None without a gateway URL or without a service token (nothing is then recorded). A
-    token file is read at every delivery, so a rotated token is picked up.
+    The token comes from ``settings.client`` (client credentials, renewed before it expires
+    and after a 401), else from ``service_token_file`` (read at every delivery, so a rotated
+    token is picked up) or ``service_token``. None without a gateway URL or any of these
+    (nothing is then recorded).
     """
-    if gateway_url is None or (
-        settings.service_token is None and settings.service_token_file is None
-    ):
+    if gateway_url is None:
+        return None
+    if settings.client is not None:
+        tokens = ClientCredentialsToken(settings.client)
+        return HttpEventSink(gateway_url, tokens, on_unauthorized=tokens.invalidate)
+    if settings.service_token is None and settings.service_token_file is None:
         return None
 
     async def token() -> str:

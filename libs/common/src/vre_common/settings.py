@@ -78,13 +78,32 @@ class ProjectSettings(BaseModel):
     )
 
 
+class ClientCredentialsSettings(BaseModel):
+    """An OAuth client registered at IAM with the client credentials grant."""
+
+    token_url: str = Field(
+        description="The issuer's token endpoint (IAM: https://<iam>/token).",
+        examples=["https://iam.example.org/token"],
+    )
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    scope: str | None = Field(default=None, description="Scopes to ask for, space-separated.")
+    audience: str | None = Field(
+        default=None, description="The audience to ask for (the gateway's required `aud`)."
+    )
+    refresh_margin_seconds: float = Field(
+        default=60.0, ge=0, description="Fetch a new token this long before the old expires."
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
 class ProvenanceSettings(BaseModel):
     """A service's provenance events, delivered to the gateway through an outbox."""
 
     enabled: bool = Field(
         default=True,
         description="Record events (only when a sink exists: the gateway in-process, or "
-        "gateway_url with a service token).",
+        "gateway_url with a client or a service token).",
     )
     service_token: SecretStr | None = Field(
         default=None,
@@ -94,6 +113,12 @@ class ProvenanceSettings(BaseModel):
     service_token_file: Path | None = Field(
         default=None,
         description="File holding that token, read at every delivery (for rotated tokens).",
+    )
+    client: ClientCredentialsSettings | None = Field(
+        default=None,
+        description="An IAM client whose own tokens (client credentials grant, renewed before "
+        "they expire) the relay posts events with — the deployments' way: list its id in the "
+        "gateway's provenance.ingest_clients. Takes precedence over service_token(_file).",
     )
     relay_interval_seconds: float = Field(default=2.0, gt=0)
 
@@ -107,6 +132,7 @@ def data_dir_default() -> Path:
 
 __all__ = [
     "AuthSettings",
+    "ClientCredentialsSettings",
     "DatabaseSettings",
     "HttpClientSettings",
     "ProjectSettings",
