@@ -132,6 +132,7 @@ openapi: $(VENV)/.stamp
 # Generated documents that tests keep in step: the merged OpenAPI and the configuration reference.
 docs: openapi
 	$(VENV)/bin/python tools/gen_config_reference.py
+	$(VENV)/bin/python -m vre_gateway.problem_types   # docs/problems.md: a page per problem type
 	@# The client's API reference from its docstrings (pdoc), as static HTML.
 	$(VENV)/bin/pdoc --docformat markdown -o build/client-api vre
 

@@ -10,18 +10,20 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from vre_common.errors import set_problem_base
 from vre_common.testing import TestIssuer, app_client, free_port
+from vre_common.types import NonNegativeInt, RequestModel
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app
 
 PROBLEM = "application/problem+json"
 
 
-class Thing(BaseModel):
+class Thing(RequestModel):
     name: str = Field(min_length=1)
-    size: int = Field(ge=0)
+    size: NonNegativeInt
 
 
 def _service() -> FastAPI:
@@ -32,6 +34,10 @@ def _service() -> FastAPI:
     @app.post("/things")
     async def make(thing: Thing) -> Thing:
         return thing
+
+    @app.get("/things")
+    async def things() -> list[Thing]:
+        return [Thing(name="a", size=1)]
 
     @app.get("/boom")
     async def boom() -> None:
@@ -75,12 +81,103 @@ async def test_invalid_body_is_422_with_every_field(client: httpx.AsyncClient) -
     assert locs == {("body", "name"), ("body", "size")}
 
 
-async def test_malformed_json_is_422_problem(client: httpx.AsyncClient) -> None:
+async def test_malformed_json_is_400_with_line_column_and_reason(
+    client: httpx.AsyncClient,
+) -> None:
+    body = b'{\n  "name": "x",\n  "size": 3,\n}\n'  # a trailing comma on line 3
+    r = await client.post(
+        "/demo/things", content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"] == PROBLEM
+    problem = r.json()
+    assert problem["type"].endswith("/problems/malformed-body")
+    assert (problem["line"], problem["column"]) == (4, 1)
+    assert problem["reason"] == "Expecting property name enclosed in double quotes"
+    assert "line 4, column 1" in problem["detail"]
     r = await client.post(
         "/demo/things", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert r.status_code == 422
+    assert r.status_code == 400
+    assert (r.json()["line"], r.json()["column"]) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/yaml", b"name: x\nsize: 1\n"),
+        ("multipart/form-data; boundary=b", b"--b\r\n\r\nx\r\n--b--\r\n"),
+        ("text/plain", b'{"name": "x", "size": 1}'),
+    ],
+)
+async def test_other_media_types_on_a_json_route_are_415_with_the_accepted_ones(
+    client: httpx.AsyncClient, content_type: str, body: bytes
+) -> None:
+    r = await client.post("/demo/things", content=body, headers={"content-type": content_type})
+    assert r.status_code == 415, r.text
     assert r.headers["content-type"] == PROBLEM
+    assert r.headers["accept-post"] == "application/json"
+    problem = r.json()
+    assert problem["accepted"] == ["application/json"]
+    assert content_type.split(";", maxsplit=1)[0] in problem["detail"]
+    # +json suffixes are JSON
+    ok = await client.post(
+        "/demo/things",
+        content=b'{"name": "x", "size": 1}',
+        headers={"content-type": "application/merge-patch+json"},
+    )
+    assert ok.status_code == 200, ok.text
+
+
+async def test_schema_messages_speak_of_characters_and_objects(client: httpx.AsyncClient) -> None:
+    r = await client.post("/demo/things", json={"name": "", "size": True, "colour": "red"})
+    assert r.status_code == 422
+    by_field = {e["loc"][-1]: e["msg"] for e in r.json()["errors"]}
+    assert by_field == {
+        "name": "should have at least 1 character (0 given)",
+        "size": "expected an integer, got a boolean",
+        "colour": "unknown field: check its spelling against the operation's schema",
+    }
+    r = await client.post("/demo/things", json={"name": "x", "size": 1.5})
+    assert r.json()["errors"][0]["msg"] == "expected an integer, got a number"
+    r = await client.post("/demo/things", json=["not", "an", "object"])
+    assert r.json()["errors"][0]["msg"] == "expected a JSON object, got an array"
+
+
+async def test_405_allow_lists_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    """Two routes share /demo/things (POST, and GET in another router): Allow names both."""
+    r = await client.put("/demo/things")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, HEAD, POST"
+    assert "PUT is not allowed" in r.json()["detail"]
+
+
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    for path in ("/healthz", "/demo/things", "/openapi.json", "/docs", "/demo/healthz"):
+        get = await client.get(path)
+        head = await client.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b""
+        same = {k: v for k, v in get.headers.items() if k not in ("x-request-id", "date")}
+        assert {k: v for k, v in head.headers.items() if k in same} == same, path
+
+
+async def test_problem_types_point_at_the_gateway_or_the_configured_base(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/no/such/thing")
+    assert r.json()["type"] == "http://testserver/problems/not-found"
+    r = await client.get("/no/such/thing", headers={"host": "vre.example.net:8443"})
+    assert r.json()["type"] == "http://vre.example.net:8443/problems/not-found"
+    issuer = TestIssuer()
+    settings = GatewaySettings(problem_base_uri="https://docs.example.org/vre/problems")
+    app = create_app(settings, validator=issuer.validator(), service_apps={"demo": _service()})
+    try:
+        async with app_client(app) as c:
+            r = await c.get("/me")
+            assert r.json()["type"] == "https://docs.example.org/vre/problems/invalid-token"
+    finally:
+        set_problem_base(None)
 
 
 async def test_unexpected_exception_is_500_without_internals() -> None:
@@ -184,7 +281,10 @@ async def test_refusing_backend_gives_503(hanging_server: int) -> None:
         assert r.status_code == 504
         assert r.headers["content-type"] == PROBLEM
         assert asyncio.get_running_loop().time() - started < 5
+        # services down are reported, but the gateway itself still serves (it answered the
+        # 503/504 above): its readiness must not take it out of the load balancer
         ready = await c.get("/readyz")
-        assert ready.status_code == 503
-        down = {d["name"] for d in ready.json()["dependencies"] if not d["up"]}
-        assert {"datalake", "workflows"} <= down
+        assert ready.status_code == 200
+        down = {d["name"]: d for d in ready.json()["dependencies"] if not d["up"]}
+        assert {"datalake", "workflows"} <= set(down)
+        assert all(down[name]["optional"] and down[name]["reason"] for name in down)

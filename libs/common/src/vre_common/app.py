@@ -14,7 +14,17 @@ from pydantic import BaseModel
 
 from vre_common.logging import RequestIdMiddleware, ensure_logging
 from vre_common.metrics import MetricsMiddleware, metrics_endpoint
-from vre_common.problems import Problem, install_problem_handlers
+from vre_common.middleware import (
+    HeadMiddleware,
+    JsonOnlyMiddleware,
+    RequestOriginMiddleware,
+    reads_json_only,
+)
+from vre_common.problems import (
+    Problem,
+    install_problem_handlers,
+    problem_responses,
+)
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -63,6 +73,9 @@ def create_base_app(
     )
     app.state.service_name = service
     install_problem_handlers(app)
+    app.add_middleware(JsonOnlyMiddleware, router_app=app)
+    app.add_middleware(HeadMiddleware)
+    app.add_middleware(RequestOriginMiddleware)
     app.add_middleware(MetricsMiddleware, service=service, router_app=app)
     app.add_middleware(RequestIdMiddleware)
 
@@ -85,21 +98,18 @@ def create_base_app(
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.setdefault("Problem", Problem.model_json_schema())
+        json_only = _json_only_operations(app)
         # FastAPI documents 422 with its own HTTPValidationError; ours is a Problem.
-        for path in schema.get("paths", {}).values():
-            for op in path.values():
+        for path_name, path in schema.get("paths", {}).items():
+            for method, op in path.items():
                 if not isinstance(op, dict):
                     continue
+                responses = op.setdefault("responses", {})
                 # A body that does not parse (malformed JSON) is a 400 problem on any route.
-                if "requestBody" in op and "400" not in op.get("responses", {}):
-                    op.setdefault("responses", {})["400"] = {
-                        "description": "Bad request",
-                        "content": {
-                            "application/problem+json": {
-                                "schema": {"$ref": "#/components/schemas/Problem"}
-                            }
-                        },
-                    }
+                if "requestBody" in op and "400" not in responses:
+                    responses["400"] = _problem_doc(400, "Malformed body (line, column, reason)")
+                if (method.upper(), path_name) in json_only and "415" not in responses:
+                    responses["415"] = _problem_doc(415, "The body is not JSON")
                 resp = op.get("responses", {}).get("422")
                 if resp is not None and "application/json" in resp.get("content", {}):
                     resp["content"] = {
@@ -114,6 +124,20 @@ def create_base_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _problem_doc(status: int, description: str) -> dict[str, Any]:
+    doc = problem_responses(status)[status]
+    return {**doc, "description": description}
+
+
+def _json_only_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of the operations whose body is one JSON document."""
+    out: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.include_in_schema and reads_json_only(route):
+            out.update((m, route.path_format) for m in route.methods or ())
+    return out
 
 
 async def _noop(_: FastAPI) -> AsyncIterator[None]:

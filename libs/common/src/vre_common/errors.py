@@ -15,9 +15,86 @@ of them as an RFC 9457 ``application/problem+json`` response.
 
 from __future__ import annotations
 
+import os
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
-PROBLEM_BASE = "https://vre.example.org/problems/"
+PROBLEMS_PATH = "/problems/"
+"""Where the gateway serves one page per problem type (``/problems/{slug}``)."""
+
+PROBLEM_BASE_ENV = "VRE_PROBLEM_BASE_URI"
+"""The variable that sets the base of problem type URIs in every VRE process (the gateway's
+setting ``problem_base_uri``; services in their own processes read the same variable)."""
+
+_configured_base: str | None = os.environ.get(PROBLEM_BASE_ENV) or None
+_request_origin: ContextVar[str | None] = ContextVar("vre_request_origin", default=None)
+
+
+def set_problem_base(uri: str | None) -> None:
+    """Set (or with None, unset) the base of problem type URIs for this process."""
+    global _configured_base  # noqa: PLW0603 - one process-wide setting, set at app creation
+    _configured_base = (uri.rstrip("/") + "/") if uri else None
+
+
+def set_request_origin(origin: str | None) -> object:
+    """The origin (``scheme://host``) of the request being served; returns a reset token."""
+    return _request_origin.set(origin)
+
+
+def reset_request_origin(token: object) -> None:
+    """Undo :func:`set_request_origin`."""
+    _request_origin.reset(token)  # type: ignore[arg-type]
+
+
+def problem_base() -> str:
+    """The base of problem type URIs: the configured one (``VRE_PROBLEM_BASE_URI``), else the
+    gateway that answers the request (``{origin}/problems/``), else — outside a request, e.g. a
+    job resumed at start-up — the path ``/problems/`` (a relative reference, RFC 9457 §3.1.1)."""
+    if _configured_base:
+        return _configured_base
+    origin = _request_origin.get()
+    return (origin + PROBLEMS_PATH) if origin else PROBLEMS_PATH
+
+
+def problem_type_uri(slug: str) -> str:
+    """The type URI of a problem type: its page at the gateway (``…/problems/{slug}``)."""
+    return problem_base() + slug
+
+
+# What a person can do about an error of a status, unless the class says better.
+ADVICE_BY_STATUS: dict[int, str] = {
+    400: "Fix the request as `detail` says (where: line and column for a body that does not "
+    "parse) and send it again.",
+    401: "Send a valid access token in the `Authorization: Bearer <token>` header (get a new "
+    "one if it expired); the `WWW-Authenticate` header says what was wrong.",
+    403: "Ask an owner of the project (or an operator) for the role this needs, or act on "
+    "something of your own.",
+    404: "Check the identifier in the URL; things you may not see answer 404 too.",
+    405: "Use one of the methods listed in the `Allow` header.",
+    406: "Ask for a media type the operation produces (see its responses in /openapi.json), or"
+    " leave `Accept` out.",
+    409: "Read the resource's current state and retry with a change that fits it.",
+    411: "Send the body with a `Content-Length` header.",
+    413: "Send a smaller body, or use the streaming upload routes for large files.",
+    414: "Shorten the query string (send long input in a request body).",
+    416: "Ask for a range within the file's size (see `Content-Range` in the answer).",
+    415: "Send the body with one of the media types listed in `accepted` (and the `Accept-Post`"
+    " / `Accept-Patch` header).",
+    422: "Correct each field listed in `errors` (`loc` is where, `msg` what is wrong) and "
+    "send the request again.",
+    429: "Wait the number of seconds in `Retry-After`, then retry.",
+    500: "Retry later; if it happens again, report it with the `request_id`.",
+    502: "The system behind the VRE answered something unusable; retry later and report it "
+    "with the `request_id` if it persists.",
+    503: "Retry after `Retry-After` seconds; `GET /readyz` shows which part is down.",
+    504: "The system behind the VRE did not answer in time; retry later.",
+    507: "Free space (delete files or rules) or ask for a larger quota; `extra` members give "
+    "the numbers.",
+}
+
+
+class HeadDone(Exception):  # noqa: N818 - a signal, not an error
+    """Raised into a streamed GET answered as HEAD once its headers are out: stop producing."""
 
 
 class VreError(Exception):
@@ -26,6 +103,8 @@ class VreError(Exception):
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
+    advice: ClassVar[str | None] = None
+    """What a person can do about it (the problem type's page); default: by status."""
 
     def __init__(
         self,
@@ -43,8 +122,8 @@ class VreError(Exception):
 
     @property
     def type_uri(self) -> str:
-        """The problem type URI (stable, documents the class of error)."""
-        return PROBLEM_BASE + self.slug
+        """The problem type URI (stable; its page documents the class of error)."""
+        return problem_type_uri(self.slug)
 
 
 class InvalidInputError(VreError):
@@ -61,6 +140,28 @@ class BadRequestError(VreError):
     status = 400
     slug = "bad-request"
     title = "Bad request"
+
+
+class MalformedBodyError(BadRequestError):
+    """The request body is not valid JSON (or YAML): ``extra`` has ``line``, ``column`` and
+    ``reason``."""
+
+    slug = "malformed-body"
+    title = "Malformed body"
+    advice = (
+        "Fix the syntax at the `line` and `column` given (the `reason` says what the parser "
+        "expected) — e.g. a missing comma or quote, a trailing comma, a tab in YAML "
+        "indentation — and send the body again."
+    )
+
+
+class UnsupportedMediaTypeError(VreError):
+    """The body's media type is not one this operation reads; ``extra["accepted"]`` lists
+    those it does."""
+
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
 
 
 class NotFoundError(VreError):
@@ -194,3 +295,36 @@ class BackendTimeoutError(BackendError):
 
 def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', "'")[:200]
+
+
+# Problem types recorded on background jobs (runs, imports, queries) rather than raised as a
+# class: slug → (status, title, meaning, advice). Their pages are served like the classes'.
+JOB_PROBLEM_TYPES: dict[str, tuple[int, str, str, str]] = {
+    "run-failed": (
+        422,
+        "Run failed",
+        "A step of the workflow run exited with an error (the run's `steps` say which).",
+        "Read the step's logs (`GET /workflows/runs/{id}/logs`), fix the workflow or its "
+        "inputs, and rerun it.",
+    ),
+    "interrupted": (
+        503,
+        "Interrupted",
+        "The service stopped (a restart, a deployment) while this job was running; nothing "
+        "of it was kept.",
+        "Submit the job again.",
+    ),
+    "aborted": (
+        409,
+        "Aborted",
+        "The job was cancelled before it completed; nothing was written.",
+        "Submit it again if you still want its result.",
+    ),
+    "import-incomplete": (
+        502,
+        "Import incomplete",
+        "Some files of the record could not be copied into the Data Lake (`detail` lists "
+        "them); the others were.",
+        "Retry the import; files already imported are not copied twice.",
+    ),
+}

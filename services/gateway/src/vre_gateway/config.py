@@ -215,6 +215,15 @@ class GatewaySettings(VreSettings):
         default=None, description="The URL users reach the gateway at (default from host/port)."
     )
     data: Path = Field(default_factory=data_dir_default, description="Data folder (VRE_DATA).")
+    problem_base_uri: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="Base of the `type` URI of every problem (error) document; the gateway "
+        "serves a page per problem type at /problems/{slug}. Default: public_url + /problems/ "
+        "if set, else the origin the client called. Services in their own processes read the "
+        "same variable (VRE_PROBLEM_BASE_URI).",
+        examples=["https://vre.example.org/problems/"],
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings)
     dev_issuer: DevIssuerSettings = Field(default_factory=DevIssuerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -250,6 +259,13 @@ class GatewaySettings(VreSettings):
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+
+    @property
+    def problem_base(self) -> str | None:
+        """The configured base of problem type URIs (None: the origin of each request)."""
+        if self.problem_base_uri:
+            return self.problem_base_uri.rstrip("/") + "/"
+        return f"{self.public_url.rstrip('/')}/problems/" if self.public_url else None
 
     @property
     def base_url(self) -> str:

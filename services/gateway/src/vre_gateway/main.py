@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
+from vre_common.errors import set_problem_base
 from vre_common.policy import Policy
 from vre_common.readiness import DependencyState, Readiness, run_checks
 from vre_gateway.backends.scopes import InProcessScopeProvisioner, ScopeProvisioner
@@ -23,7 +24,7 @@ from vre_gateway.backends.search import SearchSource
 from vre_gateway.config import GatewaySettings
 from vre_gateway.dev_issuer import DevIssuer, dev_issuer_router
 from vre_gateway.factory import GatewayResources
-from vre_gateway.handlers import audit, me, members, projects, provenance, search
+from vre_gateway.handlers import audit, me, members, problems, projects, provenance, search
 from vre_gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
 from vre_gateway.openapi import merge_openapi
 from vre_gateway.proxy import ServiceProxy
@@ -62,6 +63,7 @@ def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
     is given).
     """
     settings = settings or GatewaySettings()
+    set_problem_base(settings.problem_base)  # one process-wide base, services included
     if validator is None:
         auth = settings.auth
         if dev_issuer is not None and dev_issuer.issuer not in auth.issuers:
@@ -246,7 +248,7 @@ def _install_gateway_resources(
 ) -> GatewayResources:
     """The gateway's own routes, and what mounted services use to reach its database."""
     app.state.gateway = resources
-    for module in (me, projects, members, audit, provenance, search):
+    for module in (me, projects, members, audit, provenance, search, problems):
         app.include_router(module.router)
     for sub in apps.values():
         sub.state.policy = Policy(resources.directory)

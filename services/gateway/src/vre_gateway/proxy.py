@@ -144,6 +144,11 @@ class ServiceProxy:
         client = scope.get("client")
         if client:
             headers["x-forwarded-for"] = client[0]
+        # What the client called: the service's problem type URIs point at the gateway.
+        for name, value in scope["headers"]:
+            if name == b"host":
+                headers["x-forwarded-host"] = value.decode("latin-1")
+        headers["x-forwarded-proto"] = scope.get("scheme", "http")
         return url, headers, length
 
     async def _relay(self, upstream: aiohttp.ClientResponse, send: Send) -> None:

@@ -1,0 +1,47 @@
+"""Strict, bounded field types for request bodies: what the OpenAPI document says is what the
+server accepts, and nothing is coerced (``false`` is not 0, ``1.5`` or ``"3"`` not an integer,
+``1`` or ``"yes"`` not a boolean).
+
+Request models use these (and :class:`RequestModel`); FastAPI validates bodies in pydantic's
+Python mode after parsing JSON, where the lax defaults would turn ``{"lifetime": false}`` into
+a rule that expires now.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+INT64_MAX = 2**63 - 1
+"""The largest integer a 64-bit database column and most clients hold."""
+
+StrictInt = Annotated[int, Strict(), Field(ge=-INT64_MAX, le=INT64_MAX)]
+"""An integer, not a boolean, a fraction or a string of digits; within 64 bits."""
+
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)]
+"""A strict integer ≥ 0."""
+
+PositiveInt = Annotated[int, Strict(), Field(ge=1, le=INT64_MAX)]
+"""A strict integer ≥ 1."""
+
+StrictFloat = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+"""A finite number (integers are numbers too), not a boolean or a string."""
+
+StrictBool = Annotated[bool, Strict()]
+"""``true`` or ``false`` only."""
+
+LifetimeSeconds = Annotated[int, Strict(), Field(ge=1, le=100 * 365 * 86400)]
+"""A lifetime in seconds: at least one second, at most a hundred years."""
+
+
+def bounded_int(ge: int, le: int) -> object:
+    """``Annotated[int, bounded_int(1, 1000)]``: a strict integer within [ge, le]."""
+    return Field(strict=True, ge=ge, le=le)
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: unknown fields are refused (a misspelt field is an error, not
+    silently ignored). Use the strict types of this module for numbers and booleans."""
+
+    model_config = ConfigDict(extra="forbid")
