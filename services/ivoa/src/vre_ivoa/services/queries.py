@@ -38,6 +38,7 @@ from vre_common.errors import (
     NotFoundError,
     ServiceNotConfiguredError,
     VreError,
+    problem_type_uri,
 )
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
@@ -316,7 +317,7 @@ class QueryRunner:
             query_id,
             "ABORTED",
             error={
-                "type": "https://vre.example.org/problems/aborted",
+                "type": problem_type_uri("aborted"),
                 "title": "Aborted",
                 "status": 409,
                 "detail": "the query was cancelled before it completed; nothing was written",

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.db import utcnow
+from vre_common.errors import problem_type_uri
 from vre_ivoa.models import Query, QueryResult
 from vre_ivoa.storage.schema import QueryRow
 
@@ -151,7 +152,7 @@ class QueryStore:
                 phase="INTERRUPTED",
                 finished_at=utcnow(),
                 error={
-                    "type": "https://vre.example.org/problems/interrupted",
+                    "type": problem_type_uri("interrupted"),
                     "title": "Interrupted",
                     "status": 503,
                     "detail": "the ivoa service stopped during this query; submit it again "
