@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.auth import Principal
 from vre_common.clients.datalake import ResolvedFile
-from vre_common.errors import InvalidInputError, VreError
+from vre_common.errors import InvalidInputError, VreError, problem_type_uri
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
 from vre_common.provenance import Event, EventKind, ServiceEvents, did_id, doi_id
@@ -536,7 +536,7 @@ class DepositionUploader:
             dep_id,
             "incomplete",
             {
-                "type": "https://vre.example.org/problems/interrupted",
+                "type": problem_type_uri("interrupted"),
                 "title": "Interrupted",
                 "status": 503,
                 "detail": "the upload was interrupted; retry it with POST "

@@ -32,6 +32,7 @@ from vre_common.errors import (
     NotFoundError,
     PayloadTooLargeError,
     VreError,
+    problem_type_uri,
 )
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
@@ -243,7 +244,7 @@ class ImportRunner:
                 import_id,
                 "interrupted",
                 error={
-                    "type": "https://vre.example.org/problems/interrupted",
+                    "type": problem_type_uri("interrupted"),
                     "title": "Interrupted",
                     "status": 503,
                     "detail": "the zenodo service stopped during this import; start the import "
@@ -293,7 +294,7 @@ class ImportRunner:
                     "failed",
                     warnings=warnings,
                     error={
-                        "type": "https://vre.example.org/problems/import-incomplete",
+                        "type": problem_type_uri("import-incomplete"),
                         "title": "Import incomplete",
                         "status": 502,
                         "detail": f"{len(failed)} of {len(job.stored_files)} files could not "

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from vre_common.db import utcnow
+from vre_common.errors import problem_type_uri
 from vre_zenodo.models import DepositionFile, DepositionFileState, DepositionState, StoredDeposition
 from vre_zenodo.storage.schema import DepositionFileRow, DepositionRow
 
@@ -306,7 +307,7 @@ class DepositionStore:
                 state="incomplete",
                 updated_at=utcnow(),
                 error={
-                    "type": "https://vre.example.org/problems/interrupted",
+                    "type": problem_type_uri("interrupted"),
                     "title": "Interrupted",
                     "status": 503,
                     "detail": "the zenodo service stopped during the upload; retry it with "

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from vre_common.db import utcnow
+from vre_common.errors import problem_type_uri
 from vre_zenodo.models import Import, ImportFile, ImportFileState, ImportState
 from vre_zenodo.storage.schema import ImportFileRow, ImportRow
 
@@ -236,7 +237,7 @@ class ImportStore:
                 state="interrupted",
                 finished_at=utcnow(),
                 error={
-                    "type": "https://vre.example.org/problems/interrupted",
+                    "type": problem_type_uri("interrupted"),
                     "title": "Interrupted",
                     "status": 503,
                     "detail": "the zenodo service stopped while this import was running; "
