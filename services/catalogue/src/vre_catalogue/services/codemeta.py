@@ -10,8 +10,9 @@ docs/validation-corpus.md records the comparison on real files.
 
 Error types: ``missing``, ``version_conflict``, ``context_unknown``, ``type_invalid``,
 ``date_invalid``, ``license_unknown``, ``orcid_invalid``, ``url_invalid``, ``email_invalid``,
-``person_invalid``, ``json_syntax``. Warning types: ``recommended``, ``version_format``,
-``license_deprecated``, ``type_unexpected``, ``reference_as_text``, ``unknown_key``.
+``person_invalid``, ``unknown_key`` (a mis-cased term, which JSON-LD drops), ``json_syntax``.
+Warning types: ``recommended``, ``version_format``, ``license_deprecated``, ``type_unexpected``,
+``reference_as_text``.
 """
 
 from __future__ import annotations
@@ -780,7 +781,7 @@ def _check_keys(walk: _Walk, document: dict[str, Any]) -> None:
     for key in document:
         term = _TERMS_BY_LOWER.get(key.lower())
         if term is not None and term != key:
-            walk.warn(
+            walk.error(
                 (key,),
                 f"'{key}' is no codemeta term (terms are case-sensitive): it is ignored",
                 "unknown_key",
