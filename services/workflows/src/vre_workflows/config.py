@@ -128,6 +128,71 @@ class ReanaSettings(BaseModel):
     max_active_runs: int = Field(default=100, ge=1, description="REANA runs monitored at once.")
 
 
+class SlurmSettings(BaseModel):
+    """The Slurm backend: steps of a run become batch jobs on an existing cluster.
+
+    The VRE's host is a submit host of the cluster (Slurm's client commands, the cluster's
+    slurm.conf and munge key); run workspaces live under ``workspace_root``, a folder every
+    compute node mounts at the same path.
+    """
+
+    enabled: bool = Field(default=False, description="Offer the 'slurm' backend.")
+    bin_dir: Path | None = Field(
+        default=None,
+        description="Folder of sbatch, squeue, scontrol, scancel and sinfo (None: from PATH).",
+    )
+    slurm_conf: Path | None = Field(
+        default=None, description="The cluster's slurm.conf (SLURM_CONF); None: Slurm's default."
+    )
+    workspace_root: Path | None = Field(
+        default=None,
+        description="Shared folder (same path on the submit host and every node) holding the "
+        "runs' workspaces and logs; None: the data folder (a one-machine cluster).",
+    )
+    partitions: list[str] = Field(
+        default_factory=list,
+        description="Partitions runs may use (a step's slurm_partition must be one of them); "
+        "empty: any partition, the cluster's default when a step names none.",
+    )
+    default_partition: str | None = Field(
+        default=None, description="Partition of steps that name none (None: the cluster's)."
+    )
+    account: str | None = Field(
+        default=None, description="Slurm account the jobs are charged to (sbatch --account)."
+    )
+    default_time_minutes: int | None = Field(
+        default=None, gt=0, description="Time limit of a step without slurm_time (--time)."
+    )
+    max_active_runs: int = Field(
+        default=50, ge=1, description="Runs with jobs on the cluster at once; more wait."
+    )
+    max_runs_per_project: int = Field(
+        default=10,
+        ge=1,
+        description="Runs one project (or one user's personal runs) may have on Slurm at once "
+        "(each serial run has one job at a time).",
+    )
+    poll_seconds: float = Field(default=1.0, gt=0, description="How often job states are read.")
+    outage_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long the controller may fail to answer during a run before the run "
+        "is failed (a restart of slurmctld is borne).",
+    )
+    command_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Time limit of one Slurm client command."
+    )
+    snakemake_jobs: int = Field(
+        default=4, ge=1, description="Slurm jobs one snakemake workflow may have at once."
+    )
+    snakemake_timeout_seconds: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="Hard time limit of a snakemake workflow driven on Slurm (its process "
+        "group is killed after it).",
+    )
+
+
 class DatalakeClientSettings(BaseModel):
     """Where the datalake service is (inputs are resolved, outputs registered there)."""
 
@@ -168,8 +233,13 @@ class WorkflowsSettings(VreSettings):
     max_upload_bytes: int = Field(
         default=10 << 30, gt=0, description="Total size of files uploaded with a run."
     )
+    default_backend: Literal["local", "reana", "slurm"] = Field(
+        default="local",
+        description="Backend of runs that name none and whose steps ask for no compute_backend.",
+    )
     local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
     reana: ReanaSettings = Field(default_factory=ReanaSettings)
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
     datalake: DatalakeClientSettings = Field(default_factory=DatalakeClientSettings)
     gateway_url: str | None = Field(
         default=None,

@@ -10,6 +10,9 @@
 - ``ReanaTokenRejectedError`` (403): REANA refused the registered token.
 - ``ReanaQuotaExceededError`` (403): REANA's quota message, verbatim.
 - ``ReanaRequestError`` (422/404/409): another REANA refusal, with REANA's message.
+- ``BackendNotConfiguredError`` (422): the run names a backend this deployment does not offer.
+- ``SlurmRequestError`` (422): Slurm refused a step's job (partition, time limit), its message.
+- A Slurm controller that does not answer at submission is a 503 (``BackendUnavailableError``).
 - ``ProjectsUnavailableError`` (503): a project run, but no gateway is configured to authorize it.
 - Project runs also raise the shared policy's errors (``vre_common.policy``): 404 when the
   project is private to the caller, 403 when their role is too weak, 409 when it is archived.
@@ -66,6 +69,20 @@ class LocalExecutionRefusedError(InvalidInputError):
 
     slug = "local-execution-refused"
     title = "Cannot run locally"
+
+
+class BackendNotConfiguredError(InvalidInputError):
+    """The run asks for a backend this deployment does not offer."""
+
+    slug = "backend-not-configured"
+    title = "Backend not configured"
+
+
+class SlurmRequestError(InvalidInputError):
+    """Slurm refused the job (its message is the detail): unknown partition, bad time, …"""
+
+    slug = "slurm-request-refused"
+    title = "Slurm refused the job"
 
 
 class ReanaCredentialsMissingError(ConflictError):

@@ -14,17 +14,26 @@ from sqlalchemy import create_engine
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.crypto import TokenCipher
 from vre_common.db import Database, run_migrations, sync_url
-from vre_workflows.backends.base import ContainerRuntime, DatalakePort
+from vre_workflows.backends.base import (
+    BackendRegistry,
+    ContainerRuntime,
+    DatalakePort,
+    WorkflowBackend,
+)
 from vre_workflows.backends.containers import NoContainerRuntime, PodmanRuntime
 from vre_workflows.backends.datalake import ServiceDatalakeBackend, UnconfiguredDatalake
 from vre_workflows.backends.local import LocalWorkflowBackend
-from vre_workflows.backends.reana import ReanaClient
+from vre_workflows.backends.reana import ReanaClient, ReanaServers, ReanaWorkflowBackend
+from vre_workflows.backends.slurm import SlurmCluster, SlurmWorkflowBackend
 from vre_workflows.config import WorkflowsSettings
 from vre_workflows.services.access import RunAccess
-from vre_workflows.services.credentials import ReanaServers, load_or_create_key
-from vre_workflows.services.executor import RunManager
+from vre_workflows.services.credentials import load_or_create_key, stored_tokens
 from vre_workflows.services.files import RunFiles
+from vre_workflows.services.outputs import OutputRegistrar
 from vre_workflows.services.provenance import RunEvents
+from vre_workflows.services.queue import RunManager, TicketVault
+from vre_workflows.services.run_state import RunStateMachine
+from vre_workflows.services.staging import InputStager
 from vre_workflows.services.validation import ValidationService
 from vre_workflows.storage.schema import PROVENANCE_OUTBOX, WorkflowsBase
 from vre_workflows.validation.worker_client import ReanaValidatorWorker
@@ -63,6 +72,7 @@ class Components:
     runtime: ContainerRuntime
     local: LocalWorkflowBackend
     servers: ReanaServers
+    backends: BackendRegistry
     datalake: DatalakePort
     cipher: TokenCipher
     manager: RunManager
@@ -95,7 +105,8 @@ class Components:
         await self.manager.stop()
         await self.events.stop()
         await self.worker.aclose()
-        await self.servers.aclose()
+        for backend in self.backends.all():
+            await backend.aclose()
         close = getattr(self.datalake, "aclose", None)
         if close is not None:
             await close()
@@ -133,13 +144,29 @@ def build_components(
     cipher = TokenCipher(lambda: load_or_create_key(settings.reana, settings.data_dir))
     events = RunEvents.for_service(PROVENANCE_OUTBOX, db=db, settings=settings.provenance)
     access = RunAccess()
+    offered: list[WorkflowBackend] = [local]
+    if servers.clients:
+        offered.append(
+            ReanaWorkflowBackend(settings.reana, servers, stored_tokens(db, cipher, servers))
+        )
+    if settings.slurm.enabled:
+        offered.append(
+            SlurmWorkflowBackend(
+                settings.slurm,
+                SlurmCluster(settings.slurm),
+                local=local,
+                runtime=runtime,
+                data_dir=settings.data_dir,
+            )
+        )
+    backends = BackendRegistry(offered, settings.default_backend)
     manager = RunManager(
-        db=db,
-        settings=settings,
-        local=local,
-        reana=servers.clients,
-        datalake=datalake,
-        events=events,
+        state=RunStateMachine(db=db, events=events),
+        backends=backends,
+        stager=InputStager(datalake=datalake, prefer_link=settings.local.staging == "link"),
+        outputs=OutputRegistrar(db=db, datalake=datalake, data_dir=settings.data_dir),
+        vault=TicketVault(cipher, settings.data_dir),
+        data_dir=settings.data_dir,
     )
     files = RunFiles(
         db=db, data_dir=settings.data_dir, access=access, poll_seconds=settings.log_poll_seconds
@@ -152,6 +179,7 @@ def build_components(
         runtime=runtime,
         local=local,
         servers=servers,
+        backends=backends,
         datalake=datalake,
         cipher=cipher,
         manager=manager,

@@ -13,7 +13,7 @@ RunStatus = Literal[
 StepStatus = Literal[
     "pending", "running", "finished", "failed", "cancelled", "skipped", "interrupted"
 ]
-Backend = Literal["local", "reana"]
+Backend = Literal["local", "reana", "slurm"]
 Execution = Literal["container", "host", "engine", "reana"]
 
 ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running")
@@ -128,7 +128,11 @@ class RunCreate(BaseModel):
         default_factory=dict,
         description="Small text files (code, Snakefile, CWL) by workspace path.",
     )
-    backend: Backend = "local"
+    backend: Backend | None = Field(
+        default=None,
+        description="Where the steps run: local, reana or slurm. Default: slurm when a step "
+        "says `compute_backend: slurmcern`, else the deployment's default backend.",
+    )
     reana_server: str | None = Field(
         default=None, description="Which REANA server (backend=reana)."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import time
@@ -12,18 +13,21 @@ from typing import Any
 from vre_workflows.backends.base import (
     ContainerRuntime,
     ExecutionOutcome,
-    LocalJob,
+    Plan,
+    PlanRequest,
+    RunJob,
+    RunReporter,
     StepPlan,
-    StepReporter,
 )
 from vre_workflows.backends.containers import container_prefix, memory_bytes
-from vre_workflows.backends.process import run_in_group
+from vre_workflows.backends.process import kill_leftovers, run_in_group
 from vre_workflows.config import LocalExecutorSettings
 from vre_workflows.errors import (
     ImageUnavailableError,
     InvalidSpecificationError,
     LocalExecutionRefusedError,
 )
+from vre_workflows.models import Run
 from vre_workflows.spec import step_name
 from vre_workflows.workspace import RunPaths, inside
 
@@ -40,25 +44,53 @@ class LocalWorkflowBackend:
     and time-outs kill the whole process group.
     """
 
+    name = "local"
+    slots_per_project: int | None = None
+    survives_restart = False
+
     def __init__(self, settings: LocalExecutorSettings, runtime: ContainerRuntime) -> None:
         self._settings = settings
         self._runtime = runtime
+        self.slots = settings.max_concurrent_runs
 
     @property
     def runtime(self) -> ContainerRuntime:
         """The container runtime in use."""
         return self._runtime
 
+    @property
+    def host_path(self) -> str:
+        """PATH of steps that run on a host (also on Slurm's nodes)."""
+        return self._settings.path
+
+    def host_env(self, job: RunJob, step: StepPlan) -> dict[str, str]:
+        """The environment of a step run on the host."""
+        return self._host_env(job, step)
+
+    def snakemake_argv(self, job: RunJob) -> list[str]:
+        """The snakemake command line of a run (its workflow file in the workspace)."""
+        return self._snakemake_argv(job, inside(job.workspace, str(job.spec["workflow"]["file"])))
+
     # ------------------------------------------------------------------ planning
 
-    async def plan(
-        self, workflow_type: str, spec: dict[str, Any], expanded_steps: list[dict[str, Any]]
-    ) -> tuple[list[StepPlan], list[str]]:
+    async def plan(self, request: PlanRequest) -> Plan:
         """How each step will run, and the warnings to record on the run.
 
         Raises 422 problems when a step's image is missing and host execution is off, or
         when the workflow type cannot run locally.
         """
+        steps, warnings = await self.plan_steps(request.workflow_type, request.spec, request.steps)
+        return Plan(steps=steps, warnings=warnings)
+
+    async def plan_steps(
+        self,
+        workflow_type: str,
+        spec: dict[str, Any],
+        expanded_steps: list[dict[str, Any]],
+        *,
+        where: str = "locally",
+    ) -> tuple[list[StepPlan], list[str]]:
+        """Steps planned for execution on this machine's runtime (also Slurm's job scripts)."""
         if workflow_type == "yadage":
             raise LocalExecutionRefusedError(
                 "yadage workflows run only on REANA: submit with backend 'reana'",
@@ -72,7 +104,7 @@ class LocalWorkflowBackend:
             )
         if workflow_type in ENGINE_STEP:
             return self._plan_engine(workflow_type, spec)
-        return await self._plan_serial(expanded_steps)
+        return await self._plan_serial(expanded_steps, where=where)
 
     def _timeout(self, step: dict[str, Any]) -> float:
         declared = step.get("kubernetes_job_timeout")
@@ -80,7 +112,9 @@ class LocalWorkflowBackend:
         value = value or self._settings.default_step_timeout_seconds
         return min(value, self._settings.max_step_timeout_seconds)
 
-    async def _plan_serial(self, steps: list[dict[str, Any]]) -> tuple[list[StepPlan], list[str]]:
+    async def _plan_serial(
+        self, steps: list[dict[str, Any]], *, where: str
+    ) -> tuple[list[StepPlan], list[str]]:
         plans: list[StepPlan] = []
         warnings: list[str] = []
         problems: list[dict[str, Any]] = []
@@ -109,7 +143,7 @@ class LocalWorkflowBackend:
                     ],
                 ) from exc
             backend = step.get("compute_backend")
-            if backend and backend != "kubernetes":
+            if backend and backend != "kubernetes" and where == "locally":
                 warnings.append(f"step {name}: compute_backend {backend} is ignored locally")
             execution = "host"
             if isinstance(image, str) and image:
@@ -156,6 +190,7 @@ class LocalWorkflowBackend:
                     timeout_seconds=self._timeout(step),
                     memory_limit=memory,
                     user=str(uid) if isinstance(uid, int) else None,
+                    options=dict(step),
                 )
             )
         if problems:
@@ -200,9 +235,54 @@ class LocalWorkflowBackend:
         )
         return [plan], [warning]
 
+    # ------------------------------------------------------------------ the port
+
+    async def prepare(self, job: RunJob, reporter: RunReporter) -> None:
+        """A local run starts when it gets its slot: recorded as running before staging."""
+        job.paths.create()
+        await reporter.running()
+
+    async def submit(self, job: RunJob, reporter: RunReporter) -> None:
+        """Nothing to hand over: the steps run here."""
+
+    async def collect(self, job: RunJob) -> None:
+        """The outputs are in the workspace already."""
+
+    async def cancel(self, job: RunJob) -> None:
+        """Processes exist only inside ``watch``, which the cancel event stops."""
+        job.cancel.set()
+
+    async def discard(self, run: Run, requester: str) -> None:
+        """Nothing is kept outside the run's folder."""
+
+    def interrupted_detail(self, run: Run) -> str:
+        """Why the run could not go on."""
+        return (
+            f"the workflows service restarted while the run was {run.status}; its "
+            "processes did not survive"
+        )
+
+    async def clean_up(self, run_ids: set[str]) -> None:
+        """Kill the processes and containers interrupted runs left behind."""
+        if not run_ids:
+            return
+        await asyncio.to_thread(kill_leftovers, run_ids)
+        for run_id in run_ids:
+            await self._runtime.stop_run(run_id)
+
+    async def ping(self) -> None:
+        """Always ready."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+    async def watch(self, job: RunJob, reporter: RunReporter) -> ExecutionOutcome:
+        """Run the planned steps here (see ``execute``)."""
+        return await self.execute(job, reporter)
+
     # ------------------------------------------------------------------ execution
 
-    def _host_env(self, job: LocalJob, step: StepPlan) -> dict[str, str]:
+    def _host_env(self, job: RunJob, step: StepPlan) -> dict[str, str]:
         env = {
             "PATH": self._settings.path,
             "HOME": str(job.workspace),
@@ -217,7 +297,7 @@ class LocalWorkflowBackend:
         env.update(self._settings.step_env)
         return env
 
-    def _container_env(self, job: LocalJob, step: StepPlan) -> dict[str, str]:
+    def _container_env(self, job: RunJob, step: StepPlan) -> dict[str, str]:
         env = {
             "HOME": "/workspace",
             "LANG": "C.UTF-8",
@@ -228,12 +308,14 @@ class LocalWorkflowBackend:
         env.update(self._settings.step_env)
         return env
 
-    async def execute(self, job: LocalJob, reporter: StepReporter) -> ExecutionOutcome:
+    async def execute(self, job: RunJob, reporter: RunReporter) -> ExecutionOutcome:
         """Run the planned steps in order; stop at the first failure or on cancellation."""
         paths_logs = job.logs_dir
         paths_logs.mkdir(parents=True, exist_ok=True)
         (job.tmp_dir / "cache").mkdir(parents=True, exist_ok=True)
         for step in job.steps:
+            if step.status == "finished":
+                continue
             if job.cancel.is_set():
                 return ExecutionOutcome("cancelled", "cancelled before step " + step.name)
             await reporter.step_started(step.position)
@@ -248,7 +330,7 @@ class LocalWorkflowBackend:
         return ExecutionOutcome("finished")
 
     async def _run_serial_step(
-        self, job: LocalJob, step: StepPlan, log_path: Path
+        self, job: RunJob, step: StepPlan, log_path: Path
     ) -> tuple[str, int | None, str | None]:
         started = time.monotonic()
         code: int | None = 0
@@ -308,7 +390,7 @@ class LocalWorkflowBackend:
         return "finished", code, None
 
     async def _run_engine(
-        self, job: LocalJob, step: StepPlan, log_path: Path
+        self, job: RunJob, step: StepPlan, log_path: Path
     ) -> tuple[str, int | None, str | None]:
         workflow_file = str(job.spec["workflow"]["file"])
         try:
@@ -342,7 +424,7 @@ class LocalWorkflowBackend:
             return "failed", result.exit_code, f"{step.name} exited with code {result.exit_code}"
         return "finished", 0, None
 
-    def _snakemake_argv(self, job: LocalJob, snakefile: Path) -> list[str]:
+    def _snakemake_argv(self, job: RunJob, snakefile: Path) -> list[str]:
         argv = [
             *self._settings.snakemake,
             "--cores",
@@ -366,7 +448,7 @@ class LocalWorkflowBackend:
                 argv.append(f"{key}={text}")
         return argv
 
-    def _cwltool_argv(self, job: LocalJob, workflow: Path) -> list[str]:
+    def _cwltool_argv(self, job: RunJob, workflow: Path) -> list[str]:
         job_file = job.parameters.get("input")
         if isinstance(job_file, str) and _is_workspace_file(job.workspace, job_file):
             job_path = str(inside(job.workspace, job_file))

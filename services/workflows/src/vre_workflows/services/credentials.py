@@ -7,8 +7,9 @@ from pathlib import Path
 from vre_common.auth import Principal
 from vre_common.crypto import TokenCipher
 from vre_common.crypto import load_or_create_key as create_key_file
+from vre_common.db import Database
 from vre_common.errors import InvalidInputError, NotFoundError
-from vre_workflows.backends.reana import ReanaClient
+from vre_workflows.backends.reana import ReanaServers, TokenLookup
 from vre_workflows.config import ReanaSettings
 from vre_workflows.errors import ReanaCredentialsMissingError
 from vre_workflows.models import ReanaCredentials, ReanaCredentialsIn, ReanaCredentialsList
@@ -20,36 +21,6 @@ def load_or_create_key(settings: ReanaSettings, data_dir: Path) -> bytes:
     if settings.credentials_key is not None:
         return settings.credentials_key.get_secret_value().encode()
     return create_key_file(data_dir / "credentials.key")
-
-
-class ReanaServers:
-    """The configured REANA servers, by name."""
-
-    def __init__(self, clients: dict[str, ReanaClient], default: str | None) -> None:
-        self.clients = clients
-        if default is None and len(clients) == 1:
-            default = next(iter(clients))
-        self.default = default
-
-    def get(self, name: str | None) -> ReanaClient:
-        """The named server, or the default; 422 if unknown or none is configured."""
-        chosen = name or self.default
-        if not self.clients:
-            raise InvalidInputError(
-                "no REANA server is configured on this deployment (VRE_WORKFLOWS_REANA__SERVERS)"
-            )
-        if chosen is None or chosen not in self.clients:
-            known = ", ".join(sorted(self.clients))
-            raise InvalidInputError(
-                f"unknown REANA server {chosen!r}; this deployment has: {known}",
-                errors=[{"loc": ["reana_server"], "msg": "unknown server", "type": "value_error"}],
-            )
-        return self.clients[chosen]
-
-    async def aclose(self) -> None:
-        """Close every client."""
-        for client in self.clients.values():
-            await client.aclose()
 
 
 class CredentialService:
@@ -119,3 +90,16 @@ class CredentialService:
                 "PUT /credentials/reana"
             )
         return token
+
+
+def stored_tokens(db: Database, cipher: TokenCipher, servers: ReanaServers) -> TokenLookup:
+    """The REANA backend's way to a run owner's registered token (its own short transaction)."""
+
+    async def lookup(owner: str, server: str) -> str:
+        async with db.transaction() as session:
+            service = CredentialService(
+                store=CredentialStore(session), cipher=cipher, servers=servers
+            )
+            return await service.token_for(owner, server)
+
+    return lookup

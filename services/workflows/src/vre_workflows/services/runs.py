@@ -18,11 +18,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.auth import Principal
-from vre_common.errors import InvalidInputError, PayloadTooLargeError, VreError
+from vre_common.errors import InvalidInputError, PayloadTooLargeError
 from vre_common.policy import Action
 from vre_common.provenance import EventKind
-from vre_workflows.backends.base import DatalakePort, StepPlan
-from vre_workflows.backends.local import LocalWorkflowBackend
+from vre_workflows.backends.base import BackendRegistry, DatalakePort, PlanRequest, ResolvedInput
 from vre_workflows.errors import InvalidSpecificationError, RunNotFoundError, RunStateError
 from vre_workflows.models import (
     ACTIVE_STATUSES,
@@ -36,8 +35,7 @@ from vre_workflows.models import (
     RunRerun,
 )
 from vre_workflows.services.access import RunAccess
-from vre_workflows.services.credentials import CredentialService, ReanaServers
-from vre_workflows.services.executor import RunManager, StagedInput, Submission
+from vre_workflows.services.queue import RunManager, Ticket
 from vre_workflows.services.validation import ValidationService, invalid, parse
 from vre_workflows.spec import (
     check_relative_path,
@@ -45,7 +43,6 @@ from vre_workflows.spec import (
     images,
     serial_steps,
     spec_sha256,
-    step_name,
     workflow_type,
 )
 from vre_workflows.storage.runs import NewRun, NewStep, RunStore
@@ -61,6 +58,14 @@ class UploadedFile:
 
     path: str
     file: BinaryIO
+
+
+@dataclass
+class StagedInput:
+    """A Data Lake file and where it goes in the workspace."""
+
+    source: ResolvedInput
+    path: str
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -85,10 +90,8 @@ class RunService:
         token: str | None,
         validation: ValidationService,
         manager: RunManager,
-        local: LocalWorkflowBackend,
+        backends: BackendRegistry,
         datalake: DatalakePort,
-        credentials: CredentialService,
-        servers: ReanaServers,
         data_dir: Path,
         max_inline_bytes: int,
         max_upload_bytes: int,
@@ -99,10 +102,8 @@ class RunService:
         self._store = RunStore(session)
         self._validation = validation
         self._manager = manager
-        self._local = local
+        self._backends = backends
         self._datalake = datalake
-        self._credentials = credentials
-        self._servers = servers
         self._data_dir = data_dir
         self._max_inline = max_inline_bytes
         self._max_upload = max_upload_bytes
@@ -172,7 +173,7 @@ class RunService:
             inline=body.files,
             uploads=uploads or [],
             copied_from=None,
-            backend=body.backend,
+            backend=self._choose_backend(body.backend, parsed.spec),
             reana_server=body.reana_server,
             destination=destination,
             name=body.name,
@@ -180,6 +181,16 @@ class RunService:
             rerun_of=None,
             project=body.project,
         )
+
+    def _choose_backend(self, requested: str | None, spec: Any) -> str:
+        """The backend asked for; else Slurm when a step says ``compute_backend: slurmcern``
+        (REANA's name for it); else the deployment's default."""
+        if requested:
+            return requested
+        wanted = {s.get("compute_backend") for s in serial_steps(spec)}
+        if "slurmcern" in wanted and self._backends.find("slurm") is not None:
+            return "slurm"
+        return self._backends.default
 
     async def _destination(
         self,
@@ -300,58 +311,40 @@ class RunService:
         staged = await self._resolve_inputs(token, inputs, taken=set(file_inputs))
         self._check_workflow_file(spec, kind, set(file_inputs) | {s.path for s in staged})
 
-        plans: list[StepPlan] = []
-        submission = Submission(
+        backend_impl = self._backends.get(backend)
+        plan = await backend_impl.plan(
+            PlanRequest(
+                run_id=run_id,
+                run_name=run_name,
+                owner=user.key,
+                workflow_type=kind,
+                spec=spec,
+                steps=outcome.expanded_steps or serial_steps(spec),
+                parameters=effective,
+                server=reana_server,
+            )
+        )
+        warnings += plan.warnings
+        steps = [
+            NewStep(
+                name=p.name,
+                commands=p.commands,
+                image=p.image,
+                execution=p.execution,
+                timeout_seconds=p.timeout_seconds if p.execution != "reana" else None,
+                memory_limit=p.memory_limit,
+            )
+            for p in plan.steps
+        ]
+        ticket = Ticket(
             run_id=run_id,
             backend=backend,
-            owner=user.key,
             token=token,
-            workflow_type=kind,
-            spec=spec,
-            parameters=effective,
-            parameter_overrides=effective,
-            did_inputs=staged,
+            credential=plan.credential,
+            replicas={s.path: s.source.local_paths for s in staged if s.source.local_paths},
         )
-        backend_ids: dict[str, str] = {}
-        server_name: str | None = None
-        if backend == "local":
-            plans, plan_warnings = await self._local.plan(kind, spec, outcome.expanded_steps)
-            warnings += plan_warnings
-            submission.steps = plans
-            steps = [
-                NewStep(
-                    name=p.name,
-                    commands=p.commands,
-                    image=p.image,
-                    execution=p.execution,
-                    timeout_seconds=p.timeout_seconds,
-                    memory_limit=p.memory_limit,
-                )
-                for p in plans
-            ]
-        else:
-            client = self._servers.get(reana_server)
-            server_name = client.name
-            self._check_reana_support(spec, kind)
-            reana_token = await self._credentials.token_for(user.key, client.name)
-            created = await client.create(reana_token, run_name, spec)
-            backend_ids = {
-                "workflow_id": str(created["workflow_id"]),
-                "workflow_name": str(created.get("workflow_name") or run_name),
-                "server": client.name,
-            }
-            submission.reana_server = client.name
-            submission.reana_token = reana_token
-            submission.reana_workflow_id = backend_ids["workflow_id"]
-            steps = [
-                NewStep(
-                    name=step_name(s, i),
-                    image=s.get("environment"),
-                    execution="reana",
-                    commands=[str(c) for c in s.get("commands", [])],
-                )
-                for i, s in enumerate(outcome.expanded_steps or serial_steps(spec))
-            ]
+        backend_ids = plan.backend_ids
+        server_name = plan.server
 
         paths = RunPaths.of(self._data_dir, run_id)
         paths.create()
@@ -396,7 +389,7 @@ class RunService:
         except BaseException:
             paths.remove()
             raise
-        after_commit(self._session, lambda: self._manager.enqueue(submission))
+        after_commit(self._session, lambda: self._manager.enqueue(ticket))
         return run
 
     def _check_files(
@@ -487,22 +480,6 @@ class RunService:
                 ],
             )
 
-    @staticmethod
-    def _check_reana_support(spec: Any, kind: str) -> None:
-        workflow = spec.get("workflow", {}) if isinstance(spec, dict) else {}
-        if kind != "serial" and "specification" not in workflow:
-            raise InvalidSpecificationError(
-                f"the REANA backend needs the {kind} specification loaded into "
-                "workflow.specification (as reana-client sends it; for CWL: `cwltool --pack`)",
-                errors=[
-                    {
-                        "loc": ["spec", "workflow", "specification"],
-                        "msg": "required for the REANA backend",
-                        "type": "missing",
-                    }
-                ],
-            )
-
     async def _write_files(
         self,
         paths: RunPaths,
@@ -581,14 +558,9 @@ class RunService:
         run = await self.get(user, run_id, Action.RUNS_CANCEL)
         if run.status in ACTIVE_STATUSES:
             raise RunStateError(f"run {run_id} is {run.status}: cancel it before deleting it")
-        if run.backend == "reana" and run.reana_server and run.backend_ids.get("workflow_id"):
-            client = self._servers.get(run.reana_server)
-            try:
-                token = await self._credentials.token_for(user.key, client.name)
-                await client.delete(token, run.backend_ids["workflow_id"])
-            except VreError as exc:
-                if exc.status != 404:
-                    raise
+        backend = self._backends.find(run.backend)
+        if backend is not None:
+            await backend.discard(run, user.key)
         await self._manager.remove_files(run_id)
         if run.status != "deleted":
             await self._store.set_status(run_id, "deleted", detail="workspace removed")

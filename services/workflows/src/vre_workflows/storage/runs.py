@@ -73,6 +73,20 @@ class NewRun:
 
 
 @dataclass
+class StoredStep:
+    """A step's planned execution as recorded (what a backend needs to run it again)."""
+
+    position: int
+    name: str
+    status: str
+    commands: list[str]
+    image: str | None
+    execution: str | None
+    timeout_seconds: float | None
+    memory_limit: str | None
+
+
+@dataclass
 class RunFacts:
     """What a provenance event says about a run."""
 
@@ -308,6 +322,25 @@ class RunStore:
             .order_by(RunStepRow.position)
         )
         return [(p, n, s) for p, n, s in result.all()]
+
+    async def stored_steps(self, run_id: str) -> list[StoredStep]:
+        """The run's steps as planned, in order."""
+        result = await self._session.execute(
+            select(RunStepRow).where(RunStepRow.run_id == run_id).order_by(RunStepRow.position)
+        )
+        return [
+            StoredStep(
+                position=row.position,
+                name=row.name,
+                status=row.status,
+                commands=list(row.commands),
+                image=row.image,
+                execution=row.execution,
+                timeout_seconds=row.timeout_seconds,
+                memory_limit=row.memory_limit,
+            )
+            for row in result.scalars()
+        ]
 
     async def list_runs(
         self,
