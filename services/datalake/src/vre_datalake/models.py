@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vre_common.types import LifetimeSeconds, NonNegativeInt
 from vre_datalake.errors import InvalidNameError
 from vre_datalake.names import check_meta_key, check_rse, parse_did
 
@@ -113,8 +114,8 @@ class DidCreate(BaseModel):
     name: str = Field(max_length=250)
     type: CollectionType = "dataset"
     metadata: dict[str, Any] = Field(default_factory=dict)
-    lifetime: int | None = Field(
-        default=None, gt=0, description="Seconds until Rucio expires the DID (none: never)."
+    lifetime: LifetimeSeconds | None = Field(
+        default=None, description="Seconds until Rucio expires the DID (none: never)."
     )
 
     _meta = field_validator("metadata")(_check_metadata)
@@ -330,8 +331,8 @@ class ScopeCreate(BaseModel):
         description="The project's slug (the scope's suffix).",
         examples=["cta-dm"],
     )
-    quota_bytes: int | None = Field(
-        default=None, ge=0, description="Limit per RSE (None: the datalake's default)."
+    quota_bytes: NonNegativeInt | None = Field(
+        default=None, description="Limit per RSE (None: the datalake's default)."
     )
 
 
@@ -375,8 +376,8 @@ class RuleCreate(BaseModel):
 
     dids: list[str] = Field(min_length=1, max_length=MAX_DIDS_PER_REQUEST)
     rse_expression: str = Field(min_length=1, max_length=3000)
-    copies: int = Field(default=1, ge=1, le=100)
-    lifetime: int | None = Field(default=None, gt=0, description="Seconds; none: no expiry.")
+    copies: int = Field(default=1, strict=True, ge=1, le=100)
+    lifetime: LifetimeSeconds | None = Field(default=None, description="Seconds; none: no expiry.")
     activity: str | None = Field(default=None, max_length=50)
     comment: str | None = Field(default=None, max_length=255)
     grouping: Literal["ALL", "DATASET", "NONE"] = "DATASET"
@@ -389,8 +390,9 @@ class RuleUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lifetime": 3600}]})
 
-    lifetime: int | None = Field(
-        description="Seconds from now until the rule expires; null removes the expiry.", ge=0
+    lifetime: LifetimeSeconds | None = Field(
+        description="Seconds from now until the rule expires (an integer ≥ 1, not a boolean); "
+        "null removes the expiry."
     )
 
 
