@@ -38,6 +38,7 @@ from tests.support.distributed import (
     postgres_databases,
 )
 from tests.support.oidc_provider import OidcProvider
+from vre_common.postgres import PostgresServer
 from vre_common.testing import free_port
 from vre_rucio_local import LocalRucio
 
@@ -60,6 +61,7 @@ def _auth(prefix: str, issuer: str) -> dict[str, str]:
 def cluster(
     rucio_server: LocalRucio,
     oidc_provider: OidcProvider,
+    postgres_server: PostgresServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     """Migrated databases, then the four services and the gateway as five processes."""
@@ -69,7 +71,7 @@ def cluster(
     service_urls = {name: f"http://127.0.0.1:{ports[name]}" for name in SERVICES}
     nowhere = f"http://127.0.0.1:{free_port()}"  # Zenodo: no network here, refused at once
     issuer = oidc_provider.issuer
-    with postgres_databases(*MIGRATED) as db:
+    with postgres_databases(postgres_server, *MIGRATED) as db:
         environments: dict[str, dict[str, str]] = {
             "datalake": {
                 **_auth("VRE_DATALAKE_", issuer),

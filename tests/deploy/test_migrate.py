@@ -13,8 +13,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -29,7 +27,6 @@ PREFIX = {
     "catalogue": "VRE_CATALOGUE_",
     "zenodo": "VRE_ZENODO_",
 }
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="module")
@@ -74,40 +71,17 @@ def test_migrates_sqlite(
     cycle(script, service, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", monkeypatch, capsys)
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh database on the machine's PostgreSQL, dropped afterwards (skip if it is down)."""
-    import psycopg
-    from psycopg import sql
-
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432 ({error})")
-    name = f"vre_deploy_{uuid.uuid4().hex[:10]}"
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield name
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("service", sorted(PREFIX))
 def test_migrates_postgresql(
     service: str,
     script: ModuleType,
-    pg_database: str,
+    postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # as in docker-compose.yml and k8s/: asyncpg URLs, one database per service
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg_database}"
-    cycle(script, service, url, monkeypatch, capsys)
+    cycle(script, service, postgres_url, monkeypatch, capsys)
 
 
 def test_the_executable_reads_the_environment(tmp_path: Path) -> None:

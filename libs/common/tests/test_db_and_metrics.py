@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import String, select, text
@@ -34,20 +32,13 @@ async def database(
 ) -> AsyncIterator[Database]:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db')}/t.db"
-        db = Database(DatabaseSettings(url=url))
-        yield db
-        await db.dispose()
-        return
-    name = f"vre_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    db = Database(DatabaseSettings(url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"))
+    else:
+        url = request.getfixturevalue("postgres_url")
+    db = Database(DatabaseSettings(url=url))
     try:
         yield db
     finally:
         await db.dispose()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_session_commits_on_success_and_rolls_back_on_error(database: Database) -> None:

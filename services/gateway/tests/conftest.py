@@ -1,12 +1,11 @@
 """Fixtures of the gateway tests: each database test runs on SQLite and on PostgreSQL.
 
-PostgreSQL: the machine's server (127.0.0.1:5432, user postgres, trust auth); one database
-per test session with a unique name, dropped at the end, emptied after each test.
+PostgreSQL: the session's private server (``postgres_server``, vre_common.pytest_plugin); one
+database per test session with a unique name, dropped at the end, emptied after each test.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
-from services.gateway.tests.gateway_support import PG_ADMIN, RecordingProvisioner, Users
+from services.gateway.tests.gateway_support import RecordingProvisioner, Users
+from vre_common.postgres import PostgresServer
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_gateway.config import GatewaySettings, RateLimitSettings
@@ -24,23 +24,10 @@ from vre_gateway.storage.schema import GatewayBase
 
 
 @pytest.fixture(scope="session")
-def gw_postgres_url() -> Iterator[str]:
+def gw_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (dropped afterwards)."""
-    name = f"vre_gateway_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            "PostgreSQL is not reachable on 127.0.0.1:5432 (start it with "
-            f"`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`): {exc}"
-        )
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_server.fresh_database("vre_gateway_test") as name:
+        yield postgres_server.url(name)
 
 
 def _empty(url: str) -> None:

@@ -1,4 +1,4 @@
-"""Stores and migrations on SQLite and on PostgreSQL (the machine's server)."""
+"""Stores and migrations on SQLite and on PostgreSQL (the session's private server)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from services.zenodo.tests.conftest import ALICE_TOKEN, zenodo_settings
 from services.zenodo.tests.support.standin import ZenodoStandIn
 from vre_common.db import Database, utcnow
+from vre_common.postgres import PostgresServer
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_zenodo.main import create_app
@@ -19,24 +20,12 @@ from vre_zenodo.storage.credentials import CredentialStore
 from vre_zenodo.storage.depositions import DepositionStore, NewDepositionFile
 from vre_zenodo.storage.imports import ImportStore, NewImportFile
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
 
 @pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
+def zenodo_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A fresh PostgreSQL database for this module, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432 ({error})")
-    name = f"vre_zenodo_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_server.fresh_database("vre_zenodo") as name:
+        yield postgres_server.url(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -44,7 +33,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The database under test: a SQLite file, or the module's PostgreSQL database."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/stores.db"
-    url: str = request.getfixturevalue("postgres_url")
+    url: str = request.getfixturevalue("zenodo_postgres_url")
     return url
 
 

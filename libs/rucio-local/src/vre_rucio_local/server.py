@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from vre_common.postgres import PostgresServer
 from vre_rucio_local import _process
 from vre_rucio_local.daemons import DaemonPassReport, RucioDaemons
 from vre_rucio_local.errors import RucioBootstrapError, RucioStartError, RucioVenvError
@@ -41,10 +43,7 @@ from vre_rucio_local.setup import (
 
 REQUIREMENTS_FILE = Path("requirements") / "rucio-server.txt"
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
-# Modules the server processes import by bare name (PYTHONPATH), e.g. the metadata plugin.
-PLUGINS_DIR = Path(__file__).with_name("plugins")
-# Arbitrary DID metadata keys on SQLite, where Rucio's JSON metadata plugin is off.
-SQLITE_METADATA_PLUGIN = "vre_sqlite_meta.VreSqliteDidMeta"
+OWN_DATABASE = "rucio"  # its name on a private PostgreSQL server of the instance's own
 ADMIN_ACCOUNT = "root"  # the account Rucio's bootstrap creates
 DEFAULT_RSES = ("VRE-DISK-1", "VRE-DISK-2")
 WSGI_APP = "rucio.web.rest.flaskapi.v1.main:application"
@@ -110,23 +109,35 @@ def _require_repo_root() -> Path:
 class LocalRucioConfig:
     """How to run one embedded Rucio server.
 
-    ``database_url`` defaults to SQLite in ``data_dir``; for PostgreSQL use
-    ``postgresql+psycopg://postgres@127.0.0.1:5432/<db>`` with ``database_schema``
-    (e.g. ``"rucio"``). ``port=0`` picks a free port at first start and keeps it for later
-    restarts. ``admin_password=None`` generates one, kept in ``data_dir/admin-password``.
+    ``database_url`` is a PostgreSQL database for Rucio (``postgresql+psycopg://…``, e.g.
+    :meth:`vre_common.postgres.PostgresServer.url` with ``driver="psycopg"``); without one
+    (tests, benchmarks), the server gets a throw-away PostgreSQL server of its own
+    (:class:`vre_common.postgres.PostgresServer`) in a temporary folder, started with it and
+    deleted at :meth:`LocalRucio.close` — not under ``data_dir``, which may be one of
+    pytest's folders that another session makes private to root while the database server
+    (another user, when run as root) still needs to reach it. Rucio's tables
+    live in the schema ``database_schema``. ``port=0`` picks a free port at first start and
+    keeps it for later restarts. ``admin_password=None`` generates one, kept in
+    ``data_dir/admin-password``.
+
+    ``workers`` × ``threads`` is how many requests gunicorn serves at once; each worker's
+    connection pool holds ``threads`` connections (plus ``pool_overflow`` when a request
+    needs a second one), so the database needs ``workers × (threads + pool_overflow)``
+    connections for the server, plus a few for the daemons.
     """
 
     data_dir: Path
     venv_dir: Path | None = None
     database_url: str | None = None
-    database_schema: str | None = None
+    database_schema: str = "rucio"
     admin_username: str = "vre-admin"
     admin_password: str | None = None
     admin_email: str = "root@localhost"
     host: str = "127.0.0.1"
     port: int = 0
-    workers: int = 1
-    threads: int = 4
+    workers: int = 2
+    threads: int = 8
+    pool_overflow: int = 4
     start_timeout: float = 60.0
     log_level: str = "INFO"
     daemon_log_level: str = "WARNING"  # Rucio's daemons log ≈ 30 INFO lines per pass
@@ -164,7 +175,11 @@ class LocalRucio:
         self.alembic_path = self.data_dir / "alembic.ini"
         self.server_log = self.log_dir / "rucio-server.log"
         self.bootstrap_log = self.log_dir / "rucio-bootstrap.log"
-        self.database_url = config.database_url or f"sqlite:///{self.data_dir / 'rucio.db'}"
+        self._postgres: PostgresServer | None = None
+        if config.database_url is None:
+            folder = Path(tempfile.mkdtemp(prefix="vre-rucio-pg-"))
+            self._postgres = PostgresServer(folder, durable=False)
+        self.database_url = config.database_url or self._own_database_url()
         self.admin_account = ADMIN_ACCOUNT
         self.admin_username = config.admin_username
         self.admin_password = config.admin_password or self._stored_password()
@@ -191,10 +206,9 @@ class LocalRucio:
         """Base URL of the REST API, e.g. ``http://127.0.0.1:41234``."""
         return f"http://{self.config.host}:{self.port}"
 
-    @property
-    def is_sqlite(self) -> bool:
-        """True when the database is SQLite (custom metadata through our plugin)."""
-        return self.database_url.startswith("sqlite")
+    def _own_database_url(self) -> str:
+        assert self._postgres is not None
+        return self._postgres.url(OWN_DATABASE, driver="psycopg")
 
     @property
     def python(self) -> Path:
@@ -314,11 +328,8 @@ class LocalRucio:
         env["PATH"] = f"{self.venv_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.config.extra_env)
-        # The plugins folder only (never this package): the server venv imports its modules
-        # by bare name, e.g. the metadata plugin named in rucio.cfg.
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PLUGINS_DIR), self.config.extra_env.get("PYTHONPATH", "")) if p
-        )
+        # Never this project's packages: the server venv has its own versions of everything.
+        env["PYTHONPATH"] = self.config.extra_env.get("PYTHONPATH", "")
         return env
 
     # --- configuration -------------------------------------------------------------------
@@ -328,9 +339,14 @@ class LocalRucio:
         for folder in (self.data_dir, self.log_dir, *self.rse_prefixes.values()):
             folder.mkdir(parents=True, exist_ok=True)
         cfg = configparser.ConfigParser(interpolation=None)
-        database = {"default": self.database_url}
-        if self.config.database_schema:
-            database["schema"] = self.config.database_schema
+        database = {
+            "default": self.database_url,
+            "schema": self.config.database_schema,
+            # One connection per gunicorn thread, a few more for a request that needs two.
+            "pool_size": str(self.config.threads),
+            "max_overflow": str(self.config.pool_overflow),
+            "pool_recycle": "3600",
+        }
         sections: dict[str, dict[str, str]] = {
             "common": {"logdir": str(self.log_dir), "loglevel": self.config.log_level},
             "database": database,
@@ -359,10 +375,6 @@ class LocalRucio:
                 "scheme": ",".join(self.config.transfer_schemes),
             },
         }
-        if self.is_sqlite:
-            # Rucio's JSON metadata plugin is off on SQLite; ours stores the custom keys
-            # (PostgreSQL keeps Rucio's own, the default when [metadata] is absent).
-            sections["metadata"] = {"plugins": SQLITE_METADATA_PLUGIN}
         for name, values in sections.items():
             cfg[name] = {key: _escape(value) for key, value in values.items()}
         _write_atomic(self.config_path, _render(cfg))
@@ -372,8 +384,7 @@ class LocalRucio:
             "script_location": _escape(f"{self.site_packages() / 'rucio/db/sqla/migrate_repo'}/"),
             "sqlalchemy.url": _escape(self.database_url),
         }
-        if self.config.database_schema:
-            alembic["alembic"]["version_table_schema"] = self.config.database_schema
+        alembic["alembic"]["version_table_schema"] = self.config.database_schema
         _write_atomic(self.alembic_path, _render(alembic) + "\n" + _ALEMBIC_LOGGING)
 
     # --- database ------------------------------------------------------------------------
@@ -500,14 +511,22 @@ class LocalRucio:
             self.start()
 
     def close(self) -> None:
-        """Stop the daemon loop and the server."""
-        if self._daemons is not None:
-            self._daemons.stop()
-        self.stop()
+        """Stop the daemon loop and the server (and its own PostgreSQL server, if any)."""
+        try:
+            if self._daemons is not None:
+                self._daemons.stop()
+            self.stop()
+        finally:
+            if self._postgres is not None:
+                self._postgres.close()
+                shutil.rmtree(self._postgres.root, ignore_errors=True)
 
     def up(self) -> Self:
-        """Prepare everything and start: venv, config, bootstrap, server, POSIX RSEs."""
+        """Prepare everything and start: venv, config, database, bootstrap, server, RSEs."""
         self.ensure_venv()
+        if self._postgres is not None:
+            self._postgres.start()
+            self._postgres.create_database(OWN_DATABASE)
         self.write_config()
         self.bootstrap()
         self.start()

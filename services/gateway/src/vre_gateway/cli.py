@@ -41,7 +41,12 @@ def up(
     from vre_common.logging import configure_logging
     from vre_gateway.config import GatewaySettings
     from vre_gateway.dev_issuer import DevIssuer
-    from vre_gateway.embedded import build_service_apps, start_backends
+    from vre_gateway.embedded import (
+        DataFolderInUseError,
+        build_service_apps,
+        old_sqlite_files,
+        start_backends,
+    )
     from vre_gateway.main import create_app
 
     overrides: dict[str, Any] = {"mode": "embedded", "data": _data_dir(data)}
@@ -50,8 +55,6 @@ def up(
     if host is not None:
         overrides["host"] = host
     settings = GatewaySettings(**overrides)
-    if "VRE_DATABASE__URL" not in os.environ:  # projects, provenance and audit persist
-        settings.database.url = f"sqlite+aiosqlite:///{settings.data / 'gateway.db'}"
     if not os.environ.get("VRE_DEV_ISSUER__ENABLED"):
         settings.dev_issuer.enabled = True
     configure_logging(settings.log_level)
@@ -69,9 +72,22 @@ def up(
             auth = auth.model_copy(update={"audience": settings.dev_issuer.audience})
     validator = build_validator(auth)
 
-    with console.status("Starting the embedded backends (Rucio, storage, daemons)…"):
-        backends = start_backends(settings)
     try:
+        with console.status("Starting the embedded backends (PostgreSQL, Rucio, daemons)…"):
+            backends = start_backends(settings)
+    except DataFolderInUseError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    for old in old_sqlite_files(settings.data):
+        console.print(
+            f"[yellow]note:[/] {old} is a database of an earlier, SQLite-based VRE; it is not "
+            "read any more (everything lives in the PostgreSQL server under "
+            f"{settings.data / 'postgres'})"
+        )
+    try:
+        if "VRE_DATABASE__URL" not in os.environ and backends.postgres is not None:
+            # projects, provenance and audit persist in the embedded PostgreSQL server
+            settings.database.url = backends.postgres.url("gateway")
         apps = build_service_apps(settings, validator, backends)
         gateway = create_app(settings, service_apps=apps, validator=validator, dev_issuer=dev)
         runtime = settings.data / RUNTIME_FILE

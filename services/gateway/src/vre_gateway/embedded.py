@@ -1,19 +1,26 @@
 """The embedded mode: every service in the gateway's process, real backends on loopback.
 
-`vre up` calls :func:`start_backends` (a real Rucio server from its own environment, with
-two POSIX storage elements and its daemons), then :func:`build_service_apps` with what those
-backends answer, then serves the gateway.
+`vre up` calls :func:`start_backends` (it claims the data folder, starts a private
+PostgreSQL server under it — one database per service and one for Rucio — and a real Rucio
+server from its own environment, with two POSIX storage elements and its daemons), then
+:func:`build_service_apps` with what those backends answer, then serves the gateway.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from fastapi import FastAPI
 
 from vre_catalogue.config import CatalogueSettings
 from vre_common.auth import TokenValidator
+from vre_common.postgres import PostgresServer
 from vre_datalake.config import DatalakeSettings
 from vre_gateway.config import SERVICES, GatewaySettings
 from vre_ivoa.config import IvoaSettings
@@ -21,18 +28,45 @@ from vre_rucio_local import LocalRucio, LocalRucioConfig
 from vre_workflows.config import WorkflowsSettings
 from vre_zenodo.config import ZenodoSettings
 
+OWNER_FILE = ".vre-up.lock"
+# The services with a database of their own on the embedded PostgreSQL server.
+DATABASES = ("gateway", "datalake", "workflows", "catalogue", "zenodo", "ivoa")
+RUCIO_DATABASE = "rucio"
+# Files of the SQLite-based embedded mode before the PostgreSQL server (not read any more).
+_OLD_SQLITE_FILES = ("gateway.db", "workflows.db", "catalogue.db", "rucio/rucio.db")
+
+
+class DataFolderInUseError(RuntimeError):
+    """Another `vre up` runs on this data folder (a command-line error, not an API one)."""
+
 
 @dataclass
 class Backends:
-    """Handles on the backends the embedded mode started (stopped in reverse order)."""
+    """Handles on the backends the embedded mode started (stopped in reverse order).
+
+    ``postgres`` holds every service's database; tests that build a ``Backends`` with a
+    Rucio server only get SQLite files in the data folder instead (:func:`service_database`).
+    """
 
     rucio: LocalRucio | None = None
+    postgres: PostgresServer | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    owner: IO[str] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
-        """Stop everything that was started (daemons first, then the server)."""
-        if self.rucio is not None:
-            self.rucio.close()
+        """Stop everything that was started: Rucio's daemons and server, then PostgreSQL,
+        then give the data folder up."""
+        try:
+            if self.rucio is not None:
+                self.rucio.close()
+        finally:
+            try:
+                if self.postgres is not None:
+                    self.postgres.close()
+            finally:
+                if self.owner is not None:
+                    self.owner.close()  # closing the file releases its lock
+                    self.owner = None
 
 
 def build_service_apps(
@@ -52,19 +86,35 @@ def build_service_apps(
     return {
         "datalake": datalake_app(_datalake_settings(settings, backends), validator=validator),
         "workflows": workflows_app(
-            _workflows_settings(settings) if backends else None, validator=validator
+            _workflows_settings(settings, backends) if backends else None, validator=validator
         ),
         "catalogue": catalogue_app(
-            CatalogueSettings(database=_sqlite(settings, "catalogue")) if backends else None,
+            CatalogueSettings(database=service_database(settings, backends, "catalogue"))
+            if backends
+            else None,
             validator=validator,
         ),
-        "zenodo": zenodo_app(_zenodo_settings(settings) if backends else None, validator=validator),
-        "ivoa": ivoa_app(_ivoa_settings(settings) if backends else None, validator=validator),
+        "zenodo": zenodo_app(
+            _zenodo_settings(settings, backends) if backends else None, validator=validator
+        ),
+        "ivoa": ivoa_app(
+            _ivoa_settings(settings, backends) if backends else None, validator=validator
+        ),
     }
 
 
+def service_database(
+    settings: GatewaySettings, backends: Backends | None, name: str
+) -> dict[str, str]:
+    """The database settings of service ``name``: its database on the embedded PostgreSQL
+    server, or (backends without one, as some tests build them) a SQLite file."""
+    if backends is not None and backends.postgres is not None:
+        return {"url": backends.postgres.url(name)}
+    return _sqlite(settings, name)
+
+
 def _sqlite(settings: GatewaySettings, name: str) -> dict[str, str]:
-    """A service's own SQLite database in the data folder (embedded mode)."""
+    """A service's own SQLite database in the data folder (tests that bring no PostgreSQL)."""
     return {"url": f"sqlite+aiosqlite:///{settings.data / (name + '.db')}"}
 
 
@@ -74,22 +124,24 @@ def _links(settings: GatewaySettings) -> dict[str, dict[str, str]]:
     return {name: {"url": f"{settings.base_url}/{name}"} for name in SERVICES}
 
 
-def _workflows_settings(settings: GatewaySettings) -> WorkflowsSettings:
+def _workflows_settings(
+    settings: GatewaySettings, backends: Backends | None = None
+) -> WorkflowsSettings:
     # Step images cannot be pulled in the embedded mode (only locally built ones run): a step
     # whose image is missing runs on the host, and the run records that it did.
     return WorkflowsSettings(
-        database=_sqlite(settings, "workflows"),
+        database=service_database(settings, backends, "workflows"),
         data_dir=settings.data / "workflows",
         datalake=_links(settings)["datalake"],
         local={"allow_host_execution": True},
     )
 
 
-def _zenodo_settings(settings: GatewaySettings) -> ZenodoSettings:
+def _zenodo_settings(settings: GatewaySettings, backends: Backends | None = None) -> ZenodoSettings:
     links = _links(settings)
     # Zenodo's own URL and token settings still come from VRE_ZENODO_… (e.g. a sandbox).
     return ZenodoSettings(
-        database=_sqlite(settings, "zenodo"),
+        database=service_database(settings, backends, "zenodo"),
         data_dir=settings.data / "zenodo",
         datalake=links["datalake"],
         workflows=links["workflows"],
@@ -97,10 +149,10 @@ def _zenodo_settings(settings: GatewaySettings) -> ZenodoSettings:
     )
 
 
-def _ivoa_settings(settings: GatewaySettings) -> IvoaSettings:
+def _ivoa_settings(settings: GatewaySettings, backends: Backends | None = None) -> IvoaSettings:
     # The VO services themselves come from VRE_IVOA_SERVICES (and VRE_IVOA_REGISTRY__URL).
     return IvoaSettings(
-        database=_sqlite(settings, "ivoa"),
+        database=service_database(settings, backends, "ivoa"),
         datalake=_links(settings)["datalake"],
         projects={"scope_prefix": settings.projects.scope_prefix},
     )
@@ -118,22 +170,71 @@ def _datalake_settings(settings: GatewaySettings, backends: Backends | None) -> 
             "service_password": rucio.admin_password,
         },
         storage={"default_rse": rucio.rse_names[0]},
-        database=_sqlite(settings, "datalake"),
+        database=service_database(settings, backends, "datalake"),
         projects={"scope_prefix": settings.projects.scope_prefix},
         provenance={"outbox_path": settings.data / "datalake-outbox.sqlite"},
     )
 
 
 def start_backends(settings: GatewaySettings) -> Backends:
-    """Start a real Rucio server (own venv, SQLite, two POSIX RSEs) and its daemon loop."""
-    rucio = LocalRucio(LocalRucioConfig(data_dir=settings.data / "rucio"))
+    """Claim the data folder, start PostgreSQL (a database per service and one for Rucio),
+    then a real Rucio server on it (own venv, two POSIX RSEs) and its daemon loop.
+
+    Raises :class:`DataFolderInUseError` when another `vre up` runs on the same folder.
+    """
+    settings.data.mkdir(parents=True, exist_ok=True)
+    backends = Backends(owner=claim_data_folder(settings.data, settings.base_url))
     try:
-        rucio.up()
-        rucio.daemons.start()
+        backends.postgres = PostgresServer(settings.data / "postgres")
+        backends.postgres.start()
+        for name in (*DATABASES, RUCIO_DATABASE):
+            backends.postgres.create_database(name)
+        backends.rucio = LocalRucio(
+            LocalRucioConfig(
+                data_dir=settings.data / "rucio",
+                database_url=backends.postgres.url(RUCIO_DATABASE, driver="psycopg"),
+            )
+        )
+        backends.rucio.up()
+        backends.rucio.daemons.start()
     except BaseException:
-        rucio.close()
+        backends.stop()
         raise
-    return Backends(
-        rucio=rucio,
-        info={"rucio": rucio.url, "rses": {n: str(p) for n, p in rucio.rse_prefixes.items()}},
-    )
+    rucio = backends.rucio
+    backends.info = {
+        "rucio": rucio.url,
+        "rses": {n: str(p) for n, p in rucio.rse_prefixes.items()},
+        "postgres": str(backends.postgres.socket_dir),
+    }
+    return backends
+
+
+def claim_data_folder(folder: Path, url: str) -> IO[str]:
+    """Hold an exclusive lock on ``folder`` for as long as the returned file stays open.
+
+    The file says who holds it (pid and URL), for the message a second `vre up` gets.
+    """
+    handle = (folder / OWNER_FILE).open("a+")
+    holder: dict[str, Any] = {}
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        with contextlib.suppress(ValueError):
+            holder = json.loads(handle.read() or "{}")
+        handle.close()
+        who = f"pid {holder.get('pid')}, {holder.get('url')}" if holder else "another process"
+        raise DataFolderInUseError(
+            f"the data folder {folder} is in use by another `vre up` ({who}); stop it first, "
+            "or start this one on another folder (--data or VRE_DATA)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid(), "url": url}))
+    handle.flush()
+    return handle
+
+
+def old_sqlite_files(folder: Path) -> list[Path]:
+    """Databases an earlier, SQLite-based embedded mode left in ``folder`` (not read now)."""
+    return [folder / name for name in _OLD_SQLITE_FILES if (folder / name).is_file()]

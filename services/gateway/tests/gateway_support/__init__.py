@@ -9,8 +9,6 @@ import httpx
 
 from vre_common.testing import TestIssuer
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
 
 @dataclass
 class ScopeCall:

@@ -1,15 +1,12 @@
 """Create the Rucio schema, base VO and root account (run by the Rucio server venv's Python).
 
 Idempotent: a database that already has the schema keeps it, an existing root account is
-kept. ``RUCIO_CONFIG`` must point at the server configuration. Metadata plugin modules named
-in ``[metadata] plugins`` that have a ``create_tables(engine)`` function (ours for SQLite,
-``vre_sqlite_meta``) get their tables created too. Prints one JSON line saying what was
-created.
+kept. ``RUCIO_CONFIG`` must point at the server configuration. Prints one JSON line saying
+what was created.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 
@@ -27,7 +24,7 @@ def main() -> int:
         create_root_account,
         is_old_db,
     )
-    from sqlalchemy import inspect, select, text
+    from sqlalchemy import inspect, select
 
     schema = config_get("database", "schema", raise_exception=False, check_config_table=False)
     engine = get_engine()
@@ -36,11 +33,6 @@ def main() -> int:
         "vo_created": False,
         "root_created": False,
     }
-
-    if engine.dialect.name == "sqlite":
-        # WAL lets the server read while a daemon pass writes (and the reverse).
-        with engine.connect() as conn:
-            conn.execute(text("PRAGMA journal_mode=WAL"))
 
     if not inspect(engine).has_table(models.AlembicVersion.__tablename__, schema=schema):
         build_database()
@@ -65,29 +57,8 @@ def main() -> int:
         create_root_account()
         report["root_created"] = True
 
-    report["metadata_tables_created"] = create_metadata_plugin_tables(engine)
     print(json.dumps(report))
     return 0
-
-
-def create_metadata_plugin_tables(engine: object) -> list[str]:
-    """Call ``create_tables(engine)`` of each configured metadata plugin module having one."""
-    from rucio.common.config import config_get
-
-    paths = config_get(
-        "metadata", "plugins", raise_exception=False, default="", check_config_table=False
-    )
-    if not paths:
-        return []
-    # Rucio's plugin registry first: it imports the configured modules (which import it).
-    importlib.import_module("rucio.core.did_meta_plugins")
-    created = []
-    for path in filter(None, (p.strip() for p in str(paths).split(","))):
-        module = importlib.import_module(path.rpartition(".")[0])
-        create_tables = getattr(module, "create_tables", None)
-        if callable(create_tables) and create_tables(engine):
-            created.append(path)
-    return created
 
 
 if __name__ == "__main__":
