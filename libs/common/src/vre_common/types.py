@@ -9,7 +9,8 @@ a rule that expires now.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
@@ -45,3 +46,38 @@ class RequestModel(BaseModel):
     silently ignored). Use the strict types of this module for numbers and booleans."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def exactly_one_of(
+    *fields: str, examples: list[dict[str, Any]] | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` stating that exactly one of ``fields`` is given (``oneOf`` of
+    ``required``), each as its own type (not ``null``). The model enforces the same with
+    :func:`check_exactly_one_of` in an ``after`` validator."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        properties = schema.get("properties", {})
+        for name in fields:
+            prop = properties.get(name, {})
+            options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+            if len(options) == 1:
+                prop.update(options[0])
+            elif options:
+                prop["anyOf"] = options
+            if prop.get("default", "") is None:
+                prop.pop("default")
+        schema["oneOf"] = [{"required": [name]} for name in fields]
+        if examples:
+            schema["examples"] = examples
+
+    return extra
+
+
+def check_exactly_one_of(model: BaseModel, *fields: str) -> None:
+    """Raise ValueError unless exactly one of ``fields`` was given, and not as null."""
+    given = [name for name in fields if getattr(model, name) is not None]
+    nulls = [n for n in fields if n in model.model_fields_set and getattr(model, n) is None]
+    if nulls:
+        raise ValueError(f"{', '.join(nulls)}: leave the field out instead of sending null")
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of {' and '.join(fields)} ({len(given)} given)")
