@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from vre_common.types import PositiveInt, check_exactly_one_of, exactly_one_of
 from vre_zenodo.backends.base import ZenodoRecord
 
 ImportState = Literal["queued", "running", "completed", "failed", "interrupted"]
@@ -180,18 +181,23 @@ class ImportCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
+        json_schema_extra=exactly_one_of(
+            "doi",
+            "record_id",
+            examples=[
                 {"doi": "10.5281/zenodo.10726484", "scope": "user.alice"},
                 {"record_id": 10726484, "scope": "user.alice", "rse": "VRE-DISK-1"},
-            ]
-        },
+            ],
+        ),
     )
 
     doi: str | None = Field(
-        default=None, description="The record's DOI (doi.org URLs and 'doi:' are accepted)."
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="The record's DOI (doi.org URLs and 'doi:' are accepted).",
     )
-    record_id: int | None = Field(default=None, ge=1, description="The Zenodo record id.")
+    record_id: PositiveInt | None = Field(default=None, description="The Zenodo record id.")
     scope: str = Field(min_length=1, max_length=25, description="Destination Data Lake scope.")
     dataset: str | None = Field(
         default=None,
@@ -203,8 +209,7 @@ class ImportCreate(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> ImportCreate:
-        if (self.doi is None) == (self.record_id is None):
-            raise ValueError("give exactly one of doi and record_id")
+        check_exactly_one_of(self, "doi", "record_id")
         return self
 
 
