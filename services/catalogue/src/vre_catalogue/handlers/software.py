@@ -161,7 +161,7 @@ async def search_software(
 
 
 @router.get(
-    "/{software_id}",
+    "/{software_id:int}",
     summary="Get a software entry",
     description="An entry, described by its latest release. Public.",
     response_model=Software,
@@ -172,7 +172,7 @@ async def get_software(software_id: SoftwareId, software: SoftwareServiceDep) ->
 
 
 @router.patch(
-    "/{software_id}",
+    "/{software_id:int}",
     summary="Edit a release's codemeta.json",
     description=(
         "Applies a JSON merge patch to the codemeta.json of the latest release (or of "
@@ -193,7 +193,7 @@ async def update_software(
 
 
 @router.delete(
-    "/{software_id}",
+    "/{software_id:int}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a software entry",
     description="Deletes the entry and every release. Registrant or curators only (a "
@@ -208,7 +208,7 @@ async def delete_software(
 
 
 @router.get(
-    "/{software_id}/versions",
+    "/{software_id:int}/versions",
     summary="List releases",
     description="Every release of an entry, newest first, with its environments. Public.",
     response_model=VersionList,
@@ -219,7 +219,7 @@ async def list_versions(software_id: SoftwareId, software: SoftwareServiceDep) -
 
 
 @router.get(
-    "/{software_id}/versions/{version}",
+    "/{software_id:int}/versions/{version}",
     summary="Get a release",
     description="One release of an entry. Public.",
     response_model=SoftwareVersion,
@@ -232,7 +232,7 @@ async def get_version(
 
 
 @router.delete(
-    "/{software_id}/versions/{version}",
+    "/{software_id:int}/versions/{version}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a release",
     description="Deletes one release; the entry goes with its last one. Registrant or "
@@ -247,7 +247,7 @@ async def delete_version(
 
 
 @router.get(
-    "/{software_id}/codemeta",
+    "/{software_id:int}/codemeta",
     summary="Export as codemeta.json",
     description="The codemeta.json of the latest release (or of `version`), as registered.",
     response_model=dict[str, Any],
@@ -264,7 +264,7 @@ async def export_codemeta(
 
 
 @router.get(
-    "/{software_id}/zenodo",
+    "/{software_id:int}/zenodo",
     summary="Export as Zenodo metadata",
     description=(
         "The Zenodo deposit metadata of the latest release (or of `version`) by the OSSR "
@@ -284,7 +284,7 @@ async def export_zenodo(
 
 
 @router.post(
-    "/{software_id}/versions/{version}/environments",
+    "/{software_id:int}/versions/{version}/environments",
     status_code=status.HTTP_201_CREATED,
     summary="Attach an environment",
     description=(
@@ -306,7 +306,7 @@ async def add_environment(
 
 
 @router.get(
-    "/{software_id}/environments",
+    "/{software_id:int}/environments",
     summary="List environments",
     description="Container images and environments of an entry's releases (or of `version`).",
     response_model=EnvironmentList,
@@ -319,7 +319,7 @@ async def list_environments(
 
 
 @router.delete(
-    "/{software_id}/environments/{environment_id}",
+    "/{software_id:int}/environments/{environment_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Detach an environment",
     description="Registrant or curators only (a project's entry: its maintainers and owners).",
