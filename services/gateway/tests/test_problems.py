@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import Field
 
 from vre_common.errors import set_problem_base
@@ -31,13 +31,21 @@ def _service() -> FastAPI:
 
     app = create_base_app(service="demo", title="demo", description="demo")
 
-    @app.post("/things")
+    writing = APIRouter()
+
+    @writing.post("/things")
     async def make(thing: Thing) -> Thing:
         return thing
 
-    @app.get("/things")
+    app.include_router(writing)
+
+    listing = APIRouter()  # an included router: FastAPI keeps its routes apart
+
+    @listing.get("/things")
     async def things() -> list[Thing]:
         return [Thing(name="a", size=1)]
+
+    app.include_router(listing)
 
     @app.get("/boom")
     async def boom() -> None:

@@ -18,7 +18,7 @@ from vre_common.middleware import (
     HeadMiddleware,
     JsonOnlyMiddleware,
     RequestOriginMiddleware,
-    reads_json_only,
+    route_table,
 )
 from vre_common.problems import (
     Problem,
@@ -134,9 +134,9 @@ def _problem_doc(status: int, description: str) -> dict[str, Any]:
 def _json_only_operations(app: FastAPI) -> set[tuple[str, str]]:
     """(method, path) of the operations whose body is one JSON document."""
     out: set[tuple[str, str]] = set()
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.include_in_schema and reads_json_only(route):
-            out.update((m, route.path_format) for m in route.methods or ())
+    for route in route_table(app):
+        if route.in_schema and route.json_only:
+            out.update((m, route.path_format) for m in route.methods)
     return out
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import email.message
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import params
-from fastapi.routing import APIRoute
-from starlette.routing import Match
+from fastapi.routing import iter_route_contexts
+from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vre_common.errors import (
@@ -68,10 +69,51 @@ def _is_json_media(content_type: str) -> bool:
     return subtype == "json" or subtype.endswith("+json")
 
 
-def reads_json_only(route: APIRoute) -> bool:
+def reads_json_only(route: Any) -> bool:
     """An operation whose body is one JSON document (a pydantic body, not a form)."""
-    field = route.body_field
+    field = getattr(route, "body_field", None)
     return field is not None and not isinstance(field.field_info, params.Form)
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """What the HTTP semantics need of one route (FastAPI's included routers flattened)."""
+
+    path_format: str
+    methods: frozenset[str]
+    json_only: bool
+    in_schema: bool
+    regex: Any
+
+    def matches(self, route_path: str) -> bool:
+        """Whether this route's path template matches ``route_path``."""
+        return bool(self.regex.match(route_path))
+
+
+def route_table(app: Any) -> list[RouteInfo]:
+    """Every route of ``app`` with methods (mounts excluded: a mounted app answers itself)."""
+    table = []
+    for ctx in iter_route_contexts(app.router.routes):
+        methods = ctx.methods
+        regex = getattr(ctx, "path_regex", None)
+        if not methods or regex is None:
+            continue
+        table.append(
+            RouteInfo(
+                path_format=str(ctx.path_format),
+                methods=frozenset(methods),
+                json_only=reads_json_only(ctx),
+                in_schema=bool(getattr(ctx, "include_in_schema", False)),
+                regex=regex,
+            )
+        )
+    return table
+
+
+def methods_for_path(app: Any, scope: Scope) -> set[str]:
+    """Every method some route of ``app`` accepts on the scope's path."""
+    path = get_route_path(scope)
+    return {m for r in route_table(app) if r.matches(path) for m in r.methods}
 
 
 class JsonOnlyMiddleware:
@@ -85,7 +127,6 @@ class JsonOnlyMiddleware:
     def __init__(self, app: ASGIApp, *, router_app: Any) -> None:
         self.app = app
         self.router_app = router_app
-        self._json_only: dict[int, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in _BODY_METHODS:
@@ -108,16 +149,11 @@ class JsonOnlyMiddleware:
                     return
         await self.app(scope, receive, send)
 
-    def _route(self, scope: Scope) -> APIRoute | None:
-        for route in self.router_app.router.routes:
-            if not isinstance(route, APIRoute):
-                continue
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                key = id(route)
-                if key not in self._json_only:
-                    self._json_only[key] = reads_json_only(route)
-                return route if self._json_only[key] else None
+    def _route(self, scope: Scope) -> RouteInfo | None:
+        path = get_route_path(scope)
+        for route in route_table(self.router_app):
+            if scope["method"] in route.methods and route.matches(path):
+                return route if route.json_only else None
         return None
 
 

@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from vre_common.errors import HeadDone, MalformedBodyError, VreError, problem_type_uri
 from vre_common.logging import current_request_id
@@ -251,16 +250,9 @@ def _json_decode_error(exc: RequestValidationError) -> MalformedBodyError | None
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app accepts on the request's path (all routes of the
     path, not just the first that matched), with HEAD wherever GET is."""
-    scope = dict(request.scope)
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if not route_methods:
-            continue
-        for method in route_methods:
-            match, _ = route.matches({**scope, "method": method})
-            if match is Match.FULL:
-                methods.add(method)
+    from vre_common.middleware import methods_for_path
+
+    methods = methods_for_path(request.app, request.scope)
     if "GET" in methods:
         methods.add("HEAD")
     order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
