@@ -9,6 +9,7 @@ from typing import Annotated
 import anyio
 import httpx
 from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.auth import Principal
@@ -234,8 +235,11 @@ async def known_user(request: Request, user: CurrentUser) -> Principal:
     seen = resources.known_users
     marker = (user.key, user.username)
     if marker not in seen:
-        async with resources.database.transaction() as session:
-            await ProjectStore(session).remember(user, datetime.now(UTC))
+        try:
+            async with resources.database.transaction() as session:
+                await ProjectStore(session).remember(user, datetime.now(UTC))
+        except IntegrityError:
+            pass  # a concurrent first request of the same user recorded it a moment ago
         if len(seen) > 100_000:
             seen.clear()
         seen.add(marker)
