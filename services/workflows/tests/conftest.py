@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from services.workflows.tests.support.datalake import PosixDatalake
 from services.workflows.tests.support.helpers import Harness
+from services.workflows.tests.support.slurm import SlurmCluster, missing_binaries, running_cluster
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_workflows.config import ContainerSettings, LocalExecutorSettings, WorkflowsSettings
@@ -57,3 +59,17 @@ async def wf(
     app = create_app(make_settings(), validator=issuer.validator(), datalake=datalake)
     async with app_client(app) as client:
         yield Harness(app=app, client=client, issuer=issuer, datalake=datalake)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """One real one-node Slurm cluster for the session (munged + slurmctld + slurmd)."""
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(
+            f"Slurm is not installed ({', '.join(missing)}): apt-get install slurm-wlm munge"
+        )
+    if os.geteuid() != 0:
+        pytest.skip("the one-node Slurm cluster runs its daemons as root (SlurmUser=root)")
+    with running_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
+        yield cluster

@@ -17,7 +17,8 @@ from vre_workflows.factory import build_components
 from vre_workflows.handlers import credentials, runs, validate
 
 DESCRIPTION = """\
-Reproducible workflow runs on a **local executor** or on **REANA**, with Data Lake DIDs as
+Reproducible workflow runs on a **local executor**, on **REANA** or on a **Slurm** cluster
+(one backend port; `compute_backend: slurmcern` picks Slurm), with Data Lake DIDs as
 inputs and declared outputs registered back into the Data Lake.
 
 - `POST /validate` checks a reana.yaml with REANA's official validator and lists every error.
@@ -71,8 +72,12 @@ def create_app(
     app.include_router(validate.router)
     app.include_router(runs.router)
     app.include_router(credentials.router)
+    # Workflow backends (REANA servers, the Slurm controller) are external systems: reported
+    # with their reason, without making this process unready.
+    remote = {b.name: b.ping for b in components.backends.all()}
     install_readiness(
         app,
-        {"database": components.db.ping, "reana-validator": components.worker.ping},
+        {"database": components.db.ping, "reana-validator": components.worker.ping, **remote},
+        optional=frozenset(remote),
     )
     return app

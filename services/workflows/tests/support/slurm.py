@@ -83,13 +83,15 @@ class SlurmCluster:
                     "SelectType=select/cons_tres",
                     "MpiDefault=none",
                     "MinJobAge=300",
+                    "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0",
                     # Time limits are enforced within seconds, not at the next 30 s sweep
                     "OverTimeLimit=0",
                     "KillWait=2",
                     "ReturnToService=2",
                     "SlurmctldTimeout=30",
                     "SlurmdTimeout=30",
-                    f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} State=UNKNOWN",
+                    f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory=2048 "
+                    "State=UNKNOWN",
                     "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
                     "PartitionName=short Nodes=localhost MaxTime=5 State=UP",
                     "",

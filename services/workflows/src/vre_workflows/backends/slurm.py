@@ -351,12 +351,7 @@ class SlurmWorkflowBackend:
         shared = self._shared(job.run_id)
         job.paths.root.mkdir(parents=True, exist_ok=True)
         if shared is not None:
-            for name in ("workspace", "logs", "tmp"):
-                target = shared / name
-                target.mkdir(parents=True, exist_ok=True)
-                link = job.paths.root / name
-                if not link.exists():
-                    link.symlink_to(target, target_is_directory=True)
+            await asyncio.to_thread(_point_to_shared, job.paths.root, shared)
         job.paths.create()
 
     async def submit(self, job: RunJob, reporter: RunReporter) -> None:
@@ -662,6 +657,21 @@ class SlurmWorkflowBackend:
                     job_id, _, comment = line.partition(" ")
                     if job.run_id in comment:
                         await self.cluster.cancel(job_id)
+
+
+def _point_to_shared(root: Path, shared: Path) -> None:
+    """Make ``root``'s workspace, logs and tmp symlinks into ``shared`` (what was there moves)."""
+    for name in ("workspace", "logs", "tmp"):
+        target = shared / name
+        target.mkdir(parents=True, exist_ok=True)
+        link = root / name
+        if link.is_symlink():
+            continue
+        if link.is_dir():
+            for entry in link.iterdir():
+                shutil.move(entry, target / entry.name)
+            link.rmdir()
+        link.symlink_to(target, target_is_directory=True)
 
 
 def _cpus(value: Any) -> int | None:

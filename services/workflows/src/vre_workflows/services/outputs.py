@@ -78,7 +78,7 @@ class OutputRegistrar:
             for path in sorted(folder.rglob("*")):
                 if path.is_symlink() or not path.is_file():
                     continue
-                found[path.relative_to(paths.workspace).as_posix()] = path
+                found[path.relative_to(paths.workspace.resolve()).as_posix()] = path
         if missing and strict:
             raise OutputsMissingError("declared output(s) were not produced: " + ", ".join(missing))
         outputs = []
