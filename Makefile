@@ -9,7 +9,7 @@ PKGS := -e libs/common -e libs/rucio-local -e services/gateway -e services/datal
         -e clients/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format lock deps system-deps bench clean openapi docs web
+.PHONY: run test lint format lock deps system-deps bench clean openapi docs web images push-images pin-images
 
 run: deps
 	$(VENV)/bin/vre up
@@ -39,6 +39,13 @@ system-deps:
 	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-gavo postgresql-15-pgsphere postgresql-15-q3c >/dev/null)) \
 	     || echo "warning: could not install DaCHS; the ivoa tests will skip"; \
 	  else echo "note: dachs missing; the ivoa tests will skip"; fi; fi
+	@# promtool (Debian's prometheus package) checks and unit-tests the alert rules.
+	@if ! command -v promtool >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null)) \
+	     || echo "warning: could not install promtool; the alert tests will fail"; \
+	  else echo "note: promtool missing; the alert tests will fail"; fi; fi
 	@# Debian's Chromium (and fonts for readable screenshots) for the browser tests (Playwright
 	@# drives /usr/lib/chromium/chromium; browser downloads are not used).
 	@if ! test -x /usr/lib/chromium/chromium; then \
@@ -132,6 +139,7 @@ openapi: $(VENV)/.stamp
 # Generated documents that tests keep in step: the merged OpenAPI and the configuration reference.
 docs: openapi
 	$(VENV)/bin/python tools/gen_config_reference.py
+	$(VENV)/bin/python tools/gen_prometheus_rule.py   # the PrometheusRule from deploy/monitoring/rules.yml
 	$(VENV)/bin/python -m vre_gateway.problem_types   # docs/problems.md: a page per problem type
 	@# The client's API reference from its docstrings (pdoc), as static HTML.
 	$(VENV)/bin/pdoc --docformat markdown -o build/client-api vre
@@ -157,3 +165,19 @@ SOAK_UPLOADS ?= 1000
 .PHONY: soak
 soak: deps
 	$(VENV)/bin/python -m bench.soak --uploads $(SOAK_UPLOADS)
+
+# The images of the distributed mode (deploy/docker/*.Dockerfile), as the CI pipeline
+# (.github/workflows/images.yml) builds them: `make images REGISTRY=registry.example.org/vre
+# TAG=0.2.0`, then `make push-images … DIGESTS=build/image-digests.json` and
+# `make pin-images REGISTRY=… DIGESTS=… SITE=k8s/sites/<site>` to pin a site to those digests.
+IMAGE_TOOL ?= podman
+REGISTRY ?= localhost/vre
+TAG ?= dev
+DIGESTS ?= build/image-digests.json
+SITE ?= k8s/sites/example
+images:
+	deploy/bin/vre-images build --tool $(IMAGE_TOOL) --registry $(REGISTRY) --tag $(TAG) $(IMAGE_ARGS)
+push-images:
+	deploy/bin/vre-images push --tool $(IMAGE_TOOL) --registry $(REGISTRY) --tag $(TAG) --digests $(DIGESTS) $(IMAGE_ARGS)
+pin-images:
+	deploy/bin/vre-images pin --registry $(REGISTRY) --digests $(DIGESTS) --site $(SITE)
