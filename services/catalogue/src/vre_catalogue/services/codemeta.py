@@ -730,27 +730,20 @@ def _versions(walk: _Walk, document: dict[str, Any]) -> str | None:
         elif isinstance(value, str) and value.strip():
             values[key] = value.strip()
     software, plain = values.get("softwareVersion"), values.get("version")
-    if software is None and "softwareVersion" not in document:
+    raw = document.get("softwareVersion")
+    if software is None and (raw is None or isinstance(raw, str)):  # absent, null or blank
+        reason = (
+            "'softwareVersion' is empty"
+            if isinstance(raw, str)
+            else ("the OSSR requires 'softwareVersion'")
+        )
         if plain is not None:
-            walk.error(
-                ("softwareVersion",),
-                "the OSSR requires 'softwareVersion'; it does not read 'version'",
-                "missing",
-                f'add "softwareVersion": "{plain}"',
-            )
-        elif "version" not in document:
-            walk.error(
-                ("softwareVersion",),
-                "the OSSR requires 'softwareVersion'",
-                "missing",
-                REQUIRED["softwareVersion"],
-            )
-    elif software is None and isinstance(document.get("softwareVersion"), str):
+            reason += " (it does not read 'version')"
         walk.error(
             ("softwareVersion",),
-            "'softwareVersion' is empty",
+            reason,
             "missing",
-            f'write "softwareVersion": "{plain}"' if plain else REQUIRED["softwareVersion"],
+            f'add "softwareVersion": "{plain}"' if plain else REQUIRED["softwareVersion"],
         )
     if software is not None and plain is not None and software != plain:
         walk.error(
