@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from vre_common.logging import RequestIdMiddleware, ensure_logging
 from vre_common.metrics import MetricsMiddleware, metrics_endpoint
+from vre_common.metrics_listener import serve_metrics_separately
 from vre_common.middleware import (
     HeadMiddleware,
     JsonOnlyMiddleware,
@@ -83,7 +84,7 @@ def create_base_app(
     async def healthz() -> Health:
         return Health(service=service)
 
-    if metrics:
+    if metrics and not serve_metrics_separately():  # METRICS_PORT: a port of its own
         app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     def openapi() -> dict[str, Any]:

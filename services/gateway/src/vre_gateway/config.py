@@ -247,6 +247,12 @@ class GatewaySettings(VreSettings):
         description="'METHOD /prefix' of routes exempt from the body limit.",
     )
     cors_origins: list[str] = Field(default_factory=list)
+    readiness_details: Literal["public", "signed-in"] = Field(
+        default="public",
+        description="Who sees why a dependency of /readyz is down (its error text): everyone, "
+        "or only callers with a valid token (deployments: the reasons can name internal hosts). "
+        "Up/down and the status code are always public.",
+    )
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     log_level: str = "INFO"
     migrations: Literal["auto", "upgrade", "verify"] = Field(

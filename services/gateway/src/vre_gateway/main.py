@@ -9,16 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from vre_common.app import create_base_app
 from vre_common.auth import TokenValidator, build_validator
-from vre_common.errors import set_problem_base
+from vre_common.errors import VreError, set_problem_base
 from vre_common.policy import Policy
-from vre_common.readiness import DependencyState, Readiness, run_checks
+from vre_common.readiness import (
+    DependencyState,
+    Readiness,
+    export_dependency_states,
+    run_checks,
+)
 from vre_gateway.backends.scopes import InProcessScopeProvisioner, ScopeProvisioner
 from vre_gateway.backends.search import SearchSource
 from vre_gateway.config import GatewaySettings
@@ -138,11 +143,14 @@ def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
         "/readyz",
         tags=["health"],
         summary="Readiness of the VRE",
-        description="Each service and each backend it depends on: up or down, with the reason.",
+        description="200 when the gateway can serve (its database answers; in the embedded "
+        "mode also each mounted service's own database). Each service and each backend is "
+        "listed, up or down with the reason (reasons only for signed-in callers where "
+        "`readiness_details` says so); an external system being down does not make this 503.",
         response_model=Readiness,
-        responses={503: {"description": "Something is down", "model": Readiness}},
+        responses={503: {"description": "The gateway cannot serve", "model": Readiness}},
     )
-    async def readyz() -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, Any] = {"gateway.database": _database_check(resources)}
         optional: set[str] = set()
         for name, sub in apps.items():
@@ -151,8 +159,12 @@ def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
             optional.update(f"{name}.{dep}" for dep in getattr(sub.state, "ready_optional", ()))
         states = (await run_checks(checks, optional=frozenset(optional))).dependencies
         for name, proxy in proxies.items():
-            states.extend(await _remote_ready(http, name, proxy.base_url))
+            remote = await _remote_ready(http, name, proxy.base_url)
+            export_dependency_states(remote)
+            states.extend(remote)
         states.insert(0, DependencyState(name="gateway", up=True))
+        if settings.readiness_details == "signed-in" and not await _signed_in(request, validator):
+            states = [s.model_copy(update={"reason": None}) for s in states]
         result = Readiness(ready=all(s.up or s.optional for s in states), dependencies=states)
         return JSONResponse(result.model_dump(), status_code=200 if result.ready else 503)
 
@@ -302,14 +314,27 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+async def _signed_in(request: Request, validator: TokenValidator) -> bool:
+    """Whether the request carries a valid bearer token (it may see readiness reasons)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    try:
+        await validator.validate(token.strip())
+    except VreError:
+        return False
+    return True
+
+
 async def _remote_ready(http: httpx.AsyncClient, name: str, base_url: str) -> list[DependencyState]:
     try:
         response = await http.get(base_url + "/readyz")
         data = response.json()
         deps = [DependencyState(**d) for d in data.get("dependencies", [])]
         return [
-            DependencyState(name=name, up=response.status_code == 200),
-            *(d.model_copy(update={"name": f"{name}.{d.name}"}) for d in deps),
+            DependencyState(name=name, up=response.status_code == 200, optional=True),
+            *(d.model_copy(update={"name": f"{name}.{d.name}", "optional": True}) for d in deps),
         ]
     except (httpx.HTTPError, ValueError, TypeError) as exc:
-        return [DependencyState(name=name, up=False, reason=f"unreachable: {type(exc).__name__}")]
+        reason = f"unreachable: {type(exc).__name__}"
+        return [DependencyState(name=name, up=False, reason=reason, optional=True)]
