@@ -108,3 +108,71 @@ def test_two_schemas_never_merge_into_one_name() -> None:
     )
     with pytest.raises(ValueError, match="ZenodoDepositionList"):
         merge_openapi(doc(), {"zenodo": doc("DepositionList", "ZenodoDepositionList")})
+
+
+def _operations(doc: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    return {
+        op["operationId"]: (method, path, op)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "operationId" in op
+    }
+
+
+def test_links_lead_from_each_creating_operation_to_its_users(merged: dict[str, Any]) -> None:
+    """Every link names an operation of the document and fills each of its path parameters
+    (and only those) from the creating operation's answer or request."""
+    from vre_gateway.openapi import LINKS
+
+    ops = _operations(merged)
+    for creator in LINKS:
+        _, _, op = ops[creator]
+        successes = [r for status, r in op["responses"].items() if status.startswith("2")]
+        assert successes, creator
+        for response in successes:
+            links = response["links"]
+            assert links, creator
+            for name, link in links.items():
+                _, target_path, target = ops[link["operationId"]]
+                path_params = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                assert set(link["parameters"]) == path_params, (creator, name)
+                for expression in link["parameters"].values():
+                    assert expression.startswith(("$response.body#/", "$request.path.")), name
+    # The chains the issue names are there.
+    assert "DownloadFile" in ops["datalake_upload_file"][2]["responses"]["201"]["links"]
+    run_links = ops["workflows_create_run"][2]["responses"]["201"]["links"]
+    assert {"GetRun", "GetRunLogs", "ListRunOutputs"} <= set(run_links)
+    assert "GetProject" in ops["create_project"][2]["responses"]["201"]["links"]
+    deposition = ops["zenodo_create_deposition"][2]["responses"]["202"]["links"]
+    assert "PublishDeposition" in deposition
+
+
+def test_link_expressions_point_at_fields_of_the_answer(merged: dict[str, Any]) -> None:
+    """A ``$response.body#/a/b`` pointer names properties the response schema has."""
+    ops = _operations(merged)
+    schemas = merged["components"]["schemas"]
+
+    def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+        return schema
+
+    for _, _, op in ops.values():
+        for response in op["responses"].values():
+            for link in response.get("links", {}).values():
+                for expression in link["parameters"].values():
+                    if not expression.startswith("$response.body#/"):
+                        continue
+                    schema = resolve(response["content"]["application/json"]["schema"])
+                    for part in expression.split("#/", 1)[1].split("/"):
+                        if part.isdigit():
+                            schema = resolve(schema["items"])
+                        else:
+                            schema = resolve(schema["properties"][part])
+
+
+def test_statuses_the_gateway_answers_are_stated_everywhere(merged: dict[str, Any]) -> None:
+    for _, (_, path, op) in _operations(merged).items():
+        assert {"414", "429"} <= set(op["responses"]), path
+        if "requestBody" in op:
+            assert "413" in op["responses"], path
