@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from vre_catalogue.errors import InvalidCodemetaError
 from vre_catalogue.handlers.deps import SoftwareServiceDep
 from vre_catalogue.models import (
     CODEMETA_EXAMPLE,
@@ -28,13 +27,14 @@ from vre_catalogue.models import (
 )
 from vre_catalogue.services.codemeta import json_syntax_issue
 from vre_common.deps import CurrentUser
-from vre_common.problems import problem_responses
+from vre_common.errors import MalformedBodyError
+from vre_common.problems import json_syntax_error, problem_responses
 
 
 class CodemetaRoute(APIRoute):
-    """A route whose JSON body is a codemeta.json: a syntax error in it is an invalid-codemeta
-    problem that gives the line, the column, the reason and what to write (FastAPI's own answer
-    names only the character offset)."""
+    """A route whose JSON body is a codemeta.json: a syntax error in it answers vre_common's
+    400 malformed-body problem (line, column, reason, excerpt), whose error also says what to
+    write instead (``fix``) — the shared handler alone cannot know codemeta."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -46,14 +46,18 @@ class CodemetaRoute(APIRoute):
                 syntax = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
                 if syntax is None or not isinstance(exc.body, str | bytes):
                     raise
-                text = (
-                    exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-                )
+                body = exc.body
+                text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
                 loc = syntax.get("loc", ())
                 position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
                 reason = str((syntax.get("ctx") or {}).get("error", "invalid JSON"))
+                shared = json_syntax_error(text, position, reason)
                 issue = json_syntax_issue(text, position, reason)
-                raise InvalidCodemetaError(issue.msg, errors=[issue.model_dump()]) from exc
+                raise MalformedBodyError(
+                    shared.detail,
+                    errors=[issue.model_dump(exclude_none=True)],
+                    extra={**shared.extra, "fix": issue.fix},
+                ) from exc
 
         return route_handler
 

@@ -10,7 +10,7 @@ docs/validation-corpus.md records the comparison on real files.
 
 Error types: ``missing``, ``version_conflict``, ``context_unknown``, ``type_invalid``,
 ``date_invalid``, ``license_unknown``, ``orcid_invalid``, ``url_invalid``, ``email_invalid``,
-``person_invalid``, ``unknown_key`` (a mis-cased term, which JSON-LD drops), ``json_syntax``.
+``person_invalid``, ``unknown_key`` (a mis-cased term, which JSON-LD drops), ``json_invalid``.
 Warning types: ``recommended``, ``version_format``, ``license_deprecated``, ``type_unexpected``,
 ``reference_as_text``.
 """
@@ -904,7 +904,7 @@ def json_syntax_issue(text: str, position: int, reason: str) -> CodemetaIssue:
         loc=["body"],
         pointer="",
         msg=f"the body is not valid JSON: {reason} at line {line}, column {column}, near {near!r}",
-        type="json_syntax",
+        type="json_invalid",
         fix=fix or "correct the JSON at that place",
         line=line,
         column=column,
