@@ -173,8 +173,13 @@ class Workflows:
           at the workspace root under their base names);
         - ``files``: local workflow files (code, Snakefile), as ``{workspace path: local
           path}`` or a list of paths relative to the reana.yaml's folder (or the current one);
-        - ``project``: the Science Project (its slug); the outputs go to its scope.
+        - ``project``: the Science Project (its slug); the outputs go to its scope;
+        - ``output``: where the outputs are registered (``{"scope", "dataset",
+          "rse_expression"}``); without a project, default: your own scope, so every output
+          comes back as a DID.
         """
+        if output is None and project is None:
+            output = {"scope": self._s.json("GET", "/datalake/scopes/mine")["scope"]}
         text, obj = _spec(spec)
         base = Path(spec).parent if isinstance(spec, os.PathLike | str) and _is_path(spec) else None
         body: dict[str, Any] = {"spec": obj if obj is not None else text}
