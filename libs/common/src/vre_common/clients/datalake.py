@@ -285,6 +285,13 @@ class DatalakeClient:
             return None
         return response.json()
 
+    # ------------------------------------------------------------------ scopes
+
+    async def my_scope(self) -> str:
+        """The caller's own scope (``GET /scopes/mine``; created on first use)."""
+        data = await self._json("GET", "/scopes/mine", "my_scope")
+        return str(data["scope"])
+
     # ------------------------------------------------------------------ DIDs
 
     async def get_did(self, scope: str, name: str) -> Did:
