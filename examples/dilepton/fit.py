@@ -15,18 +15,16 @@ WINDOW = (70.0, 110.0)  # GeV, around the resonance
 BINS = 40
 
 
-def invariant_mass(pt1, eta1, phi1, pt2, eta2, phi2):
+def invariant_mass(row):
     """Massless leptons: m^2 = 2 pt1 pt2 (cosh(d_eta) - cos(d_phi))."""
-    return math.sqrt(max(0.0, 2 * pt1 * pt2 * (math.cosh(eta1 - eta2) - math.cos(phi1 - phi2))))
+    d_eta, d_phi = row["eta1"] - row["eta2"], row["phi1"] - row["phi2"]
+    return math.sqrt(max(0.0, 2 * row["pt1"] * row["pt2"] * (math.cosh(d_eta) - math.cos(d_phi))))
 
 
 def main(source: str) -> None:
     with open(source, newline="") as handle:
         rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-    masses = [
-        invariant_mass(r["pt1"], r["eta1"], r["phi1"], r["pt2"], r["eta2"], r["phi2"])
-        for r in rows
-    ]
+    masses = [invariant_mass(r) for r in rows]
     out = Path("results")
     out.mkdir(exist_ok=True)
     with (out / "mass.csv").open("w") as handle:

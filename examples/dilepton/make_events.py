@@ -6,7 +6,7 @@ import random
 
 def make_events(n: int = 4000, *, seed: int = 7, mass: float = 91.2, width: float = 2.5):
     """Rows (pt1, eta1, phi1, pt2, eta2, phi2): 70 % resonance decays, 30 % background."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible physics, not secrets
     rows = []
     for _ in range(n):
         m = rng.gauss(mass, width) if rng.random() < 0.7 else 60 + rng.expovariate(1 / 25)
