@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 run: deps
 	$(VENV)/bin/vre up
 
-test: deps system-deps
+test: deps system-deps .venv-checkov/.stamp
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp .venv-reana-client/.stamp \
@@ -111,6 +111,13 @@ $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/*/pyprojec
 	$(UV) pip install -q --python .venv-hub/bin/python --no-deps --no-build-isolation -e clients/python
 	touch $@
 
+# checkov's general Kubernetes policies (tests/deploy/test_k8s_policies.py): its own environment,
+# needed by the tests only.
+.venv-checkov/.stamp: requirements/checkov.txt $(VENV)/.stamp
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	$(UV) pip sync -q --compile-bytecode --python .venv-checkov/bin/python --require-hashes requirements/checkov.txt
+	touch $@
+
 tests/oidc/node_modules/.stamp: tests/oidc/package-lock.json
 	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -149,7 +156,7 @@ bench: deps
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lock: $(VENV)/.stamp
-	cd requirements && for f in main rucio-server reana-validator reana-client bootstrap eossr; do \
+	cd requirements && for f in main rucio-server reana-validator reana-client bootstrap checkov eossr; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -o $$f.txt; done
 	cd requirements && for f in gateway datalake workflows catalogue zenodo ivoa webdav tools hub; do \
 	  ../$(UV) pip compile -q $$f.in --generate-hashes --python-version 3.11 -c main.txt -o $$f.txt; done
