@@ -307,6 +307,8 @@ def test_what_the_fixes_say() -> None:
     assert fix_of(entry(license="https://github.com/x/y/blob/main/LICENSE-MIT"), "/license") == (
         'write "https://spdx.org/licenses/MIT"'
     )
+    blank = validate_codemeta({**entry(), "softwareVersion": None}).errors
+    assert [(e.pointer, e.type) for e in blank] == [("/softwareVersion", "missing")]
     record = validate_codemeta(entry(license="https://opensource.org/licenses/GPL-3.0")).record
     assert record is not None
     assert record.licenses == ["GPL-3.0"]

@@ -252,9 +252,19 @@ class Registration(BaseModel):
                     "warnings": [
                         {
                             "loc": ["funding"],
-                            "msg": "recommended key 'funding' is missing",
+                            "pointer": "/funding",
+                            "msg": "the OSSR recommends 'funding'",
                             "type": "recommended",
-                        }
+                            "fix": 'add "funding"',
+                        },
+                        {
+                            "loc": ["softwareVersion"],
+                            "pointer": "/softwareVersion",
+                            "msg": "'1.2' is not a semantic version (semver.org), which the "
+                            "OSSR recommends",
+                            "type": "version_format",
+                            "fix": 'write MAJOR.MINOR.PATCH, e.g. "1.2.0"',
+                        },
                     ],
                 }
             ]
