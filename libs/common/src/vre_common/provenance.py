@@ -334,7 +334,10 @@ class SqlOutbox:
     """The outbox table of a service with a database.
 
     ``add`` joins the caller's session (so the event commits with the action); the relay's
-    methods run short transactions of their own through ``sessionmaker``.
+    methods run short transactions of their own through ``sessionmaker``. For an action that
+    is not a transaction of this database (the datalake changing Rucio), ``recording`` writes
+    the event *pending* before the action and *ready* after it, each committed at once, as
+    :class:`FileOutbox` does; ``stale_pending``/``settle`` then resolve what a crash left.
     """
 
     def __init__(self, table: Table, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -387,11 +390,55 @@ class SqlOutbox:
                 .values(state=DEAD, attempts=t.c.attempts + 1, last_error=error[:500])
             )
 
+    async def record(self, *events: Event, state: str = READY) -> None:
+        """Record events now, in a transaction of their own (an action already done)."""
+        if events:
+            async with self._sessionmaker.begin() as session:
+                await session.execute(insert(self.table), [_row(e, state) for e in events])
+
+    @asynccontextmanager
+    async def recording(self, event: Event) -> AsyncIterator[Event]:
+        """Write ``event`` pending, run the action in the block, then mark it ready.
+
+        If the block raises, the event is dropped; if the process dies inside the block, the
+        event stays pending and the relay's ``confirm`` decides.
+        """
+        t = self.table
+        await self.record(event, state=PENDING)
+        try:
+            yield event
+        except BaseException:
+            async with self._sessionmaker.begin() as session:
+                await session.execute(delete(t).where(t.c.id == str(event.id)))
+            raise
+        async with self._sessionmaker.begin() as session:
+            await session.execute(
+                update(t).where(t.c.id == str(event.id)).values(state=READY, next_attempt_at=_now())
+            )
+
     async def stale_pending(self, older_than: float) -> list[Event]:
-        return []  # rows commit with their action: never pending
+        t = self.table
+        cutoff = _now() - timedelta(seconds=older_than)
+        async with self._sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(t.c.payload)
+                    .where(t.c.state == PENDING, t.c.created_at <= cutoff)
+                    .order_by(t.c.created_at)
+                )
+            ).all()
+        return [Event.model_validate_json(payload) for (payload,) in rows]
 
     async def settle(self, event_id: uuid.UUID, happened: bool) -> None:
-        return None
+        t = self.table
+        mine = (t.c.id == str(event_id)) & (t.c.state == PENDING)
+        async with self._sessionmaker.begin() as session:
+            if happened:
+                await session.execute(
+                    update(t).where(mine).values(state=READY, next_attempt_at=_now())
+                )
+            else:
+                await session.execute(delete(t).where(mine))
 
     async def backlog(self) -> Backlog:
         t = self.table
