@@ -27,6 +27,12 @@ class InvalidCodemetaError(InvalidInputError):
 
     slug = "invalid-codemeta"
     title = "Invalid codemeta.json"
+    advice = (
+        "Each entry of `errors` says where (`pointer`, a JSON pointer into the document), what "
+        "is wrong (`msg`) and what to write instead (`fix`): apply them all and send the "
+        "document again. `warnings` list what the OSSR only recommends; they do not block. "
+        "docs/validation-corpus.md compares these rules with the OSSR's own validator."
+    )
 
 
 class SoftwareNotFoundError(NotFoundError):
