@@ -246,3 +246,47 @@ async def test_slurm_time_limit_fails_the_run_with_slurms_reason(
     assert [s["status"] for s in done["steps"]] == ["failed", "skipped"]
     logs = await sw.client.get(f"/runs/{done['id']}/logs", headers=sw.headers())
     assert "DUE TO TIME LIMIT" in logs.text  # slurmstepd's own line, in the step's log
+
+
+@pytest.mark.slow
+async def test_snakemake_rules_run_as_slurm_jobs(
+    slurm_settings: Any, issuer: TestIssuer, datalake: PosixDatalake
+) -> None:
+    """snakemake drives the workflow; each rule is a Slurm job (its executor plugin)."""
+    snakefile = (
+        'rule all:\n    input: "results/both.txt"\n\n'
+        'rule greet:\n    output: "results/greeting.txt"\n'
+        '    params: who=config.get("who", "nobody")\n'
+        '    shell: "echo hello {params.who} in job $SLURM_JOB_ID > {output}"\n\n'
+        'rule both:\n    input: "results/greeting.txt"\n    output: "results/both.txt"\n'
+        '    shell: "cat {input} > {output} && echo done in job $SLURM_JOB_ID >> {output}"\n'
+    )
+    settings = slurm_settings(snakemake_first_status_seconds=1, snakemake_timeout_seconds=240)
+    app = create_app(settings, validator=issuer.validator(), datalake=datalake)
+    async with app_client(app) as client:
+        sw = Harness(app=app, client=client, issuer=issuer, datalake=datalake)
+        run = await sw.submit(
+            spec={
+                "inputs": {"parameters": {"who": "nobody"}},
+                "workflow": {"type": "snakemake", "file": "Snakefile"},
+                "outputs": {"files": ["results/both.txt"]},
+            },
+            parameters={"who": "slurm"},
+            files={"Snakefile": snakefile},
+            backend="slurm",
+        )
+        done = await sw.wait(run["id"], within=240)
+        logs = await client.get(f"/runs/{run['id']}/logs", headers=sw.headers())
+        assert done["status"] == "finished", logs.text
+        assert "--executor slurm" in logs.text
+        text = (
+            await client.get(f"/runs/{run['id']}/outputs/results/both.txt", headers=sw.headers())
+        ).text
+        first, second = text.splitlines()
+        assert first.startswith("hello slurm in job ")
+        assert second.startswith("done in job ")
+        jobs = {first.rsplit(" ", 1)[1], second.rsplit(" ", 1)[1]}
+        assert len(jobs) == 2  # two rules, two Slurm jobs
+        assert all(job.isdigit() for job in jobs)
+        (output,) = done["outputs"]
+        assert datalake.files[output["did"]].path.read_text() == text

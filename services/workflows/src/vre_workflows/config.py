@@ -185,6 +185,11 @@ class SlurmSettings(BaseModel):
     snakemake_jobs: int = Field(
         default=4, ge=1, description="Slurm jobs one snakemake workflow may have at once."
     )
+    snakemake_first_status_seconds: int = Field(
+        default=40,
+        ge=1,
+        description="Seconds before snakemake's Slurm executor first asks for its jobs' states.",
+    )
     snakemake_timeout_seconds: float = Field(
         default=6 * 3600.0,
         gt=0,

@@ -8,7 +8,9 @@ The end-to-end test against the real Rucio fixture uses ServiceDatalakeBackend i
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -71,6 +73,13 @@ class PosixDatalake:
         if not token:
             raise InvalidTokenError("missing bearer token")
         self.tokens.append(token)
+
+    async def own_scope(self, token: str) -> str | None:
+        """``user.<preferred_username>`` from the (test issuer's) token, as the datalake does."""
+        self._check(token)
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return f"user.{claims.get('preferred_username') or claims['sub']}"
 
     async def resolve(self, token: str, dids: Sequence[str]) -> list[ResolvedInput]:
         self._check(token)

@@ -56,6 +56,10 @@ class DatalakePort(Protocol):
         """The files behind DIDs (files, datasets, containers); 404 if a DID is unknown."""
         ...
 
+    async def own_scope(self, token: str) -> str | None:
+        """The caller's own scope (``user.<account>``); None where no Data Lake is configured."""
+        ...
+
     def download(
         self, token: str, scope: str, name: str
     ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:

@@ -62,6 +62,10 @@ class ServiceDatalakeBackend:
             )
         return out
 
+    async def own_scope(self, token: str) -> str | None:
+        """The caller's own scope, as the datalake service names it."""
+        return await self._client.with_token(token).my_scope()
+
     @asynccontextmanager
     async def download(
         self, token: str, scope: str, name: str
@@ -133,6 +137,10 @@ class UnconfiguredDatalake:
     async def resolve(self, token: str, dids: Sequence[str]) -> list[ResolvedInput]:
         """Refuse."""
         raise self._refuse()
+
+    async def own_scope(self, token: str) -> str | None:
+        """No Data Lake: a personal run's outputs stay in its workspace."""
+        return None
 
     @asynccontextmanager
     async def download(

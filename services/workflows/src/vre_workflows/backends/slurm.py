@@ -613,6 +613,8 @@ class SlurmWorkflowBackend:
             "--slurm-no-account",
             "--slurm-status-command",
             "squeue",
+            "--slurm-init-seconds-before-status-checks",
+            str(self._settings.snakemake_first_status_seconds),
             "--latency-wait",
             "5",
         ]
@@ -620,9 +622,13 @@ class SlurmWorkflowBackend:
             argv += ["--default-resources", f"slurm_partition={self._settings.default_partition}"]
         _log_line(log_path, "[vre] " + shlex.join(argv))
         env = {**self._local.host_env(job, step), **self.cluster.env}
-        env["PATH"] = os.pathsep.join(
-            [str(Path(argv[0]).parent), env.get("PATH", ""), "/usr/bin", "/bin"]
-        )
+        path = [str(Path(argv[0]).parent), env.get("PATH", ""), "/usr/bin", "/bin"]
+        conf = self.cluster.env.get("SLURM_CONF")
+        if conf:
+            # The jobstep plugin drops SLURM_* (SLURM_CONF too) before its inner srun: an srun
+            # first on PATH puts the cluster's configuration back.
+            path.insert(0, str(await asyncio.to_thread(_srun_wrapper, job.tmp_dir, conf)))
+        env["PATH"] = os.pathsep.join(path)
         result = await run_in_group(
             argv,
             cwd=job.workspace,
@@ -657,6 +663,21 @@ class SlurmWorkflowBackend:
                     job_id, _, comment = line.partition(" ")
                     if job.run_id in comment:
                         await self.cluster.cancel(job_id)
+
+
+def _srun_wrapper(root: Path, conf: str) -> Path:
+    """``<run tmp>/slurm-bin/srun`` (on the shared file system): the real srun with
+    ``SLURM_CONF`` set; returns the folder."""
+    folder = root / "slurm-bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    real = shutil.which("srun") or "/usr/bin/srun"
+    wrapper = folder / "srun"
+    wrapper.write_text(
+        f'#!/bin/sh\nexport SLURM_CONF={shlex.quote(conf)}\nexec {shlex.quote(real)} "$@"\n',
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    return folder.resolve()
 
 
 def _point_to_shared(root: Path, shared: Path) -> None:

@@ -199,8 +199,14 @@ class RunService:
         project: str | None,
         output: OutputDestination | None,
     ) -> OutputDestination | None:
-        """Check ``runs.submit`` for a project run; its outputs go to the project's scope."""
+        """Check ``runs.submit`` for a project run; its outputs go to the project's scope.
+
+        A personal run's outputs go to the submitter's own scope unless it names another
+        destination (none only where no Data Lake is configured)."""
         if project is None:
+            if output is None and token is not None:
+                scope = await self._datalake.own_scope(token)
+                return OutputDestination(scope=scope) if scope else None
             return output
         access = await self._access.project(user, token, project, Action.RUNS_SUBMIT)
         if output is None:
