@@ -333,4 +333,4 @@ async def test_datalake_source_sends_valid_filters_and_skips_what_it_cannot_expr
         with pytest.raises(SourceSkipped):
             await source.search(ctx, "日本語 «»", 10)
     assert [h.id for h in hits] == ["proj.atlas:best-limit.csv", "proj.atlas:limits/best.csv"]
-    assert seen == [("*limit*", ["type=file"])]
+    assert seen == [("*limit*", ["type=file"])]  # one pattern: typed in lower case already

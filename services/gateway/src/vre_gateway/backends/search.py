@@ -71,6 +71,12 @@ class DidQuery:
             return "*"
         return "*" + max(self.terms, key=len) + "*"
 
+    @property
+    def name_patterns(self) -> list[str]:
+        """Rucio compares names case-sensitively: the pattern as typed, and in lower case
+        (how names are mostly written) when that differs."""
+        return list(dict.fromkeys([self.name_pattern, self.name_pattern.lower()]))
+
     def matches(self, name: str) -> bool:
         """Whether a DID name contains every term."""
         lowered = name.lower()
@@ -118,30 +124,36 @@ class DatalakeDidSource:
             raise SourceSkipped(query)
         client = DatalakeClient(self.base_url, ctx.token, http=self.http)
         hits: list[SearchHit] = []
+        seen: set[str] = set()
         for project in ctx.projects[: self.max_scopes]:
-            dids_of = cast(
-                "AsyncGenerator[Did, None]",
-                client.list_dids(project.scope, name=wanted.name_pattern, conditions=wanted.meta),
-            )
-            async with aclosing(dids_of) as dids:
-                async for did in dids:
-                    if not wanted.matches(did.name):
-                        continue
-                    hits.append(
-                        SearchHit(
-                            type="did",
-                            id=f"{did.scope}:{did.name}",
-                            title=did.name,
-                            project=project.project,
-                            links={
-                                "self": f"/datalake/dids/{did.scope}/{quote(did.name)}",
-                                "provenance": f"/provenance?entity=did:{did.scope}:{did.name}",
-                            },
-                        )
-                    )
-                    if len(hits) >= limit:
-                        return hits
+            for pattern in wanted.name_patterns:
+                dids_of = cast(
+                    "AsyncGenerator[Did, None]",
+                    client.list_dids(project.scope, name=pattern, conditions=wanted.meta),
+                )
+                async with aclosing(dids_of) as dids:
+                    async for did in dids:
+                        key = f"{did.scope}:{did.name}"
+                        if key in seen or not wanted.matches(did.name):
+                            continue
+                        seen.add(key)
+                        hits.append(_did_hit(did, project.project))
+                        if len(hits) >= limit:
+                            return hits
         return hits
+
+
+def _did_hit(did: Did, project: str) -> SearchHit:
+    return SearchHit(
+        type="did",
+        id=f"{did.scope}:{did.name}",
+        title=did.name,
+        project=project,
+        links={
+            "self": f"/datalake/dids/{did.scope}/{quote(did.name)}",
+            "provenance": f"/provenance?entity=did:{did.scope}:{did.name}",
+        },
+    )
 
 
 Mapper = Callable[[dict[str, Any]], SearchHit | None]

@@ -32,8 +32,9 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-# Words of a free-text query: whitespace and quotes separate them.
-_QUERY_WORD = re.compile(r"[^\s\"'\u201c\u201d\u2018\u2019]+")
+# Words of a free-text query: whitespace, quotes and wildcards (every word is a substring
+# already) separate them.
+_QUERY_WORD = re.compile(r"[^\s\"'\u201c\u201d\u2018\u2019*?]+")
 
 
 def _word_matches(word: str, *columns: Any) -> ColumnElement[bool]:
