@@ -307,6 +307,23 @@ class ValidationService:
         result = _EngineResult()
         if not referenced:
             return result  # an inline (packed) specification: the schema checked it
+        if missing and files and not more_inputs:
+            # The analysis directory was sent without them: reana-client, run in that
+            # directory, fails to load the workflow too.
+            result.errors = [
+                self._located(
+                    parsed,
+                    SpecFinding(
+                        loc=["spec", *where.split(".")],
+                        path=where,
+                        msg=f"{path} is not among the files sent: the {kind} workflow cannot be "
+                        "loaded without it",
+                        type="missing",
+                    ),
+                )
+                for path, where in missing
+            ]
+            return result
         if missing:
             why = (
                 "not sent: send the workflow's files with the reana.yaml (multipart `files`, or "

@@ -183,11 +183,12 @@ def _tar_members(archive: tarfile.TarFile) -> Iterator[_Member]:
 def _zip_members(archive: zipfile.ZipFile) -> Iterator[_Member]:
     for info in archive.infolist():
         mode = info.external_attr >> 16
+        typed = stat.S_IFMT(mode) != 0  # archivers that record no Unix mode mean a file
         if info.is_dir():
             kind = "dir"
-        elif mode and stat.S_ISLNK(mode):
+        elif typed and stat.S_ISLNK(mode):
             kind = "a link"
-        elif mode and not stat.S_ISREG(mode):
+        elif typed and not stat.S_ISREG(mode):
             kind = "a device, FIFO or other special file"
         else:
             kind = "file"

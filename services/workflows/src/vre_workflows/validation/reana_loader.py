@@ -39,6 +39,7 @@ sys.stdout = sys.stderr
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 from reana_commons.errors import REANAValidationError  # noqa: E402
+from reana_commons.serial import serial_workflow_schema  # noqa: E402
 from reana_commons.specification import (  # noqa: E402
     load_input_parameters,
     load_workflow_spec_from_reana_yaml,
@@ -52,6 +53,11 @@ from reana_commons.validation.operational_options import (  # noqa: E402
 from reana_commons.validation.parameters import build_parameters_validator  # noqa: E402
 
 _TAIL_LINES = 20
+# Without a deployment's list, every compute backend REANA knows (the serial step schema's enum):
+# a name outside it can run nowhere.
+REANA_COMPUTE_BACKENDS = list(
+    serial_workflow_schema["properties"]["steps"]["items"]["properties"]["compute_backend"]["enum"]
+)
 
 
 @contextlib.contextmanager
@@ -158,21 +164,22 @@ def load(  # noqa: PLR0912 - reana-client's steps, in its order
                     warnings_out.append(
                         {"type": group.replace("_warnings", ""), "message": item["message"]}
                     )
-    if backends:
-        try:
-            backend_validator = build_compute_backends_validator(spec, backends)
-            if backend_validator is not None:
-                backend_validator.validate()
-        except REANAValidationError as exc:
-            errors.append(
-                {
-                    "path": ["workflow", "file"],
-                    "message": str(exc.message),
-                    "validator": "compute_backend",
-                }
-            )
-        except (KeyError, TypeError, AttributeError):
-            pass
+    try:
+        backend_validator = build_compute_backends_validator(
+            spec, backends or REANA_COMPUTE_BACKENDS
+        )
+        if backend_validator is not None:
+            backend_validator.validate()
+    except REANAValidationError as exc:
+        errors.append(
+            {
+                "path": ["workflow", "file"],
+                "message": str(exc.message),
+                "validator": "compute_backend",
+            }
+        )
+    except (KeyError, TypeError, AttributeError):
+        pass
     return {"ok": True, "errors": errors, "warnings": warnings_out, "loaded": True}
 
 
