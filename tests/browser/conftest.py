@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +22,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
+from services.ivoa.tests.support.dachs import DachsServer, dachs_available
 from services.zenodo.tests.support.standin import ZenodoStandIn, served_standin
 from vre_common.testing import free_port
 
@@ -32,6 +43,8 @@ AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 VRE = [sys.executable, "-m", "vre_gateway"]
 TIMEOUT_MS = 20_000
 ZENODO_TOKENS = {"zenodo-alice-0123456789": "alice"}
+VO_TAP = "dachs-tap"
+VO_CONE = "dachs-cone"
 
 
 @dataclass
@@ -42,6 +55,7 @@ class Vre:
     data: Path
     env: dict[str, str]
     zenodo: ZenodoStandIn
+    dachs: DachsServer | None
 
     def password(self, user: str) -> str:
         """A development user's password, as `vre up` wrote it."""
@@ -82,8 +96,11 @@ def _require_chromium() -> None:
 
 @pytest.fixture(scope="package")
 def artifacts() -> Path:
-    """Where screenshots are saved (artifacts/browser/, ignored by git)."""
+    """Where screenshots are saved (artifacts/browser/, ignored by git); the previous run's
+    are removed first, so every picture there is of this run."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
     return ARTIFACTS
 
 
@@ -95,14 +112,37 @@ def zenodo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZenodoStandIn]:
 
 
 @pytest.fixture(scope="package")
-def vre(tmp_path_factory: pytest.TempPathFactory, zenodo: ZenodoStandIn) -> Iterator[Vre]:
-    """`vre up` on a free port with its own data folder (Zenodo: the stand-in), stopped with
-    SIGTERM at the end."""
+def dachs() -> Iterator[DachsServer | None]:
+    """The IVOA tests' private DaCHS (TAP + cone search over a synthetic catalogue), when DaCHS
+    is installed (`make system-deps`); None otherwise (the IVOA browser test then skips)."""
+    if dachs_available():
+        yield None
+        return
+    with DachsServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
+def vre(zenodo: ZenodoStandIn, dachs: DachsServer | None) -> Iterator[Vre]:
+    """`vre up` on a free port with its own data folder (Zenodo: the stand-in; VO services: the
+    private DaCHS), stopped with SIGTERM at the end.
+
+    While working on the dashboard, VRE_BROWSER_URL and VRE_BROWSER_DATA point the tests at a
+    `vre up` already running (its URL and data folder) instead, which saves its start-up."""
+    running = os.environ.get("VRE_BROWSER_URL")
+    if running:
+        data = Path(os.environ["VRE_BROWSER_DATA"])
+        env = {**os.environ, "VRE_DATA": str(data)}
+        yield Vre(url=running, data=data, env=env, zenodo=zenodo, dachs=dachs)
+        return
     if not (DIST / "index.html").is_file():
         pytest.fail(
             "the dashboard is not built: run `make deps` (cd web && npm ci && npm run build)"
         )
-    folder = tmp_path_factory.mktemp("vre-browser")
+    # The embedded PostgreSQL runs as the postgres user when we are root: its data folder must
+    # be reachable by it, which pytest's own temporary folders (0700) are not.
+    folder = Path(tempfile.mkdtemp(prefix="vre-browser-"))
+    folder.chmod(0o755)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -112,6 +152,13 @@ def vre(tmp_path_factory: pytest.TempPathFactory, zenodo: ZenodoStandIn) -> Iter
         "VRE_PUBLIC_URL": url,
         "VRE_ZENODO_ZENODO__URL": zenodo.base_url,
     }
+    if dachs is not None:
+        env["VRE_IVOA_SERVICES"] = json.dumps(
+            [
+                {"name": VO_TAP, "type": "tap", "url": dachs.tap_url, "title": "DaCHS test TAP"},
+                {"name": VO_CONE, "type": "scs", "url": dachs.scs_url, "title": "Synthetic cone"},
+            ]
+        )
     env.pop("VRE_WEB__ASSETS_DIR", None)
     log_path = folder / "up.log"
     with log_path.open("w") as log:
@@ -129,7 +176,7 @@ def vre(tmp_path_factory: pytest.TempPathFactory, zenodo: ZenodoStandIn) -> Iter
                     pass
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.3)
-            yield Vre(url=url, data=folder / "data", env=env, zenodo=zenodo)
+            yield Vre(url=url, data=folder / "data", env=env, zenodo=zenodo, dachs=dachs)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -137,6 +184,7 @@ def vre(tmp_path_factory: pytest.TempPathFactory, zenodo: ZenodoStandIn) -> Iter
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")
@@ -157,11 +205,13 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-def new_context(browser: Browser, vre: Vre, *, bypass_csp: bool = False) -> BrowserContext:
-    """A fresh browser profile (own cookies) on the VRE."""
+def new_context(
+    browser: Browser, vre: Vre, *, bypass_csp: bool = False, width: int = 1280
+) -> BrowserContext:
+    """A fresh browser profile (own cookies) on the VRE, in a window `width` pixels wide."""
     context = browser.new_context(
         base_url=vre.url,
-        viewport={"width": 1280, "height": 900},
+        viewport={"width": width, "height": 900},
         bypass_csp=bypass_csp,
         accept_downloads=True,
     )
@@ -191,3 +241,45 @@ def context(browser: Browser, vre: Vre) -> Iterator[BrowserContext]:
 def page(context: BrowserContext) -> Page:
     """A page in the test's own browser profile."""
     return context.new_page()
+
+
+ANSWERED_4XX = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
+
+
+def console_errors(page: Page) -> list[str]:
+    """Console errors and uncaught exceptions of the page, collected from now on.
+
+    Chromium also logs each 4xx answer of the API as a console error; those are answers the page
+    shows in words (a refused condition, provenance not recorded yet), so they are left out —
+    a 5xx is not."""
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not ANSWERED_4XX.match(message.text):
+            errors.append(f"console: {message.text} at {message.location.get('url')}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    return errors
+
+
+def horizontal_overflow(page: Page) -> int:
+    """How many pixels the page is wider than the window (0: no sideways scrolling)."""
+    width: int = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    return width
+
+
+def overflowing_labels(page: Page) -> list[str]:
+    """Texts of the provenance picture wider than their node's box (with its padding)."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="provenance-node"]')].flatMap((a) => {
+             const box = a.querySelector("rect").getBBox();
+             const inside = (b) => b.x >= box.x && b.x + b.width <= box.x + box.width - 4;
+             return [...a.querySelectorAll("text")]
+               .filter((t) => !inside(t.getBBox()))
+               .map((t) => `${a.dataset.node}: "${t.textContent}" (${t.getBBox().width} px)`);
+           })"""
+    )
+    return found

@@ -63,7 +63,15 @@ def test_dashboard_sends_csp_and_loads_without_errors(page: Page, vre: Vre) -> N
     csp = answer.headers.get("content-security-policy", "")
     assert {p.strip() for p in csp.split(";")} >= CSP_PARTS, csp
     expect(page.get_by_role("heading", name="Workflows", level=1)).to_be_visible()
-    for name in ("Projects", "Data Lake", "Catalogue", "Zenodo", "Provenance", "Overview"):
+    for name in (
+        "Projects",
+        "Data Lake",
+        "Catalogue",
+        "Archives (IVOA)",
+        "Zenodo",
+        "Provenance",
+        "Overview",
+    ):
         page.get_by_role("navigation", name="Dashboard").get_by_role("link", name=name).click()
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         page.wait_for_load_state("networkidle")
@@ -140,6 +148,8 @@ def test_accessibility_landing_and_dashboard(
             "/app/workflows": "Workflows",
             "/app/catalogue": "Software catalogue",
             "/app/zenodo": "Zenodo",
+            "/app/ivoa": "Astronomical archives (IVOA)",
+            f"/app/search?q={slug}": "Search",
             f"/app/provenance?entity=did:{scope}:data.txt&direction=down": "Provenance",
         }
         for path, heading in views.items():
@@ -153,7 +163,7 @@ def test_accessibility_landing_and_dashboard(
         page.get_by_role("button", name="Check the reana.yaml").click()
         expect(page.get_by_test_id("spec-view")).to_be_visible()
         found["/app/workflows (errors shown)"] = _axe(page)
-        page.screenshot(path=str(artifacts / "14-axe-last-view.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "22-axe-last-view.png"), full_page=True)
     finally:
         context.close()
     bad = {path: _describe(v) for path, v in found.items() if v}

@@ -180,12 +180,16 @@ function personal(detail: string | null | undefined): string | null {
 }
 
 export function explain(problem: Problem, labels: FieldLabels = {}): Explained {
+  const fieldsOf = () =>
+    (problem.errors ?? []).filter((e) => e && typeof e === "object" && "msg" in e).map((e) => ({ label: fieldLabel(e.loc, labels), message: fieldMessage(e) }));
+  // Problems the dashboard makes itself (no type: the network, the session) are already in words.
+  if (!problem.type) {
+    return { title: problem.title, advice: problem.status === 0 ? BY_STATUS[0].advice : null, fields: fieldsOf(), detail: problem.detail ?? null };
+  }
   const slug = problemSlug(problem);
   const known = BY_TYPE[slug];
   const byStatus = BY_STATUS[problem.status] ?? { title: problem.title, advice: "" };
-  const fields = (problem.errors ?? [])
-    .filter((e) => e && typeof e === "object" && "msg" in e)
-    .map((e) => ({ label: fieldLabel(e.loc, labels), message: fieldMessage(e) }));
+  const fields = fieldsOf();
   // The service's own words help when they name what is wrong (a refused ADQL, a quota):
   // keep them unless they speak in field paths or routes.
   const ownWords = ["query-rejected", "vo-service-error", "did-exists", "member-exists", "project-exists", "invalid-slug", "quota-exceeded", "result-too-large", "scope-forbidden", "last-owner", "project-has-data", "content-conflict"];

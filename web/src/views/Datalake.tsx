@@ -559,7 +559,7 @@ export function ScopeView({ scope, query }: { scope: string; query: URLSearchPar
             <p data-testid="empty">This scope is empty: upload files above, or create a dataset below.</p>
           )
         ) : null}
-        {dids.data?.items.length ? <DidTable dids={dids.data.items} caption={`Contents of ${scope}`} /> : null}
+        {dids.data?.items.length && !dids.problem ? <DidTable dids={dids.data.items} caption={`Contents of ${scope}`} /> : null}
         <div class="row">
           {offset > 0 ? (
             <button type="button" class="secondary" onClick={() => page(Math.max(0, offset - 50))}>

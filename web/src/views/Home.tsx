@@ -8,8 +8,8 @@ import { Link, paths } from "../router";
 import type { Items, Project, RunPage } from "../types";
 
 export function HomeView() {
-  const projects = useLoad((signal) => api<Items<Project>>("/projects", { query: { filter: "mine" }, signal }), []);
-  const runs = useLoad((signal) => api<RunPage>("/workflows/runs", { query: { size: 5 }, signal }), []);
+  const projects = useLoad((signal) => api<Items<Project>>("/projects", { query: { filter: "mine" }, signal }), [], ["projects"]);
+  const runs = useLoad((signal) => api<RunPage>("/workflows/runs", { query: { size: 5 }, signal }), [], ["runs"]);
   return (
     <section>
       <h1>Overview</h1>
@@ -27,6 +27,10 @@ export function HomeView() {
           <li>
             Go to <Link href={paths.workflows()}>Workflows</Link>, pick your files as inputs, keep or edit the
             example reana.yaml, and submit: the logs follow live and the outputs land in the Data Lake.
+          </li>
+          <li>
+            Bring tables from the Virtual Observatory into a project from <Link href={paths.ivoa()}>Archives (IVOA)</Link>; find
+            anything again with the search box at the top.
           </li>
           <li>
             Look at the <strong>provenance picture</strong> of any output, and publish it with a DOI from{" "}

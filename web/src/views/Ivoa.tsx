@@ -248,6 +248,8 @@ function QueryForm({ services, service, setService, adql, setAdql }: {
               <Ident value={last.result.did} href={paths.didRef(last.result.did)} max={60} testid="vo-result-did" />
               {last.result.truncated ? " — cut at the most rows you asked for." : "."}
             </p>
+          ) : last.phase === "ERROR" ? (
+            <p>The query failed: {last.error?.detail ?? last.error?.title ?? "the service gave no reason"}.</p>
           ) : (
             <p>The query runs as a job at the service; it is listed below and its result appears there when it is done.</p>
           )}

@@ -106,12 +106,12 @@ export function ProvenanceGraphPicture({ graph: answered }: { graph: ProvGraph }
     flow,
     { nodeWidth: NODE_W, nodeHeight: NODE_H, gapX: 56, gapY: 22, margin: 12 },
   );
-  // The picture shrinks to fit its box down to 60 % (text stays legible); wider ones scroll.
+  // The picture shrinks to fit its box down to 75 % (text stays legible); wider ones scroll.
   const sizing = (el: SVGSVGElement | null) => {
     if (!el) return;
     el.style.width = "100%";
     el.style.maxWidth = `${layout.width}px`;
-    el.style.minWidth = `${Math.round(layout.width * 0.6)}px`;
+    el.style.minWidth = `${Math.round(layout.width * 0.75)}px`;
     el.style.height = "auto";
   };
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));

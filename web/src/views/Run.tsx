@@ -258,9 +258,9 @@ export function RunView({ id }: { id: string }) {
               {r.outputs.map((o) => (
                 <tr key={o.path}>
                   <td>
-                    <code class="breakable">{o.path}</code>
+                    <Ident value={o.path} max={28} code />
                   </td>
-                  <td>{o.did ? <Ident value={o.did} href={paths.didRef(o.did)} max={44} /> : "not registered"}</td>
+                  <td>{o.did ? <Ident value={o.did} href={paths.didRef(o.did)} max={36} /> : "not registered"}</td>
                   <td>{bytes(o.bytes)}</td>
                   <td>
                     <code>{o.adler32}</code>

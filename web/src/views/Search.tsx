@@ -69,7 +69,7 @@ export function SearchBox({ initial }: { initial: string }) {
       </label>
       <input id="global-search" type="search" placeholder="Search everything" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
       <button type="submit" class="secondary">
-        Search
+        Search<span class="sr-only"> everything</span>
       </button>
     </form>
   );

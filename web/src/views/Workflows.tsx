@@ -53,8 +53,21 @@ interface Findings {
   valid: boolean | null;
 }
 
+/** The reana.yaml key an error is about ("workflow.specification.steps.0.commands" → "commands: "). */
+function keyOf(path: string | null | undefined): string {
+  const key = (path ?? "").split(".").filter((p) => p && !/^\d+$/.test(p)).pop();
+  return key ? `${key}: ` : "";
+}
+
 /** REANA's messages, with what to do where the usual mistake is known. */
 export function specHint(message: string): string {
+  const typed = /^(.*) is not of type '(\w+)'$/.exec(message);
+  if (typed) {
+    const kinds: Record<string, string> = { array: "a list (one “- item” per line)", object: "a mapping (key: value lines)", string: "text", integer: "a whole number", number: "a number", boolean: "true or false" };
+    return `${typed[1]} should be ${kinds[typed[2]] ?? typed[2]}`;
+  }
+  const required = /^'([^']+)' is a required property$/.exec(message);
+  if (required) return `“${required[1]}” is missing here`;
   const unexpanded = /could not be expanded\. Please take a look to '([^']+)'/.exec(message);
   if (unexpanded) {
     const name = unexpanded[1];
@@ -74,9 +87,9 @@ function SpecLines({ text, findings }: { text: string; findings: Findings }) {
     else loose.push(item);
   };
   findings.errors.forEach((e) =>
-    add(e.line, { kind: "error", text: `${specHint(e.msg)}${e.column ? ` (column ${e.column})` : ""}` }),
+    add(e.line, { kind: "error", text: `${keyOf(e.path)}${specHint(e.msg)}${e.column ? ` (column ${e.column})` : ""}` }),
   );
-  findings.warnings.forEach((w) => add(w.line, { kind: "warning", text: specHint(w.message) }));
+  findings.warnings.forEach((w) => add(w.line, { kind: "warning", text: `${keyOf(w.path)}${specHint(w.message)}` }));
   return (
     <div class="spec-view" data-testid="spec-view">
       <h3>
