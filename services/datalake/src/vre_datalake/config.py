@@ -59,7 +59,18 @@ class RucioSettings(BaseModel):
     )
     connect_timeout: float = Field(default=3.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
-    max_connections: int = Field(default=50, gt=0)
+    max_connections: int = Field(
+        default=16,
+        gt=0,
+        description=(
+            "At most this many requests to Rucio at once; more wait for a connection (up to "
+            "`pool_timeout`). Keep it near the Rucio server's workers × threads: requests "
+            "queued inside an overloaded Rucio would each run into `read_timeout` instead."
+        ),
+    )
+    pool_timeout: float = Field(
+        default=60.0, gt=0, description="How long a request may wait for a free connection."
+    )
     keepalive_expiry_seconds: float = Field(
         default=1.0,
         gt=0,
@@ -207,8 +218,14 @@ class ProjectScopeSettings(ProjectSettings):
 
 
 class ProvenanceSettings(CommonProvenanceSettings):
-    """Provenance events of uploads and attachments, delivered through a file outbox."""
+    """Provenance events of uploads and attachments, delivered through an outbox."""
 
+    outbox: Literal["file", "database"] = Field(
+        default="file",
+        description="Where events wait for delivery: a SQLite file (`outbox_path`; the "
+        "embedded mode), or the outbox table of the datalake's own `database` (deployments: "
+        "it outlives a pod that is scaled down; migrations: vre-migrate datalake).",
+    )
     outbox_path: Path | None = Field(
         default=None,
         description="The outbox's SQLite file. None: a file in a temporary folder made at "
@@ -230,7 +247,17 @@ class DatalakeSettings(VreSettings):
     )
 
     auth: AuthSettings = Field(default_factory=AuthSettings)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    database: DatabaseSettings = Field(
+        default_factory=DatabaseSettings,
+        description="The datalake's own database: only its provenance outbox, with "
+        "provenance.outbox=database.",
+    )
+    migrations: Literal["auto", "upgrade", "verify"] = Field(
+        default="auto",
+        description="At start, with provenance.outbox=database: upgrade the outbox's schema, "
+        "or refuse to start when it is not at the newest migration; auto = verify in the "
+        "distributed mode (gateway_url set), upgrade otherwise.",
+    )
     rucio: RucioSettings = Field(default_factory=RucioSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import anyio
 import httpx
 
-from vre_common.provenance import EventSink, HttpEventSink
+from vre_common.db import Database
+from vre_common.provenance import EventSink, http_event_sink
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.backends.rucio import RucioDatalakeBackend, RucioRest
 from vre_datalake.config import DatalakeSettings, ssl_verify
+from vre_datalake.outbox import MIGRATIONS
 from vre_datalake.services.catalogue import CatalogueService
 from vre_datalake.services.dids import DidService
 from vre_datalake.services.files import FileService
@@ -43,6 +44,7 @@ class Factory:
     usage: UsageService
     resolver: ResolveService
     webdav_client: httpx.AsyncClient
+    database: Database | None
 
     @classmethod
     def create(
@@ -70,7 +72,11 @@ class Factory:
         )
         projects = ProjectScopes(settings.projects)
         policy = DatalakePolicy(backend, projects)
-        recorder = ProvenanceRecorder(backend=backend, settings=settings.provenance)
+        # the datalake's own database holds only its outbox, when configured so
+        database = Database(settings.database) if settings.provenance.outbox == "database" else None
+        recorder = ProvenanceRecorder(
+            backend=backend, settings=settings.provenance, database=database
+        )
         static_token = store.webdav_token.get_secret_value() if store.webdav_token else None
         token_mode = settings.rucio.identity_mode == "token"
 
@@ -112,25 +118,26 @@ class Factory:
             usage=UsageService(backend=backend, policy=policy, projects=projects),
             resolver=ResolveService(backend=backend, policy=policy, storage=storage),
             webdav_client=webdav_client,
+            database=database,
         )
 
     def http_event_sink(self) -> EventSink | None:
-        """The distributed mode's sink: the gateway over HTTP with the service token."""
-        settings = self.settings.provenance
-        url = self.settings.gateway_url
-        if url is None or (settings.service_token is None and settings.service_token_file is None):
-            return None
+        """The distributed mode's sink: the gateway over HTTP, as every service posts."""
+        return http_event_sink(self.settings.gateway_url, self.settings.provenance)
 
-        async def token() -> str:
-            if settings.service_token_file is not None:
-                return (await anyio.Path(settings.service_token_file).read_text()).strip()
-            assert settings.service_token is not None
-            return settings.service_token.get_secret_value()
-
-        return HttpEventSink(url, token)
+    async def prepare_database(self) -> None:
+        """Bring the outbox's schema up (or verify it), when the outbox is in the database."""
+        if self.database is None:
+            return
+        mode = self.settings.migrations
+        if mode == "auto":
+            mode = "verify" if self.settings.gateway_url else "upgrade"
+        await MIGRATIONS.prepare(self.database.engine, mode)
 
     async def aclose(self) -> None:
-        """Stop background settling, then close HTTP pools."""
+        """Stop background settling, then close HTTP pools and the database."""
         await self.uploads.aclose()
         await self.backend.aclose()
         await self.webdav_client.aclose()
+        if self.database is not None:
+            await self.database.dispose()

@@ -48,6 +48,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(factory.aclose)
+            await factory.prepare_database()
             policy: Policy | None = getattr(app.state, "policy", None)
             if policy is None and settings.gateway_url:
                 directory = HttpProjectDirectory(

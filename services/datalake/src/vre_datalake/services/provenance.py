@@ -1,11 +1,12 @@
 """The datalake's provenance events (upload, attach), recorded so that a crash loses none.
 
-The datalake has no database: each event goes to a :class:`vre_common.provenance.FileOutbox`
-*pending* just before Rucio is changed and *ready* right after; an :class:`OutboxRelay`
-delivers ready events to the gateway (in-process in the embedded mode, ``POST
-/provenance/events`` with a service token in the distributed one). An event a crash left
-pending is settled by :meth:`ProvenanceRecorder.confirm`, which asks Rucio whether the action
-happened (the file has a replica; the DIDs are in the collection).
+Each event goes to the outbox — a :class:`vre_common.provenance.FileOutbox` (embedded mode)
+or the table of the datalake's own database (:class:`~vre_common.provenance.SqlOutbox`,
+deployments) — *pending* just before Rucio is changed and *ready* right after; an
+:class:`OutboxRelay` delivers ready events to the gateway (in-process in the embedded mode,
+``POST /provenance/events`` as the service's IAM client in the distributed one). An event a
+crash left pending is settled by :meth:`ProvenanceRecorder.confirm`, which asks Rucio
+whether the action happened (the file has a replica; the DIDs are in the collection).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import anyio
 import structlog
 
+from vre_common.db import Database
 from vre_common.errors import NotFoundError
 from vre_common.provenance import (
     PENDING,
@@ -31,11 +33,13 @@ from vre_common.provenance import (
     FileOutbox,
     HttpEventSink,
     OutboxRelay,
+    SqlOutbox,
     did_id,
 )
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.config import ProvenanceSettings
 from vre_datalake.models import DidRef
+from vre_datalake.outbox import PROVENANCE_OUTBOX
 
 log = structlog.get_logger("vre.datalake.provenance")
 SERVICE = "datalake"
@@ -52,10 +56,17 @@ def did_of(entity: str) -> DidRef | None:
 class ProvenanceRecorder:
     """Records events in the outbox and runs the relay (inactive until :meth:`start`)."""
 
-    def __init__(self, *, backend: DatalakeBackend, settings: ProvenanceSettings) -> None:
+    def __init__(
+        self,
+        *,
+        backend: DatalakeBackend,
+        settings: ProvenanceSettings,
+        database: Database | None = None,
+    ) -> None:
         self._backend = backend
         self._settings = settings
-        self.outbox: FileOutbox | None = None
+        self._database = database
+        self.outbox: FileOutbox | SqlOutbox | None = None
         self.relay: OutboxRelay | None = None
         self._sink: EventSink | None = None
         self._temp_dir: Path | None = None
@@ -70,12 +81,17 @@ class ProvenanceRecorder:
         if not self._settings.enabled or sink is None:
             log.warning("provenance_not_recorded", reason="disabled" if sink else "no sink")
             return
-        path = self._settings.outbox_path
-        if path is None:
-            self._temp_dir = Path(tempfile.mkdtemp(prefix="vre-datalake-outbox-"))
-            path = self._temp_dir / "outbox.sqlite"
-            log.warning("provenance_outbox_temporary", path=str(path))
-        self.outbox = await asyncio.to_thread(FileOutbox, path)
+        if self._settings.outbox == "database":
+            if self._database is None:
+                raise RuntimeError("provenance.outbox=database needs the datalake's database")
+            self.outbox = SqlOutbox(PROVENANCE_OUTBOX, self._database.sessionmaker)
+        else:
+            path = self._settings.outbox_path
+            if path is None:
+                self._temp_dir = Path(tempfile.mkdtemp(prefix="vre-datalake-outbox-"))
+                path = self._temp_dir / "outbox.sqlite"
+                log.warning("provenance_outbox_temporary", path=str(path))
+            self.outbox = await asyncio.to_thread(FileOutbox, path)
         self._sink = sink
         self.relay = OutboxRelay(
             self.outbox,
@@ -83,6 +99,7 @@ class ProvenanceRecorder:
             interval=self._settings.relay_interval_seconds,
             confirm=self.confirm,
             pending_grace=self._settings.pending_grace_seconds,
+            name=SERVICE,
         )
         self.relay.start()
 
@@ -134,7 +151,7 @@ class ProvenanceRecorder:
         if outbox is None or relay is None:
             yield
             return
-        await outbox.add(event, state=PENDING)
+        await outbox.record(event, state=PENDING)
         try:
             yield
         except BaseException:

@@ -91,8 +91,10 @@ class AccountCalls(RucioCalls):
             raise ScopeExistsError(f"the scope {scope} exists")
         try:
             await self._accounts.provision_project(scope, account, quota_bytes)
-        finally:
+        except BaseException:
             self._scopes = (0.0, set())  # the next existence check asks Rucio
+            raise
+        self._scopes[1].add(scope)
 
     async def account_usage(self, actor: Actor) -> list[RseUsage]:
         """``GET /accounts/{account}/usage/local`` (with the limits on every RSE)."""

@@ -81,7 +81,8 @@ class ReplicaCalls(RucioCalls):
         administrators add replicas), so a new file DID's ``account`` is the service's.
         Rucio does it in one transaction: refused, nothing is registered. For a DID that
         exists Rucio keeps the DID's own size and checksums (it compares nothing), and a
-        replica that exists already is left as it is (the call is idempotent).
+        replica that exists already is left as it is: the call is idempotent, so it is sent
+        again when its connection was reset before the answer.
         """
         entry: dict[str, Any] = {
             "scope": did.scope,
@@ -98,4 +99,5 @@ class ReplicaCalls(RucioCalls):
             auth=self._privileged(actor),
             operation="add_replicas",
             json_body={"rse": rse, "files": [entry], "ignore_availability": True},
+            idempotent=True,  # sent twice, the second finds the replica and adds nothing
         )

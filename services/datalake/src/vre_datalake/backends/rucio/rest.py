@@ -217,10 +217,14 @@ class RucioRest:
         self.settings = settings
         self.base = settings.url.rstrip("/")
         self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            timeout=httpx.Timeout(
+                settings.read_timeout,
+                connect=settings.connect_timeout,
+                pool=settings.pool_timeout,
+            ),
             limits=httpx.Limits(
                 max_connections=settings.max_connections,
-                max_keepalive_connections=20,
+                max_keepalive_connections=settings.max_connections,
                 keepalive_expiry=settings.keepalive_expiry_seconds,
             ),
             verify=ssl_verify(settings.verify),

@@ -91,6 +91,7 @@ class RuleCalls(RucioCalls):
                 "activity": "User Subscriptions",
                 "comment": "upload through the VRE data lake",
             },
+            idempotent=True,  # sent twice, the second is refused as a duplicate: same effect
         )
 
     async def iter_rules(self, actor: Actor) -> AsyncIterator[Rule]:
