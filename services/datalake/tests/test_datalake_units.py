@@ -300,3 +300,49 @@ async def test_hundred_thousand_dids_stream_in_flat_memory() -> None:
     assert lines_out == count
     assert received > 10_000_000  # ≈ 13 MB of NDJSON went through …
     assert peak < 2_000_000, peak  # … with well under 2 MB allocated at any time
+
+
+async def test_checksums_beside_the_write_match_one_pass_over_the_bytes() -> None:
+    """Odd-sized pieces re-chunked, summed in threads while handed on: the same bytes in the
+    same order, and md5/adler32 of the whole."""
+    import os
+    import zlib
+
+    from vre_datalake.services.uploads import checksummed
+
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    sizes = [1, 65536, 300_001, 7, 1 << 20]
+
+    async def pieces() -> Any:
+        at, turn = 0, 0
+        while at < len(data):
+            size = sizes[turn % len(sizes)]
+            yield data[at : at + size]
+            at, turn = at + size, turn + 1
+
+    sums = Checksummer()
+    out = [chunk async for chunk in checksummed(pieces(), sums, 1 << 20)]
+    assert b"".join(out) == data
+    assert all(len(chunk) >= 1 << 20 for chunk in out[:-1])
+    assert sums.bytes == len(data)
+    assert sums.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    assert sums.adler32 == f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
+
+
+def test_pfn_layout_is_learnt_from_rucios_answer() -> None:
+    """The part before Rucio's lfn2pfn path is learnt once; a PFN no known algorithm explains
+    means asking Rucio every time."""
+    from vre_datalake.backends.rucio.rses import WriteTemplate, lfn2pfn_hash
+    from vre_datalake.models import DidRef
+
+    first = DidRef(scope="user.alice", name="run1/a.fits")
+    prefix = "file://localhost/data/VRE-DISK-1/"
+    learnt = WriteTemplate.learn(prefix + lfn2pfn_hash(first.scope, first.name), first)
+    assert learnt.algorithm == "hash"
+    other = DidRef(scope="proj.dm", name="b.txt")
+    assert learnt.pfn(other) == prefix + lfn2pfn_hash(other.scope, other.name)
+    assert learnt.pfn(other) != learnt.pfn(first)
+    assert "/proj.dm/" in str(learnt.pfn(other))  # only user.* and group.* scopes are split
+    assert "/user/alice/" in str(learnt.pfn(first))
+    unexplained = WriteTemplate.learn(prefix + "custom/a.fits", first)
+    assert unexplained.pfn(other) is None
