@@ -30,7 +30,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY libs/common/pyproject.toml libs/common/
 COPY libs/common/src libs/common/src
 COPY services/datalake/pyproject.toml services/datalake/
+COPY services/datalake/alembic services/datalake/alembic
 COPY services/datalake/src services/datalake/src
+COPY deploy/bin/vre-migrate deploy/bin/
 # vre-provision-rucio registers storage elements with the RSE helpers of libs/rucio-local
 # (httpx only; the development Rucio server in that package is never started here).
 COPY libs/rucio-local/pyproject.toml libs/rucio-local/

@@ -35,7 +35,7 @@ PROFILES = ("dev", "prod")
 SITES = {"example": "prod", "example-dev": "dev"}  # site → the profile it builds on
 NAMESPACES = {"dev": "vre-dev", "prod": "vre"}
 STATELESS = {"gateway", "datalake"}  # autoscaled; the others are single-replica on purpose
-WITH_DATABASE = {"gateway", "workflows", "catalogue", "zenodo", "ivoa"}
+WITH_DATABASE = {"gateway", "datalake", "workflows", "catalogue", "zenodo", "ivoa"}
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ExternalSecret"}  # checked structurally
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIALS_KEY")
 DIGEST = re.compile(r"^[a-z0-9.\-]+(?::\d+)?/[a-z0-9/_.\-]+@sha256:[0-9a-f]{64}$")
@@ -381,6 +381,7 @@ def test_migrations_are_jobs_of_their_own_kustomization(
         assert of_kind(objects, "Job") == {}, f"{target}: Jobs belong to the migrations"
     flags = {
         "gateway": ("VRE_MIGRATIONS", "verify"),
+        "datalake": ("VRE_DATALAKE_MIGRATIONS", "verify"),
         "workflows": ("VRE_WORKFLOWS_RUN_MIGRATIONS", "false"),
         "catalogue": ("VRE_CATALOGUE_MIGRATIONS", "verify"),
         "zenodo": ("VRE_ZENODO_MIGRATIONS", "verify"),

@@ -23,6 +23,7 @@ from tests.deploy.conftest import REPO
 SCRIPT = REPO / "deploy" / "bin" / "vre-migrate"
 PREFIX = {
     "gateway": "VRE_",
+    "datalake": "VRE_DATALAKE_",
     "workflows": "VRE_WORKFLOWS_",
     "catalogue": "VRE_CATALOGUE_",
     "zenodo": "VRE_ZENODO_",

@@ -511,6 +511,10 @@ class FileOutbox:
         async with self._lock:
             return await asyncio.to_thread(fn, *args)
 
+    async def record(self, *events: Event, state: str = READY) -> None:
+        """Record events now (as :meth:`SqlOutbox.record`)."""
+        await self.add(*events, state=state)
+
     async def add(self, *events: Event, state: str = READY) -> None:
         """Record events now (for an action that already happened)."""
         now = _now().timestamp()
