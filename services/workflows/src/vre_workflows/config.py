@@ -44,6 +44,31 @@ class ContainerSettings(BaseModel):
     )
     pids_limit: int = Field(default=4096, gt=0)
     check_timeout_seconds: float = Field(default=20.0, gt=0)
+    pull_policy: Literal["never", "missing", "always"] = Field(
+        default="missing",
+        description="Images a step names: 'missing' pulls those not in local storage before "
+        "the run's first step, 'always' pulls every one (newest), 'never' uses local images "
+        "only (a deployment without registries).",
+    )
+    allowed_registries: list[str] = Field(
+        default_factory=lambda: [
+            "docker.io",
+            "registry.cern.ch",
+            "gitlab-registry.cern.ch",
+            "ghcr.io",
+            "quay.io",
+        ],
+        description="Registries images may be pulled from (host[:port]; an image without a "
+        "registry is docker.io's); others are refused with the list.",
+    )
+    registries_conf: Path | None = Field(
+        default=None,
+        description="A registries.conf for podman (CONTAINERS_REGISTRIES_CONF): mirrors, "
+        "insecure (plain HTTP) registries.",
+    )
+    pull_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="Time limit of one image pull."
+    )
 
 
 class LocalExecutorSettings(BaseModel):

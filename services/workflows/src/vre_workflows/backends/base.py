@@ -102,6 +102,8 @@ class ImageCheck:
     image: str
     available: bool
     reason: str | None = None
+    pull: bool = False
+    """Not in local storage yet: pulled before the run's first step."""
 
 
 class ContainerRuntime(Protocol):
@@ -123,8 +125,20 @@ class ContainerRuntime(Protocol):
         env: dict[str, str],
         memory_limit_bytes: int | None,
         user: str | None,
+        pull: str = "never",
     ) -> list[str]:
-        """The argv that runs ``command`` in ``image`` with ``workspace`` mounted."""
+        """The argv that runs ``command`` in ``image`` with ``workspace`` mounted (``pull``:
+        podman's --pull, for job scripts that pull on the node)."""
+        ...
+
+    async def pull(self, image: str, log_path: Path) -> None:
+        """Pull ``image``, its progress appended to ``log_path``; the registry's answer as
+        a 422 ``ImageUnavailableError`` when it fails (missing image, registry down)."""
+        ...
+
+    @property
+    def pull_policy(self) -> str:
+        """never | missing | always."""
         ...
 
     async def stop(self, container_name: str) -> None:

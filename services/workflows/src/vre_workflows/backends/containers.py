@@ -1,4 +1,12 @@
-"""Container runtimes for the local executor: podman (rootful, locally available images only)."""
+"""Container runtimes for the local executor: podman (rootful), pulling images by policy.
+
+The pull policy (``never`` | ``missing`` | ``always``) and the allowed registries are set per
+deployment. Whether an image can be had is decided at submission, where it can be checked:
+a registry that does not answer (``GET /v2/``) or a manifest it does not have (``HEAD
+/v2/<name>/manifests/<tag>``, where the registry answers anonymously) makes the image
+unavailable there and then, with the registry's answer; the pull itself happens before the
+run's first step, its progress in the step's log.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,27 @@ import contextlib
 import os
 import re
 import shutil
+import time
+import tomllib
 from pathlib import Path
+
+import anyio
+import httpx
 
 from vre_workflows.backends.base import ImageCheck
 from vre_workflows.config import ContainerSettings
+from vre_workflows.errors import ImageUnavailableError
+
+DOCKER_HUB = "docker.io"
+_MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+_PROBE_TTL = 60.0
 
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([EPTGMK]i?|[eptgmk])?$")
 _UNITS = {
@@ -46,6 +71,40 @@ def memory_bytes(limit: str | None) -> int | None:
     return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
 
 
+def split_image(image: str) -> tuple[str, str, str]:
+    """(registry, repository, tag or digest) of an image reference, Docker's way."""
+    first, sep, rest = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = DOCKER_HUB, image
+        if "/" not in path:
+            path = f"library/{path}"
+    if "@" in path:
+        repository, _, reference = path.partition("@")
+    else:
+        repository, colon, tag = path.rpartition(":")
+        if not colon or "/" in tag:
+            repository, reference = path, "latest"
+        else:
+            reference = tag
+    return registry, repository, reference
+
+
+def _insecure_registries(conf: Path | None) -> set[str]:
+    if conf is None or not conf.exists():
+        return set()
+    try:
+        data = tomllib.loads(conf.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return set()
+    return {
+        str(r.get("location"))
+        for r in data.get("registry", [])
+        if isinstance(r, dict) and r.get("insecure")
+    }
+
+
 def container_prefix(run_id: str) -> str:
     """The prefix of the names of a run's containers."""
     return f"vre-{run_id[:13]}"
@@ -76,7 +135,60 @@ class PodmanRuntime:
         self._env = dict(os.environ)
         if settings.containers_conf is not None:
             self._env["CONTAINERS_CONF"] = str(settings.containers_conf)
+        if settings.registries_conf is not None:
+            self._env["CONTAINERS_REGISTRIES_CONF"] = str(settings.registries_conf)
+        self._insecure = _insecure_registries(settings.registries_conf)
         self._cache: dict[str, ImageCheck] = {}
+        self._probes: dict[str, tuple[float, str | None]] = {}
+
+    @property
+    def pull_policy(self) -> str:
+        """never | missing | always."""
+        return self._settings.pull_policy
+
+    def _base_url(self, registry: str) -> str:
+        host = "registry-1.docker.io" if registry == DOCKER_HUB else registry
+        scheme = "http" if registry in self._insecure else "https"
+        return f"{scheme}://{host}"
+
+    async def _registry_problem(self, image: str) -> str | None:
+        """Why ``image`` cannot be pulled, as far as its registry says up front; None: go."""
+        registry, repository, reference = split_image(image)
+        now = time.monotonic()
+        cached = self._probes.get(registry)
+        if cached is None or now - cached[0] > _PROBE_TTL:
+            try:
+                async with httpx.AsyncClient(timeout=3.0) as client:
+                    answer = await client.get(self._base_url(registry) + "/v2/")
+            except httpx.HTTPError as exc:
+                down: str | None = (
+                    f"the registry {registry} does not answer ({type(exc).__name__}: {exc})"
+                )
+            else:
+                # A registry says so in this header (also on 401); a proxy refusing the host
+                # or a web server at that address does not.
+                down = (
+                    None
+                    if "docker-distribution-api-version" in answer.headers
+                    else f"the registry {registry} does not answer as a registry (HTTP "
+                    f"{answer.status_code} to /v2/)"
+                )
+            self._probes[registry] = (now, down)
+            cached = self._probes[registry]
+        if cached[1] is not None:
+            return cached[1]
+        url = f"{self._base_url(registry)}/v2/{repository}/manifests/{reference}"
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                answer = await client.head(url, headers={"Accept": _MANIFEST_TYPES})
+        except httpx.HTTPError:
+            return None  # the pull will say
+        if answer.status_code == 404:
+            return (
+                f"the registry {registry} has no image {repository}:{reference} "
+                f"(HTTP 404 to its manifest)"
+            )
+        return None  # 200, or 401 (needs a token): the pull decides
 
     @property
     def executable(self) -> str | None:
@@ -105,10 +217,11 @@ class PodmanRuntime:
             return 124, f"podman {args[0]} did not answer in time"
         return process.returncode or 0, out.decode(errors="replace").strip()
 
-    async def check_image(self, image: str) -> ImageCheck:
-        """``podman image exists``; a positive answer is cached, a negative one is not."""
+    async def check_image(self, image: str) -> ImageCheck:  # noqa: PLR0911 - one answer per case
+        """Available locally, or pullable under the deployment's policy (see the module
+        docstring); a positive local answer is cached, nothing negative is."""
         cached = self._cache.get(image)
-        if cached is not None:
+        if cached is not None and self.pull_policy != "always":
             return cached
         if self.executable is None:
             return ImageCheck(
@@ -120,16 +233,73 @@ class PodmanRuntime:
                 ),
             )
         code, output = await self._podman("image", "exists", image)
-        if code == 0:
+        local = code == 0
+        if local and self.pull_policy != "always":
             check = ImageCheck(image=image, available=True)
             self._cache[image] = check
             return check
-        detail = "" if code == 1 else f" (podman: {output[:300]})"
-        return ImageCheck(
-            image=image,
-            available=False,
-            reason=f"image {image} is not available locally{detail}; " + how_to_provide(image),
-        )
+        detail = "" if code in (0, 1) else f" (podman: {output[:300]})"
+        if self.pull_policy == "never":
+            return ImageCheck(
+                image=image,
+                available=False,
+                reason=f"image {image} is not available locally{detail} and this deployment "
+                "pulls no images; " + how_to_provide(image),
+            )
+        registry = split_image(image)[0]
+        allowed = self._settings.allowed_registries
+        if registry not in allowed:
+            if local:
+                return ImageCheck(image=image, available=True)
+            return ImageCheck(
+                image=image,
+                available=False,
+                reason=f"image {image} is not available locally and its registry {registry} "
+                f"is not one this deployment pulls from ({', '.join(allowed) or 'none'}); "
+                + how_to_provide(image),
+            )
+        problem = await self._registry_problem(image)
+        if problem is not None:
+            if local:
+                return ImageCheck(image=image, available=True)
+            return ImageCheck(
+                image=image,
+                available=False,
+                reason=f"image {image} cannot be pulled: {problem}; " + how_to_provide(image),
+            )
+        return ImageCheck(image=image, available=True, pull=True)
+
+    async def pull(self, image: str, log_path: Path) -> None:
+        """``podman pull``, its progress appended to ``log_path``."""
+        exe = self.executable
+        if exe is None:
+            raise ImageUnavailableError(f"cannot pull {image}: podman is not installed")
+        with log_path.open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                exe,
+                "pull",
+                image,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self._env,
+            )
+        try:
+            async with asyncio.timeout(self._settings.pull_timeout_seconds):
+                code = await process.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise ImageUnavailableError(
+                f"pulling {image} took longer than {self._settings.pull_timeout_seconds:g} s"
+            ) from None
+        if code != 0:
+            text = await anyio.Path(log_path).read_text(errors="replace")
+            tail = text.strip().splitlines()[-3:]
+            answer = " ".join(line.strip() for line in tail)[-600:]
+            raise ImageUnavailableError(f"pulling {image} failed: {answer}")
+        self._cache[image] = ImageCheck(image=image, available=True)
 
     def command(
         self,
@@ -141,6 +311,7 @@ class PodmanRuntime:
         env: dict[str, str],
         memory_limit_bytes: int | None,
         user: str | None,
+        pull: str = "never",
     ) -> list[str]:
         """``podman run`` for one command of a step (options before the image)."""
         exe = self.executable or self._settings.podman
@@ -163,7 +334,7 @@ class PodmanRuntime:
             "--pids-limit",
             str(self._settings.pids_limit),
             "--pull",
-            "never",
+            pull,
         ]
         limit = memory_limit_bytes or memory_bytes(self._settings.default_memory_limit)
         if limit:
@@ -227,9 +398,19 @@ class NoContainerRuntime:
         env: dict[str, str],
         memory_limit_bytes: int | None,
         user: str | None,
+        pull: str = "never",
     ) -> list[str]:
         """Unused (no image is ever available)."""
         raise RuntimeError("containers are disabled")
+
+    async def pull(self, image: str, log_path: Path) -> None:
+        """Containers are disabled."""
+        raise ImageUnavailableError(f"cannot pull {image}: containers are disabled")
+
+    @property
+    def pull_policy(self) -> str:
+        """Nothing is pulled."""
+        return "never"
 
     async def stop(self, container_name: str) -> None:
         """Nothing to stop."""

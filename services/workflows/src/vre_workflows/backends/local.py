@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from vre_common.errors import VreError
 from vre_workflows.backends.base import (
     ContainerRuntime,
     ExecutionOutcome,
@@ -313,6 +314,9 @@ class LocalWorkflowBackend:
         paths_logs = job.logs_dir
         paths_logs.mkdir(parents=True, exist_ok=True)
         (job.tmp_dir / "cache").mkdir(parents=True, exist_ok=True)
+        failure = await self.pull_images(job, reporter)
+        if failure is not None:
+            return failure
         for step in job.steps:
             if step.status == "finished":
                 continue
@@ -328,6 +332,35 @@ class LocalWorkflowBackend:
             if status != "finished":
                 return ExecutionOutcome(status, message)  # type: ignore[arg-type]
         return ExecutionOutcome("finished")
+
+    async def pull_images(self, job: RunJob, reporter: RunReporter) -> ExecutionOutcome | None:
+        """Pull the images the run's container steps need (by the pull policy) before any step
+        runs; the first that cannot be pulled fails the run with the registry's answer."""
+        seen: set[str] = set()
+        for step in job.steps:
+            if step.execution != "container" or step.status == "finished" or not step.image:
+                continue
+            if step.image in seen:
+                continue
+            seen.add(step.image)
+            check = await self._runtime.check_image(step.image)
+            if not check.pull:
+                continue
+            log_path = job.paths.step_log(step.position)
+            _log_line(
+                log_path,
+                f"[vre] pulling {step.image} (pull policy {self._runtime.pull_policy})",
+            )
+            try:
+                await self._runtime.pull(step.image, log_path)
+            except VreError as exc:
+                _log_line(log_path, f"[vre] {exc.detail}")
+                await reporter.step_finished(step.position, "failed", None, exc.detail)
+                return ExecutionOutcome(
+                    "failed", exc.detail, error={"title": exc.title, "detail": exc.detail}
+                )
+            _log_line(log_path, f"[vre] pulled {step.image}")
+        return None
 
     async def _run_serial_step(
         self, job: RunJob, step: StepPlan, log_path: Path

@@ -569,6 +569,7 @@ class SlurmWorkflowBackend:
                     },
                     memory_limit_bytes=memory_bytes(step.memory_limit),
                     user=step.user,
+                    pull=self._runtime.pull_policy,
                 )
                 run = shlex.join(argv)
             else:
