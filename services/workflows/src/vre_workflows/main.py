@@ -14,7 +14,7 @@ from vre_common.readiness import install_readiness
 from vre_workflows.backends.base import ContainerRuntime, DatalakePort
 from vre_workflows.config import WorkflowsSettings
 from vre_workflows.factory import build_components
-from vre_workflows.handlers import credentials, runs, validate
+from vre_workflows.handlers import credentials, records, runs, validate
 
 DESCRIPTION = """\
 Reproducible workflow runs on a **local executor**, on **REANA** or on a **Slurm** cluster
@@ -71,6 +71,7 @@ def create_app(
     app.state.validator = validator or build_validator(settings.auth)
     app.include_router(validate.router)
     app.include_router(runs.router)
+    app.include_router(records.router)
     app.include_router(credentials.router)
     # Workflow backends (REANA servers, the Slurm controller) are external systems: reported
     # with their reason, without making this process unready.
