@@ -65,6 +65,9 @@ from vre_datalake.storage.base import ObjectStore, StorageRouter
 
 log = structlog.get_logger("vre.datalake.uploads")
 
+# Bytes summed and written per hand-off to the worker threads (at least storage.chunk_size):
+# each hand-off costs a thread wake-up, which a busy machine makes expensive.
+UPLOAD_CHUNK = 4 << 20
 SETTLE_FIRST_DELAY = 0.5  # seconds between attempts to settle a lost registration: doubling…
 SETTLE_MAX_DELAY = 5.0  # …up to this (one cheap call to a Rucio that may be back)
 SETTLE_GIVE_UP = 24 * 3600.0  # then the case is left to an operator (logged, bytes kept)
@@ -315,7 +318,8 @@ class Upload:
 
     async def receive(self, body: AsyncIterator[bytes]) -> None:
         """Write the body under the temporary name, checksummed on the way, and check it."""
-        chunks = checksummed(body, self.sums, self._owner.settings.chunk_size)
+        size = max(self._owner.settings.chunk_size, UPLOAD_CHUNK)
+        chunks = checksummed(body, self.sums, size)
         async with contextlib.aclosing(chunks):
             await self.store.write(self.temp, chunks, token=self._token)
         self.stage = Stage.WRITTEN
