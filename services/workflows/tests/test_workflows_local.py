@@ -429,3 +429,27 @@ def _ts(value: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(value).timestamp()
+
+
+async def test_personal_run_outputs_land_in_the_submitters_own_scope(wf: Harness) -> None:
+    """No ``output`` given: the outputs go to user.<name> in a dataset named after the run;
+    a run whose outputs could not be registered does not end as a plain ``finished``."""
+    spec = serial_spec(
+        [step("make", "echo 42 > answer.txt && echo 7 > other.txt")],
+        outputs=["answer.txt", "other.txt"],
+    )
+    run = await wf.submit(spec=spec, name="mine")
+    assert run["destination"]["scope"] == "user.alice"
+    done = await wf.wait(run["id"])
+    assert done["status"] == "finished", done
+    assert done["output_dataset"] == f"user.alice:mine-{run['id'][:8]}"
+    registered = {o["path"]: o["did"] for o in done["outputs"]}
+    assert wf.datalake.files[registered["answer.txt"]].path.read_bytes() == b"42\n"
+    assert done["provenance_did"]
+
+    wf.datalake.fail_upload_of = "other.txt"
+    refused = await wf.submit(spec=spec, name="refused")
+    failed = await wf.wait(refused["id"])
+    assert failed["status"] == "failed", failed
+    assert "refused" in failed["error"]["detail"]
+    assert {o["path"]: o["did"] is not None for o in failed["outputs"]}["other.txt"] is False
