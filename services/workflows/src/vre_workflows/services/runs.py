@@ -39,6 +39,7 @@ from vre_workflows.services.queue import RunManager, Ticket
 from vre_workflows.services.validation import ValidationService, invalid, parse
 from vre_workflows.spec import (
     check_relative_path,
+    declared_outputs,
     default_parameters,
     images,
     serial_steps,
@@ -163,7 +164,9 @@ class RunService:
     ) -> Run:
         """Validate and accept a run; it starts once the request has committed."""
         parsed = parse(body.spec)
-        destination = await self._destination(user, token, body.project, body.output)
+        destination = await self._destination(
+            user, token, body.project, body.output, declares=any(declared_outputs(parsed.spec))
+        )
         return await self._submit(
             user,
             token,
@@ -198,13 +201,15 @@ class RunService:
         token: str | None,
         project: str | None,
         output: OutputDestination | None,
+        *,
+        declares: bool = True,
     ) -> OutputDestination | None:
         """Check ``runs.submit`` for a project run; its outputs go to the project's scope.
 
         A personal run's outputs go to the submitter's own scope unless it names another
         destination (none only where no Data Lake is configured)."""
         if project is None:
-            if output is None and token is not None:
+            if output is None and token is not None and declares:
                 scope = await self._datalake.own_scope(token)
                 return OutputDestination(scope=scope) if scope else None
             return output
