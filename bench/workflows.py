@@ -1,5 +1,6 @@
 """Workflows: submission → running latency, 50 concurrent runs under a limit of 4, and staging a
-Data Lake input by hard link vs copy — the local backend served by uvicorn in its own process.
+Data Lake input by hard link vs copy — the local backend served by uvicorn in its own process;
+then the same service on a real one-node Slurm cluster.
 
 - 30 sequential single-step runs (``echo``; 10 with --quick): time from sending ``POST /runs``
   to the run's recorded ``started_at`` (p50/p99; target p50 < 300 ms), against spawning the
@@ -11,6 +12,10 @@ Data Lake input by hard link vs copy — the local backend served by uvicorn in 
   datalake service and staged into a run's workspace. The service copies when it runs as root
   (root ignores the read-only bit that protects a hard-linked replica), so the two ways are
   also timed directly with the service's own ``link_or_copy`` on the same replica.
+
+- on Slurm (where slurm-wlm and munge are installed and we are root): submission → running
+  of single-step runs and the overhead per step of a 3-step run (wall time ÷ 3, beside the same
+  run on the local executor), against a bare ``sbatch --wait`` of the same command.
 
 Run as ``python -m bench.workflows CONFIG.json`` it is the workflows server itself.
 """
@@ -450,6 +455,118 @@ def _direct_staging(replica: Path, adler32: str, tmp: Path, reps: int, label: st
     ]
 
 
+def _start_server(
+    tmp: Path, name: str, keyfile: Path, settings: dict[str, Any]
+) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    config = tmp / f"{name}.json"
+    config.write_text(json.dumps({"port": port, "keyfile": str(keyfile), "settings": settings}))
+    log = tmp / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.workflows", str(config)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    _wait_up(url, proc, log, f"{name} server")
+    return url, proc
+
+
+async def _per_step(http: httpx.AsyncClient, backend: str, reps: int) -> tuple[float, float]:
+    """(submission → running p50 of one-step runs, wall time per step of 3-step runs), in s."""
+    one = {"spec": _spec("echo hello"), "backend": backend}
+    three = _spec("true")
+    steps = three["workflow"]["specification"]["steps"]
+    steps += [dict(steps[0], name="two"), dict(steps[0], name="three")]
+    await _wait(http, (await _submit(http, one))[0]["id"], every=0.05)  # warm-up
+    to_running, per_step = [], []
+    for _ in range(reps):
+        run, sent = await _submit(http, one)
+        done = await _wait(http, run["id"], every=0.05)
+        to_running.append(_ts(done["started_at"]) - sent)
+        run, _ = await _submit(http, {"spec": three, "backend": backend})
+        done = await _wait(http, run["id"], every=0.05)
+        per_step.append((_ts(done["finished_at"]) - _ts(done["started_at"])) / 3)
+    return statistics.median(to_running), statistics.median(per_step)
+
+
+def _bare_sbatch(env: dict[str, str], reps: int) -> float:
+    """``sbatch --wait`` of the step's command, p50 in s."""
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        subprocess.run(
+            ["sbatch", "--wait", "--quiet", "--output=/dev/null", "--wrap", "bash -c 'echo hello'"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _slurm_rows(tmp: Path, keyfile: Path, headers: dict[str, str], reps: int) -> list[Row]:
+    from services.workflows.tests.support.slurm import missing_binaries, running_cluster
+
+    missing = missing_binaries()
+    if missing or os.geteuid() != 0:
+        why = f"missing {', '.join(missing)}" if missing else "needs root"
+        return [Row("workflows", f"Slurm rows skipped ({why})", float("nan"), "")]
+    rows: list[Row] = []
+    with running_cluster(tmp / "slurm") as cluster:
+        settings = {
+            "data_dir": str(tmp / "wf-slurm"),
+            "database": {"url": f"sqlite+aiosqlite:///{tmp}/workflows-slurm.db"},
+            "local": {
+                "max_concurrent_runs": LIMIT,
+                "allow_host_execution": True,
+                "containers": {"runtime": "none"},
+            },
+            "slurm": {"enabled": True, "slurm_conf": str(cluster.conf), "poll_seconds": 0.1},
+        }
+        url, proc = _start_server(tmp, "workflows-slurm", keyfile, settings)
+        try:
+
+            async def measure() -> tuple[float, float, float, float]:
+                async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as http:
+                    local = await _per_step(http, "local", reps)
+                    slurm = await _per_step(http, "slurm", reps)
+                return (*local, *slurm)
+
+            local_run, local_step, slurm_run, slurm_step = asyncio.run(measure())
+            bare = _bare_sbatch(cluster.env, reps)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    rows += [
+        Row("workflows", "baseline: bare sbatch --wait of the step's command p50", bare, "s"),
+        Row(
+            "workflows",
+            f"Slurm: submission → running p50 ({reps} one-step runs)",
+            slurm_run,
+            "s",
+            baseline=bare,
+        ),
+        Row("workflows", "local: submission → running p50 (same runs)", local_run, "s"),
+        Row(
+            "workflows",
+            f"Slurm: wall time per step of a 3-step run p50 ({reps} runs)",
+            slurm_step,
+            "s",
+            baseline=bare,
+        ),
+        Row(
+            "workflows",
+            "local: wall time per step of the same 3-step run p50",
+            local_step,
+            "s",
+        ),
+    ]
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
     """Measure and return the table rows."""
     from vre_rucio_local import LocalRucio, LocalRucioConfig
@@ -540,6 +657,7 @@ def run(quick: bool = False) -> list[Row]:
             rows.extend(
                 _direct_staging(replica, resolved["adler32"], tmp, 2 if quick else 3, label)
             )
+            rows.extend(_slurm_rows(tmp, keyfile, headers, 3 if quick else 8))
         finally:
             for proc in procs:
                 proc.terminate()
