@@ -147,6 +147,7 @@ openapi: $(VENV)/.stamp
 docs: openapi
 	$(VENV)/bin/python tools/gen_config_reference.py
 	$(VENV)/bin/python tools/gen_prometheus_rule.py   # the PrometheusRule from deploy/monitoring/rules.yml
+	$(VENV)/bin/python tools/gen_architecture.py      # the pictures of docs/architecture.md
 	$(VENV)/bin/python -m vre_gateway.problem_types   # docs/problems.md: a page per problem type
 	@# The client's API reference from its docstrings (pdoc), as static HTML.
 	$(VENV)/bin/pdoc --docformat markdown -o build/client-api vre
