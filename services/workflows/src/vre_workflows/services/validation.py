@@ -93,6 +93,17 @@ def _message(item: dict[str, Any], path: list[str | int]) -> str:
             f"'{key}' is empty (YAML reads a key with nothing after it as null): "
             f"give {wanted}, or remove the key"
         )
+    validator = item.get("validator")
+    if validator == "pattern" and path and path[-1] in ("kubernetes_memory_limit",):
+        return f"not a memory size Kubernetes understands (write e.g. 8Gi, 512Mi or 2G): {message}"
+    text = item.get("text")
+    if (
+        validator == "type"
+        and isinstance(text, str)
+        and item.get("expected") in ("integer", "number")
+        and text.strip().lstrip("-").isdigit()
+    ):
+        return f"{message}: write the number without quotes ({text.strip()})"
     return message
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -81,6 +82,28 @@ def _captured() -> Iterator[list[str]]:
             lines.extend(line for line in text.splitlines() if line.strip())
 
 
+_FRAME = re.compile(r'^\s+File ".*", line \d+')
+_CARETS = re.compile(r"^\s*[~^]+\s*$")
+
+
+def _without_tracebacks(lines: list[str]) -> list[str]:
+    """The engines' words without Python's stack frames (a person cannot act on those)."""
+    kept: list[str] = []
+    skip_code = False
+    for line in lines:
+        if skip_code:
+            skip_code = False
+            if line.startswith("    "):
+                continue
+        if line.startswith("Traceback (most recent call last)") or _CARETS.match(line):
+            continue
+        if _FRAME.match(line):
+            skip_code = True
+            continue
+        kept.append(line)
+    return kept
+
+
 def _reason(exc: BaseException, output: list[str]) -> str:
     if isinstance(exc, SystemExit):
         message = exc.code if isinstance(exc.code, str) else ""
@@ -89,9 +112,10 @@ def _reason(exc: BaseException, output: list[str]) -> str:
     tail = [
         line for line in output if "UserWarning" not in line and "import pkg_resources" not in line
     ]
-    details = "\n".join(tail[-_TAIL_LINES:])
+    details = "\n".join(_without_tracebacks(tail)[-_TAIL_LINES:])
     if details and details not in message:
         message = f"{message}\n{details}" if message else details
+    message = "\n".join(_without_tracebacks([x for x in message.splitlines() if x.strip()]))
     return message.strip() or type(exc).__name__
 
 

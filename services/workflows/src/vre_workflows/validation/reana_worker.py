@@ -94,6 +94,9 @@ def _error_entry(error: Any, prefix: list[Any] | None = None) -> dict[str, Any]:
         "validator": str(error.validator),
         "schema_path": [str(p) for p in error.absolute_schema_path],
     }
+    if error.validator == "type" and isinstance(error.instance, str):
+        entry["text"] = error.instance[:200]
+        entry["expected"] = error.validator_value
     if error.instance is None:
         # An empty YAML key ("files:") is null: the service words this for a person.
         entry["null"] = True
