@@ -117,6 +117,7 @@ async def _rucio_state(rucio: LocalRucio, scope: str) -> tuple[dict[str, Any], s
         return files, set(scopes.json())
 
 
+@pytest.mark.slow  # about a minute on this 2-core machine
 async def test_many_researchers_at_once(
     vre: tuple[str, TestIssuer], rucio_server: LocalRucio
 ) -> None:
