@@ -143,3 +143,25 @@ def _json_only_operations(app: FastAPI) -> set[tuple[str, str]]:
 
 async def _noop(_: FastAPI) -> AsyncIterator[None]:
     yield
+
+
+# What an outer VRE app (the embedded gateway) already does for the apps it mounts in its own
+# process: the request id, the metrics (counted under the mounted app's service name), the
+# caller's origin and HEAD as GET. JsonOnlyMiddleware stays: it knows the mounted app's routes.
+SHARED_MIDDLEWARE: frozenset[Any] = frozenset(
+    {RequestIdMiddleware, MetricsMiddleware, RequestOriginMiddleware, HeadMiddleware}
+)
+
+
+def share_outer_middleware(app: FastAPI) -> FastAPI:
+    """Make ``app`` rely on the middleware of the VRE app that mounts it in-process, so that a
+    request runs it once instead of once per app; call before ``app`` serves a request.
+
+    Only for apps that are mounted under another :func:`create_base_app` app: served on its
+    own, ``app`` would have no request ids or metrics.
+    """
+    if app.middleware_stack is not None:
+        raise RuntimeError(f"{app.title}: its middleware is built already (it has served)")
+    app.user_middleware = [m for m in app.user_middleware if m.cls not in SHARED_MIDDLEWARE]
+    app.state.outer_middleware = True
+    return app

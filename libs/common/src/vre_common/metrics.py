@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
@@ -40,14 +41,19 @@ class MetricsMiddleware:
 
     The route is read from the scope after the app handled the request (Starlette records
     the matched route there), so no extra matching is done. A request that a mounted app
-    handled is left to that app's own middleware (no double counting); one forwarded by a
-    proxy mount is labelled with the mount's path.
+    handled is counted once: here, under the mounted app's service name, when that app
+    shares this middleware (:func:`vre_common.app.share_outer_middleware`, the embedded
+    gateway's services), else by that app's own middleware; one forwarded by a proxy mount
+    is labelled with the mount's path.
     """
 
     def __init__(self, app: ASGIApp, *, service: str, router_app: ASGIApp | None = None) -> None:
         self.app = app
         self.service = service
         self.router_app = router_app
+        # Label children by (service, method, route, status): labels() takes a lock and
+        # checks its arguments on every call; the set of keys is bounded by the routes.
+        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,14 +72,25 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             handler_app = scope.get("app")
-            if self.router_app is None or handler_app is None or handler_app is self.router_app:
+            service: str | None = self.service
+            if not (
+                self.router_app is None or handler_app is None or handler_app is self.router_app
+            ):
+                state = getattr(handler_app, "state", None)
+                shares = getattr(state, "outer_middleware", False)
+                service = getattr(state, "service_name", None) if shares else None
+            if service is not None:
                 route = scope.get("route")
                 template = str(getattr(route, "path", "<unmatched>")) if route else "<unmatched>"
-                method = scope["method"]
-                REQUESTS.labels(self.service, method, template, str(status)).inc()
-                REQUEST_SECONDS.labels(self.service, method, template).observe(
-                    time.perf_counter() - start
-                )
+                key = (service, scope["method"], template, str(status))
+                children = self._children.get(key)
+                if children is None:
+                    children = self._children[key] = (
+                        REQUESTS.labels(*key),
+                        REQUEST_SECONDS.labels(*key[:3]),
+                    )
+                children[0].inc()
+                children[1].observe(time.perf_counter() - start)
 
 
 async def metrics_endpoint(_: Request) -> Response:

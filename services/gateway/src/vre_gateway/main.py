@@ -13,8 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.routing import Mount
 
-from vre_common.app import create_base_app
+from vre_common.app import create_base_app, share_outer_middleware
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.errors import VreError, set_problem_base
 from vre_common.policy import Policy
@@ -133,9 +134,15 @@ def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
     web = _install_web(app, settings, validator, resources, dev_issuer)
     for name, sub in apps.items():
         sub.state.validator = validator
-        app.mount(f"/{name}", sub, name=name)
+        app.mount(f"/{name}", share_outer_middleware(sub), name=name)
     for name, proxy in proxies.items():
         app.mount(f"/{name}", proxy, name=name)
+    # The services' prefixes first: most requests are theirs, and a mount matches on its prefix
+    # alone, while the gateway's own routes (and the web pages) are tried one by one.
+    mounted = {*apps, *proxies}
+    app.router.routes.sort(
+        key=lambda route: not (isinstance(route, Mount) and route.name in mounted)
+    )
 
     http = httpx.AsyncClient(timeout=httpx.Timeout(3.0))
 
