@@ -108,3 +108,57 @@ async def test_the_relay_posts_events_as_its_client(oidc_provider: Any, tmp_path
         assert (await relay_sink.deliver([event])).duplicates == 1
         assert tokens.fetches == fetched + 1
     await keys.aclose()
+
+
+async def test_kept_fresh_for_synchronous_users(oidc_provider: Any) -> None:
+    """keep_fresh fetches at once and again before expiry (here: every second, since the
+    margin is longer than the tokens live); `current` always holds the newest."""
+    import asyncio
+
+    tokens = ClientCredentialsToken(client_settings(oidc_provider, refresh_margin_seconds=1e6))
+    assert tokens.current is None
+    task = asyncio.create_task(tokens.keep_fresh())
+    try:
+        for _ in range(200):
+            if tokens.fetches >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert tokens.fetches >= 2
+        assert tokens.current is not None
+    finally:
+        task.cancel()
+
+
+async def test_the_datalake_writes_to_storage_with_its_own_token(oidc_provider: Any) -> None:
+    """storage.webdav_client: the datalake's storage token comes from IAM, not a static
+    string in a Secret; the lifespan keeps it fresh."""
+    import asyncio
+
+    from vre_datalake.backends.base import Actor
+    from vre_datalake.config import DatalakeSettings, StorageSettings
+    from vre_datalake.main import create_app
+
+    settings = DatalakeSettings(
+        auth=AuthSettings(issuers=[oidc_provider.issuer], audience="vre"),
+        storage=StorageSettings(
+            webdav_client=client_settings(oidc_provider, scope="storage.read:/ storage.modify:/")
+        ),
+    )
+    app = create_app(settings)
+    factory = app.state.factory
+    async with app_client(app):
+        for _ in range(200):
+            if factory.storage_tokens.current:
+                break
+            await asyncio.sleep(0.05)
+        token = factory.uploads.storage_token(
+            Actor(account="alice", scope="user.alice", user_key="iss|alice")
+        )
+        assert token == factory.storage_tokens.current
+        keys = OidcKeySource(settings.auth)
+        try:
+            principal = await TokenValidator(settings.auth, keys).validate(token)
+        finally:
+            await keys.aclose()
+        assert principal.client_id == CLIENT_ID
+        assert principal.has_scope("storage.modify:/")

@@ -12,10 +12,13 @@ import asyncio
 import time
 
 import httpx
+import structlog
 
-from vre_common.errors import BadGatewayError
+from vre_common.errors import BadGatewayError, VreError
 from vre_common.http import backend_call
 from vre_common.settings import ClientCredentialsSettings
+
+log = structlog.get_logger("vre.client_credentials")
 
 
 class ClientCredentialsToken:
@@ -30,6 +33,29 @@ class ClientCredentialsToken:
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
         self.fetches = 0
+
+    @property
+    def current(self) -> str | None:
+        """The last token fetched (for callers that cannot wait; see :meth:`keep_fresh`)."""
+        return self._token
+
+    async def keep_fresh(self, *, retry_seconds: float = 10.0) -> None:
+        """Fetch now, then again shortly before each token expires; runs until cancelled.
+
+        For synchronous users of :attr:`current` (the datalake's storage writes). A failed
+        fetch is logged and retried after ``retry_seconds``; the old token stays current.
+        """
+        while True:
+            try:
+                await self()
+                wait = max(self._expires_at - self.settings.refresh_margin_seconds, 0.0)
+                wait = max(wait - time.monotonic(), 1.0)
+            except VreError as exc:
+                log.warning(
+                    "client_token_fetch_failed", client=self.settings.client_id, error=exc.detail
+                )
+                wait = retry_seconds
+            await asyncio.sleep(wait)
 
     def invalidate(self) -> None:
         """Forget the token (the next call fetches one): after a 401 from its audience."""

@@ -9,7 +9,13 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from vre_common.settings import AuthSettings, DatabaseSettings, ProjectSettings, VreSettings
+from vre_common.settings import (
+    AuthSettings,
+    ClientCredentialsSettings,
+    DatabaseSettings,
+    ProjectSettings,
+    VreSettings,
+)
 from vre_common.settings import ProvenanceSettings as CommonProvenanceSettings
 
 IdentityMode = Literal["service", "token"]
@@ -157,8 +163,15 @@ class StorageSettings(BaseModel):
     webdav_token: SecretStr | None = Field(
         default=None,
         description=(
-            "Bearer token for WebDAV storage in service mode (token mode forwards the user's)."
+            "Bearer token for WebDAV storage in service mode (token mode forwards the user's). "
+            "A static token expires and is not rotated: prefer webdav_client."
         ),
+    )
+    webdav_client: ClientCredentialsSettings | None = Field(
+        default=None,
+        description="An IAM client with storage scopes (e.g. 'storage.read:/ storage.modify:/') "
+        "and the storage's audience: the datalake fetches its own token for WebDAV storage in "
+        "service mode and renews it before it expires (instead of webdav_token).",
     )
     webdav_verify: bool | str = Field(
         default=True, description="TLS verification for WebDAV storage: bool or CA bundle path."

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from vre_common.client_credentials import ClientCredentialsToken
 from vre_common.db import Database
 from vre_common.provenance import EventSink, http_event_sink
 from vre_datalake.backends.base import Actor, DatalakeBackend
@@ -45,6 +46,7 @@ class Factory:
     resolver: ResolveService
     webdav_client: httpx.AsyncClient
     database: Database | None
+    storage_tokens: ClientCredentialsToken | None = None
 
     @classmethod
     def create(
@@ -79,9 +81,16 @@ class Factory:
         )
         static_token = store.webdav_token.get_secret_value() if store.webdav_token else None
         token_mode = settings.rucio.identity_mode == "token"
+        storage_tokens = (
+            ClientCredentialsToken(store.webdav_client) if store.webdav_client else None
+        )
 
         def storage_token(actor: Actor) -> str | None:
-            return actor.bearer if token_mode else static_token
+            if token_mode:
+                return actor.bearer
+            if storage_tokens is not None:  # kept fresh by the app's lifespan
+                return storage_tokens.current
+            return static_token
 
         return cls(
             settings=settings,
@@ -119,6 +128,7 @@ class Factory:
             resolver=ResolveService(backend=backend, policy=policy, storage=storage),
             webdav_client=webdav_client,
             database=database,
+            storage_tokens=storage_tokens,
         )
 
     def http_event_sink(self) -> EventSink | None:

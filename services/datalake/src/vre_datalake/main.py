@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -49,6 +50,9 @@ def create_app(
         async with AsyncExitStack() as stack:
             stack.push_async_callback(factory.aclose)
             await factory.prepare_database()
+            if factory.storage_tokens is not None:  # the storage token, renewed in time
+                refresher = asyncio.create_task(factory.storage_tokens.keep_fresh())
+                stack.callback(refresher.cancel)
             policy: Policy | None = getattr(app.state, "policy", None)
             if policy is None and settings.gateway_url:
                 directory = HttpProjectDirectory(
