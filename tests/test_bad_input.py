@@ -60,7 +60,7 @@ def assert_problem(response: httpx.Response, *statuses: int) -> dict[str, Any]:
     assert media == PROBLEM, (response.status_code, media, response.text[:300])
     body: dict[str, Any] = response.json()
     assert body["status"] == response.status_code, body
-    assert body["type"].startswith("https://"), body
+    assert "/problems/" in body["type"], body  # resolves to the problem type's page
     assert body["title"], body
     return body
 
@@ -548,3 +548,79 @@ def test_token_in_query_string_with_invalid_header(
     assert_problem(response, 400, 401)
     out, err = capfd.readouterr()
     assert token.rsplit(".", 1)[-1] not in out + err
+
+
+# --------------------------------------------------------- problems a person can act on (19)
+
+
+def test_json_syntax_errors_say_line_column_and_reason(
+    http: httpx.Client, alice: dict[str, str]
+) -> None:
+    """A codemeta.json with a missing comma on line 3 (as a person writes one)."""
+    body = b'{\n  "name": "gammapy",\n  "version": "1.2"\n  "description": "x"\n}\n'
+    for path in ("/catalogue/software", "/projects", "/zenodo/depositions"):
+        response = http.post(
+            path, content=body, headers={**alice, "Content-Type": "application/json"}
+        )
+        problem = assert_problem(response, 400)
+        assert (problem["line"], problem["column"]) == (4, 3), problem
+        assert problem["reason"] == "Expecting ',' delimiter", problem
+        assert "line 4, column 3" in problem["detail"]
+        page = http.get(problem["type"], headers={"Accept": "application/json"})
+        assert page.status_code == 200, problem["type"]
+        assert page.json()["type"] == "malformed-body"
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        ("/catalogue/software", "application/yaml", b"name: gammapy\nversion: '1.2'\n"),
+        ("/projects", "multipart/form-data; boundary=x", b"--x\r\n\r\nname\r\n--x--\r\n"),
+        ("/datalake/rules", "text/plain", b'{"dids": ["user.alice:x"]}'),
+        ("/zenodo/imports", "application/x-www-form-urlencoded", b"doi=10.5281/zenodo.1"),
+    ],
+)
+def test_other_media_types_on_json_routes_are_415(
+    http: httpx.Client, alice: dict[str, str], path: str, content_type: str, body: bytes
+) -> None:
+    response = http.post(path, content=body, headers={**alice, "Content-Type": content_type})
+    problem = assert_problem(response, 415)
+    assert problem["accepted"] == ["application/json"]
+    assert response.headers["accept-post"] == "application/json"
+
+
+def test_a_boolean_is_no_lifetime(http: httpx.Client, alice: dict[str, str], scope: str) -> None:
+    """PATCH /datalake/rules/{id} with {"lifetime": false} was a rule expiring now."""
+    made = http.post(
+        "/datalake/rules",
+        json={"dids": [f"{scope}:bad-input/ok.txt"], "rse_expression": "VRE-DISK-2"},
+        headers=alice,
+    )
+    assert made.status_code == 201, made.text
+    rule = made.json()["ids"][0]
+    try:
+        for bad in (False, True, 1.5, "3600", 0):
+            response = http.patch(f"/datalake/rules/{rule}", json={"lifetime": bad}, headers=alice)
+            problem = assert_problem(response, 422)
+            assert problem["errors"][0]["loc"] == ["body", "lifetime"], problem
+        assert http.get(f"/datalake/rules/{rule}", headers=alice).json()["expires_at"] is None
+    finally:
+        http.delete(f"/datalake/rules/{rule}", headers=alice)
+
+
+def test_a_shadowed_route_answers_405_with_every_method_of_the_path(
+    http: httpx.Client, alice: dict[str, str]
+) -> None:
+    response = http.patch("/catalogue/software/search", json={}, headers=alice)
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET, HEAD"
+    # A path with several routes: every method of every route is allowed.
+    response = http.put("/datalake/rules", headers=alice)
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET, HEAD, POST"
+
+
+def test_a_short_token_is_counted_in_characters(http: httpx.Client, alice: dict[str, str]) -> None:
+    response = http.put("/zenodo/credentials", json={"token": "secret"}, headers=alice)
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["msg"] == "should have at least 8 characters (6 given)"
