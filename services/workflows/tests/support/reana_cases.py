@@ -265,6 +265,36 @@ outputs:
             "inputs.yaml": SNAKE_INPUTS,
         },
     ),
+    # Snakemake with plain parameters (no `input` file) that the Snakefile reads from its config.
+    # REANA's snakemake engine runs it with config=inputs.parameters
+    # (reanahub/reana-workflow-engine-snakemake@eaf8dd3d1b runner.py), and so do we; reana-client
+    # validate loads the Snakefile without them and stops on the KeyError.
+    Case(
+        name="snakemake-parameters-as-config",
+        source="cms-opendata-processing-tasks/FullSimulationReanaWorkflow@a3ca830f32 (reana.yaml)",
+        reana_yaml="""\
+version: 0.9.4
+inputs:
+  files: [workflow/Snakefile]
+  parameters:
+    record_id: 72677
+    events: 10
+workflow:
+  file: workflow/Snakefile
+  type: snakemake
+  resources:
+    cvmfs: [cms.cern.ch]
+""",
+        files={
+            "workflow/Snakefile": (
+                'rule all:\n    input: expand("events_{n}.txt", n=range(config["events"]))\n\n'
+                'rule simulate:\n    output: "events_{n}.txt"\n'
+                '    params: record=config["record_id"]\n'
+                '    shell: "echo {params.record} > {output}"\n'
+            )
+        },
+        official_valid=False,
+    ),
     # A Snakefile that does not parse: REANA's loader refuses it, at workflow.file.
     Case(
         name="snakemake-syntax-error",

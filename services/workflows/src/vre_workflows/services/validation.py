@@ -210,7 +210,9 @@ class ValidationService:
         checked: list[str] = []
         unchecked: list[UncheckedFile] = []
         if not errors and kind in ENGINES:
-            engine = await self._check_engine(parsed, files, more_inputs=more_inputs)
+            engine = await self._check_engine(
+                parsed, files, more_inputs=more_inputs, parameters=parameters
+            )
             errors += engine.errors
             warnings += engine.warnings
             checked, unchecked = engine.checked_files, engine.unchecked
@@ -308,7 +310,12 @@ class ValidationService:
     # ------------------------------------------------------------------ engines
 
     async def _check_engine(
-        self, parsed: ParsedSpec, files: WorkflowFiles | None, *, more_inputs: bool
+        self,
+        parsed: ParsedSpec,
+        files: WorkflowFiles | None,
+        *,
+        more_inputs: bool,
+        parameters: dict[str, Any] | None,
     ) -> _EngineResult:
         spec: dict[str, Any] = parsed.spec
         kind = str(workflow_type(spec))
@@ -353,7 +360,9 @@ class ValidationService:
             )
             return result
         assert files is not None
-        answer = await self._run_loader(spec, files, placeholders=_declared_inputs(spec))
+        answer = await self._run_loader(
+            spec, files, placeholders=_declared_inputs(spec), parameters=parameters
+        )
         for item in answer.get("errors", []):
             message = str(item.get("message", ""))
             if more_inputs and "Missing input files" in message:
@@ -378,7 +387,12 @@ class ValidationService:
         return position[0] if position else None
 
     async def _run_loader(
-        self, spec: dict[str, Any], files: WorkflowFiles, *, placeholders: list[tuple[str, str]]
+        self,
+        spec: dict[str, Any],
+        files: WorkflowFiles,
+        *,
+        placeholders: list[tuple[str, str]],
+        parameters: dict[str, Any] | None,
     ) -> dict[str, Any]:
         """REANA's loaders in a scratch copy of the files; one process, killed on timeout."""
         python = self._worker.python
@@ -392,7 +406,7 @@ class ValidationService:
             try:
                 await asyncio.to_thread(files.write_into, scratch)
                 await asyncio.to_thread(_touch_placeholders, scratch, placeholders)
-                raw = await self._spawn(python, scratch, spec)
+                raw = await self._spawn(python, scratch, spec, parameters)
             finally:
                 await asyncio.to_thread(shutil.rmtree, scratch, True)
         try:
@@ -408,7 +422,13 @@ class ValidationService:
             item["message"] = _ANSI.sub("", str(item.get("message", ""))).replace(prefix, "")
         return dict(answer)
 
-    async def _spawn(self, python: Path, scratch: Path, spec: dict[str, Any]) -> str:
+    async def _spawn(
+        self,
+        python: Path,
+        scratch: Path,
+        spec: dict[str, Any],
+        parameters: dict[str, Any] | None,
+    ) -> str:
         env = {
             "PATH": f"{python.parent}{os.pathsep}/usr/bin:/bin",
             "HOME": str(scratch),
@@ -427,7 +447,7 @@ class ValidationService:
             start_new_session=True,  # cwltool's children die with it
             preexec_fn=_limit_resources,
         )
-        payload = json.dumps({"spec": spec}).encode()
+        payload = json.dumps({"spec": spec, "parameters": parameters}).encode()
         try:
             async with asyncio.timeout(self._loader_timeout):
                 out, _ = await process.communicate(payload)

@@ -4,7 +4,7 @@ Runs once per request in the validator environment (``.venv-reana``: reana-commo
 cwl, snakemake and yadage extras), with the analysis directory as its working directory, and
 imports nothing from ``vre_workflows``. Reads one JSON object on stdin::
 
-    {"spec": {...}, "compute_backends": [...] | null}
+    {"spec": {...}, "compute_backends": [...] | null, "parameters": {...} | null}
 
 and writes one JSON object on stdout::
 
@@ -14,7 +14,10 @@ The steps are reana-client's (``load_reana_spec`` then ``validate_reana_spec``):
 file through ``load_workflow_spec_from_reana_yaml`` (``cwltool --pack``, snakemake's DAG,
 yadage's schema loader), the input parameters file through ``load_input_parameters``, then the
 parameter validator (for CWL: ``cwltool --validate --strict``) and the compute backend
-validator on the loaded specification. A Snakefile is Python: loading it runs it, as
+validator on the loaded specification. A snakemake workflow without an ``input`` parameters
+file gets its parameters (``parameters``, or ``inputs.parameters``) as its config, as REANA's
+snakemake engine runs it (reana-client's own check would load the Snakefile without them).
+A Snakefile is Python: loading it runs it, as
 reana-client does on the user's machine — hence a process of its own, with a timeout and
 resource limits set by the caller.
 """
@@ -54,6 +57,7 @@ from reana_commons.validation.operational_options import (  # noqa: E402
 from reana_commons.validation.parameters import build_parameters_validator  # noqa: E402
 
 _TAIL_LINES = 20
+CONFIG_FILE = ".reana-parameters.json"  # a snakemake config file of the parameters (JSON is YAML)
 # Without a deployment's list, every compute backend REANA knows (the serial step schema's enum):
 # a name outside it can run nowhere.
 REANA_COMPUTE_BACKENDS = list(
@@ -119,8 +123,10 @@ def _reason(exc: BaseException, output: list[str]) -> str:
     return message.strip() or type(exc).__name__
 
 
-def load(  # noqa: PLR0912 - reana-client's steps, in its order
-    spec: dict[str, Any], backends: list[str] | None
+def load(  # noqa: PLR0912, PLR0915 - reana-client's steps, in its order
+    spec: dict[str, Any],
+    backends: list[str] | None,
+    parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Load the workflow's files as reana-client does; every problem with its reana.yaml path."""
     errors: list[dict[str, Any]] = []
@@ -128,6 +134,12 @@ def load(  # noqa: PLR0912 - reana-client's steps, in its order
     workflow = spec["workflow"]
     kind = workflow["type"]
     inputs = spec.get("inputs") or {}
+    raw_declared = inputs.get("parameters")
+    declared: dict[str, Any] = raw_declared if isinstance(raw_declared, dict) else {}
+    if kind == "snakemake" and "input" not in declared and (parameters or declared):
+        with open(CONFIG_FILE, "w", encoding="utf-8") as config:
+            json.dump(parameters if parameters is not None else declared, config)
+        spec.setdefault("inputs", {})["parameters"] = {**declared, "input": CONFIG_FILE}
     if "options" in inputs:
         try:
             inputs["options"] = validate_operational_options(kind, inputs["options"])
@@ -211,7 +223,7 @@ def main() -> None:
     """One request on stdin, one answer on stdout."""
     try:
         request = json.loads(sys.stdin.read())
-        answer = load(request["spec"], request.get("compute_backends"))
+        answer = load(request["spec"], request.get("compute_backends"), request.get("parameters"))
     except Exception as exc:
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     _PROTOCOL.write(json.dumps(answer, default=str) + "\n")
