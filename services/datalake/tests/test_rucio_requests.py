@@ -32,13 +32,13 @@ async def proxy(rucio_server: LocalRucio) -> AsyncIterator[CountingProxy]:
     ("usage_cache_seconds", "expected"),
     [
         # the account's usage read within the last usage_cache_seconds is reused …
-        (3600.0, ["GET /dids/{scope}/{name}/meta", "POST /replicas", "POST /rules/"]),
+        (3600.0, ["GET /dids/{scope}/{name}", "POST /replicas", "POST /rules/"]),
         # … and read again once it is older (here: always)
         (
             0.0,
             [
                 "GET /accounts/{account}/usage/local",
-                "GET /dids/{scope}/{name}/meta",
+                "GET /dids/{scope}/{name}",
                 "POST /replicas",
                 "POST /rules/",
             ],
@@ -75,7 +75,7 @@ async def test_an_upload_of_a_new_file_costs_at_most_four_rucio_requests(
         sent = list(proxy.requests)
         assert response.status_code == 201, response.text
 
-    paths = {f"/dids/{scope}/{name}/meta": "GET /dids/{scope}/{name}/meta"}
+    paths = {f"/dids/{scope}/{name}": "GET /dids/{scope}/{name}"}
     named = [
         "GET /accounts/{account}/usage/local"
         if request == f"GET /accounts/{account}/usage/local"

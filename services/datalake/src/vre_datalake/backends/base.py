@@ -101,6 +101,10 @@ class DatalakeBackend(Protocol):
         """One DID with its metadata; DidNotFoundError if missing."""
         ...
 
+    async def stat_did(self, actor: Actor, scope: str, name: str) -> Did:
+        """One DID's type, size and checksums (no metadata); DidNotFoundError if missing."""
+        ...
+
     async def check_metadata_keys(self, actor: Actor, keys: Sequence[str]) -> None:
         """Raise 422 if the catalogue cannot store metadata under some of ``keys``."""
         ...

@@ -7,7 +7,7 @@ md5, an existing DID's checksums, quota), moved into place, and registered: the 
 then the account's rule. A dataset and metadata come last.
 
 Rucio requests of a new file in the caller's own scope (no dataset, no metadata), with the
-service warm: the DID's metadata (does it exist?), the replica, the rule — and the account's
+service warm: the DID (does it exist?), the replica, the rule — and the account's
 usage when the one read is older than ``rucio.usage_cache_seconds``. The PFN is computed
 here from the layout learnt at the first upload to the RSE (:mod:`..backends.rucio.rses`).
 
@@ -292,7 +292,7 @@ class Upload:
 
     async def _existing(self, actor: Actor, did: DidRef) -> Did | None:
         try:
-            return await self._backend.get_did(actor, did.scope, did.name)
+            return await self._backend.stat_did(actor, did.scope, did.name)
         except DidNotFoundError:
             return None
 
@@ -306,7 +306,7 @@ class Upload:
                     writer, scope, name, "dataset", metadata={}, lifetime=None
                 )
             except DidExistsError:  # made meanwhile (by another upload into it)
-                existing = await self._backend.get_did(writer, scope, name)
+                existing = await self._backend.stat_did(writer, scope, name)
         if existing is not None and existing.type != "dataset":
             raise InvalidInputError(
                 f"{dataset} is a {existing.type}, not a dataset",

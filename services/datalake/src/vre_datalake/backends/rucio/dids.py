@@ -122,6 +122,13 @@ class DidCalls(RucioCalls):
         )
         return _did_from_meta(data)
 
+    async def stat_did(self, actor: Actor, scope: str, name: str) -> Did:
+        """``GET /dids/{scope}/{name}``: type, size and checksums, no metadata (cheaper)."""
+        data = await self._rest.json(
+            "GET", did_path(scope, name), auth=self._user(actor), operation="get_did"
+        )
+        return _did_from_listing(scope, data)
+
     async def check_metadata_keys(self, actor: Actor, keys: Sequence[str]) -> None:
         """422 before anything is written if this Rucio cannot store some of ``keys``."""
         reserved = sorted(k for k in keys if k in DID_PROPERTY_KEYS)
