@@ -439,7 +439,8 @@ async def test_publish_run_outputs_with_catalogue_metadata(
             headers=alice,
         )  # fmt: skip
         assert created.status_code == 202, created.text
-        assert fakes.seen_tokens == [token, token]  # the caller's token went to both services
+        # the caller's token went to both services (workflows: the run and its record)
+        assert fakes.seen_tokens == [token, token, token]
         dep = created.json()
         assert dep["metadata"]["title"] == f"Tool {uid}"
         assert dep["metadata"]["version"] == "2.0"

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from vre_common.clients.datalake import Did, DidRef, Download, ResolvedFile, UploadedFile
+from vre_common.run_record import RunRecord
 
 # ----------------------------------------------------------------------------- Zenodo models
 
@@ -258,10 +259,14 @@ class DatalakeConnector(Protocol):
 
 
 class RunOutputsPort(Protocol):
-    """The workflows service: a run's output DIDs."""
+    """The workflows service: a run's output DIDs and its record."""
 
     async def output_dids(self, token: str, run_id: str) -> list[str]:
         """``scope:name`` of every registered output of the run."""
+        ...
+
+    async def run_record(self, token: str, run_id: str) -> RunRecord:
+        """The run's record (``GET /runs/{id}/record``), published beside its outputs."""
         ...
 
 

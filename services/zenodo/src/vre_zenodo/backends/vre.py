@@ -15,6 +15,7 @@ from vre_common.errors import (
     ServiceNotConfiguredError,
 )
 from vre_common.http import backend_call, make_http_client
+from vre_common.run_record import RunRecord
 from vre_zenodo.backends.base import DatalakePort
 from vre_zenodo.config import ServiceLinkSettings
 from vre_zenodo.errors import RunNotFoundError, SoftwareNotFoundError
@@ -83,6 +84,22 @@ class WorkflowsClient(_ServiceClient):
                          "type": "value_error"}],
             )  # fmt: skip
         return dids
+
+    async def run_record(self, token: str, run_id: str) -> RunRecord:
+        """The run's record; a workflows service without one is a 502 (it is too old)."""
+        response = await self._get(
+            f"/runs/{quote(run_id, safe='')}/record", token, "get_run_record"
+        )
+        try:
+            await raise_for_problem(response, "get_run_record")
+        except NotFoundError as exc:
+            raise RunNotFoundError(
+                f"the workflows service gives no record of run {run_id!r}"
+            ) from exc
+        try:
+            return RunRecord.model_validate(response.json())
+        except ValueError as exc:
+            raise BadGatewayError("the workflows service answered an unusable run record") from exc
 
 
 class CatalogueClient(_ServiceClient):

@@ -34,6 +34,7 @@ from vre_common.errors import InvalidInputError, VreError, problem_type_uri
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
 from vre_common.provenance import Event, EventKind, ServiceEvents, did_id, doi_id
+from vre_common.run_record import RunRecord
 from vre_zenodo.backends.base import (
     DatalakeConnector,
     DatalakePort,
@@ -64,6 +65,7 @@ from vre_zenodo.services.imports import (
     set_metadata_tolerantly,
 )
 from vre_zenodo.services.jobs import counted
+from vre_zenodo.services.run_records import describe, join_record, store_record
 from vre_zenodo.storage.depositions import (
     DepositionStore,
     NewDepositionFile,
@@ -197,6 +199,25 @@ class DepositionService:
             new.filename = filename
         return dids, files
 
+    async def _add_run_record(
+        self, bearer: str, run_id: str, dids: list[str], files: list[NewDepositionFile]
+    ) -> RunRecord:
+        """The run's record into the Data Lake beside its outputs and into ``files``
+        (after the publish permission was checked: it writes into the outputs' scope)."""
+        record = await self._workflows.run_record(bearer, run_id)
+        if len(files) + 1 > self._max_files:
+            raise TooManyFilesError(
+                f"the run's outputs and its record are {len(files) + 1} files; a Zenodo "
+                f"deposition holds at most {self._max_files}. Pack the outputs into archives.",
+                errors=[{"loc": ["body", "run_id"],
+                         "msg": f"{len(files) + 1} files, at most {self._max_files}",
+                         "type": "too_many_files"}],
+            )  # fmt: skip
+        outputs = [f"{f.scope}:{f.name}" for f in files] or dids
+        stored = await store_record(self._datalake.for_token(bearer), record, outputs)
+        join_record(files, stored)
+        return record
+
     async def _metadata(self, bearer: str, sources: DepositionSources) -> dict[str, Any]:
         """The catalogue entry's block (if named), overridden by the fields given."""
         metadata: dict[str, Any] = {}
@@ -240,6 +261,9 @@ class DepositionService:
         dids, files = await self._files(bearer, request)
         await self._may_publish(user, bearer, dids, files)
         metadata = await self._metadata(bearer, request)
+        if request.run_id:
+            record = await self._add_run_record(bearer, request.run_id, dids, files)
+            metadata = describe(metadata, record)
         # Metadata goes with the creation: if Zenodo refuses it, no draft is left behind.
         draft = await self._zenodo.create_deposition(token, metadata)
         dep = await self._store.create(
@@ -398,9 +422,12 @@ class DepositionService:
                 "gets new versions"
             )
         token = await self._credentials.token(user)
+        record: RunRecord | None = None
         if request.dids or request.run_id:
             sources, files = await self._files(bearer, request)
             await self._may_publish(user, bearer, sources, files)
+            if request.run_id:
+                record = await self._add_run_record(bearer, request.run_id, sources, files)
             replace = True
         else:
             sources = list(previous.sources)
@@ -416,6 +443,8 @@ class DepositionService:
         if "publication_date" not in overrides:
             metadata.pop("publication_date", None)  # Zenodo dates the new version itself
         metadata.update(overrides)
+        if record is not None:
+            metadata = describe(metadata, record)
         draft = await self._zenodo.new_version(token, previous.zenodo_id)
         existing = await self._store.find_draft(user.key, draft.id)
         if existing is not None:
