@@ -501,4 +501,65 @@ outputs:
         error_paths=("outputs.files",),
         error_text=("'files' is empty",),
     ),
+    # The same key twice in one mapping: PyYAML (REANA's loader) keeps the last one silently.
+    Case(
+        name="duplicate-key",
+        source="issue 19 (a step edited by copy and paste)",
+        reana_yaml="""\
+workflow:
+  type: serial
+  specification:
+    steps:
+      - environment: docker.io/library/python:3.11-slim
+        commands: [echo one]
+        commands: [echo two]
+""",
+        valid=False,
+        official_valid=True,
+        error_paths=("",),
+        error_text=("found duplicate key 'commands'",),
+    ),
+    # An output path that leaves the workspace (ours only: REANA never checks it).
+    Case(
+        name="serial-path-leaves-workspace",
+        source="reanahub/reana-demo-root6-roofit@9f7833b9cb (reana.yaml, its output moved)",
+        reana_yaml="""\
+workflow:
+  type: serial
+  specification:
+    steps:
+      - environment: docker.io/library/python:3.11-slim
+        commands: [echo hi > ../plot.png]
+outputs:
+  files: [../plot.png]
+""",
+        valid=False,
+        official_valid=True,
+        error_paths=("outputs.files.0",),
+        error_text=("'..' is not allowed",),
+    ),
+    # A compute backend no REANA offers, in a Snakefile's resources (reana-client checks
+    # compute backends only against a server, with --server-capabilities).
+    Case(
+        name="snakemake-unknown-compute-backend",
+        source="reanahub/reana-demo-helloworld@df71a87e113c84682472f8c8c90e750c518ae8bd "
+        "(workflow/snakemake/Snakefile-htcondorcern, its backend misspelt by hand)",
+        reana_yaml="""\
+inputs:
+  parameters:
+    input: inputs.yaml
+workflow:
+  type: snakemake
+  file: Snakefile
+""",
+        files={
+            **_CODE,
+            "Snakefile": SNAKEFILE.replace('"htcondorcern"', '"htcondor"'),
+            "inputs.yaml": SNAKE_INPUTS,
+        },
+        valid=False,
+        official_valid=True,
+        error_paths=("workflow.file",),
+        error_text=('Compute backend "htcondor" found in step "greet" is not supported',),
+    ),
 ]
