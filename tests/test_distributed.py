@@ -1,4 +1,4 @@
-"""The distributed mode, as the images and manifests run it, without containers.
+"""The distributed mode, as the images and manifests run it (processes, not containers).
 
 The four services and the gateway each run as their own ``python -m uvicorn --factory
 vre_<service>.main:create_app`` process on a loopback port, configured only through environment
@@ -7,6 +7,8 @@ variables (the same ones ``docker-compose.yml`` sets): PostgreSQL databases of t
 session's real Rucio server, and a real OpenID provider whose tokens every process validates
 through discovery and JWKS. The gateway (``VRE_MODE=distributed``) proxies ``/<service>`` over
 HTTP, and the workflows and zenodo services reach the datalake through the gateway's URL.
+Workflow steps run in a container (podman, the locally built test image): a service that holds
+secrets never runs steps on its own host (WorkflowsSettings refuses it).
 
 Through the gateway only: alice uploads an input into her scope, runs a two-step serial
 workflow reading it by DID with its outputs registered in her scope, follows its logs until it
@@ -30,6 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.workflows.tests.test_workflows_containers import IMAGE, podman_conf
 from tests.support.distributed import (
     Cluster,
     ServiceProcess,
@@ -42,7 +45,8 @@ from vre_common.postgres import PostgresServer
 from vre_common.testing import free_port
 from vre_rucio_local import LocalRucio
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
+__all__ = ["podman_conf"]  # the session fixture that builds the test image
 
 SERVICES = ("datalake", "workflows", "catalogue", "zenodo")
 MIGRATED = ("gateway", "workflows", "catalogue", "zenodo")
@@ -62,6 +66,7 @@ def cluster(
     rucio_server: LocalRucio,
     oidc_provider: OidcProvider,
     postgres_server: PostgresServer,
+    podman_conf: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     """Migrated databases, then the four services and the gateway as five processes."""
@@ -90,7 +95,8 @@ def cluster(
                 "VRE_WORKFLOWS_DATA_DIR": str(root / "workflows" / "data"),
                 "VRE_WORKFLOWS_DATALAKE__URL": f"{gateway}/datalake",
                 "VRE_WORKFLOWS_GATEWAY_URL": gateway,
-                "VRE_WORKFLOWS_LOCAL__ALLOW_HOST_EXECUTION": "true",
+                "VRE_WORKFLOWS_LOCAL__CONTAINERS__CONTAINERS_CONF": str(podman_conf),
+                "VRE_WORKFLOWS_LOCAL__CONTAINERS__PULL_POLICY": "never",
                 "VRE_WORKFLOWS_REANA__CREDENTIALS_KEY": _fernet_key(),
             },
             "catalogue": {
@@ -211,12 +217,12 @@ async def _scenario(url: str, oidc_provider: OidcProvider) -> None:
                     "steps": [
                         {
                             "name": "sort",
-                            "environment": "docker.io/library/debian:bookworm-slim",
+                            "environment": IMAGE,
                             "commands": ["sort -n numbers.txt > sorted.txt", "echo sorted"],
                         },
                         {
                             "name": "count",
-                            "environment": "docker.io/library/debian:bookworm-slim",
+                            "environment": IMAGE,
                             "commands": ["mkdir -p results && wc -l < sorted.txt > results/n.txt"],
                         },
                     ]

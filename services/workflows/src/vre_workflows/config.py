@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from vre_common.settings import (
@@ -280,3 +280,30 @@ class WorkflowsSettings(VreSettings):
     )
     projects: ProjectSettings = Field(default_factory=ProjectSettings)
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
+
+    @model_validator(mode="after")
+    def _no_host_execution_beside_secrets(self) -> WorkflowsSettings:
+        """Steps on the host run as this service, with its environment and files: the
+        database URL, the key that decrypts every user's REANA token, the provenance client.
+        That is for the embedded single-user mode only; a deployment runs steps in
+        containers or on the batch backend."""
+        if not self.local.allow_host_execution:
+            return self
+        present = [
+            name
+            for name, value in (
+                ("gateway_url (the distributed mode)", self.gateway_url),
+                ("reana.credentials_key", self.reana.credentials_key),
+                ("provenance.client", self.provenance.client),
+                ("provenance.service_token", self.provenance.service_token),
+                ("provenance.service_token_file", self.provenance.service_token_file),
+            )
+            if value is not None
+        ]
+        if present:
+            raise ValueError(
+                "local.allow_host_execution is refused where the service holds secrets "
+                f"({', '.join(present)}): steps would run as this service and could read "
+                "them. Run steps in containers (podman) or on Slurm instead."
+            )
+        return self
