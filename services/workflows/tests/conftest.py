@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,12 @@ import pytest
 
 from services.workflows.tests.support.datalake import PosixDatalake
 from services.workflows.tests.support.helpers import Harness
+from services.workflows.tests.support.registry import (
+    Registry,
+    missing_tools,
+    push_tiny_image,
+    running_registry,
+)
 from services.workflows.tests.support.slurm import SlurmCluster, missing_binaries, running_cluster
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
@@ -73,3 +80,21 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
         pytest.skip("the one-node Slurm cluster runs its daemons as root (SlurmUser=root)")
     with running_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, str]]:
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)} (apt-get install docker-registry podman)")
+    root = tmp_path_factory.mktemp("registry")
+    with running_registry(root) as served:
+        probe = served.podman("info", check=False)
+        if probe.returncode:
+            pytest.skip(f"podman cannot run here: {probe.stderr[-300:]}")
+        try:
+            image = push_tiny_image(served, "vre/tiny:1", root)
+        except subprocess.CalledProcessError as exc:
+            pytest.skip(f"podman cannot build or push here: {exc.stderr[-300:]}")
+        yield served, image
+        served.forget(image)

@@ -8,8 +8,7 @@ does not answer, and an image the registry does not have.
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +19,12 @@ from services.workflows.tests.support.datalake import PosixDatalake
 from services.workflows.tests.support.helpers import Harness, serial_spec, step
 from services.workflows.tests.support.registry import (
     Registry,
-    missing_tools,
     push_tiny_image,
     running_registry,
 )
 from vre_common.testing import TestIssuer, app_client, free_port
 from vre_workflows.config import ContainerSettings
 from vre_workflows.main import create_app
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, str]]:
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (apt-get install docker-registry podman)")
-    root = tmp_path_factory.mktemp("registry")
-    with running_registry(root) as served:
-        probe = served.podman("info", check=False)
-        if probe.returncode:
-            pytest.skip(f"podman cannot run here: {probe.stderr[-300:]}")
-        try:
-            image = push_tiny_image(served, "vre/tiny:1", root)
-        except subprocess.CalledProcessError as exc:
-            pytest.skip(f"podman cannot build or push here: {exc.stderr[-300:]}")
-        yield served, image
-        served.forget(image)
 
 
 @pytest.fixture

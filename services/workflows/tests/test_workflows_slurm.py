@@ -20,7 +20,7 @@ from services.workflows.tests.support.datalake import PosixDatalake
 from services.workflows.tests.support.helpers import Harness, serial_spec, step
 from services.workflows.tests.support.slurm import SlurmCluster
 from vre_common.testing import TestIssuer, app_client
-from vre_workflows.config import SlurmSettings
+from vre_workflows.config import ContainerSettings, SlurmSettings
 from vre_workflows.main import create_app
 
 
@@ -290,3 +290,58 @@ async def test_snakemake_rules_run_as_slurm_jobs(
         assert all(job.isdigit() for job in jobs)
         (output,) = done["outputs"]
         assert datalake.files[output["did"]].path.read_text() == text
+
+
+async def test_runs_of_one_project_wait_for_its_slurm_slots(
+    slurm_settings: Any, issuer: TestIssuer, datalake: PosixDatalake
+) -> None:
+    app = create_app(
+        slurm_settings(max_runs_per_project=1), validator=issuer.validator(), datalake=datalake
+    )
+    async with app_client(app) as client:
+        h = Harness(app=app, client=client, issuer=issuer, datalake=datalake)
+        hold = serial_spec([step("hold", "while [ ! -e go ]; do sleep 0.2; done")])
+        spec = serial_spec([step("nap", "sleep 1")])
+        first = await h.submit(spec=hold, backend="slurm")
+        second = await h.submit(spec=spec, backend="slurm")
+        other = await h.submit(user="bob", spec=spec, backend="slurm")
+        await h.wait_step(first["id"], 0, "running", within=60)
+        assert (await h.wait(other["id"], user="bob", within=60))["status"] == "finished"
+        assert h.components.manager.queued_ids() == [second["id"]]  # alice's one slot is taken
+        (h.components.manager.paths(first["id"]).workspace / "go").touch()
+        done = [await h.wait(r["id"], within=60) for r in (first, second)]
+        assert all(d["status"] == "finished" for d in done)
+        assert done[1]["started_at"] >= done[0]["finished_at"]
+
+
+async def test_slurm_job_pulls_the_steps_image_on_the_node(
+    slurm_settings: Any,
+    issuer: TestIssuer,
+    datalake: PosixDatalake,
+    registry: tuple[Any, str],
+) -> None:
+    served, image = registry
+    served.forget(image)
+    settings = slurm_settings()
+    settings.local.allow_host_execution = False
+    settings.local.containers = ContainerSettings(
+        runtime="podman",
+        containers_conf=served.containers_conf,
+        registries_conf=served.registries_conf,
+        allowed_registries=[served.host],
+    )
+    app = create_app(settings, validator=issuer.validator(), datalake=datalake)
+    async with app_client(app) as client:
+        h = Harness(app=app, client=client, issuer=issuer, datalake=datalake)
+        spec = serial_spec(
+            [step("inside", "echo from $$(cat /proc/1/comm) > where.txt", image=image)],
+            outputs=["where.txt"],
+        )
+        run = await h.submit(spec=spec, backend="slurm")
+        assert run["steps"][0]["execution"] == "container"
+        done = await h.wait(run["id"], within=120)
+        logs = (await client.get(f"/runs/{run['id']}/logs", headers=h.headers())).text
+        assert done["status"] == "finished", logs
+        assert "Writing manifest" in logs  # podman pulled it inside the job
+        where = await client.get(f"/runs/{run['id']}/outputs/where.txt", headers=h.headers())
+        assert where.text == "from podman-init\n"

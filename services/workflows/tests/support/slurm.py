@@ -81,6 +81,7 @@ class SlurmCluster:
                     "AccountingStorageType=accounting_storage/none",
                     "JobAcctGatherType=jobacct_gather/none",
                     "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_Core",  # memory is not consumed: jobs share the node
                     "MpiDefault=none",
                     "MinJobAge=300",
                     "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0",

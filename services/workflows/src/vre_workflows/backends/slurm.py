@@ -537,9 +537,10 @@ class SlurmWorkflowBackend:
             "VRE_RUN_ID": job.run_id,
             "VRE_STEP": step.name,
         }
-        conf = getattr(self._runtime, "process_env", {}).get("CONTAINERS_CONF")
-        if conf:
-            env["CONTAINERS_CONF"] = conf
+        runtime_env = getattr(self._runtime, "process_env", {})
+        for name in ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF"):
+            if runtime_env.get(name):
+                env[name] = runtime_env[name]
         lines = [
             "#!/bin/bash",
             f"# VRE run {job.run_id}, step {step.position} ({step.name}): written by the VRE",
