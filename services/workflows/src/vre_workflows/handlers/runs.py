@@ -50,6 +50,13 @@ _SUBMISSION = {
                             "items": {"type": "string", "format": "binary"},
                             "description": "Input files; each file name is its workspace path.",
                         },
+                        "archive": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A tar (plain, gzip, bzip2, xz) or zip of the "
+                            "analysis directory: its files join the uploads at their paths, its "
+                            "reana.yaml is the spec when no other is given.",
+                        },
                     },
                 }
             },
@@ -67,7 +74,10 @@ _SUBMISSION = {
         "input DIDs, checks the backend can run it (images available locally, or host "
         "execution allowed; REANA token registered) and queues the run. JSON body "
         "(`RunCreate`), or multipart/form-data with a `run` part (RunCreate JSON), an "
-        "optional `spec` part and `files` parts (uploaded inputs, file name = workspace path)."
+        "optional `spec` part, `files` parts (uploaded inputs, file name = workspace path) "
+        "and/or an `archive` part (a tar/zip of the analysis directory). The files are "
+        "validated with the reana.yaml (a cwl, snakemake or yadage workflow is loaded by "
+        "REANA's own loaders) and placed in the run's workspace."
     ),
     response_model=Run,
     responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 503, 504),
