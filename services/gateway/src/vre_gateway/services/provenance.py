@@ -4,7 +4,9 @@ Nodes are entities (``did:…``, ``doi:…``) and activities (``run:…``, and o
 attach, import, publish or delete event). Edges: ``activity used entity`` and
 ``entity wasGeneratedBy activity``. A node belongs to a project (a DID to the project owning
 its scope, anything else to the event's project); callers see only nodes of projects where
-they may ``provenance.read`` — and DOIs that belong to no project, which are public.
+they may ``provenance.read`` — and DOIs that belong to no project, which are public. A node
+outside every project (a personal upload, run or publication) is its owner's: the actor of
+the event that recorded it first, who sees it as project members see theirs.
 """
 
 from __future__ import annotations
@@ -132,14 +134,17 @@ class ProvenanceService:
         )
         for entity in dict.fromkeys([*event.used, *event.generated]):
             scope = _scope_of(entity)
+            entity_project = by_scope.get(scope, project_id) if scope else project_id
             await self.store.merge_node(
                 NodeRecord(
                     id=entity,
                     category="activity" if is_activity(entity) else "entity",
                     type=id_type(entity),
-                    project_id=by_scope.get(scope, project_id) if scope else project_id,
+                    project_id=entity_project,
                     label=event.labels.get(entity),
-                    actor=None,
+                    # outside every project the first actor owns it (actor_name stays unset:
+                    # an entity names no agent in the graph)
+                    actor=None if entity_project else event.actor,
                     actor_name=None,
                     started_at=None,
                     ended_at=None,
@@ -230,7 +235,12 @@ class ProvenanceService:
         if unknown:
             allowed = await self.access.permitted(principal, unknown, Action.PROVENANCE_READ)
             cache.update({pid: pid in allowed for pid in unknown})
-        return [cache[n.project_id] if n.project_id else n.type == "doi" for n in nodes]
+        return [
+            cache[n.project_id]
+            if n.project_id
+            else n.type == "doi" or (n.actor is not None and n.actor == principal.key)
+            for n in nodes
+        ]
 
     @staticmethod
     def _node(node: NodeRecord, depth: int, projects: dict[str, ProjectRecord]) -> ProvNode:
