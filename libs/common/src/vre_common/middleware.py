@@ -111,9 +111,15 @@ def route_table(app: Any) -> list[RouteInfo]:
 
 
 def methods_for_path(app: Any, scope: Scope) -> set[str]:
-    """Every method some route of ``app`` accepts on the scope's path."""
+    """Every method ``app`` accepts on the scope's path: those of every route with the path
+    template of the first route that matches it (one path can be served by several routes; a
+    catch-all such as ``/dids/{scope}/{name:path}`` further down is another path)."""
     path = get_route_path(scope)
-    return {m for r in route_table(app) if r.matches(path) for m in r.methods}
+    table = route_table(app)
+    first = next((r for r in table if r.matches(path)), None)
+    if first is None:
+        return set()
+    return {m for r in table if r.path_format == first.path_format for m in r.methods}
 
 
 class JsonOnlyMiddleware:

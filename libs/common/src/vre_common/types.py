@@ -81,3 +81,24 @@ def check_exactly_one_of(model: BaseModel, *fields: str) -> None:
         raise ValueError(f"{', '.join(nulls)}: leave the field out instead of sending null")
     if len(given) != 1:
         raise ValueError(f"give exactly one of {' and '.join(fields)} ({len(given)} given)")
+
+
+# The naming rules of the Data Lake (Rucio's, stricter; vre_datalake.names checks them with a
+# message per rule), as ECMA/Python regular expressions for the OpenAPI document, so that a
+# client knows before sending which names the server accepts. Look-arounds keep them exact;
+# pydantic's regex engine has none, so the check stays in code and the schema states it.
+SCOPE_PATTERN = r"^(?!\.{1,2}$)[a-zA-Z0-9_.\-]{1,25}$"
+_NAME_BODY = (
+    r"(?!.*/(?:content|attach|detach|metadata|replicas|archive|rules|parents)$)"
+    r"[A-Za-z0-9][A-Za-z0-9._\-]{0,249}(?:/[A-Za-z0-9][A-Za-z0-9._\-]*)*"
+)
+DID_NAME_PATTERN = rf"^(?=.{{1,250}}$){_NAME_BODY}$"
+DID_PATTERN = rf"^(?!\.{{1,2}}:)[a-zA-Z0-9_.\-]{{1,25}}:(?=.{{1,250}}$){_NAME_BODY}$"
+RSE_PATTERN = r"^(?=.{1,255}$)[A-Z0-9]+(?:[_\-][A-Z0-9]+)*$"
+
+
+def stated(pattern: str, **extra: Any) -> dict[str, Any]:
+    """``json_schema_extra`` stating a pattern the code enforces (see the patterns above)."""
+    return {"pattern": pattern, **extra}
+DID_NAME_FILTER_PATTERN = r"^(?!(?:.*/)?\.\.(?:/.*)?$)[A-Za-z0-9*][/A-Za-z0-9.\-_*]{0,249}$"
+"""A DID name filter with ``*`` wildcards (no ``..`` segment)."""
