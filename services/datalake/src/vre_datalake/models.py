@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vre_common.types import LifetimeSeconds, NonNegativeInt
+from vre_common.types import (
+    DID_NAME_PATTERN,
+    DID_PATTERN,
+    SCOPE_PATTERN,
+    LifetimeSeconds,
+    NonNegativeInt,
+    stated,
+)
 from vre_datalake.errors import InvalidNameError
 from vre_datalake.names import check_meta_key, check_rse, parse_did
 
@@ -31,6 +38,9 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
         if isinstance(item, dict | list):
             raise ValueError(f"metadata value of {key!r} must be a string, number or boolean")
     return value
+
+
+DidString = Annotated[str, Field(description="`scope:name`", json_schema_extra=stated(DID_PATTERN))]
 
 
 def _check_dids(value: list[str]) -> list[str]:
@@ -111,7 +121,7 @@ class DidCreate(BaseModel):
         },
     )
 
-    name: str = Field(max_length=250)
+    name: str = Field(max_length=250, json_schema_extra=stated(DID_NAME_PATTERN))
     type: CollectionType = "dataset"
     metadata: dict[str, Any] = Field(default_factory=dict)
     lifetime: LifetimeSeconds | None = Field(
@@ -129,7 +139,7 @@ class DidList(BaseModel):
         json_schema_extra={"examples": [{"dids": ["user.alice:run42/events.fits"]}]},
     )
 
-    dids: list[str] = Field(min_length=1, max_length=MAX_DIDS_PER_REQUEST)
+    dids: list[DidString] = Field(min_length=1, max_length=MAX_DIDS_PER_REQUEST)
 
     _dids = field_validator("dids")(_check_dids)
 
@@ -152,7 +162,7 @@ class BulkMetadataItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    did: str
+    did: DidString
     metadata: dict[str, Any] = Field(min_length=1, max_length=100)
 
     _meta = field_validator("metadata")(_check_metadata)
@@ -322,7 +332,11 @@ class ScopeCreate(BaseModel):
     """A project scope the gateway asks for when a project is created."""
 
     scope: str = Field(
-        min_length=1, max_length=25, description="`<prefix><slug>`.", examples=["proj.cta-dm"]
+        min_length=1,
+        max_length=25,
+        description="`<prefix><slug>`.",
+        examples=["proj.cta-dm"],
+        json_schema_extra=stated(SCOPE_PATTERN),
     )
     project: str = Field(
         min_length=1,
@@ -374,7 +388,7 @@ class RuleCreate(BaseModel):
         },
     )
 
-    dids: list[str] = Field(min_length=1, max_length=MAX_DIDS_PER_REQUEST)
+    dids: list[DidString] = Field(min_length=1, max_length=MAX_DIDS_PER_REQUEST)
     rse_expression: str = Field(min_length=1, max_length=3000)
     copies: int = Field(default=1, strict=True, ge=1, le=100)
     lifetime: LifetimeSeconds | None = Field(default=None, description="Seconds; none: no expiry.")
@@ -517,7 +531,7 @@ class ResolveRequest(BaseModel):
         },
     )
 
-    dids: list[str] = Field(min_length=1, max_length=MAX_DIDS_PER_REQUEST)
+    dids: list[DidString] = Field(min_length=1, max_length=MAX_DIDS_PER_REQUEST)
     rse_expression: str | None = Field(
         default=None, max_length=3000, description="Replicas on matching RSEs come first."
     )

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
 from vre_datalake.handlers.deps import CatalogueDep, CurrentActor, ScopeServiceDep
+from vre_datalake.handlers.paths import RsePath
 from vre_datalake.models import Identity, ProjectScope, Rse, Scope, ScopeCreate
 
 router = APIRouter(tags=["catalogue"])
@@ -38,7 +39,7 @@ async def list_rses(
     response_model=Rse,
     responses=problem_responses(401, 404, 422, 503),
 )
-async def get_rse(*, rse: str, actor: CurrentActor, catalogue: CatalogueDep) -> Rse:
+async def get_rse(*, rse: RsePath, actor: CurrentActor, catalogue: CatalogueDep) -> Rse:
     return await catalogue.get_rse(actor, rse)
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from vre_common.problems import problem_responses
+from vre_common.types import DID_NAME_FILTER_PATTERN, stated
 from vre_datalake.handlers.deps import (
     CurrentActor,
     DidServiceDep,
@@ -15,6 +16,7 @@ from vre_datalake.handlers.deps import (
     get_factory,
     wants_ndjson,
 )
+from vre_datalake.handlers.paths import DidNamePath, ScopePath
 from vre_datalake.handlers.streaming import AbortableStreamingResponse, ndjson_doc, ndjson_response
 from vre_datalake.models import (
     BulkMetadataUpdate,
@@ -46,10 +48,15 @@ _ERRORS = problem_responses(401, 403, 404, 422, 503)
 async def list_dids(
     *,
     request: Request,
-    scope: str,
+    scope: ScopePath,
     actor: CurrentActor,
     dids: DidServiceDep,
-    name: str = Query(default="*", max_length=250, description="Name pattern with `*`."),
+    name: str = Query(
+        default="*",
+        max_length=250,
+        description="Name pattern with `*`.",
+        json_schema_extra=stated(DID_NAME_FILTER_PATTERN),
+    ),
     type: Literal["all", "file", "dataset", "container", "collection"] = Query(default="all"),
     meta: list[str] = Query(default_factory=list, description="Conditions key<op>value."),
     offset: int = Query(default=0, ge=0, description="JSON pages: results to skip."),
@@ -81,7 +88,7 @@ async def list_dids(
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
 async def create_did(
-    *, scope: str, body: DidCreate, actor: CurrentActor, dids: DidServiceDep
+    *, scope: ScopePath, body: DidCreate, actor: CurrentActor, dids: DidServiceDep
 ) -> Did:
     return await dids.create(actor, scope, body)
 
@@ -112,8 +119,8 @@ async def set_metadata_bulk(
 async def list_content(
     *,
     request: Request,
-    scope: str,
-    name: str,
+    scope: ScopePath,
+    name: DidNamePath,
     actor: CurrentActor,
     dids: DidServiceDep,
     recursive: bool = Query(default=False),
@@ -133,7 +140,7 @@ async def list_content(
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
 async def attach_dids(
-    *, scope: str, name: str, body: DidList, actor: CurrentActor, dids: DidServiceDep
+    *, scope: ScopePath, name: DidNamePath, body: DidList, actor: CurrentActor, dids: DidServiceDep
 ) -> Response:
     await dids.attach(actor, scope, name, body.dids)
     return Response(status_code=204)
@@ -148,7 +155,7 @@ async def attach_dids(
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
 async def detach_dids(
-    *, scope: str, name: str, body: DidList, actor: CurrentActor, dids: DidServiceDep
+    *, scope: ScopePath, name: DidNamePath, body: DidList, actor: CurrentActor, dids: DidServiceDep
 ) -> Response:
     await dids.detach(actor, scope, name, body.dids)
     return Response(status_code=204)
@@ -162,7 +169,12 @@ async def detach_dids(
     responses=_ERRORS,
 )
 async def set_metadata(
-    *, scope: str, name: str, body: MetadataUpdate, actor: CurrentActor, dids: DidServiceDep
+    *,
+    scope: ScopePath,
+    name: DidNamePath,
+    body: MetadataUpdate,
+    actor: CurrentActor,
+    dids: DidServiceDep,
 ) -> Did:
     return await dids.set_metadata(actor, scope, name, body.metadata)
 
@@ -176,7 +188,7 @@ async def set_metadata(
     responses=_ERRORS,
 )
 async def list_replicas(
-    *, scope: str, name: str, actor: CurrentActor, files: FileServiceDep
+    *, scope: ScopePath, name: DidNamePath, actor: CurrentActor, files: FileServiceDep
 ) -> list[FileReplicas]:
     return await files.replicas(actor, scope, name)
 
@@ -190,7 +202,7 @@ async def list_replicas(
     responses={200: {"content": {"application/x-tar": {}}}, **_ERRORS},
 )
 async def download_archive(
-    *, scope: str, name: str, actor: CurrentActor, files: FileServiceDep
+    *, scope: ScopePath, name: DidNamePath, actor: CurrentActor, files: FileServiceDep
 ) -> StreamingResponse:
     archive = await files.archive(actor, scope, name)
     return AbortableStreamingResponse(
@@ -207,5 +219,7 @@ async def download_archive(
     response_model=Did,
     responses=_ERRORS,
 )
-async def get_did(*, scope: str, name: str, actor: CurrentActor, dids: DidServiceDep) -> Did:
+async def get_did(
+    *, scope: ScopePath, name: DidNamePath, actor: CurrentActor, dids: DidServiceDep
+) -> Did:
     return await dids.get(actor, scope, name)

@@ -15,6 +15,7 @@ from vre_datalake.checksums import etag_for, expected_md5
 from vre_datalake.errors import RangeNotSatisfiableError, UploadAbortedError
 from vre_datalake.handlers.deps import CurrentActor, FileServiceDep, UploadServiceDep
 from vre_datalake.handlers.fields import located
+from vre_datalake.handlers.paths import DidNamePath, ScopePath
 from vre_datalake.handlers.streaming import AbortableStreamingResponse
 from vre_datalake.models import UploadedFile
 from vre_datalake.services.dids import parse_metadata
@@ -93,8 +94,8 @@ _UPLOAD_BODY: dict[str, Any] = {
 )
 async def upload_file(
     *,
-    scope: str,
-    name: str,
+    scope: ScopePath,
+    name: DidNamePath,
     request: Request,
     response: Response,
     actor: CurrentActor,
@@ -140,8 +141,8 @@ async def upload_file(
 )
 async def download_file(
     *,
-    scope: str,
-    name: str,
+    scope: ScopePath,
+    name: DidNamePath,
     actor: CurrentActor,
     files: FileServiceDep,
     rse: str | None = Query(default=None, description="Read from this RSE."),
