@@ -382,3 +382,15 @@ outputs:
     )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["type"] == "cwl.load"
+
+
+async def test_unsupported_media_type_lists_what_is_accepted(wf: Harness) -> None:
+    response = await wf.client.post(
+        "/validate", content=b"<html/>", headers={**wf.headers(), "Content-Type": "text/html"}
+    )
+    assert response.status_code == 415
+    problem = response.json()
+    assert {"application/yaml", "multipart/form-data", "application/zip"} <= set(
+        problem["accepted"]
+    )
+    assert "application/gzip" in response.headers["accept-post"]

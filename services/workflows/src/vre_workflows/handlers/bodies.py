@@ -10,7 +10,12 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from vre_common.errors import BadRequestError, InvalidInputError, PayloadTooLargeError, VreError
+from vre_common.errors import (
+    BadRequestError,
+    InvalidInputError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 from vre_workflows.models import RunCreate
 from vre_workflows.services.runs import UploadedFile
 from vre_workflows.validation.files import (
@@ -55,12 +60,12 @@ class _FormWithFiles(FormData):
         self._files.close()
 
 
-class UnsupportedMediaTypeError(VreError):
-    """The body's media type is not one the route reads."""
-
-    status = 415
-    slug = "unsupported-media-type"
-    title = "Unsupported media type"
+def _unsupported(media: str, accepted: tuple[str, ...], what: str) -> UnsupportedMediaTypeError:
+    return UnsupportedMediaTypeError(
+        f"send {what} as one of {', '.join(accepted)} (got {media})",
+        extra={"accepted": list(accepted)},
+        headers={"Accept-Post": ", ".join(accepted)},
+    )
 
 
 def _media_type(request: Request) -> str:
@@ -93,9 +98,7 @@ async def read_spec(request: Request) -> bytes:
     """A reana.yaml sent as YAML or JSON text."""
     media = _media_type(request)
     if media and media not in SPEC_MEDIA_TYPES:
-        raise UnsupportedMediaTypeError(
-            f"send the reana.yaml as one of {', '.join(SPEC_MEDIA_TYPES)} (got {media})"
-        )
+        raise _unsupported(media, SPEC_MEDIA_TYPES, "the reana.yaml")
     body = await read_limited(request, MAX_SPEC_BYTES)
     if not body.strip():
         raise _empty_spec("body")
@@ -188,10 +191,10 @@ async def read_validation(request: Request) -> tuple[bytes, WorkflowFiles | None
             raise
     if media != "multipart/form-data":
         if media and media not in SPEC_MEDIA_TYPES:
-            raise UnsupportedMediaTypeError(
-                "send the reana.yaml as one of "
-                f"{', '.join(SPEC_MEDIA_TYPES)}, with its files as multipart/form-data, or "
-                f"the analysis directory as one of {', '.join(ARCHIVE_MEDIA_TYPES)} (got {media})"
+            raise _unsupported(
+                media,
+                (*SPEC_MEDIA_TYPES, "multipart/form-data", *ARCHIVE_MEDIA_TYPES),
+                "the reana.yaml (alone, with its files as multipart, or in a tar/zip)",
             )
         return await read_spec(request), None, None
     form = await request.form(max_files=MAX_MEMBERS, max_fields=10, max_part_size=MAX_SPEC_BYTES)
@@ -275,9 +278,7 @@ async def read_submission(
             raise
         return body, uploads, form
     if media not in ("application/json", ""):
-        raise UnsupportedMediaTypeError(
-            f"send the run as application/json or multipart/form-data (got {media})"
-        )
+        raise _unsupported(media, ("application/json", "multipart/form-data"), "the run")
     raw_body = await read_limited(request, MAX_JSON_BYTES)
     try:
         data = json.loads(raw_body)
