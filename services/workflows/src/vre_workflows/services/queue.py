@@ -154,7 +154,10 @@ class RunManager:
             if backend is not None and backend.survives_restart:
                 ticket = await asyncio.to_thread(self._vault.read, run_id, name)
                 log.info("run_picked_up", run_id=run_id, backend=name, status=run.status)
-                self._launch(_Active(ticket, resumed=run.status == "running"))
+                # Picked up where the backend holds it: started, or already handed over
+                # (backend ids recorded); a run that never got there starts from staging.
+                resumed = run.status == "running" or bool(run.backend_ids)
+                self._launch(_Active(ticket, resumed=resumed))
                 continue
             detail = (
                 backend.interrupted_detail(run)
@@ -234,6 +237,16 @@ class RunManager:
             async with asyncio.timeout(wait):
                 await active.done.wait()
         return True
+
+    async def cancel_elsewhere(self, run: Run) -> None:
+        """Stop on its backend a run this process does not carry (left by another process)
+        where the backend keeps runs going on its own (Slurm's jobs)."""
+        backend = self._backends.find(run.backend)
+        if backend is None or not backend.survives_restart:
+            return
+        job = await self._job(run, _Active(Ticket(run_id=run.id, backend=run.backend, token=None)))
+        with contextlib.suppress(VreError):
+            await backend.cancel(job)
 
     async def wait_idle(self, run_id: str, within: float = 60.0) -> None:
         """Tests and shutdown: wait until a run is no longer handled here."""

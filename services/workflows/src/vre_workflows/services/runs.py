@@ -550,6 +550,7 @@ class RunService:
         handled = await self._manager.cancel(run_id)
         if not handled:
             # Not executed by this process (another replica, or a record left behind).
+            await self._manager.cancel_elsewhere(run)
             if await self._store.set_status(
                 run_id,
                 "cancelled",
