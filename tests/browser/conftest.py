@@ -166,7 +166,8 @@ def vre(zenodo: ZenodoStandIn, dachs: DachsServer | None) -> Iterator[Vre]:
             [*VRE, "up"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + 120
+            # `vre up` starts PostgreSQL and Rucio first: about 110 s on this shared machine
+            deadline = time.monotonic() + 300
             while True:
                 assert proc.poll() is None, log_path.read_text()
                 try:

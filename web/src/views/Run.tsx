@@ -97,7 +97,8 @@ export function splitWarnings(warnings: string[]): { host: string[]; operator: s
   const operator: string[] = [];
   const other: string[] = [];
   for (const w of warnings) {
-    const m = /^step (.+?): image (\S+) is not available locally.*runs on the host instead/s.exec(w);
+    // "step NAME: image IMAGE is not available locally / cannot be pulled …; … It runs on the host instead …"
+    const m = /^step (.+?): image (\S+) .*runs on the host instead/s.exec(w);
     if (m) {
       host.push(m[1]);
       operator.push(w);
@@ -215,7 +216,9 @@ export function RunView({ id }: { id: string }) {
         {warnings.other.length ? (
           <ul class="warnings">
             {warnings.other.map((w, i) => (
-              <li key={i}>{w}</li>
+              <li key={i} class="breakable">
+                {w}
+              </li>
             ))}
           </ul>
         ) : null}
