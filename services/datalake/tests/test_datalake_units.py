@@ -31,6 +31,7 @@ from vre_datalake.errors import (
     RucioRefusedError,
 )
 from vre_datalake.handlers.files import parse_range
+from vre_datalake.handlers.params import parse_filters, parse_metadata
 from vre_datalake.main import create_app
 from vre_datalake.names import (
     account_name_from,
@@ -40,7 +41,6 @@ from vre_datalake.names import (
     check_scope,
     parse_did,
 )
-from vre_datalake.services.dids import parse_filters, parse_metadata
 
 
 @pytest.mark.parametrize(

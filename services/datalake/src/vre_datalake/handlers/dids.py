@@ -16,6 +16,7 @@ from vre_datalake.handlers.deps import (
     get_factory,
     wants_ndjson,
 )
+from vre_datalake.handlers.params import check_pattern, parse_filters
 from vre_datalake.handlers.paths import DidNamePath, ScopePath
 from vre_datalake.handlers.streaming import AbortableStreamingResponse, ndjson_doc, ndjson_response
 from vre_datalake.models import (
@@ -62,18 +63,19 @@ async def list_dids(
     offset: int = Query(default=0, ge=0, description="JSON pages: results to skip."),
     limit: int | None = Query(default=None, ge=1, description="JSON pages: page size."),
 ) -> Any:
+    pattern, filters = check_pattern(name), parse_filters(meta)
     if wants_ndjson(request):
         stream = await dids.search(
-            actor, scope, name=name, did_type=type, filters=meta, limit=limit
+            actor, scope, name=pattern, did_type=type, filters=filters, limit=limit
         )
         return ndjson_response(stream)
     listing = get_factory(request).settings.listing
     return await dids.page(
         actor,
         scope,
-        name=name,
+        name=pattern,
         did_type=type,
-        filters=meta,
+        filters=filters,
         offset=offset,
         limit=min(limit or listing.default_page_size, listing.max_page_size),
     )

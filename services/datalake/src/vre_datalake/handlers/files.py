@@ -15,10 +15,10 @@ from vre_datalake.checksums import etag_for, expected_md5
 from vre_datalake.errors import RangeNotSatisfiableError, UploadAbortedError
 from vre_datalake.handlers.deps import CurrentActor, FileServiceDep, UploadServiceDep
 from vre_datalake.handlers.fields import located
+from vre_datalake.handlers.params import parse_metadata
 from vre_datalake.handlers.paths import DidNamePath, ScopePath
 from vre_datalake.handlers.streaming import AbortableStreamingResponse
 from vre_datalake.models import UploadedFile
-from vre_datalake.services.dids import parse_metadata
 from vre_datalake.services.uploads import UploadRequest
 
 router = APIRouter(tags=["files"])
