@@ -470,6 +470,8 @@ def test_zenodo_missing_is_shown_before_the_user_tries(
     expect(unavailable).to_contain_text("cannot reach Zenodo")
     expect(page.get_by_label("Personal access token")).to_have_count(0)
     expect(page.get_by_role("button", name="Create the deposition")).to_have_count(0)
+    nav = page.get_by_role("navigation", name="Dashboard")
+    expect(nav.get_by_role("link", name="Zenodo (unavailable)")).to_be_visible()
     text = page.locator("main").inner_text()
     for raw in ("ConnectError", "PUT /zenodo", "(503)", "list_depositions"):
         assert raw not in text, text

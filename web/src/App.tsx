@@ -1,6 +1,7 @@
 // The dashboard's frame: who is signed in, the navigation, and one view per address.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { currentSession, loadSession, logout, onSessionChange, signInUrl, toProblem } from "./api";
+import { useCapability } from "./capabilities";
 import { ProblemAlert } from "./components/Problem";
 import { epoch } from "./format";
 import { Link, paths, useLocation } from "./router";
@@ -82,6 +83,23 @@ function UserBox({ session }: { session: Session }) {
   );
 }
 
+/** A navigation label, marked when the deployment lacks what the page is for (from /readyz). */
+function NavLabel({ href, label }: { href: string; label: string }) {
+  const zenodo = useCapability("zenodo", ["zenodo.zenodo"]);
+  const off = href === paths.zenodo() && zenodo && !zenodo.available;
+  return (
+    <>
+      {label}
+      {off ? (
+        <span class="nav-off" title={zenodo?.reason ?? undefined}>
+          {" "}
+          (unavailable)
+        </span>
+      ) : null}
+    </>
+  );
+}
+
 export function App() {
   const [session, setSession] = useState<Session | null>(currentSession());
   const [checked, setChecked] = useState(false);
@@ -139,7 +157,7 @@ export function App() {
               return (
                 <li key={href}>
                   <Link href={href} aria-current={active ? "page" : undefined}>
-                    {label}
+                    <NavLabel href={href} label={label} />
                   </Link>
                 </li>
               );
