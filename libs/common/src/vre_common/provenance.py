@@ -34,7 +34,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Annotated, Any, Protocol, Self
 
 import anyio
 import httpx
@@ -79,6 +79,13 @@ log = structlog.get_logger("vre.provenance")
 
 ENTITY_ID_MAX = 600
 _ENTITY_ID = re.compile(r"^[a-z][a-z0-9-]*:\S+$")
+ENTITY_ID_PATTERN = r"^[a-z][a-z0-9-]*:\S+$"
+"""A provenance id as the OpenAPI document states it (``_ENTITY_ID``; at most ENTITY_ID_MAX)."""
+ENTITY_QUERY_PATTERN = r"^(?!did:[^:]*$)[a-z][a-z0-9-]*:\S+$"
+"""An entity to walk from (:func:`check_entity_id`: a DID id has a scope and a name)."""
+ProvenanceId = Annotated[
+    str, Field(max_length=ENTITY_ID_MAX, json_schema_extra={"pattern": ENTITY_ID_PATTERN})
+]
 
 
 def did_id(scope: str, name: str) -> str:
@@ -125,6 +132,7 @@ class EventKind(StrEnum):
     QUERY = "query"  # used: the VO service (ivo://… or its URL), uploaded DIDs; generated: result
     PUBLISH = "publish"  # used: the published DIDs (or run:<id>); generated: doi:…
     DELETE = "delete"  # used: the deleted DIDs (they stay in the graph, marked invalidated)
+    REPRODUCTION = "reproduction"  # used: doi:… reproduced; generated: the re-run's outputs
 
 
 _RUN_KINDS = (EventKind.RUN_STARTED, EventKind.RUN_FINISHED)
@@ -151,8 +159,8 @@ class Event(BaseModel):
         max_length=ENTITY_ID_MAX,
         description="The activity's id; run events must give run:<id>; default <kind>:<id>.",
     )
-    used: list[str] = Field(default_factory=list, max_length=10_000)
-    generated: list[str] = Field(default_factory=list, max_length=10_000)
+    used: list[ProvenanceId] = Field(default_factory=list, max_length=10_000)
+    generated: list[ProvenanceId] = Field(default_factory=list, max_length=10_000)
     attributes: dict[str, AttributeValue] = Field(
         default_factory=dict, description="Facts about the activity (status, workflow …)."
     )
