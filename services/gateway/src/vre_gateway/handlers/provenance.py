@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-from vre_common.provenance import EventBatch, IngestResult
+from vre_common.provenance import ENTITY_QUERY_PATTERN, EventBatch, IngestResult
 from vre_gateway.factory import ServicesDep, get_resources
 from vre_gateway.models.provenance import Direction, ProvenanceGraph
 from vre_gateway.services.provenance import to_prov_json
@@ -51,7 +51,14 @@ async def get_provenance(
     request: Request,
     user: CurrentUser,
     services: ServicesDep,
-    entity: Annotated[str, Query(min_length=3, max_length=600)],
+    entity: Annotated[
+        str,
+        Query(
+            min_length=3,
+            max_length=600,
+            json_schema_extra={"pattern": ENTITY_QUERY_PATTERN},
+        ),
+    ],
     direction: Direction = Direction.UP,
     depth: Annotated[int, Query(ge=1, le=100)] = 5,
     format: Literal["json", "prov-json"] = "json",

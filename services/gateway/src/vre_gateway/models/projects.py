@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vre_common.policy import Role, Visibility
+from vre_common.types import check_exactly_one_of, exactly_one_of
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$"
 GROUP_PATTERN = r"^/[^\s]{1,254}$"
@@ -83,7 +84,9 @@ class ProjectFilter(StrEnum):
 class Identity(BaseModel):
     """An IAM identity: issuer + subject, or issuer + user name (issuer defaults to yours)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=exactly_one_of("subject", "username")
+    )
 
     issuer: str | None = Field(default=None, max_length=255)
     subject: str | None = Field(default=None, min_length=1, max_length=255)
@@ -91,8 +94,7 @@ class Identity(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> Identity:
-        if (self.subject is None) == (self.username is None):
-            raise ValueError("give exactly one of subject and username")
+        check_exactly_one_of(self, "subject", "username")
         return self
 
 
