@@ -4,6 +4,7 @@ WLCG discovery (``BEARER_TOKEN_FILE``), as a user's shell or notebook would."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,13 @@ ZENODO_TOKENS = {"zenodo-alice-client-0123456789": "alice"}
 
 @dataclass
 class LiveVre:
-    """A running VRE: its URL, the issuer its tokens come from, the Zenodo stand-in."""
+    """A running VRE: its URL, the issuer its tokens come from, the Zenodo stand-in, and its
+    data folder (where `vre token USER --data DATA` finds its development issuer)."""
 
     url: str
     issuer: TestIssuer
     zenodo: ZenodoStandIn
+    data: Path
 
     def zenodo_token(self, user: str) -> str:
         """The user's personal token at the Zenodo stand-in."""
@@ -36,22 +39,39 @@ def live_vre(rucio_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """The gateway with the datalake, workflows, catalogue and Zenodo services mounted as the
     embedded mode mounts them, served over real HTTP (as tests/test_e2e_chain.py builds it)."""
     # Imported here: the client's unit and contract tests need none of the server.
+    from joserfc.jwk import RSAKey
+
     from services.zenodo.tests.support.standin import served_standin
     from tests.support.embedded import embedded_settings
     from vre_catalogue.config import CatalogueSettings
     from vre_catalogue.main import create_app as create_catalogue
+    from vre_common.auth import StaticKeySource, TokenValidator
     from vre_common.testing import ServerThread, TestIssuer
     from vre_datalake.main import create_app as create_datalake
     from vre_gateway import embedded
+    from vre_gateway.dev_issuer import DevIssuer
     from vre_gateway.main import create_app as create_gateway
     from vre_workflows.main import create_app as create_workflows
     from vre_zenodo.config import ZenodoApiSettings
     from vre_zenodo.main import create_app as create_zenodo
 
     issuer = TestIssuer()
-    validator = issuer.validator()
     folder = tmp_path_factory.mktemp("vre-client")
     settings = embedded_settings(folder, issuer)
+    # The development issuer of `vre up` too: `vre token USER --data <folder>` signs with its
+    # key (found through runtime.json, as for a running `vre up`).
+    dev = DevIssuer(folder, settings.dev_issuer_url, settings.dev_issuer)
+    (folder / "runtime.json").write_text(
+        json.dumps({"url": settings.base_url, "issuer": dev.issuer})
+    )
+    public = [
+        (issuer.issuer, RSAKey.import_key(issuer.key.as_dict(private=False))),
+        (dev.issuer, RSAKey.import_key(dev.key.as_dict(private=False))),
+    ]
+    validator = TokenValidator(
+        issuer.auth_settings().model_copy(update={"issuers": [i for i, _ in public]}),
+        StaticKeySource({i: [k] for i, k in public}),
+    )
     backends = embedded.Backends(rucio=rucio_server)
     datalake = embedded._datalake_settings(settings, backends)
     workflows = embedded._workflows_settings(settings)
@@ -85,7 +105,7 @@ def live_vre(rucio_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
         }
         gateway = create_gateway(settings, service_apps=apps, validator=validator)
         with ServerThread(gateway, port=settings.port) as server:
-            yield LiveVre(url=server.url, issuer=issuer, zenodo=standin)
+            yield LiveVre(url=server.url, issuer=issuer, zenodo=standin, data=folder)
 
 
 @pytest.fixture
