@@ -360,3 +360,66 @@ def test_provenance_entity_ids() -> None:
     assert entity_id("did:user.alice:f.csv") == "did:user.alice:f.csv"
     assert entity_id("doi:10.5281/zenodo.1") == "doi:10.5281/zenodo.1"
     assert entity_id(vre.Publication("10.5281/ZENODO.7", "d", 7, None)) == "doi:10.5281/zenodo.7"
+
+
+# -- device login (RFC 8628) ----------------------------------------------------------------
+
+
+def _issuer(answers: list[httpx.Response], device: bool = True) -> Handler:
+    """An issuer: discovery, device authorization, then the token endpoint's ``answers``."""
+    seen: list[dict[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/.well-known/openid-configuration"):
+            document = {"issuer": "https://iam.test/", "token_endpoint": "https://iam.test/token"}
+            if device:
+                document["device_authorization_endpoint"] = "https://iam.test/devicecode"
+            return httpx.Response(200, json=document)
+        form = dict(httpx.QueryParams(request.content.decode()))
+        seen.append(form)
+        if request.url.path == "/devicecode":
+            assert form == {"client_id": "vre-cli", "scope": "openid offline_access"}
+            return httpx.Response(
+                200,
+                json={"device_code": "DC", "user_code": "ABCD-EFGH", "interval": 2,
+                      "verification_uri": "https://iam.test/device", "expires_in": 600},
+            )  # fmt: skip
+        assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:device_code"
+        assert form["device_code"] == "DC"
+        return answers.pop(0)
+
+    handler.seen = seen  # type: ignore[attr-defined]
+    return handler
+
+
+def test_device_login_polls_until_approved() -> None:
+    from vre.device import device_code_token
+
+    handler = _issuer(
+        [
+            httpx.Response(400, json={"error": "authorization_pending"}),
+            httpx.Response(400, json={"error": "slow_down"}),
+            httpx.Response(200, json={"access_token": "the-token", "token_type": "Bearer"}),
+        ]
+    )
+    shown: list[tuple[str, str]] = []
+    waits: list[float] = []
+    token = device_code_token(
+        "https://iam.test/", "vre-cli", notify=lambda u, c: shown.append((u, c)),
+        transport=httpx.MockTransport(handler), sleep=waits.append,
+    )  # fmt: skip
+    assert token == "the-token"
+    assert shown == [("https://iam.test/device", "ABCD-EFGH")]
+    assert waits == [2, 2, 7]  # slow_down adds 5 seconds (RFC 8628 §3.5)
+
+
+def test_device_login_refused_or_unavailable() -> None:
+    from vre.device import DeviceFlowError, DeviceFlowUnavailableError, device_code_token
+
+    denied = _issuer([httpx.Response(400, json={"error": "access_denied"})])
+    with pytest.raises(DeviceFlowError, match="access_denied"):
+        device_code_token("https://iam.test/", "vre-cli", transport=httpx.MockTransport(denied),
+                          sleep=lambda _: None)  # fmt: skip
+    without = _issuer([], device=False)
+    with pytest.raises(DeviceFlowUnavailableError):
+        device_code_token("https://iam.test/", "vre-cli", transport=httpx.MockTransport(without))

@@ -133,21 +133,52 @@ def whoami(url: UrlOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def login(
+def login(  # noqa: PLR0917 - typer: one parameter per option
     token: Annotated[
-        str | None, typer.Option(help="The access token (default: read from standard input).")
+        str | None, typer.Option(help="The access token (default: device login, or stdin).")
     ] = None,
     path: Annotated[
         Path | None, typer.Option(help="Where to write it (default: the discovery location).")
     ] = None,
+    issuer: Annotated[
+        str | None,
+        typer.Option(envvar="VRE_ISSUER", help="Your IAM: device login where it offers it."),
+    ] = None,
+    client_id: Annotated[
+        str, typer.Option(envvar="VRE_CLIENT_ID", help="The OAuth client for device login.")
+    ] = "vre-cli",
+    scope: Annotated[
+        str, typer.Option(help="Scopes asked at device login.")
+    ] = "openid profile offline_access wlcg.groups storage.read:/ storage.modify:/ compute.create",
     url: UrlOpt = None,
 ) -> None:
     """Store an access token where every WLCG-aware tool finds it (mode 0600, atomically).
 
-    Paste a token from your IAM (or `oidc-token`, or `vre token alice` in development);
-    it is checked against the VRE before it is written.
+    With --issuer (or VRE_ISSUER, or `issuer` in the config file) and an issuer that offers
+    the device authorization grant, open the URL shown and approve; otherwise paste a token
+    (from your IAM, `oidc-token`, or `vre token alice` in development) or pipe it in. The
+    token is checked against the VRE before it is written.
     """
+    from vre.config import read_config
+    from vre.device import DeviceFlowUnavailableError, device_code_token
+
     value = token
+    issuer = issuer or str(read_config().get("issuer") or "") or None
+    if value is None and issuer:
+        try:
+            value = device_code_token(
+                issuer,
+                client_id,
+                scope=scope,
+                notify=lambda where, code: err.print(
+                    f"Open {where} and enter the code [bold]{code}[/]", highlight=False
+                ),
+            )
+        except DeviceFlowUnavailableError as exc:
+            err.print(f"{exc}: paste a token instead", highlight=False)
+        except errors.VreError as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(EXIT_AUTH) from exc
     if value is None:
         if sys.stdin.isatty():
             value = typer.prompt("Access token", hide_input=True)
