@@ -423,3 +423,48 @@ def test_device_login_refused_or_unavailable() -> None:
     without = _issuer([], device=False)
     with pytest.raises(DeviceFlowUnavailableError):
         device_code_token("https://iam.test/", "vre-cli", transport=httpx.MockTransport(without))
+
+
+# -- IVOA: a pyvo TAPService whose session sends the token only to that service -------------
+
+
+def test_tap_service_gets_the_token_only_when_asked_and_only_at_its_origin() -> None:
+    import pyvo
+    import requests
+    from requests.adapters import BaseAdapter
+
+    class Recorder(BaseAdapter):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: dict[str, str | None] = {}
+
+        def send(self, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:
+            self.seen[str(request.url)] = request.headers.get("Authorization")
+            response = requests.Response()
+            response.status_code = 200
+            response._content = b""
+            response.url = str(request.url)
+            return response
+
+        def close(self) -> None:
+            pass
+
+    def vre_api(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/ivoa/services/gavo"
+        return httpx.Response(
+            200, json={"name": "gavo", "type": "tap", "url": "http://tap.test/tap"}
+        )
+
+    with client(vre_api, token="vre-token") as c:
+        for send_token, expected in ((True, "Bearer vre-token"), (False, None)):
+            tap = c.ivoa.tap("gavo", send_token=send_token)
+            assert isinstance(tap, pyvo.dal.TAPService)
+            assert tap.baseurl == "http://tap.test/tap"
+            recorder = Recorder()
+            tap._session.mount("http://", recorder)
+            tap._session.get("http://tap.test/tap/sync")
+            tap._session.get("http://elsewhere.test/tap/sync")
+            assert recorder.seen == {
+                "http://tap.test/tap/sync": expected,
+                "http://elsewhere.test/tap/sync": None,
+            }
