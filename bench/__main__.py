@@ -54,12 +54,49 @@ def main() -> None:
     if not args.no_write:
         out = ROOT / "docs" / "benchmarks.md"
         when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        flags = (" --quick" if args.quick else "") + "".join(f" --only {o}" for o in args.only)
+        old = out.read_text() if out.exists() else ""
+        table = merge_tables(old, markdown(rows)) if args.only else markdown(rows)
         out.write_text(
-            "# Benchmarks\n\nWritten by `make bench`"
-            f"{' --quick' if args.quick else ''} on {when}.\n\nMachine: {machine()};"
-            f" load average at the end: {os.getloadavg()[0]:.2f}.\n\n{markdown(rows)}\n"
+            f"# Benchmarks\n\nWritten by `make bench{flags}` on {when}"
+            f"{' (the other rows are from earlier runs)' if args.only else ''}.\n\n"
+            f"Machine: {machine()}; load average at the end: {os.getloadavg()[0]:.2f}.\n\n"
+            f"{table}\n{notes(old)}"
         )
         console.print(f"written to {out.relative_to(ROOT)}")
+
+
+def _base(line: str) -> str:
+    """The group of a table row without its qualifier: ``load (embedded)`` → ``load``."""
+    return line.split("|")[1].strip().split(" (")[0]
+
+
+def merge_tables(old: str, new: str) -> str:
+    """``old``'s table with the rows of the groups in ``new`` replaced by ``new``'s rows (in
+    the place of the first replaced row; new groups at the end)."""
+    old_rows = [line for line in old.splitlines() if line.startswith("| ") and "---" not in line]
+    new_lines = new.splitlines()
+    header, new_rows = new_lines[:2], new_lines[2:]
+    replaced = {_base(line) for line in new_rows}
+    merged: list[str] = []
+    placed: set[str] = set()
+    for line in old_rows[1:]:  # the first is the header
+        base = _base(line)
+        if base not in replaced:
+            merged.append(line)
+        elif base not in placed:
+            placed.add(base)
+            merged += [row for row in new_rows if _base(row) == base]
+    merged += [row for row in new_rows if _base(row) not in placed]
+    return "\n".join([*header, *merged])
+
+
+def notes(old: str) -> str:
+    """What follows the table in the old file (notes written by hand), kept as it is."""
+    lines = old.splitlines()
+    last = max((i for i, line in enumerate(lines) if line.startswith("|")), default=None)
+    rest = "\n".join(lines[last + 1 :]).strip() if last is not None else ""
+    return f"\n{rest}\n" if rest else ""
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ whose tail is shown when something fails.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 import httpx
 
 from vre_common.postgres import PostgresServer
+from vre_common.testing import free_port
+from vre_rucio_local import LocalRucio
 
 REPO = Path(__file__).resolve().parents[2]
 MIGRATE = REPO / "deploy" / "bin" / "vre-migrate"
@@ -189,3 +192,127 @@ class Cluster:
         # The gateway first (no new requests), then the services.
         for proc in reversed(self.processes):
             proc.stop()
+
+
+SERVICE_NAMES = ("datalake", "workflows", "catalogue", "zenodo")
+
+
+def _fernet_key() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def service_environments(
+    root: Path,
+    ports: Mapping[str, int],
+    issuer: str,
+    rucio: LocalRucio,
+    databases: Mapping[str, str],
+    *,
+    provisioner_token: str | None = None,
+    steps_on_host: bool = False,
+) -> dict[str, dict[str, str]]:
+    """The ``VRE_…`` variables of each service and of the gateway, as the images get them:
+    tokens of ``issuer`` (audience ``vre``), Rucio's service account, one database each, the
+    services reaching each other through the gateway. Zenodo points nowhere (no network).
+
+    ``steps_on_host``: workflow steps run on the host (no container image needed) — which the
+    workflows service allows only without secrets, so it then gets no gateway URL (no
+    project runs, no provenance) and no REANA credentials key.
+    """
+
+    def auth(prefix: str) -> dict[str, str]:
+        return {f"{prefix}AUTH__ISSUERS": json.dumps([issuer]), f"{prefix}AUTH__AUDIENCE": "vre"}
+
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    envs: dict[str, dict[str, str]] = {
+        "datalake": {
+            **auth("VRE_DATALAKE_"),
+            "VRE_DATALAKE_RUCIO__URL": rucio.url,
+            "VRE_DATALAKE_RUCIO__SERVICE_ACCOUNT": rucio.admin_account,
+            "VRE_DATALAKE_RUCIO__SERVICE_USERNAME": rucio.admin_username,
+            "VRE_DATALAKE_RUCIO__SERVICE_PASSWORD": rucio.admin_password,
+            "VRE_DATALAKE_STORAGE__DEFAULT_RSE": rucio.rse_names[0],
+            "VRE_DATALAKE_GATEWAY_URL": gateway,
+            "VRE_DATALAKE_PROVENANCE__OUTBOX_PATH": str(root / "datalake" / "outbox.sqlite"),
+        },
+        "workflows": {
+            **auth("VRE_WORKFLOWS_"),
+            "VRE_WORKFLOWS_DATABASE__URL": databases["workflows"],
+            "VRE_WORKFLOWS_RUN_MIGRATIONS": "false",
+            "VRE_WORKFLOWS_DATA_DIR": str(root / "workflows" / "data"),
+            "VRE_WORKFLOWS_DATALAKE__URL": f"{gateway}/datalake",
+            "VRE_WORKFLOWS_GATEWAY_URL": gateway,
+            "VRE_WORKFLOWS_REANA__CREDENTIALS_KEY": _fernet_key(),
+        },
+        "catalogue": {
+            **auth("VRE_CATALOGUE_"),
+            "VRE_CATALOGUE_DATABASE__URL": databases["catalogue"],
+            "VRE_CATALOGUE_MIGRATIONS": "verify",
+            "VRE_CATALOGUE_GATEWAY_URL": gateway,
+            "VRE_CATALOGUE_ZENODO__URL": nowhere,
+        },
+        "zenodo": {
+            **auth("VRE_ZENODO_"),
+            "VRE_ZENODO_DATABASE__URL": databases["zenodo"],
+            "VRE_ZENODO_MIGRATIONS": "verify",
+            "VRE_ZENODO_DATA_DIR": str(root / "zenodo" / "data"),
+            "VRE_ZENODO_CREDENTIALS_KEY": _fernet_key(),
+            "VRE_ZENODO_ZENODO__URL": nowhere,
+            "VRE_ZENODO_DATALAKE__URL": f"{gateway}/datalake",
+            "VRE_ZENODO_WORKFLOWS__URL": f"{gateway}/workflows",
+            "VRE_ZENODO_CATALOGUE__URL": f"{gateway}/catalogue",
+            "VRE_ZENODO_GATEWAY_URL": gateway,
+        },
+        "gateway": {
+            **auth("VRE_"),
+            "VRE_MODE": "distributed",
+            "VRE_HOST": "127.0.0.1",
+            "VRE_PORT": str(ports["gateway"]),
+            "VRE_PUBLIC_URL": gateway,
+            "VRE_DATABASE__URL": databases["gateway"],
+            "VRE_MIGRATIONS": "verify",
+            "VRE_SERVICE_URLS": json.dumps(
+                {name: f"http://127.0.0.1:{ports[name]}" for name in SERVICE_NAMES}
+            ),
+        },
+    }
+    if provisioner_token is not None:
+        envs["gateway"]["VRE_PROJECTS__PROVISIONER_TOKEN"] = provisioner_token
+    if steps_on_host:
+        workflows = envs["workflows"]
+        del (
+            workflows["VRE_WORKFLOWS_GATEWAY_URL"],
+            workflows["VRE_WORKFLOWS_REANA__CREDENTIALS_KEY"],
+        )
+        workflows["VRE_WORKFLOWS_LOCAL__ALLOW_HOST_EXECUTION"] = "true"
+    return envs
+
+
+@contextlib.contextmanager
+def running_cluster(
+    root: Path, ports: Mapping[str, int], envs: Mapping[str, dict[str, str]], timeout: float
+) -> Iterator[Cluster]:
+    """The services and the gateway started (databases migrated before), ready, stopped at
+    the end; the processes' log tails are printed when something fails."""
+
+    def process(name: str) -> ServiceProcess:
+        return ServiceProcess(name, ports[name], envs[name], root / name)
+
+    running = Cluster(
+        gateway=process("gateway"), services={name: process(name) for name in SERVICE_NAMES}
+    )
+    try:
+        for proc in running.processes:
+            proc.start()
+        deadline = time.monotonic() + timeout
+        for proc in running.processes:
+            proc.wait_ready(deadline)
+        yield running
+    except BaseException:
+        print(running.report())
+        raise
+    finally:
+        running.stop()
