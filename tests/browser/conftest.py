@@ -252,12 +252,15 @@ def console_errors(page: Page) -> list[str]:
 
     Chromium also logs each 4xx answer of the API as a console error; those are answers the page
     shows in words (a refused condition, provenance not recorded yet), so they are left out —
-    a 5xx is not."""
+    a 5xx is not, except /readyz's 503, which is how it says a dependency is down (the page
+    reads its body to mark what is unavailable)."""
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error" and not ANSWERED_4XX.match(message.text):
-            errors.append(f"console: {message.text} at {message.location.get('url')}")
+        url = str(message.location.get("url", ""))
+        readiness = url.endswith("/readyz") and "status of 503" in message.text
+        if message.type == "error" and not ANSWERED_4XX.match(message.text) and not readiness:
+            errors.append(f"console: {message.text} at {url}")
 
     page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
