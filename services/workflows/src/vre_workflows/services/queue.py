@@ -60,6 +60,8 @@ class Ticket:
     token: str | None
     credential: str | None = None
     replicas: dict[str, tuple[Path, ...]] = field(default_factory=dict)
+    group: str = ""
+    """Whose slots the run uses: ``project:<slug>``, or ``user:<key>`` for a personal run."""
 
 
 class TicketVault:
@@ -82,15 +84,15 @@ class TicketVault:
         path.touch(mode=0o600)
         path.write_text(data, encoding="ascii")
 
-    def read(self, run_id: str, backend: str) -> Ticket:
+    def read(self, run_id: str, backend: str, group: str) -> Ticket:
         """The ticket kept for a run (without a token if none was kept or it cannot be read)."""
         try:
             text = self._path(run_id).read_text(encoding="ascii")
         except OSError:
-            return Ticket(run_id=run_id, backend=backend, token=None)
+            return Ticket(run_id=run_id, backend=backend, token=None, group=group)
         plain = self._cipher.decrypt_or_none(text)
         token = json.loads(plain).get("token") if plain else None
-        return Ticket(run_id=run_id, backend=backend, token=token)
+        return Ticket(run_id=run_id, backend=backend, token=token, group=group)
 
     def drop(self, run_id: str) -> None:
         """Forget the token once the run has ended."""
@@ -152,7 +154,10 @@ class RunManager:
                 continue
             backend = self._backends.find(name)
             if backend is not None and backend.survives_restart:
-                ticket = await asyncio.to_thread(self._vault.read, run_id, name)
+                async with self.db.transaction() as session:
+                    owned = await RunStore(session).ownership(run_id)
+                group = slot_group(owned[0] if owned else run_id, run.project)
+                ticket = await asyncio.to_thread(self._vault.read, run_id, name, group)
                 log.info("run_picked_up", run_id=run_id, backend=name, status=run.status)
                 # Picked up where the backend holds it: started, or already handed over
                 # (backend ids recorded); a run that never got there starts from staging.
@@ -286,10 +291,8 @@ class RunManager:
         try:
             backend = self._backends.get(name)
             active.backend = backend
-            async with self.db.transaction() as session:
-                owned = await RunStore(session).ownership(run_id)
-            group = (owned[1] or owned[0]) if owned else run_id
-            async with self._slot(backend, f"project:{group}"):
+            # No await before the slot: runs wait for it in the order they were accepted.
+            async with self._slot(backend, active.ticket.group or run_id):
                 if self._waiting.pop(run_id, None) is None:
                     return  # cancelled while queued
                 self._active[run_id] = active
@@ -405,6 +408,11 @@ class RunManager:
         if run.destination is not None and outputs:
             await self._outputs.register(run, run.destination, outputs, token)
         await self.state.finished(run_id, backend, f"{len(outputs)} output file(s)")
+
+
+def slot_group(owner: str, project: str | None) -> str:
+    """Whose slots a run uses: its project's, or its owner's personal ones."""
+    return f"project:{project}" if project else f"user:{owner}"
 
 
 def step_plans(stored: list[StoredStep], spec: dict[str, Any]) -> list[StepPlan]:

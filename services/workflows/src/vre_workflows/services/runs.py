@@ -35,7 +35,7 @@ from vre_workflows.models import (
     RunRerun,
 )
 from vre_workflows.services.access import RunAccess
-from vre_workflows.services.queue import RunManager, Ticket
+from vre_workflows.services.queue import RunManager, Ticket, slot_group
 from vre_workflows.services.validation import ValidationService, invalid, parse
 from vre_workflows.spec import (
     check_relative_path,
@@ -353,6 +353,7 @@ class RunService:
             token=token,
             credential=plan.credential,
             replicas={s.path: s.source.local_paths for s in staged if s.source.local_paths},
+            group=slot_group(user.key, project),
         )
         backend_ids = plan.backend_ids
         server_name = plan.server
