@@ -40,6 +40,14 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+MetaKey = Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+"""A metadata key (vre_datalake.names.check_meta_key)."""
+MetaValue = str | int | float | bool | None
+"""A metadata value: a JSON scalar."""
+Metadata = Annotated[
+    dict[MetaKey, MetaValue], Field(json_schema_extra={"additionalProperties": False})
+]
+
 DidString = Annotated[str, Field(description="`scope:name`", json_schema_extra=stated(DID_PATTERN))]
 
 
@@ -94,7 +102,7 @@ class Did(BaseModel):
     open: bool | None = Field(default=None, description="Collections: still accepts content.")
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    metadata: dict[str, Any] = Field(
+    metadata: Metadata = Field(
         default_factory=dict,
         description="Metadata set on the DID (DID-column keys; arbitrary keys on PostgreSQL).",
     )
@@ -123,7 +131,7 @@ class DidCreate(BaseModel):
 
     name: str = Field(max_length=250, json_schema_extra=stated(DID_NAME_PATTERN))
     type: CollectionType = "dataset"
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     lifetime: LifetimeSeconds | None = Field(
         default=None, description="Seconds until Rucio expires the DID (none: never)."
     )
@@ -152,7 +160,7 @@ class MetadataUpdate(BaseModel):
         json_schema_extra={"examples": [{"metadata": {"datatype": "events", "run_number": 42}}]},
     )
 
-    metadata: dict[str, Any] = Field(min_length=1, max_length=100)
+    metadata: Metadata = Field(min_length=1, max_length=100)
 
     _meta = field_validator("metadata")(_check_metadata)
 
@@ -163,7 +171,7 @@ class BulkMetadataItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     did: DidString
-    metadata: dict[str, Any] = Field(min_length=1, max_length=100)
+    metadata: Metadata = Field(min_length=1, max_length=100)
 
     _meta = field_validator("metadata")(_check_metadata)
 
