@@ -102,7 +102,7 @@ class Did(BaseModel):
     open: bool | None = Field(default=None, description="Collections: still accepts content.")
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    metadata: Metadata = Field(
+    metadata: dict[str, Any] = Field(
         default_factory=dict,
         description="Metadata set on the DID (DID-column keys; arbitrary keys on PostgreSQL).",
     )
