@@ -16,12 +16,15 @@ from pathlib import Path
 import fsspec
 import pytest
 from astropy.table import Table
+from typer.testing import CliRunner
 
 import vre
 from tests.client.conftest import LiveVre
+from vre import cli
 
 pytestmark = pytest.mark.rucio
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dilepton"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "dilepton"
 sys.path.insert(0, str(EXAMPLE))
 from make_events import make_events, to_csv  # noqa: E402
 
@@ -182,15 +185,16 @@ def test_a_failed_run_raises_with_the_log_tail(client: vre.Client) -> None:
 def _vre(
     *args: str, env: dict[str, str], stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from vre.cli import main; main()", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    """Run the `vre` command in-process (typer's runner) with exactly ``env`` as environment."""
+    overrides: dict[str, str | None] = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    overrides.update({k: None for k in os.environ if k not in env})
+    result = CliRunner().invoke(cli.app, list(args), env=overrides, input=stdin)
+    # The VRE serving this test runs in this process: its one-line JSON logs land in the
+    # captured stdout too. The command's --json output is indented, never such a line.
+    stdout = "".join(
+        line for line in result.stdout.splitlines(keepends=True) if not line.startswith('{"')
     )
+    return subprocess.CompletedProcess(list(args), result.exit_code, stdout, result.stderr)
 
 
 def test_the_vre_command(as_alice: Path, live_vre: LiveVre, tmp_path: Path) -> None:
@@ -257,3 +261,29 @@ def test_the_vre_command(as_alice: Path, live_vre: LiveVre, tmp_path: Path) -> N
     checked = _vre("run", "validate", str(invalid), "--json", env=env)
     assert checked.returncode == 5, checked.stdout + checked.stderr
     assert "steps" in checked.stdout + checked.stderr  # where the mistake is
+
+
+def test_import_a_zenodo_record_and_register_software(
+    client: vre.Client, live_vre: LiveVre
+) -> None:
+    slug = unique("imp")
+    client.projects.create("Imported inputs", slug=slug)
+    events = to_csv(make_events(100))
+    record = live_vre.zenodo.add_record({"events.csv": events}, title="Dilepton events")
+    client.zenodo.set_token(live_vre.zenodo_token("alice"))
+    imported = client.zenodo.import_record(record, project=slug)
+    assert imported["state"] == "completed"
+    [entry] = imported["files"]
+    assert entry["did"].startswith(f"proj.{slug}:")
+    assert len(client.datalake.table(entry["did"])) == 100  # an input by DID, like any other
+
+    codemeta = json.loads(
+        (ROOT / "services/catalogue/tests/data/gammapy_codemeta3.json").read_text()
+    )
+    registered = client.catalogue.register(codemeta)
+    found = client.catalogue.search(registered["software"]["name"])
+    assert registered["software"]["id"] in {hit["id"] for hit in found["items"]}
+    with pytest.raises(vre.ApiError) as invalid:
+        client.catalogue.register({"@context": "https://w3id.org/codemeta/3.0", "name": 7})
+    assert invalid.value.status == 422
+    assert invalid.value.errors

@@ -186,8 +186,8 @@ def test_notebook_reads_by_did_with_the_hubs_refreshed_token(
     alice_token = subprocess.run(
         [vre_bin, "token", "alice", "--data", str(data)], check=True, capture_output=True, text=True
     ).stdout.strip()
-    did = f"user.alice:hub-{uuid.uuid4().hex[:8]}/note.txt"
     with vre.Client(url, token=alice_token) as client:
+        did = f"{client.datalake.my_scope()}:hub-{uuid.uuid4().hex[:8]}/note.txt"
         client.datalake.upload(b"hello from the Data Lake\n", did)
 
     folder = tmp_path / "hub"
