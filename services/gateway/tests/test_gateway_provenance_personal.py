@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from services.gateway.tests.gateway_support import Users
+from services.gateway.tests.gateway_support import Users, create_project
 from services.gateway.tests.test_gateway_provenance import post, walk
 from vre_common.provenance import Event, EventKind, did_id, doi_id, run_id
 
@@ -71,3 +71,27 @@ async def test_personal_chain_is_its_owners(client: httpx.AsyncClient, as_user: 
     )
     assert prov.status_code == 200, prov.text
     assert "vre:user/alice" in prov.text
+
+
+async def test_a_doi_used_in_a_project_stays_public(
+    client: httpx.AsyncClient, as_user: Users
+) -> None:
+    """carol reproduces alice's personal DOI in her project: the DOI stays readable to all."""
+    await post(client, as_user, personal_chain(as_user))
+    slug = "repro-doi"
+    made = await create_project(client, as_user("carol"), slug)
+    assert made["slug"] == slug
+    carol = f"{as_user.issuer.issuer}|{as_user.subject('carol')}"
+    rerun = did_id(made["scope"], "reproduce/total.txt")
+    event = Event.create(
+        EventKind.REPRODUCTION, carol, service="zenodo", project=slug,
+        activity="reproduction:r1", used=[DOI], generated=[rerun],
+    ).model_copy(update={"actor_name": "carol"})  # fmt: skip
+    assert (await post(client, as_user, [event])).status_code == 200
+    down = await walk(client, as_user("carol"), DOI, "down", 1)
+    ids = {n["id"] for n in down["nodes"]}
+    assert {"reproduction:r1", rerun} <= ids
+    assert {n["id"]: n for n in down["nodes"]}[DOI]["project"] is None
+    for user in ("alice", "bob"):  # the DOI is still public; carol's project is not
+        seen = await walk(client, as_user(user), DOI, "down", 1)
+        assert "reproduction:r1" not in {n["id"] for n in seen["nodes"]}

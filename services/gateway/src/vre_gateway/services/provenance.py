@@ -135,6 +135,10 @@ class ProvenanceService:
         for entity in dict.fromkeys([*event.used, *event.generated]):
             scope = _scope_of(entity)
             entity_project = by_scope.get(scope, project_id) if scope else project_id
+            if id_type(entity) == "doi" and entity not in event.generated:
+                # a DOI someone imports or reproduces stays whose it was (public if it was):
+                # using it in a project does not make it the project's
+                entity_project = None
             await self.store.merge_node(
                 NodeRecord(
                     id=entity,
