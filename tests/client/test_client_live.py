@@ -287,3 +287,50 @@ def test_import_a_zenodo_record_and_register_software(
         client.catalogue.register({"@context": "https://w3id.org/codemeta/3.0", "name": 7})
     assert invalid.value.status == 422
     assert invalid.value.errors
+
+
+def test_the_vre_command_runs_publishes_and_searches(
+    as_alice: Path, live_vre: LiveVre, tmp_path: Path
+) -> None:
+    env = dict(os.environ)
+    slug = unique("clirun")
+    with vre.Client() as client:
+        client.projects.create("CLI run", slug=slug)
+        client.datalake.upload(to_csv(make_events(300)), f"proj.{slug}:events.csv")
+        client.zenodo.set_token(live_vre.zenodo_token("alice"))
+    spec = str(EXAMPLE / "reana.yaml")
+    submitted = _vre(
+        "run", "submit", spec, "-i", f"events.csv=proj.{slug}:events.csv", "-f", "fit.py",
+        "--project", slug, "--wait", "--json", env=env,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    run = json.loads(submitted.stdout)
+    assert run["status"] == "finished"
+    outputs = _vre(
+        "run", "outputs", run["id"], "--download", str(tmp_path / "out"), "--json", env=env
+    )
+    assert outputs.returncode == 0, outputs.stderr
+    assert set(json.loads(outputs.stdout)) == {
+        "results/mass.csv",
+        "results/histogram.csv",
+        "results/fit.ecsv",
+    }
+    assert "mass" in (tmp_path / "out" / "results" / "fit.ecsv").read_text()
+    logs = _vre("run", "logs", run["id"], "--follow", env=env)  # a finished run: all, then end
+    assert logs.returncode == 0, logs.stderr
+    assert "300 events, resonance at" in logs.stdout
+    waited = _vre("run", "wait", run["id"], "--json", env=env)
+    assert waited.returncode == 0, waited.stderr
+
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({
+        "upload_type": "dataset", "title": "CLI publication", "description": "From vre publish.",
+        "creators": [{"name": "Doe, Alice"}], "license": "cc-by-4.0",
+    }))  # fmt: skip
+    published = _vre("publish", run["id"], "--metadata", str(meta), env=env)
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.strip().startswith("10.")
+
+    found = _vre("search", slug, "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    assert any(hit["id"] == slug for hit in json.loads(found.stdout)["items"])
