@@ -151,7 +151,7 @@ docs: openapi
 	$(VENV)/bin/python -m vre_gateway.problem_types   # docs/problems.md: a page per problem type
 	@# The client's API reference from its docstrings (pdoc), as static HTML.
 	$(VENV)/bin/pdoc --docformat restructuredtext -o build/client-api vre vre.client vre.datalake \
-	  vre.workflows vre.services vre.fs vre.config vre.errors vre.hub vre.cli
+	  vre.workflows vre.services vre.fs vre.config vre.errors vre.hub vre.device vre.cli
 
 bench: deps
 	@command -v wrk >/dev/null && test -x /usr/sbin/nginx || apt-get install -y -qq wrk nginx
