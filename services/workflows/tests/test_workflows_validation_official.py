@@ -82,3 +82,5 @@ async def test_official_client_next_to_ours(wf: Harness, case: Case, tmp_path: P
         assert "vre-validate-" not in messages  # the scratch folder is not the user's
     else:
         assert all(u["field"].startswith("inputs.") for u in ours["unchecked"]), ours
+        if ours["workflow_type"] != "serial":  # loaded by REANA's loader, as reana-client does
+            assert ours["checked_files"], ours

@@ -209,14 +209,6 @@ async def test_without_files_the_answer_says_what_was_not_checked(wf: Harness) -
     assert unchecked["code/hello.py"]["field"] == "inputs.files"
     assert any(w["type"] == "unchecked" and w["line"] == 9 for w in report["warnings"])
 
-    # With the files, the same reana.yaml is loaded by cwltool --pack.
-    response = await wf.client.post(
-        "/validate", files=_multipart(case.reana_yaml, case.files), headers=wf.headers()
-    )
-    report = response.json()
-    assert report["checked_files"] == ["workflow/cwl/hello.cwl", "workflow/cwl/job.yml"]
-    assert report["unchecked"] == []
-
 
 async def test_tar_and_zip_of_the_analysis_directory(wf: Harness) -> None:
     (case,) = [c for c in CASES if c.name == "yadage-stages"]
