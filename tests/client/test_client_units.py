@@ -468,3 +468,30 @@ def test_tap_service_gets_the_token_only_when_asked_and_only_at_its_origin() -> 
                 "http://tap.test/tap/sync": expected,
                 "http://elsewhere.test/tap/sync": None,
             }
+
+
+# -- installable on its own -----------------------------------------------------------------
+
+
+def test_the_client_needs_nothing_of_the_server() -> None:
+    import subprocess
+    import sys
+    import tomllib
+
+    project = tomllib.loads(
+        (Path(__file__).parents[2] / "clients/python/pyproject.toml").read_text()
+    )
+    requires = {
+        d.split(">")[0].split("=")[0].split("[")[0] for d in project["project"]["dependencies"]
+    }
+    assert requires == {"httpx", "typer", "rich"}
+    probe = (
+        "import sys, vre, vre.cli, vre.hub, vre.device, vre.config;"
+        "server = {'vre_common', 'vre_gateway', 'fastapi', 'starlette', 'sqlalchemy'};"
+        "extras = {'astropy', 'pyvo', 'fsspec', 'pyarrow'};"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & (server | extras)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"  # the extras load only when their feature is used
