@@ -97,6 +97,20 @@ class RunNotFoundError(NotFoundError):
     title = "Run not found"
 
 
+class ReproductionNotFoundError(NotFoundError):
+    """The caller has no such reproduction."""
+
+    slug = "reproduction-not-found"
+    title = "Reproduction not found"
+
+
+class RunRecordMissingError(InvalidInputError):
+    """The record carries no (readable) run record: nothing says how to re-run it."""
+
+    slug = "run-record-missing"
+    title = "No run record"
+
+
 class SoftwareNotFoundError(NotFoundError):
     """The catalogue knows no such software entry."""
 

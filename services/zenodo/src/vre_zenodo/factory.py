@@ -13,8 +13,8 @@ from vre_common.policy import ProjectGate
 from vre_common.provenance import ServiceEvents
 from vre_zenodo.backends.base import (
     DatalakeConnector,
-    RunOutputsPort,
     SoftwareMetadataPort,
+    WorkflowsPort,
     ZenodoPort,
 )
 from vre_zenodo.backends.vre import CatalogueClient, DatalakeServiceConnector, WorkflowsClient
@@ -25,10 +25,12 @@ from vre_zenodo.services.credentials import CredentialService
 from vre_zenodo.services.depositions import DepositionService, DepositionUploader
 from vre_zenodo.services.imports import ImportRunner, ImportService
 from vre_zenodo.services.records import RecordService
+from vre_zenodo.services.reproductions import ReproductionService, ReproductionWorker
 from vre_zenodo.storage import migrations
 from vre_zenodo.storage.credentials import CredentialStore
 from vre_zenodo.storage.depositions import DepositionStore
 from vre_zenodo.storage.imports import ImportStore
+from vre_zenodo.storage.reproductions import ReproductionStore
 from vre_zenodo.storage.schema import PROVENANCE_OUTBOX
 
 log = structlog.get_logger("vre.zenodo")
@@ -45,7 +47,7 @@ class Factory:
         cipher: TokenCipher,
         zenodo: ZenodoPort,
         datalake: DatalakeConnector,
-        workflows: RunOutputsPort,
+        workflows: WorkflowsPort,
         catalogue: SoftwareMetadataPort,
     ) -> None:
         self.settings = settings
@@ -68,6 +70,14 @@ class Factory:
             datalake=datalake,
             settings=settings.imports,
             jobs=settings.jobs,
+            projects=self.projects,
+            events=self.events,
+        )
+        self.reproduction_worker = ReproductionWorker(
+            unit=self.unit,
+            zenodo=zenodo,
+            datalake=datalake,
+            workflows=workflows,
             projects=self.projects,
             events=self.events,
         )
@@ -98,6 +108,7 @@ class Factory:
         async with self.unit() as session:
             imports = await ImportStore(session).interrupt_active()
             uploads = await DepositionStore(session).interrupt_uploads()
+            uploads += await ReproductionStore(session).interrupt_active()
         if imports or uploads:
             log.info("jobs_interrupted_at_start", imports=imports, uploads=uploads)
 
@@ -161,4 +172,17 @@ class Factory:
             settings=self.settings.publish,
             projects=self.projects,
             events=self.events,
+        )
+
+    def reproduction_service(self, session: AsyncSession) -> ReproductionService:
+        """Reproductions of the caller."""
+        return ReproductionService(
+            session=session,
+            store=ReproductionStore(session),
+            records=self.record_service(),
+            zenodo=self.zenodo,
+            credentials=self.credential_service(session),
+            supervisor=self.supervisor,
+            worker=self.reproduction_worker,
+            projects=self.projects,
         )

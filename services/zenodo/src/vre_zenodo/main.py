@@ -12,7 +12,7 @@ from vre_common.lifespan import factory_lifespan
 from vre_common.readiness import Check, healthz_check, install_readiness
 from vre_zenodo.config import ZenodoSettings
 from vre_zenodo.factory import Factory
-from vre_zenodo.handlers import credentials, depositions, imports, records
+from vre_zenodo.handlers import credentials, depositions, imports, records, reproductions
 
 DESCRIPTION = (
     "Zenodo for the VRE: register your Zenodo token, import a Zenodo record's files into the "
@@ -41,7 +41,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.validator = validator or build_validator(settings.auth)
-    for module in (credentials, imports, depositions, records):
+    for module in (credentials, imports, depositions, records, reproductions):
         app.include_router(module.router)
 
     async def database() -> None:

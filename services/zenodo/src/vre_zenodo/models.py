@@ -555,3 +555,79 @@ class RecordPage(BaseModel):
         description="The largest page Zenodo serves this caller (25 anonymous, 100 with a "
         "registered token); larger pages are assembled from several Zenodo pages."
     )
+
+
+# ----------------------------------------------------------------------------- reproductions
+
+ReproductionState = Literal[
+    "queued", "checking", "running", "comparing", "finished", "cancelled", "interrupted"
+]
+
+
+class ReproductionCreate(BaseModel):
+    """Reproduce a published result from its DOI."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doi: str = Field(
+        min_length=3, max_length=255, description="The record's DOI (or https://doi.org/…)."
+    )
+    project: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$",
+        description="The Science Project the re-run belongs to (its scope receives the "
+        "outputs and any input taken from the record); None: your own scope.",
+    )
+    backend: Literal["local", "reana", "slurm"] | None = Field(
+        default=None, description="Where the re-run's steps run (default: the deployment's)."
+    )
+    tolerance: float = Field(
+        default=1e-6,
+        ge=0,
+        le=1,
+        description="Relative tolerance of the numeric comparison of tables.",
+    )
+
+
+class InputCheck(BaseModel):
+    """How one recorded input was found for the re-run."""
+
+    path: str
+    did: str | None = Field(default=None, description="The DID the original run read.")
+    md5: str | None = None
+    source: Literal["data lake", "record", "inline", "missing", "changed"] = Field(
+        description="data lake: the same DID with the same checksums; record: the file "
+        "published in the record; inline: code carried by the run record; missing/changed: "
+        "not available as it was (the reproduction stops before running)."
+    )
+    used: str | None = Field(default=None, description="The DID the re-run reads.")
+    detail: str | None = None
+
+
+class Reproduction(BaseModel):
+    """A reproduction job: the record, the inputs found, the re-run, the comparison."""
+
+    id: str
+    doi: str
+    record_id: int
+    project: str | None = None
+    state: ReproductionState
+    verdict: (
+        Literal["reproduced", "reproduced within tolerance", "differs", "could not run"] | None
+    ) = None
+    reason: str | None = Field(default=None, description="Why it could not run.")
+    tolerance: float
+    original_run_id: str | None = None
+    run_id: str | None = Field(default=None, description="The re-run (a workflows run).")
+    inputs: list[InputCheck] = Field(default_factory=list)
+    files: list[dict[str, Any]] = Field(
+        default_factory=list, description="Each output compared (FileComparison)."
+    )
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
+class ReproductionList(BaseModel):
+    """The caller's reproductions, newest first."""
+
+    items: list[Reproduction]

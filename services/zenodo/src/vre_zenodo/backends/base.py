@@ -204,6 +204,10 @@ class ZenodoPort(Protocol):
 class DatalakePort(Protocol):
     """What this service needs of the datalake service (see vre_common.clients.datalake)."""
 
+    async def my_scope(self) -> str:
+        """The caller's own scope."""
+        ...
+
     async def get_did(self, scope: str, name: str) -> Did:
         """One DID with its metadata."""
         ...
@@ -268,6 +272,26 @@ class RunOutputsPort(Protocol):
     async def run_record(self, token: str, run_id: str) -> RunRecord:
         """The run's record (``GET /runs/{id}/record``), published beside its outputs."""
         ...
+
+
+class RunnerPort(Protocol):
+    """The workflows service as a reproduction uses it: submit, follow and cancel runs."""
+
+    async def submit_run(self, token: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /runs`` (JSON ``RunCreate``): the new run."""
+        ...
+
+    async def get_run(self, token: str, run_id: str) -> dict[str, Any]:
+        """``GET /runs/{id}``: the run with its outputs."""
+        ...
+
+    async def cancel_run(self, token: str, run_id: str) -> None:
+        """``POST /runs/{id}/cancel`` (a run already over is left alone)."""
+        ...
+
+
+class WorkflowsPort(RunOutputsPort, RunnerPort, Protocol):
+    """Everything this service asks of the workflows service."""
 
 
 class SoftwareMetadataPort(Protocol):

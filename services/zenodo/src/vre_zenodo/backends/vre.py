@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -56,6 +57,18 @@ class _ServiceClient:
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             )
 
+    async def _post(
+        self, path: str, token: str, operation: str, body: Any | None = None
+    ) -> httpx.Response:
+        if not self._url:
+            raise _not_configured(self.service, self.setting)
+        async with backend_call(self.service, operation):
+            return await self._http.post(
+                self._url + path,
+                json=body,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            )
+
 
 class WorkflowsClient(_ServiceClient):
     """The workflows service: ``GET /runs/{id}`` gives a run and its outputs' DIDs."""
@@ -100,6 +113,38 @@ class WorkflowsClient(_ServiceClient):
             return RunRecord.model_validate(response.json())
         except ValueError as exc:
             raise BadGatewayError("the workflows service answered an unusable run record") from exc
+
+    async def submit_run(self, token: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Submit a run as the caller; the workflows service's problems pass through."""
+        response = await self._post("/runs", token, "submit_run", dict(body))
+        await raise_for_problem(response, "submit_run")
+        return _json_object(response, "run")
+
+    async def get_run(self, token: str, run_id: str) -> dict[str, Any]:
+        """A run as the caller sees it."""
+        response = await self._get(f"/runs/{quote(run_id, safe='')}", token, "get_run")
+        try:
+            await raise_for_problem(response, "get_run")
+        except NotFoundError as exc:
+            raise RunNotFoundError(f"the workflows service knows no run {run_id!r}") from exc
+        return _json_object(response, "run")
+
+    async def cancel_run(self, token: str, run_id: str) -> None:
+        """Cancel a run; one that is already over (409) is left as it is."""
+        response = await self._post(f"/runs/{quote(run_id, safe='')}/cancel", token, "cancel_run")
+        if response.status_code == 409:
+            return
+        await raise_for_problem(response, "cancel_run")
+
+
+def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise BadGatewayError(f"the workflows service answered an unusable {what}") from exc
+    if not isinstance(data, dict):
+        raise BadGatewayError(f"the workflows service answered an unusable {what}")
+    return data
 
 
 class CatalogueClient(_ServiceClient):

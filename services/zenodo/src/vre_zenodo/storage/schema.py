@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -91,6 +92,31 @@ class ImportFileRow(ZenodoBase):
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     state: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReproductionRow(ZenodoBase):
+    """A reproduction of a published result (its checks and comparison as JSON)."""
+
+    __tablename__ = "reproductions"
+    __table_args__ = (Index("ix_reproductions_owner_created", "owner", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(512))
+    owner_name: Mapped[str] = mapped_column(String(255))
+    doi: Mapped[str] = mapped_column(String(255))
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    project: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    tolerance: Mapped[float] = mapped_column(Float)
+    original_run_id: Mapped[str | None] = mapped_column(String(255))
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    inputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    log: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class DepositionRow(ZenodoBase):

@@ -1,0 +1,102 @@
+"""ReproductionStore: reproduction jobs, their checks, comparison and log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vre_common.db import utcnow
+from vre_zenodo.models import Reproduction
+from vre_zenodo.storage.schema import ReproductionRow
+
+ACTIVE_STATES = ("queued", "checking", "running", "comparing")
+
+
+def _public(row: ReproductionRow) -> Reproduction:
+    return Reproduction.model_validate(
+        {c: getattr(row, c) for c in Reproduction.model_fields if hasattr(row, c)}
+    )
+
+
+class ReproductionStore:
+    """Rows of ``reproductions`` as :class:`Reproduction` models."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(
+        self,
+        *,
+        owner: str,
+        owner_name: str,
+        doi: str,
+        record_id: int,
+        project: str | None,
+        tolerance: float,
+        original_run_id: str | None,
+    ) -> Reproduction:
+        """A new queued reproduction."""
+        row = ReproductionRow(
+            id=str(uuid.uuid4()),
+            owner=owner,
+            owner_name=owner_name,
+            doi=doi,
+            record_id=record_id,
+            project=project,
+            state="queued",
+            tolerance=tolerance,
+            original_run_id=original_run_id,
+            inputs=[],
+            files=[],
+            log=[],
+            created_at=utcnow(),
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return _public(row)
+
+    async def get(self, reproduction_id: str, *, owner: str | None = None) -> Reproduction | None:
+        """One reproduction (the owner's when ``owner`` is given)."""
+        row = await self.session.get(ReproductionRow, reproduction_id)
+        if row is None or (owner is not None and row.owner != owner):
+            return None
+        return _public(row)
+
+    async def log(self, reproduction_id: str) -> list[str]:
+        """The job's log lines."""
+        row = await self.session.get(ReproductionRow, reproduction_id)
+        return list(row.log) if row is not None else []
+
+    async def list_owned(self, owner: str) -> list[Reproduction]:
+        """The owner's reproductions, newest first."""
+        rows = await self.session.scalars(
+            select(ReproductionRow)
+            .where(ReproductionRow.owner == owner)
+            .order_by(ReproductionRow.created_at.desc())
+        )
+        return [_public(r) for r in rows]
+
+    async def update(self, reproduction_id: str, *, line: str | None = None, **values: Any) -> None:
+        """Set fields; append ``line`` to the log."""
+        row = await self.session.get(ReproductionRow, reproduction_id)
+        if row is None:
+            return
+        for key, value in values.items():
+            setattr(row, key, value)
+        if values.get("state") in ("finished", "cancelled", "interrupted"):
+            row.finished_at = utcnow()
+        if line is not None:
+            row.log = [*row.log, f"{utcnow().isoformat(timespec='seconds')} {line}"]
+        await self.session.flush()
+
+    async def interrupt_active(self) -> int:
+        """Mark jobs a previous process left active as interrupted."""
+        result = await self.session.execute(
+            update(ReproductionRow)
+            .where(ReproductionRow.state.in_(ACTIVE_STATES))
+            .values(state="interrupted", finished_at=utcnow())
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
