@@ -102,3 +102,7 @@ def stated(pattern: str, **extra: Any) -> dict[str, Any]:
     return {"pattern": pattern, **extra}
 DID_NAME_FILTER_PATTERN = r"^(?!(?:.*/)?\.\.(?:/.*)?$)[A-Za-z0-9*][/A-Za-z0-9.\-_*]{0,249}$"
 """A DID name filter with ``*`` wildcards (no ``..`` segment)."""
+META_CONDITION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}(?:>=|<=|!=|=|>|<)[\s\S]*$"
+"""A metadata condition of a DID search, ``key<op>value``."""
+META_ASSIGNMENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}=[\s\S]*$"
+"""A metadata assignment of an upload, ``key=value``."""

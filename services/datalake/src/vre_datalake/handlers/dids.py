@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from vre_common.problems import problem_responses
-from vre_common.types import DID_NAME_FILTER_PATTERN, stated
+from vre_common.types import DID_NAME_FILTER_PATTERN, META_CONDITION_PATTERN, stated
 from vre_datalake.handlers.deps import (
     CurrentActor,
     DidServiceDep,
@@ -59,7 +59,11 @@ async def list_dids(
         json_schema_extra=stated(DID_NAME_FILTER_PATTERN),
     ),
     type: Literal["all", "file", "dataset", "container", "collection"] = Query(default="all"),
-    meta: list[str] = Query(default_factory=list, description="Conditions key<op>value."),
+    meta: list[str] = Query(
+        default_factory=list,
+        description="Conditions key<op>value.",
+        json_schema_extra={"items": {"type": "string", "pattern": META_CONDITION_PATTERN}},
+    ),
     offset: int = Query(default=0, ge=0, description="JSON pages: results to skip."),
     limit: int | None = Query(default=None, ge=1, description="JSON pages: page size."),
 ) -> Any:

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from vre_common.problems import problem_responses
+from vre_common.types import META_ASSIGNMENT_PATTERN
 from vre_datalake.checksums import etag_for, expected_md5
 from vre_datalake.errors import RangeNotSatisfiableError, UploadAbortedError
 from vre_datalake.handlers.deps import CurrentActor, FileServiceDep, UploadServiceDep
@@ -102,7 +103,11 @@ async def upload_file(
     uploads: UploadServiceDep,
     rse: str | None = Query(default=None, description="Target RSE (default: configured)."),
     dataset: str | None = Query(default=None, description="`scope:name` of a dataset."),
-    meta: list[str] = Query(default_factory=list, description="Metadata `key=value`."),
+    meta: list[str] = Query(
+        default_factory=list,
+        description="Metadata `key=value`.",
+        json_schema_extra={"items": {"type": "string", "pattern": META_ASSIGNMENT_PATTERN}},
+    ),
     content_md5: str | None = Header(default=None, description="base64 md5 of the body."),
     digest: str | None = Header(default=None, description="e.g. `md5=<base64>`."),
     content_length: int | None = Header(default=None, ge=0),
