@@ -326,6 +326,8 @@ def test_upload_sends_content_md5_and_checks_the_answer(tmp_path: Path) -> None:
     )
     assert result.adler32 == adler(BLOB)
     assert progress[-1] == len(BLOB)
+    with client(server, token="t") as c:  # progress=True: a rich bar, same transfer
+        assert c.datalake.upload(source, "user.alice:dir/f.bin", progress=True).bytes == len(BLOB)
     server.answer_md5 = "0" * 32  # the VRE recorded something else
     with client(server, token="t") as c, pytest.raises(errors.ChecksumMismatchError):
         c.datalake.upload(b"other bytes", "user.alice:dir/f.bin")

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import os
@@ -31,6 +32,22 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 #: ``progress(done_bytes, total_bytes_or_None)`` — called as bytes move.
 Progress = Callable[[int, int | None], None]
+
+
+@contextlib.contextmanager
+def _progress_bar(progress: Progress | bool | None, label: str) -> Iterator[Progress | None]:
+    """``True``: a rich progress bar (terminal or notebook) for the transfer; a callable is
+    used as it is; ``None``/``False``: nothing."""
+    if not progress or callable(progress):
+        yield progress or None
+        return
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TransferSpeedColumn
+    from rich.progress import Progress as Bars
+
+    with Bars(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+              TransferSpeedColumn()) as bars:  # fmt: skip
+        task = bars.add_task(label, total=None)
+        yield lambda done, total: bars.update(task, completed=done, total=total)
 
 
 @dataclass(frozen=True)
@@ -347,12 +364,13 @@ class Datalake:
         rse: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         dataset: str | None = None,
-        progress: Progress | None = None,
+        progress: Progress | bool | None = None,
     ) -> UploadedFile:
         """Upload a local file, bytes or a binary file object as ``did``, streamed.
 
         The md5 goes along as ``Content-MD5`` (the VRE refuses a mismatch and registers
-        nothing) and the answer's adler32 and md5 are compared with ours.
+        nothing) and the answer's adler32 and md5 are compared with ours. ``progress=True``
+        shows a progress bar; a callable gets ``(bytes done, total)``.
         """
         scope, name = did_path(did)
         params: dict[str, Any] = {"meta": [f"{k}={v}" for k, v in (metadata or {}).items()]}
@@ -363,20 +381,21 @@ class Datalake:
         size, md5 = _size_and_md5(source)
         headers = {"Content-MD5": base64.b64encode(md5).decode(), "Content-Length": str(size)}
         path = f"/datalake/files/{q(scope)}/{q(name)}"
-        for attempt in (1, 2):  # a streamed body cannot be replayed by the auth flow
-            sums = _Checksums()
-            try:
-                answer = self._s.json(
-                    "PUT",
-                    path,
-                    params=params,
-                    headers=headers,
-                    content=_chunks(source, sums, size, progress),
-                )
-                break
-            except UnauthorizedError:
-                if attempt == 2:
-                    raise
+        with _progress_bar(progress, did) as report:
+            for attempt in (1, 2):  # a streamed body cannot be replayed by the auth flow
+                sums = _Checksums()
+                try:
+                    answer = self._s.json(
+                        "PUT",
+                        path,
+                        params=params,
+                        headers=headers,
+                        content=_chunks(source, sums, size, report),
+                    )
+                    break
+                except UnauthorizedError:
+                    if attempt == 2:
+                        raise
         sums.check(did, adler32=answer.get("adler32"), md5=answer.get("md5"))
         return UploadedFile(
             did=f"{answer['scope']}:{answer['name']}",
@@ -393,7 +412,7 @@ class Datalake:
         path: str | os.PathLike[str] = ".",
         *,
         resume: bool = True,
-        progress: Progress | None = None,
+        progress: Progress | bool | None = None,
     ) -> Path:
         """Download a file to ``path`` (a folder: the DID's base name in it), streamed.
 
@@ -419,7 +438,10 @@ class Datalake:
         if have == info.bytes:
             pass  # complete already: just verify
         else:
-            with self._s.stream("GET", url, headers=headers) as answer:
+            with (
+                _progress_bar(progress, did) as report,
+                self._s.stream("GET", url, headers=headers) as answer,
+            ):
                 mode = "ab" if answer.status_code == 206 else "wb"
                 if mode == "wb":
                     sums = _Checksums()
@@ -427,8 +449,8 @@ class Datalake:
                     for chunk in answer.iter_bytes(CHUNK):
                         out.write(chunk)
                         sums.update(chunk)
-                        if progress:
-                            progress(sums.size, info.bytes)
+                        if report:
+                            report(sums.size, info.bytes)
         try:
             sums.check(did, adler32=info.adler32, md5=info.md5)
         except ChecksumMismatchError:
