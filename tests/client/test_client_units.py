@@ -497,3 +497,45 @@ def test_the_client_needs_nothing_of_the_server() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"  # the extras load only when their feature is used
+
+
+# -- the JupyterHub refresher ----------------------------------------------------------------
+
+
+def test_refresher_writes_the_hubs_token_only_when_it_changed(tmp_path: Path) -> None:
+    from vre import hub
+
+    state: dict[str, object] = {"auth_state": {"access_token": "one"}}
+    seen: list[httpx.Request] = []
+
+    def the_hub(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"name": "alice", **state})
+
+    env = {"JUPYTERHUB_API_URL": "http://hub.test/hub/api", "JUPYTERHUB_API_TOKEN": "server-t",
+           "JUPYTERHUB_USER": "alice"}  # fmt: skip
+    target = tmp_path / "bt"
+    original = httpx.Client
+
+    def patched(*args: object, **kwargs: object) -> httpx.Client:
+        kwargs["transport"] = httpx.MockTransport(the_hub)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hub.httpx, "Client", patched)
+        assert hub.refresh_once(target, env) is True
+        inode = target.stat().st_ino
+        assert hub.refresh_once(target, env) is False  # unchanged: not rewritten
+        assert target.stat().st_ino == inode
+        state["auth_state"] = {"access_token": "two"}
+        assert hub.refresh_once(target, env) is True
+        assert target.read_text() == "two\n"
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        state["auth_state"] = None
+        with pytest.raises(hub.HubTokenError, match=r"admin:auth_state!user"):
+            hub.refresh_once(target, env)
+    assert target.read_text() == "two\n"  # a failed check keeps the last good token
+    assert seen[0].url == "http://hub.test/hub/api/users/alice"
+    assert seen[0].headers["authorization"] == "token server-t"
+    with pytest.raises(hub.HubTokenError, match="JUPYTERHUB_API_URL"):
+        hub.fetch_access_token({})
