@@ -135,6 +135,7 @@ class RunManager:
         self._active: dict[str, _Active] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._group_slots: dict[tuple[str, str], asyncio.Semaphore] = {}
+        self._starting: dict[str, asyncio.Lock] = {}
         self.max_concurrent_seen = 0
 
     def paths(self, run_id: str) -> RunPaths:
@@ -346,14 +347,17 @@ class RunManager:
 
     async def _carry(self, active: _Active, backend: WorkflowBackend) -> None:
         ticket = active.ticket
-        run = await self.state.load(ticket.run_id)
-        if run is None or run.status not in ACTIVE_STATUSES:
-            return
-        job = await self._job(run, active)
-        active.job = job
-        reporter = self.state.recorder(run.id, backend.name)
+        # Runs that got their slots one after the other start in that order (FIFO lock).
+        async with self._starting.setdefault(backend.name, asyncio.Lock()):
+            run = await self.state.load(ticket.run_id)
+            if run is None or run.status not in ACTIVE_STATUSES:
+                return
+            job = await self._job(run, active)
+            active.job = job
+            reporter = self.state.recorder(run.id, backend.name)
+            if not job.resumed:
+                await backend.prepare(job, reporter)
         if not job.resumed:
-            await backend.prepare(job, reporter)
             if not active.cancel.is_set():
                 staged = await self._stager.stage(
                     run, job.paths, token=ticket.token, replicas=ticket.replicas
