@@ -242,8 +242,6 @@ class ValidationService:
             raise invalid(outcome.report)
         return outcome.report
 
-    # ------------------------------------------------------------------ findings
-
     @staticmethod
     def _located(parsed: ParsedSpec, finding: SpecFinding) -> SpecFinding:
         position = parsed.source.locate(list(finding.loc[1:]))
@@ -254,13 +252,8 @@ class ValidationService:
     def _finding(self, parsed: ParsedSpec, item: dict[str, Any]) -> SpecFinding:
         path = list(item.get("path", []))
         validator = str(item.get("validator", "schema"))
-        kind = (
-            validator
-            if validator in ("parameters", "workflow_name", "htcondor_max_runtime", "options")
-            or validator == "compute_backend"
-            or "." in validator
-            else f"schema.{validator}"
-        )
+        own = ("parameters", "workflow_name", "htcondor_max_runtime", "options", "compute_backend")
+        kind = validator if validator in own or "." in validator else f"schema.{validator}"
         if path[:1] == ["name"]:
             return SpecFinding(loc=["name"], path="", msg=str(item.get("message", "")), type=kind)
         finding = SpecFinding(
@@ -306,8 +299,6 @@ class ValidationService:
                 )
             )
         return out
-
-    # ------------------------------------------------------------------ engines
 
     async def _check_engine(
         self,
