@@ -106,7 +106,8 @@ c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = {hub_port}
 c.JupyterHub.db_url = "sqlite:///{folder}/hub.sqlite"
 c.JupyterHub.cookie_secret_file = "{folder}/cookie_secret"
-c.ConfigurableHTTPProxy.command = ["{bin}/configurable-http-proxy"]
+# the proxy waits for slow answers (a kernel start on a loaded machine), not 20 s
+c.ConfigurableHTTPProxy.command = ["{bin}/configurable-http-proxy", "--proxy-timeout", "180000"]
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.pid_file = "{folder}/proxy.pid"
 c.JupyterHub.authenticator_class = VreDevAuthenticator
