@@ -235,7 +235,7 @@ def _run_schemathesis(
         command,
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=folder,  # schemathesis keeps its own files (.schemathesis/) where it runs
         env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
         timeout=MAX_SECONDS * 3 + 300,
         check=False,
