@@ -213,6 +213,34 @@ async def test_reproduce_from_the_doi_alone(
         assert input_did in stopped["reason"]
         assert "changed" in stopped["reason"]
 
+        # --- a reproduction is a job: cancelling it cancels its re-run
+        slow = record.json()
+        steps = slow["spec"]["workflow"]["specification"]["steps"]
+        steps[0]["commands"] = ["sleep 120", *steps[0]["commands"]]
+        rid = zenodo_standin.add_record(
+            {"vre-run-record.json": json.dumps(slow).encode(), "numbers.txt": b"3\n1\n2\n"},
+            title=f"Slow {uid}",
+        )
+        started = await http.post(
+            "/zenodo/reproductions", json={"doi": f"10.5281/zenodo.{rid}", "project": slug},
+            headers=carol,
+        )  # fmt: skip
+        assert started.status_code == 202, started.text
+        job = f"/zenodo/reproductions/{started.json()['id']}"
+        running = await _poll(http, job, carol, lambda b: b["state"] == "running")
+        cancelled = await http.post(f"{job}/cancel", headers=carol)
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["state"] == "cancelled"
+        assert cancelled.json()["verdict"] is None
+        rerun_state = await _poll(
+            http, f"/workflows/runs/{running['run_id']}", carol,
+            lambda b: b["status"] not in ("queued", "running"),
+        )  # fmt: skip
+        assert rerun_state["status"] == "cancelled"
+        log_text = (await http.get(f"{job}/logs", headers=carol)).text
+        assert "submitted" in log_text
+        assert log_text.rstrip().endswith("cancelled")
+
         # --- a record without a run record: 422 saying what is missing
         plain = zenodo_standin.add_record({"README.md": b"no run here\n"}, title=f"Plain {uid}")
         refused = await http.post(

@@ -59,8 +59,9 @@ class ReproductionStore:
         return _public(row)
 
     async def get(self, reproduction_id: str, *, owner: str | None = None) -> Reproduction | None:
-        """One reproduction (the owner's when ``owner`` is given)."""
-        row = await self.session.get(ReproductionRow, reproduction_id)
+        """One reproduction (the owner's when ``owner`` is given), read afresh: the job
+        changes it in other sessions."""
+        row = await self.session.get(ReproductionRow, reproduction_id, populate_existing=True)
         if row is None or (owner is not None and row.owner != owner):
             return None
         return _public(row)
