@@ -100,6 +100,8 @@ RSE_PATTERN = r"^(?=.{1,255}$)[A-Z0-9]+(?:[_\-][A-Z0-9]+)*$"
 def stated(pattern: str, **extra: Any) -> dict[str, Any]:
     """``json_schema_extra`` stating a pattern the code enforces (see the patterns above)."""
     return {"pattern": pattern, **extra}
+
+
 DID_NAME_FILTER_PATTERN = r"^(?!(?:.*/)?\.\.(?:/.*)?$)[A-Za-z0-9*][/A-Za-z0-9.\-_*]{0,249}$"
 """A DID name filter with ``*`` wildcards (no ``..`` segment)."""
 META_CONDITION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}(?:>=|<=|!=|=|>|<)[\s\S]*$"
