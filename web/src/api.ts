@@ -135,6 +135,15 @@ async function token(): Promise<string> {
   return session.access_token;
 }
 
+/** The Authorization header of the session (for calls that read any answer, e.g. /readyz). */
+export async function authorization(): Promise<Record<string, string>> {
+  try {
+    return { Authorization: `Bearer ${await token()}` };
+  } catch {
+    return {};
+  }
+}
+
 /** Call the API and answer the raw Response (2xx only; otherwise an ApiError). */
 export async function request(path: string, options: RequestOptions = {}): Promise<Response> {
   const send = async (): Promise<Response> => {

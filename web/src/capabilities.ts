@@ -1,6 +1,7 @@
-// What this deployment offers, from /readyz (public, read once a minute at most): pages for a
+// What this deployment offers, from /readyz (read once a minute at most): pages for a
 // capability that is down or not configured say so, with the reason, before the user tries.
 import { useEffect, useState } from "preact/hooks";
+import { authorization } from "./api";
 
 export interface Dependency {
   name: string;
@@ -19,7 +20,9 @@ let cached: { at: number; value: Promise<Dependency[]> } | null = null;
 
 function readiness(): Promise<Dependency[]> {
   if (!cached || Date.now() - cached.at > 60_000) {
-    const value = fetch("/readyz", { cache: "no-store", credentials: "omit" })
+    // Signed in, because deployments may give the reasons to signed-in callers only.
+    const value = authorization()
+      .then((headers) => fetch("/readyz", { cache: "no-store", credentials: "omit", headers }))
       .then((r) => r.json() as Promise<{ dependencies?: Dependency[] }>)
       .then((body) => body.dependencies ?? [])
       .catch(() => [] as Dependency[]);
