@@ -22,13 +22,13 @@ deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp .venv-reana-client/.s
       .venv-hub/.stamp
 
 # System packages the tests use: podman (+runc) runs workflow steps in containers, debootstrap
-# builds their small test image. Installed when missing and we may (root); otherwise the
-# container tests say why they skip.
+# builds their small test image, bubblewrap sandboxes REANA's specification loaders.
+# Installed when missing and we may (root); otherwise the container tests say why they skip.
 system-deps:
-	@if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null || ! command -v kubectl >/dev/null; then \
+	@if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null || ! command -v kubectl >/dev/null || ! command -v bwrap >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq podman runc debootstrap kubectl >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq podman runc debootstrap kubectl >/dev/null)) \
+	    (apt-get install -y -qq podman runc debootstrap kubectl bubblewrap >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq podman runc debootstrap kubectl bubblewrap >/dev/null)) \
 	     || echo "warning: could not install podman/debootstrap; container tests will skip"; \
 	  else echo "note: podman/debootstrap missing; container tests will skip"; fi; fi
 	@# GAVO DaCHS (a real TAP server for the ivoa tests) with pgSphere and q3c; not the

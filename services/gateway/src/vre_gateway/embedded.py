@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -134,6 +135,9 @@ def _workflows_settings(
         data_dir=settings.data / "workflows",
         datalake=_links(settings)["datalake"],
         local={"allow_host_execution": True},
+        # one user on their own machine: REANA's loaders may run their workflow's code here
+        # (in the sandbox when bubblewrap is installed, as in the deployments)
+        spec_loading="sandbox" if shutil.which("bwrap") else "host",
     )
 
 

@@ -267,6 +267,14 @@ class WorkflowsSettings(VreSettings):
         default="local",
         description="Backend of runs that name none and whose steps ask for no compute_backend.",
     )
+    spec_loading: Literal["sandbox", "host", "off"] = Field(
+        default="sandbox",
+        description="How REANA's loaders check a cwl/snakemake/yadage specification sent with "
+        "its files — they run the workflow's code (a Snakefile is Python): 'sandbox' inside "
+        "bubblewrap (no network, no other process, nothing of the service visible; without "
+        "bwrap the files are reported unchecked), 'host' as this service (the embedded "
+        "single-user mode only: refused beside secrets), 'off' never (reported unchecked).",
+    )
     local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
     reana: ReanaSettings = Field(default_factory=ReanaSettings)
     slurm: SlurmSettings = Field(default_factory=SlurmSettings)
@@ -287,7 +295,15 @@ class WorkflowsSettings(VreSettings):
         database URL, the key that decrypts every user's REANA token, the provenance client.
         That is for the embedded single-user mode only; a deployment runs steps in
         containers or on the batch backend."""
-        if not self.local.allow_host_execution:
+        host = [
+            name
+            for name, on in (
+                ("local.allow_host_execution", self.local.allow_host_execution),
+                ("spec_loading=host", self.spec_loading == "host"),
+            )
+            if on
+        ]
+        if not host:
             return self
         present = [
             name
@@ -302,8 +318,9 @@ class WorkflowsSettings(VreSettings):
         ]
         if present:
             raise ValueError(
-                "local.allow_host_execution is refused where the service holds secrets "
-                f"({', '.join(present)}): steps would run as this service and could read "
-                "them. Run steps in containers (podman) or on Slurm instead."
+                f"{' and '.join(host)} is refused where the service holds secrets "
+                f"({', '.join(present)}): the workflow's code would run as this service and "
+                "could read them. Run steps in containers (podman) or on Slurm, and load "
+                "specifications in the sandbox (spec_loading=sandbox)."
             )
         return self

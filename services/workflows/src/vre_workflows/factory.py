@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from vre_workflows.services.provenance import RunEvents
 from vre_workflows.services.queue import RunManager, TicketVault
 from vre_workflows.services.run_state import RunStateMachine
 from vre_workflows.services.staging import InputStager
-from vre_workflows.services.validation import ValidationService
+from vre_workflows.services.validation import LoaderSandbox, ValidationService
 from vre_workflows.storage.schema import PROVENANCE_OUTBOX, WorkflowsBase
 from vre_workflows.validation.worker_client import ReanaValidatorWorker
 
@@ -175,7 +176,7 @@ def build_components(
         settings=settings,
         db=db,
         worker=worker,
-        validation=ValidationService(worker),
+        validation=validation_service(settings, worker),
         runtime=runtime,
         local=local,
         servers=servers,
@@ -187,3 +188,23 @@ def build_components(
         access=access,
         events=events,
     )
+
+
+def validation_service(
+    settings: WorkflowsSettings, worker: ReanaValidatorWorker
+) -> ValidationService:
+    """The validator, with REANA's loaders sandboxed, on the host or off (spec_loading)."""
+    if settings.spec_loading == "off":
+        return ValidationService(
+            worker, loaders_off="loading specifications is turned off here (spec_loading=off)"
+        )
+    if settings.spec_loading == "host":
+        return ValidationService(worker)
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return ValidationService(
+            worker,
+            loaders_off="REANA's loaders run the workflow's code, and this server has no "
+            "sandbox for them (install bubblewrap)",
+        )
+    return ValidationService(worker, sandbox=LoaderSandbox(Path(bwrap)))

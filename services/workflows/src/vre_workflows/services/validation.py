@@ -155,10 +155,14 @@ class ValidationService:
         *,
         loader_timeout: float = 120.0,
         max_loaders: int = 2,
+        sandbox: LoaderSandbox | None = None,
+        loaders_off: str | None = None,
     ) -> None:
         self._worker = worker
         self._loader_timeout = loader_timeout
         self._loaders = asyncio.Semaphore(max_loaders)
+        self._sandbox = sandbox
+        self._loaders_off = loaders_off
 
     async def validate(
         self,
@@ -333,6 +337,23 @@ class ValidationService:
                 for path, where in missing
             ]
             return result
+        off = self._loaders_off
+        if off is None and self._sandbox is not None and not missing:
+            off = await self._sandbox.unusable()
+        if off is not None and not missing:
+            # Loading a Snakefile or a yadage workflow runs the user's code: never unsandboxed
+            # beside the service's secrets (settings: spec_loading).
+            why = f"not loaded: {off}"
+            result.unchecked = [UncheckedFile(path=p, field=f, reason=why) for p, f in referenced]
+            result.warnings.append(
+                SpecWarning(
+                    type="unchecked",
+                    message=f"the {kind} specification was not checked: {off}",
+                    path=referenced[0][1],
+                    line=self._line(parsed, referenced[0][1]),
+                )
+            )
+            return result
         if missing:
             why = (
                 "not sent: send the workflow's files with the reana.yaml (multipart `files`, or "
@@ -426,10 +447,11 @@ class ValidationService:
             "LANG": "C.UTF-8",
             "TMPDIR": str(scratch),
         }
+        command = [str(python), "-I", str(LOADER_SCRIPT)]
+        if self._sandbox is not None:
+            command = self._sandbox.wrap(command, python=python, scratch=scratch, env=env)
         process = await asyncio.create_subprocess_exec(
-            str(python),
-            "-I",
-            str(LOADER_SCRIPT),
+            *command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -453,6 +475,62 @@ class ValidationService:
             os.killpg(process.pid, signal.SIGKILL)  # anything the engines left running
         log.debug("workflow_loaded", returncode=process.returncode)
         return out.decode("utf-8", errors="replace")
+
+
+@dataclass
+class LoaderSandbox:
+    """Bubblewrap around REANA's loaders, which run the user's code (a Snakefile is Python).
+
+    The loader sees only the system's programs and libraries (read-only), the REANA
+    environment, the loader script and the request's scratch folder; no network, no other
+    process (a new PID namespace: not the service's /proc/<pid>/environ), no data folder, no
+    key, no token — whatever the service holds.
+    """
+
+    bwrap: Path
+    _unusable: str | None = field(default=None, init=False)
+    _probed: bool = field(default=False, init=False)
+
+    async def unusable(self) -> str | None:
+        """Why the sandbox cannot start here (None: it can); probed once.
+
+        bwrap needs user or mount namespaces, which a container's seccomp profile may deny.
+        """
+        if not self._probed:
+            process = await asyncio.create_subprocess_exec(
+                str(self.bwrap), "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+                "--proc", "/proc", "--dev", "/dev", "true",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await process.communicate()
+            if process.returncode != 0:
+                self._unusable = (
+                    f"the sandbox (bubblewrap) cannot start here: {err.decode()[-200:]}"
+                )
+            self._probed = True
+        return self._unusable
+
+    def wrap(
+        self, command: list[str], *, python: Path, scratch: Path, env: dict[str, str]
+    ) -> list[str]:
+        """``command`` as it runs inside the sandbox."""
+        venv = python.parent.parent  # the environment (bin/python is a link into it)
+        interpreter = Path(os.path.realpath(python)).parent.parent  # the base Python's prefix
+        wrapped = [str(self.bwrap), "--unshare-all", "--die-with-parent", "--new-session"]
+        wrapped += ["--ro-bind", "/usr", "/usr"]
+        for path in ("/bin", "/lib", "/lib64", "/sbin"):
+            wrapped += ["--ro-bind-try", path, path]
+        for path in ("/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/ssl",
+                     "/etc/localtime", "/etc/alternatives"):  # fmt: skip
+            wrapped += ["--ro-bind-try", path, path]
+        for folder in sorted({str(venv), str(interpreter), str(LOADER_SCRIPT.parent)}):
+            wrapped += ["--ro-bind", folder, folder]
+        # a private /tmp first: the scratch folder (often under /tmp) is bound over it
+        wrapped += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108
+        wrapped += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch), "--clearenv"]
+        for key, value in env.items():
+            wrapped += ["--setenv", key, value]
+        return [*wrapped, "--", *command]
 
 
 @dataclass
