@@ -27,6 +27,7 @@ from tests.test_e2e_chain import (  # noqa: F401 (module fixtures used by name)
     gateway_url,
     zenodo_standin,
 )
+from vre_common.run_record import canonical_sha256
 from vre_common.testing import TestIssuer
 
 pytestmark = pytest.mark.slow
@@ -217,6 +218,15 @@ async def test_reproduce_from_the_doi_alone(
         slow = record.json()
         steps = slow["spec"]["workflow"]["specification"]["steps"]
         steps[0]["commands"] = ["sleep 120", *steps[0]["commands"]]
+        damaged = zenodo_standin.add_record(
+            {"vre-run-record.json": json.dumps(slow).encode()}, title=f"Damaged {uid}"
+        )
+        tampered = await http.post(
+            "/zenodo/reproductions", json={"doi": f"10.5281/zenodo.{damaged}"}, headers=carol
+        )
+        assert tampered.status_code == 422, tampered.text
+        assert "sha256" in tampered.json()["detail"]
+        slow["spec_sha256"] = canonical_sha256(slow["spec"])
         rid = zenodo_standin.add_record(
             {"vre-run-record.json": json.dumps(slow).encode(), "numbers.txt": b"3\n1\n2\n"},
             title=f"Slow {uid}",

@@ -41,6 +41,7 @@ async def test_record_carries_spec_code_inputs_outputs_with_checksums(wf: Harnes
     assert (record.kind, record.schema_version) == ("vre-run-record", 1)
     assert record.vre_version
     assert record.spec_sha256 == done["spec_sha256"]
+    assert record.spec_intact()  # the record's rule is the workflows service's
     assert record.spec["workflow"]["specification"]["steps"][1]["name"] == "sum"
     assert record.parameters == {"factor": 10}
     assert record.files == {"code/sum.sh": code}

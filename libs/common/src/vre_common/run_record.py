@@ -7,6 +7,7 @@ record. The format is versioned (``schema_version``); readers refuse a newer maj
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 from datetime import datetime
@@ -81,9 +82,20 @@ class RunRecord(_Tolerant):
     created_at: datetime | None = None
     finished_at: datetime | None = None
 
+    def spec_intact(self) -> bool:
+        """Whether ``spec`` still has the recorded ``spec_sha256``."""
+        return canonical_sha256(self.spec) == self.spec_sha256
+
     def to_bytes(self) -> bytes:
         """Stable JSON (sorted keys): the same run gives the same bytes and md5."""
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True).encode()
+
+
+def canonical_sha256(spec: Any) -> str:
+    """SHA-256 of a specification's canonical JSON (sorted keys, no spaces, UTF-8): the rule
+    of the workflows service's ``spec_sha256`` (a workflows test pins the two together)."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def image_of(reference: str) -> RecordedImage:
@@ -100,6 +112,7 @@ __all__ = [
     "RecordedImage",
     "RecordedStep",
     "RunRecord",
+    "canonical_sha256",
     "image_of",
     "vre_version",
 ]

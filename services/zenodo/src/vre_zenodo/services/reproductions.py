@@ -144,6 +144,13 @@ class ReproductionService:
                 errors=[{"loc": ["body", "doi"], "msg": "unreadable run record",
                          "type": "run_record_invalid"}],
             ) from exc  # fmt: skip
+        if not run_record.spec_intact():
+            raise RunRecordMissingError(
+                f"the run record of record {record.id} is damaged: its specification does "
+                f"not have the recorded sha256 {run_record.spec_sha256}",
+                errors=[{"loc": ["body", "doi"], "msg": "specification does not match its "
+                         "sha256", "type": "run_record_invalid"}],
+            )  # fmt: skip
         if run_record.schema_version > RUN_RECORD_SCHEMA_VERSION:
             raise RunRecordMissingError(
                 f"the run record of record {record.id} has schema version "
