@@ -111,6 +111,10 @@ ACCEPTED_FINDINGS: dict[tuple[str, str], str] = {
         "a dataset or container is not a file: GET /files/... answers 422 pointing at "
         "/dids/{scope}/{name}/archive (a rule on the DID's type, known only once it is found)"
     ),
+    ("Schema-valid request rejected", "POST /datalake/rules"): (
+        "a rule's activity must be one of the Rucio server's configured activities (a "
+        "deployment's own list; Rucio answers with it, passed on as a 422)"
+    ),
     ("Schema-valid request rejected", "GET /datalake/rses"): (
         "expression is Rucio's RSE-expression language (set operations, attribute filters); "
         "Rucio parses it and its error is passed on as a 422; not a regular language"
