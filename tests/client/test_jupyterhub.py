@@ -13,6 +13,7 @@ keeps working with the new token — never taken from an environment variable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -114,11 +115,11 @@ c.JupyterHub.authenticator_class = VreDevAuthenticator
 c.Authenticator.enable_auth_state = True
 c.Authenticator.allow_all = True
 c.Authenticator.refresh_pre_spawn = True
-c.Authenticator.auth_refresh_age = 3
+c.Authenticator.auth_refresh_age = 8  # seconds; IAM deployments: minutes
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = "{folder}/home/{{username}}"
 c.Spawner.cmd = [
-    "{bin}/vre-token-refresher", "--interval", "1", "--", "{bin}/jupyterhub-singleuser"
+    "{bin}/vre-token-refresher", "--interval", "2", "--", "{bin}/jupyterhub-singleuser"
 ]
 c.Spawner.args = ["--allow-root"]
 c.Spawner.environment = {{"VRE_URL": {vre_url!r}, "BEARER_TOKEN_FILE": {token_file!r}}}
@@ -173,6 +174,11 @@ async def _execute(base: str, token: str, kernel: str, code: str) -> str:
                 return "".join(output)
     finally:
         ws.close()
+        # wait for the server's closing handshake: the socket is closed before this loop
+        # ends (else it is garbage-collected open, a ResourceWarning in a later test)
+        with contextlib.suppress(Exception):
+            while await asyncio.wait_for(ws.read_message(), timeout=10) is not None:
+                pass
 
 
 def _sha(text: str) -> str:
