@@ -17,7 +17,8 @@ from pathlib import Path
 # Modules that run elsewhere by design: the REANA worker in the validator's environment; the
 # gateway's embedded mode (every service in one process, `vre up`) is not what its image runs.
 ELSEWHERE = (
-    "vre_workflows.validation.reana_worker",
+    "vre_workflows.validation.reana_worker",  # these two run in .venv-reana
+    "vre_workflows.validation.reana_loader",
     "vre_gateway.embedded",
 )
 SETTINGS = {
