@@ -71,10 +71,21 @@ def _base(line: str) -> str:
     return line.split("|")[1].strip().split(" (")[0]
 
 
+def _table_block(old: str) -> tuple[int, int]:
+    """Line indexes [start, end) of the results table: the first block of table lines."""
+    lines = old.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return start, end
+
+
 def merge_tables(old: str, new: str) -> str:
     """``old``'s table with the rows of the groups in ``new`` replaced by ``new``'s rows (in
     the place of the first replaced row; new groups at the end)."""
-    old_rows = [line for line in old.splitlines() if line.startswith("| ") and "---" not in line]
+    start, end = _table_block(old)
+    old_rows = [line for line in old.splitlines()[start:end] if "---" not in line]
     new_lines = new.splitlines()
     header, new_rows = new_lines[:2], new_lines[2:]
     replaced = {_base(line) for line in new_rows}
@@ -93,9 +104,8 @@ def merge_tables(old: str, new: str) -> str:
 
 def notes(old: str) -> str:
     """What follows the table in the old file (notes written by hand), kept as it is."""
-    lines = old.splitlines()
-    last = max((i for i, line in enumerate(lines) if line.startswith("|")), default=None)
-    rest = "\n".join(lines[last + 1 :]).strip() if last is not None else ""
+    _, end = _table_block(old)
+    rest = "\n".join(old.splitlines()[end:]).strip()
     return f"\n{rest}\n" if rest else ""
 
 
