@@ -202,7 +202,11 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    proc.kill()
+    proc.send_signal(signal.SIGINT)  # its `finally` stops Rucio and PostgreSQL; a kill would not
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
     raise RuntimeError(f"the VRE did not start:\n{log.read_text()[-3000:]}")
 
 
