@@ -78,15 +78,17 @@ def test_http_event_sink_needs_a_gateway_and_a_token(tmp_path: Path) -> None:
     assert isinstance(http_event_sink("http://gw", token_file), HttpEventSink)
 
 
-def test_stored_problems() -> None:
+def test_stored_problems(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an app made earlier in the session may have set the process-wide base
+    monkeypatch.setattr("vre_common.errors._configured_base", None)
     refused = QuotaRefusedError("over quota", extra={"limit": 10, "status": 999})
     with_extensions = stored_problem(refused)
     assert with_extensions["status"] == refused.status  # an extension never overrides
     assert with_extensions["limit"] == 10
     assert "limit" not in stored_problem(refused, extensions=False)
     bare = stored_problem(NotFoundError("no such thing"))
-    assert bare == {
-        "type": "https://vre.example.org/problems/not-found",
+    assert bare == {  # outside a request and unconfigured: the relative page reference
+        "type": "/problems/not-found",
         "title": bare["title"],
         "status": 404,
         "detail": "no such thing",
