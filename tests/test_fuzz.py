@@ -128,6 +128,36 @@ ACCEPTED_FINDINGS: dict[tuple[str, str], str] = {
         "those accepted above (e.g. the Zenodo result window of GET /zenodo/records; see "
         "artifacts/schemathesis-fuzzing-stateful.txt)"
     ),
+    ("Schema-valid request rejected", "PATCH /datalake/rules/{rule_id}"): (
+        "21012.0 is an integer to JSON Schema, but the VRE refuses a number written with a "
+        "fraction where it asks for an integer (issue 19: no float → int coercion, so a "
+        "lifetime is never silently truncated)"
+    ),
+    ("Schema-valid request rejected", "POST /datalake/dids/{scope}"): (
+        "as PATCH /datalake/rules/{rule_id}: a lifetime written as 1268815.0 is refused, "
+        "not truncated"
+    ),
+    ("Schema-valid request rejected", "POST /datalake/resolve"): (
+        "rse_expression is Rucio's RSE-expression language, as for GET /datalake/rses: an "
+        "expression that selects no RSE is a 422 that says so"
+    ),
+    ("Schema-valid request rejected", "POST /datalake/scopes"): (
+        "quota_bytes is bounded by 2^63-1 in the schema; 9223372036854775999 passes that "
+        "bound only where a validator reads JSON numbers as floats (2^63-1 rounds up): the "
+        "server compares integers exactly"
+    ),
+    ("Schema-valid request rejected", "POST /projects/{slug}/groups"): (
+        "role shares the members' enum; a group may hold every role but owner (a project "
+        "always has a person as owner): refused with a 422 naming maintainer as the highest"
+    ),
+    ("Schema-violating request accepted", "GET /catalogue/software/search"): (
+        "query values are text: license=false is a licence filter that matches nothing and "
+        "answers an empty page, which is right for a search"
+    ),
+    ("Schema-violating request accepted", "GET /datalake/rses"): (
+        "the generated expression made the query string longer than 8 KiB: the gateway "
+        "refuses it with 414 before the parameter is looked at (a refusal, not an acceptance)"
+    ),
     ("Schema-valid request rejected", "POST /provenance/events"): (
         "run events must name their activity run:<id> (a rule on the pair kind/activity) and "
         "services may post only events of their own; not expressible per field"

@@ -95,6 +95,19 @@ NOT_RUN: dict[str, str] = {
         "queries public VO services on the internet (GAVO's TAP service and registry); the "
         "same calls are tested against a private DaCHS in services/ivoa/tests"
     ),
+    "README.md: export VRE_URL=http://127.0.0.1:8000": (
+        "works on the reader's own events.csv and reana.yaml; the same CLI commands (login, "
+        "upload, ls --json, run submit --wait) run against the embedded VRE in "
+        "tests/client/test_client_live.py"
+    ),
+    "docs/client.md: pip install ./clients/python": (
+        "installs the client into the reader's environment; tests/client checks that "
+        "importing vre loads nothing of the server or of the extras"
+    ),
+    "docs/operations.md: docker build -f deploy/jupyterhub/single": (
+        "builds an image and installs a Helm chart into a Kubernetes cluster; "
+        "tests/client/test_jupyterhub_deploy.py checks the values and the image's Dockerfile"
+    ),
     "docs/operations.md: docker build -f deploy/docker/gateway.Do": (
         "builds container images (docker); tests/deploy builds and checks the images"
     ),
