@@ -35,10 +35,10 @@ import pytest
 from services.workflows.tests.test_workflows_containers import IMAGE, podman_conf
 from tests.support.distributed import (
     Cluster,
-    ServiceProcess,
     clean_environment,
     migrate,
     postgres_databases,
+    running_cluster,
 )
 from tests.support.oidc_provider import OidcProvider
 from vre_common.postgres import PostgresServer
@@ -136,24 +136,8 @@ def cluster(
         (root / "migrations").mkdir()
         migrate({name: envs[name] for name in MIGRATED}, root / "migrations")
 
-        def process(name: str) -> ServiceProcess:
-            return ServiceProcess(name, ports[name], envs[name], root / name)
-
-        running = Cluster(
-            gateway=process("gateway"), services={name: process(name) for name in SERVICES}
-        )
-        try:
-            for proc in running.processes:
-                proc.start()
-            deadline = time.monotonic() + START_TIMEOUT
-            for proc in running.processes:
-                proc.wait_ready(deadline)
+        with running_cluster(root, ports, envs, START_TIMEOUT) as running:
             yield running
-        except BaseException:
-            print(running.report())
-            raise
-        finally:
-            running.stop()
 
 
 async def _get_json(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> Any:
