@@ -35,7 +35,8 @@ async def post_events(body: EventBatch, user: CurrentUser, services: ServicesDep
     description="Walk the provenance graph from an entity (`did:<scope>:<name>`, "
     "`run:<id>`, `doi:10.…`) `up` (its sources) or `down` (what used it), `depth` "
     "activities far. Only entities of projects the caller may read are shown, the caller's "
-    "own personal uploads, runs and publications (outside every project), and DOIs. "
+    "own personal uploads, runs and publications (outside every project), the personal "
+    "chain up to a published DOI (readable by anybody signed in), and DOIs. "
     "`format=prov-json` answers a W3C PROV-JSON document.",
     response_model=ProvenanceGraph,
     responses={

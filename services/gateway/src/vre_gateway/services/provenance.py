@@ -4,9 +4,18 @@ Nodes are entities (``did:…``, ``doi:…``) and activities (``run:…``, and o
 attach, import, publish or delete event). Edges: ``activity used entity`` and
 ``entity wasGeneratedBy activity``. A node belongs to a project (a DID to the project owning
 its scope, anything else to the event's project); callers see only nodes of projects where
-they may ``provenance.read`` — and DOIs that belong to no project, which are public. A node
-outside every project (a personal upload, run or publication) is its owner's: the actor of
-the event that recorded it first, who sees it as project members see theirs.
+they may ``provenance.read`` — and DOIs that belong to no project, which are public.
+
+A node outside every project (a personal upload, run or publication) is its owner's: the actor
+of the event that recorded it first, who sees it as project members see theirs. Whoever else
+may read the DID or the run may read its node: for a personal one that is nobody while it is
+unpublished (the Data Lake gives a ``user.<account>`` scope and the workflows service a
+personal run to their owner alone, 404 to others), and anybody signed in once a DOI was
+published from it — Zenodo publishes the run record (the run, its specification, its inputs'
+and outputs' DIDs and checksums), so the personal chain up to a published DOI (the nodes from
+which a DOI is reached through personal nodes only) is readable by every signed-in user. A
+chain through a project's node does not make the personal nodes above it public: the
+project's rule governs its node, and the walk does not pass where the caller may not read.
 """
 
 from __future__ import annotations
@@ -239,12 +248,40 @@ class ProvenanceService:
         if unknown:
             allowed = await self.access.permitted(principal, unknown, Action.PROVENANCE_READ)
             cache.update({pid: pid in allowed for pid in unknown})
-        return [
+        own = [
             cache[n.project_id]
             if n.project_id
             else n.type == "doi" or (n.actor is not None and n.actor == principal.key)
             for n in nodes
         ]
+        # someone else's personal node: readable once a DOI was published from it
+        return [
+            seen or (n.project_id is None and await self._published(n.id, cache))
+            for n, seen in zip(nodes, own, strict=True)
+        ]
+
+    async def _published(self, node_id: str, cache: dict[str | None, bool]) -> bool:
+        """Whether a DOI was published from this personal node: a walk down (what was made
+        from it) through personal nodes only reaches a DOI. Bounded like a graph walk."""
+        key = f"published:{node_id}"
+        if key in cache:
+            return cache[key]
+        seen = {node_id}
+        frontier = [node_id]
+        found = False
+        for _ in range(2 * self.settings.max_depth):
+            if not frontier or found or len(seen) >= self.settings.max_nodes:
+                break
+            links = await self.store.edges_from(frontier, upward=False)
+            others = [link.src for link in links if link.src not in seen]
+            fetched = await self.store.nodes(others)
+            found = any(
+                n.type == "doi" or cache.get(f"published:{n.id}") is True for n in fetched.values()
+            )
+            frontier = [n.id for n in fetched.values() if n.project_id is None]
+            seen.update(frontier)
+        cache[key] = found
+        return found
 
     @staticmethod
     def _node(node: NodeRecord, depth: int, projects: dict[str, ProjectRecord]) -> ProvNode:
