@@ -55,6 +55,11 @@ async def test_identity_scope_created_on_first_use(
     scopes = await client.get("/scopes", headers=h(issuer))
     mine = {"name": "user.alice", "account": "alice", "mine": True, "project": None}
     assert mine in scopes.json()
+    # bob's scope exists in Rucio, but alice may not read it: it is not listed to her
+    assert (await client.get("/scopes/mine", headers=h(issuer, "bob"))).status_code == 200
+    names = {s["name"] for s in (await client.get("/scopes", headers=h(issuer))).json()}
+    assert "user.bob" not in names
+    assert not {n for n in names if n.startswith("user.") and n != "user.alice"}
     usage = await client.get("/usage", headers=h(issuer))
     assert usage.status_code == 200, usage.text
     limits = {u["rse"]: u["limit_bytes"] for u in usage.json()["rses"]}

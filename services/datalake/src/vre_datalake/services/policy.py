@@ -90,17 +90,13 @@ class DatalakePolicy:
     """The datalake's :class:`ScopePolicy` (see the module docstring)."""
 
     def __init__(
-        self, backend: DatalakeBackend, projects: ProjectScopes, policy: Policy | None = None
+        self, backend: DatalakeBackend, projects: ProjectScopes, policy: Policy | None
     ) -> None:
         self._backend = backend
         self.projects = projects
-        self.policy = policy
-
-    def use(self, policy: Policy | None) -> None:
-        """Set the project policy (the gateway's in-process one, or one over HTTP)."""
-        self.policy = policy
+        self.policy = policy  # the gateway's (in-process, or over HTTP); None: no projects
         if policy is None:
-            log.warning("project_scopes_without_directory", prefix=self.projects.scope_prefix)
+            log.warning("project_scopes_without_directory", prefix=projects.scope_prefix)
 
     async def authorize(self, actor: Actor, scope: str, action: ScopeAction) -> Actor:
         """Own scope: as the caller; project scope: the shared policy; else 403 or 404."""
@@ -125,15 +121,18 @@ class DatalakePolicy:
         raise ScopeNotFoundError(f"no scope {scope}")
 
     async def visible_scopes(self, actor: Actor, scopes: list[Scope]) -> list[Scope]:
-        """Filter and annotate project scopes by the caller's access (bounded concurrency)."""
+        """The scopes :meth:`authorize` lets the caller read: the caller's own, and the project
+        scopes the project policy allows, annotated (bounded concurrency). Other users'
+        personal scopes are left out: listing them would name people whose files one may
+        not read."""
         policy = self.policy
-        if policy is None:
-            return scopes
         limit = asyncio.Semaphore(_LISTING_CONCURRENCY)
 
         async def check(scope: Scope) -> Scope | None:
             if not self.projects.is_project_scope(scope.name):
-                return scope
+                return scope if scope.name == actor.scope else None
+            if policy is None:
+                return None
             async with limit:
                 access = await policy.directory.access(
                     actor.principal, scope=scope.name, token=actor.bearer
