@@ -186,8 +186,7 @@ export function DatalakeView() {
       `Deleted the rule on ${r.scope}:${r.name}.`,
     );
   const mine = scopes.data?.filter((s) => s.mine) ?? [];
-  // Other people's personal scopes are listed by the Data Lake but not readable: only public
-  // projects' scopes are offered.
+  // The Data Lake lists only readable scopes; those not writable here are other projects'.
   const others = scopes.data?.filter((s) => !s.mine && s.project) ?? [];
   return (
     <section>

@@ -131,9 +131,8 @@ function SpecLines({ text, findings }: { text: string; findings: Findings }) {
 
 /** Pick Data Lake files (or datasets) as the run's inputs. */
 function InputPicker({ inputs, setInputs, defaultScope }: { inputs: string[]; setInputs: (d: string[]) => void; defaultScope: string }) {
-  const allScopes = useLoad((signal) => api<Scope[]>("/datalake/scopes", { signal }), [], ["scopes"]);
-  // Only scopes the user may read: other people's personal scopes answer "forbidden".
-  const scopes = { ...allScopes, data: allScopes.data?.filter((s) => s.mine || s.project) ?? null };
+  // The Data Lake lists only the scopes the user may read.
+  const scopes = useLoad((signal) => api<Scope[]>("/datalake/scopes", { signal }), [], ["scopes"]);
   const [scope, setScope] = useState(defaultScope);
   const [pattern, setPattern] = useState("*");
   const [found, setFound] = useState<Did[] | null>(null);
