@@ -1,8 +1,7 @@
-"""Alembic environment of the catalogue: one code path for the app, the CLI and the tests.
+"""Alembic environment of the catalogue (its own tables only).
 
-The app passes its own connection in ``config.attributes["connection"]`` (this is how an
-in-memory SQLite database gets migrated); the CLI reads the URL from ``-x url=…``, from
-``sqlalchemy.url``, or from the service's settings (``VRE_CATALOGUE_DATABASE__URL``).
+Search structures that one dialect has (SQLite's FTS5 table, PostgreSQL's indexes) are
+compared on that dialect only.
 """
 
 from __future__ import annotations
@@ -10,16 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
 
-from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.storage.schema import FTS_TABLE, ONLY_DIALECT, CatalogueBase
-from vre_common.db import sync_url
-
-config = context.config
-target_metadata = CatalogueBase.metadata
+from vre_common.migrations import run_alembic_env
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
@@ -35,33 +27,4 @@ def include_object(
     return not only or only == context.get_context().dialect.name
 
 
-def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        include_name=include_name,
-        include_object=include_object,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def _url() -> str:
-    url = context.get_x_argument(as_dictionary=True).get("url")
-    url = url or config.get_main_option("sqlalchemy.url")
-    return sync_url(url or CatalogueSettings().database.url)
-
-
-if context.is_offline_mode():
-    raise SystemExit("the catalogue's migrations run online only")
-
-shared = config.attributes.get("connection")
-if shared is not None:
-    _run(shared)
-else:
-    engine = create_engine(_url(), poolclass=NullPool)
-    with engine.connect() as connection:
-        _run(connection)
-    engine.dispose()
+run_alembic_env(CatalogueBase.metadata, include_name=include_name, include_object=include_object)

@@ -16,14 +16,12 @@ import pytest
 
 from services.datalake.tests.conftest import settings_params
 from services.datalake.tests.datalake_support import make_settings
-from vre_common.db import Database
 from vre_common.migrations import SchemaOutOfDateError
 from vre_common.provenance import PENDING, READY, Event, EventKind, IngestResult, SqlOutbox, did_id
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_datalake.config import DatalakeSettings, ProvenanceSettings
 from vre_datalake.main import create_app
-from vre_datalake.outbox import MIGRATIONS
 from vre_rucio_local import LocalRucio
 
 
@@ -49,16 +47,6 @@ def outbox_settings(
             "provenance": ProvenanceSettings(outbox="database", relay_interval_seconds=0.1),
         }
     )
-
-
-async def test_models_and_migrations_agree(tmp_path: Path) -> None:
-    database = Database(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/check.db"))
-    try:
-        await MIGRATIONS.upgrade(database.engine)
-        await MIGRATIONS.check_models(database.engine)  # alembic check
-        await MIGRATIONS.verify(database.engine)
-    finally:
-        await database.dispose()
 
 
 async def test_an_upload_event_travels_through_the_table(

@@ -1,4 +1,5 @@
-"""The gateway's Alembic migrations match its models, on SQLite and on PostgreSQL."""
+"""The gateway's migrations from the alembic command line (alembic.ini, -x url=…); that the
+models and migrations agree is tests/test_migrations.py."""
 
 from __future__ import annotations
 
@@ -6,31 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vre_common.db import Database
-from vre_common.settings import DatabaseSettings
-from vre_gateway.storage import migrations
-
 ROOT = Path(__file__).resolve().parents[3]
-
-
-async def test_alembic_check_after_upgrade(gw_db_url: str) -> None:
-    database = Database(DatabaseSettings(url=gw_db_url))
-    try:
-        await migrations.upgrade(database.engine)
-        await migrations.check_models(database.engine)  # raises if models and migrations drift
-        await migrations.verify(database.engine)
-        await migrations.upgrade(database.engine)  # idempotent
-    finally:
-        await database.dispose()
-
-
-async def test_in_memory_database_is_migrated_through_the_apps_engine() -> None:
-    database = Database(DatabaseSettings())
-    try:
-        await migrations.upgrade(database.engine)
-        await migrations.check_models(database.engine)
-    finally:
-        await database.dispose()
 
 
 def test_alembic_command_line(tmp_path: Path) -> None:

@@ -243,7 +243,7 @@ async def test_out_of_date_schema_refuses_to_start(
     from pathlib import Path
 
     from services.gateway.tests.conftest import gateway_settings
-    from vre_gateway.storage.migrations import SchemaOutOfDateError
+    from vre_common.migrations import SchemaOutOfDateError
 
     assert isinstance(tmp_path, Path)
     settings: GatewaySettings = gateway_settings(

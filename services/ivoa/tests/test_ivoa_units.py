@@ -98,17 +98,3 @@ def test_settings_refuse_bad_services() -> None:
         VoServiceConfig.model_validate({"name": "a", "type": "tap", "url": "ftp://x.test/"})
     with pytest.raises(ValidationError):
         VoServiceConfig.model_validate({"name": "A B", "type": "tap", "url": "https://x.test"})
-
-
-async def test_migrations_match_the_models() -> None:
-    from vre_common.db import Database
-    from vre_common.settings import DatabaseSettings
-    from vre_ivoa.storage import migrations
-
-    database = Database(DatabaseSettings(url="sqlite+aiosqlite:///:memory:"))
-    try:
-        await migrations.upgrade(database.engine)
-        await migrations.check_models(database.engine)  # raises if they differ
-        await migrations.verify(database.engine)
-    finally:
-        await database.dispose()

@@ -8,7 +8,6 @@ import stat
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.zenodo.tests.conftest import ALICE_TOKEN, BOB_TOKEN, AppClient
 from services.zenodo.tests.support.standin import ZenodoStandIn
@@ -278,22 +277,10 @@ def test_openapi_documents_every_route() -> None:
     assert "HTTPValidationError" not in schemas
 
 
-async def test_migrations_match_models(tmp_path: object) -> None:
-    from vre_zenodo.storage import migrations
-
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/check.db")
-    try:
-        await migrations.upgrade(engine)
-        await migrations.check_models(engine)
-        await migrations.verify(engine)
-    finally:
-        await engine.dispose()
-
-
 async def test_verify_mode_refuses_an_old_schema(tmp_path: object, issuer: TestIssuer) -> None:
     from services.zenodo.tests.conftest import zenodo_settings
+    from vre_common.migrations import SchemaOutOfDateError
     from vre_common.testing import app_client
-    from vre_zenodo.storage.migrations import SchemaOutOfDateError
 
     settings = zenodo_settings(tmp_path, "http://127.0.0.1:9", issuer, migrations="verify")  # type: ignore[arg-type]
     with pytest.raises(SchemaOutOfDateError):

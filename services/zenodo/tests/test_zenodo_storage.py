@@ -1,4 +1,4 @@
-"""Stores and migrations on SQLite and on PostgreSQL (the session's private server)."""
+"""Stores on SQLite and on PostgreSQL (the session's private server)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from services.zenodo.tests.conftest import ALICE_TOKEN, zenodo_settings
 from services.zenodo.tests.support.standin import ZenodoStandIn
 from vre_common.db import Database, utcnow
+from vre_common.migrations import Migrations
 from vre_common.postgres import PostgresServer
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_zenodo.main import create_app
-from vre_zenodo.storage import migrations
 from vre_zenodo.storage.credentials import CredentialStore
 from vre_zenodo.storage.depositions import DepositionStore, NewDepositionFile
 from vre_zenodo.storage.imports import ImportStore, NewImportFile
@@ -41,14 +41,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def database(database_url: str) -> AsyncIterator[Database]:
     """A migrated database."""
     db = Database(DatabaseSettings(url=database_url))
-    await migrations.upgrade(db.engine)
+    await Migrations("zenodo").upgrade(db.engine)
     yield db
     await db.dispose()
-
-
-async def test_migrations_match_models(database: Database) -> None:
-    await migrations.check_models(database.engine)
-    await migrations.verify(database.engine)
 
 
 async def test_credential_store(database: Database) -> None:

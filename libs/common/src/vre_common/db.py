@@ -140,13 +140,3 @@ def sync_url(url: str) -> str:
     """The synchronous driver URL for Alembic (aiosqlite → pysqlite, asyncpg → psycopg)."""
     return url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
 
-
-def run_migrations(alembic_dir: Path, url: str, revision: str = "head") -> None:
-    """Upgrade a database to ``revision`` with the service's Alembic scripts."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(alembic_dir))
-    cfg.set_main_option("sqlalchemy.url", sync_url(url))
-    command.upgrade(cfg, revision)

@@ -13,10 +13,10 @@ from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.services.access import AccessPolicy
 from vre_catalogue.services.harvest import BackgroundTasks, HarvestService
 from vre_catalogue.services.software import SoftwareService
-from vre_catalogue.storage import migrations
 from vre_catalogue.storage.search import search_index_for
 from vre_catalogue.storage.software import SoftwareStore
 from vre_common.db import Database
+from vre_common.migrations import Migrations
 from vre_common.policy import RequestPolicy
 
 
@@ -58,7 +58,7 @@ class Factory:
 
     async def startup(self) -> None:
         """Migrate (or verify) the schema, then fail jobs a previous process left behind."""
-        await migrations.MIGRATIONS.prepare(self.db.engine, self.settings.migrations)
+        await Migrations("catalogue").prepare(self.db.engine, self.settings.migrations)
         await self.harvest.abandon_interrupted()
 
     async def check_database(self) -> None:

@@ -8,11 +8,11 @@ import httpx
 
 from vre_common.client_credentials import ClientCredentialsToken
 from vre_common.db import Database
+from vre_common.migrations import Migrations
 from vre_common.provenance import EventSink, http_event_sink
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.backends.rucio import RucioDatalakeBackend, RucioRest
 from vre_datalake.config import DatalakeSettings, ssl_verify
-from vre_datalake.outbox import MIGRATIONS
 from vre_datalake.services.catalogue import CatalogueService
 from vre_datalake.services.dids import DidService
 from vre_datalake.services.files import FileService
@@ -142,7 +142,7 @@ class Factory:
         mode = self.settings.migrations
         if mode == "auto":
             mode = "verify" if self.settings.gateway_url else "upgrade"
-        await MIGRATIONS.prepare(self.database.engine, mode)
+        await Migrations("datalake").prepare(self.database.engine, mode)
 
     async def aclose(self) -> None:
         """Stop background settling, then close HTTP pools and the database."""

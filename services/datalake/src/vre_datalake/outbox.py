@@ -8,20 +8,10 @@ rescheduled takes no pending event with it. Migrations: services/datalake/alembi
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import MetaData
 
 from vre_common.db import NAMING_CONVENTION
-from vre_common.migrations import Migrations
 from vre_common.provenance import outbox_table
 
 METADATA = MetaData(naming_convention=NAMING_CONVENTION)
 PROVENANCE_OUTBOX = outbox_table(METADATA)
-
-# services/datalake/alembic, next to the package (installed editable).
-MIGRATIONS = Migrations(
-    Path(__file__).resolve().parents[2] / "alembic",
-    service="datalake",
-    how_to_upgrade="run the migrations (vre-migrate datalake) or set migrations='upgrade'",
-)

@@ -18,6 +18,7 @@ from starlette.routing import Mount
 from vre_common.app import create_base_app, share_outer_middleware
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.errors import VreError, set_problem_base
+from vre_common.migrations import Migrations
 from vre_common.policy import Policy
 from vre_common.readiness import (
     DependencyState,
@@ -34,7 +35,6 @@ from vre_gateway.handlers import audit, me, members, problems, projects, provena
 from vre_gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
 from vre_gateway.openapi import merge_openapi
 from vre_gateway.proxy import ServiceProxy
-from vre_gateway.storage import migrations
 from vre_gateway.web.routes import WebUi, install_web
 
 DESCRIPTION = """\
@@ -285,7 +285,7 @@ async def _gateway_database(
     if mode == "auto":
         ephemeral = settings.database.url.endswith(":memory:")  # nothing to verify: create it
         mode = "upgrade" if settings.mode == "embedded" or ephemeral else "verify"
-    await migrations.MIGRATIONS.prepare(resources.database.engine, mode)
+    await Migrations("gateway").prepare(resources.database.engine, mode)
     try:
         yield
     finally:

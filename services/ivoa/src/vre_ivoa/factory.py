@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.db import Database
 from vre_common.jobs import JobSupervisor
+from vre_common.migrations import Migrations
 from vre_common.policy import ProjectGate
 from vre_common.provenance import ServiceEvents
 from vre_ivoa.backends.base import RegistryPort, VoServicePort
@@ -19,7 +20,6 @@ from vre_ivoa.backends.vo import VoServiceClient
 from vre_ivoa.config import IvoaSettings
 from vre_ivoa.services.catalog import ServiceCatalog
 from vre_ivoa.services.queries import QueryRunner, QueryService
-from vre_ivoa.storage import migrations
 from vre_ivoa.storage.queries import QueryStore
 from vre_ivoa.storage.schema import PROVENANCE_OUTBOX
 
@@ -96,7 +96,7 @@ class Factory:
 
     async def startup(self) -> None:
         """Migrate (or verify) the schema; mark jobs a previous process left running."""
-        await migrations.MIGRATIONS.prepare(self.db.engine, self.settings.migrations)
+        await Migrations("ivoa").prepare(self.db.engine, self.settings.migrations)
         async with self.unit() as session:
             interrupted = await QueryStore(session).interrupt_active()
         if interrupted:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
-
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.crypto import TokenCipher
-from vre_common.db import Database, run_migrations, sync_url
+from vre_common.db import Database
+from vre_common.migrations import Migrations
 from vre_workflows.backends.base import (
     BackendRegistry,
     ContainerRuntime,
@@ -36,30 +31,8 @@ from vre_workflows.services.queue import RunManager, TicketVault
 from vre_workflows.services.run_state import RunStateMachine
 from vre_workflows.services.staging import InputStager
 from vre_workflows.services.validation import LoaderSandbox, ValidationService
-from vre_workflows.storage.schema import PROVENANCE_OUTBOX, WorkflowsBase
+from vre_workflows.storage.schema import PROVENANCE_OUTBOX
 from vre_workflows.validation.worker_client import ReanaValidatorWorker
-
-ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
-
-
-def alembic_config(url: str) -> Config:
-    """An Alembic configuration for this service's migrations on ``url``."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
-    cfg.set_main_option("sqlalchemy.url", sync_url(url))
-    return cfg
-
-
-def schema_is_current(url: str) -> bool:
-    """True if the database is at the newest migration (blocking)."""
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    engine = create_engine(sync_url(url))
-    try:
-        with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-    finally:
-        engine.dispose()
-    return current == head
 
 
 @dataclass
@@ -82,18 +55,12 @@ class Components:
     events: RunEvents
 
     async def prepare_database(self) -> None:
-        """Create or upgrade the schema (embedded), or refuse an out-of-date one."""
-        url = self.settings.database.url
-        if url.endswith(":memory:"):
-            async with self.db.engine.begin() as connection:
-                await connection.run_sync(WorkflowsBase.metadata.create_all)
-        elif self.settings.run_migrations:
-            await asyncio.to_thread(run_migrations, ALEMBIC_DIR, url)
-        elif not await asyncio.to_thread(schema_is_current, url):
-            raise RuntimeError(
-                "the workflows database schema is not at the newest migration: run the "
-                "migrations (alembic upgrade head) before starting the service"
-            )
+        """Upgrade the schema (run_migrations), or refuse an out-of-date one."""
+        migrations = Migrations("workflows")
+        if self.settings.run_migrations:
+            await migrations.upgrade(self.db.engine)
+        else:
+            await migrations.require_current(self.db.engine)
 
     async def start(self) -> None:
         """Database ready, interrupted runs recorded, workers started."""

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.db import Database
 from vre_common.jobs import JobSupervisor
+from vre_common.migrations import Migrations
 from vre_common.policy import ProjectGate
 from vre_common.provenance import ServiceEvents
 from vre_zenodo.backends.base import (
@@ -26,7 +27,6 @@ from vre_zenodo.services.depositions import DepositionService, DepositionUploade
 from vre_zenodo.services.imports import ImportRunner, ImportService
 from vre_zenodo.services.records import RecordService
 from vre_zenodo.services.reproductions import ReproductionService, ReproductionWorker
-from vre_zenodo.storage import migrations
 from vre_zenodo.storage.credentials import CredentialStore
 from vre_zenodo.storage.depositions import DepositionStore
 from vre_zenodo.storage.imports import ImportStore
@@ -104,7 +104,7 @@ class Factory:
 
     async def startup(self) -> None:
         """Migrate (or verify) the schema; mark jobs a previous process left running."""
-        await migrations.MIGRATIONS.prepare(self.db.engine, self.settings.migrations)
+        await Migrations("zenodo").prepare(self.db.engine, self.settings.migrations)
         async with self.unit() as session:
             imports = await ImportStore(session).interrupt_active()
             uploads = await DepositionStore(session).interrupt_uploads()
