@@ -13,6 +13,7 @@ import { IvoaView } from "./views/Ivoa";
 import { SearchBox, SearchView } from "./views/Search";
 import { ProjectsView, ProjectView } from "./views/Projects";
 import { ProvenanceView } from "./views/Provenance";
+import { ReproductionsView, ReproductionView } from "./views/Reproductions";
 import { RunView } from "./views/Run";
 import { WorkflowsView } from "./views/Workflows";
 import { ZenodoView } from "./views/Zenodo";
@@ -47,6 +48,8 @@ function route(path: string, query: URLSearchParams) {
       return parts[1] ? <SoftwareView id={parts[1]} /> : <CatalogueView />;
     case "zenodo":
       return <ZenodoView query={query} />;
+    case "reproductions":
+      return parts[1] ? <ReproductionView id={parts[1]} /> : <ReproductionsView query={query} />;
     case "provenance":
       return <ProvenanceView query={query} />;
     case "ivoa":
@@ -153,7 +156,7 @@ export function App() {
             {NAV.map(([href, label]) => {
               const target = "/" + (href.split("?")[0].slice("/app/".length).split("/")[0] ?? "");
               const current = target === section || (target === "/" && section === "/");
-              const active = current || (target === "/workflows" && section === "/runs");
+              const active = current || (target === "/workflows" && section === "/runs") || (target === "/zenodo" && section === "/reproductions");
               return (
                 <li key={href}>
                   <Link href={href} aria-current={active ? "page" : undefined}>

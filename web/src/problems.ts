@@ -84,6 +84,11 @@ const BY_TYPE: Record<string, { title: string; advice?: string }> = {
   "deposition-not-found": { title: "No such deposition", advice: "Reload the page." },
   "import-not-found": { title: "No such import", advice: "Reload the page." },
   "deposition-state": { title: "The deposition cannot do this in its present state", advice: "Reload the page to see its state." },
+  "run-record-missing": {
+    title: "This record cannot be reproduced",
+    advice: "Only results the VRE published from a run carry the run record (vre-run-record.json) a reproduction needs.",
+  },
+  "reproduction-not-found": { title: "No such reproduction", advice: "Your reproductions are listed on the Reproductions page." },
   // ivoa
   "unknown-vo-service": { title: "This VO service is not offered here", advice: "Choose one from the list of services." },
   "query-not-found": { title: "No such query", advice: "Reload the page." },
@@ -192,7 +197,7 @@ export function explain(problem: Problem, labels: FieldLabels = {}): Explained {
   const fields = fieldsOf();
   // The service's own words help when they name what is wrong (a refused ADQL, a quota):
   // keep them unless they speak in field paths or routes.
-  const ownWords = ["query-rejected", "vo-service-error", "did-exists", "member-exists", "project-exists", "invalid-slug", "quota-exceeded", "result-too-large", "scope-forbidden", "last-owner", "project-has-data", "content-conflict"];
+  const ownWords = ["query-rejected", "vo-service-error", "did-exists", "member-exists", "project-exists", "invalid-slug", "quota-exceeded", "result-too-large", "scope-forbidden", "last-owner", "project-has-data", "content-conflict", "run-record-missing"];
   const detail = !known || ownWords.includes(slug) ? personal(problem.detail) : null;
   return {
     title: known?.title ?? byStatus.title,

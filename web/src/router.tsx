@@ -67,6 +67,9 @@ export const paths = {
   catalogue: () => `${BASE}/catalogue`,
   software: (id: number | string) => `${BASE}/catalogue/${encodeURIComponent(String(id))}`,
   zenodo: () => `${BASE}/zenodo`,
+  /** The reproductions page; with a DOI, its form is filled in ("Reproduce" on a DOI). */
+  reproductions: (doi?: string) => `${BASE}/reproductions${doi ? "?" + new URLSearchParams({ doi }).toString() : ""}`,
+  reproduction: (id: string) => `${BASE}/reproductions/${encodeURIComponent(id)}`,
   search: (q: string) => `${BASE}/search?${new URLSearchParams({ q }).toString()}`,
   ivoa: (query?: Record<string, string>) => `${BASE}/ivoa${query ? "?" + new URLSearchParams(query).toString() : ""}`,
   provenance: (entity: string, direction: "up" | "down" = "up", depth = 5) =>

@@ -457,3 +457,53 @@ export interface RegistryResource {
   service_type?: VoServiceType | null;
   access_url?: string | null;
 }
+
+// ---- reproductions (POST /zenodo/reproductions): a DOI back to a re-run, compared file by file
+export type ReproductionState = "queued" | "checking" | "running" | "comparing" | "finished" | "cancelled" | "interrupted";
+export type Verdict = "reproduced" | "reproduced within tolerance" | "differs" | "could not run";
+
+export interface InputCheck {
+  path: string;
+  did?: string | null;
+  md5?: string | null;
+  source: "data lake" | "record" | "inline" | "missing" | "changed";
+  used?: string | null;
+  detail?: string | null;
+}
+
+export interface ColumnDifference {
+  column: string;
+  max_relative_difference?: number | null;
+  detail?: string | null;
+}
+
+export interface FileComparison {
+  path: string;
+  outcome: "identical" | "within tolerance" | "differs" | "missing";
+  method?: "checksum" | "table" | "text" | "bytes";
+  original_md5?: string | null;
+  reproduced_md5?: string | null;
+  original_bytes?: number | null;
+  reproduced_bytes?: number | null;
+  columns?: ColumnDifference[];
+  max_relative_difference?: number | null;
+  diff?: string | null;
+  detail?: string | null;
+}
+
+export interface Reproduction {
+  id: string;
+  doi: string;
+  record_id: number;
+  project?: string | null;
+  state: ReproductionState;
+  verdict?: Verdict | null;
+  reason?: string | null;
+  tolerance: number;
+  original_run_id?: string | null;
+  run_id?: string | null;
+  inputs: InputCheck[];
+  files: FileComparison[];
+  created_at: string;
+  finished_at?: string | null;
+}

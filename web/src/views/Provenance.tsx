@@ -8,6 +8,7 @@ import { useInterval, useLoad } from "../hooks";
 import { Link, navigate, paths } from "../router";
 import { layeredLayout } from "../layout";
 import type { ProvGraph, ProvNode } from "../types";
+import { ReproduceLink } from "./Reproductions";
 
 const NODE_W = 220;
 const NODE_H = 52;
@@ -27,6 +28,7 @@ const ACTIVITY_WORDS: Record<string, string> = {
   attach: "added to a dataset",
   import: "import from Zenodo",
   publish: "publication",
+  reproduction: "reproduction",
   query: "VO query",
   run: "run",
 };
@@ -292,6 +294,7 @@ export function ProvenanceView({ query }: { query: URLSearchParams }) {
             <Link class="button secondary" href={paths.provenance(entity, direction === "up" ? "down" : "up", depth)}>
               {direction === "up" ? "Show what was made from it" : "Show where it came from"}
             </Link>
+            {graph.data.root.startsWith("doi:") ? <ReproduceLink doi={graph.data.root.slice(4)} button /> : null}
           </p>
           <div class="graph-scroll" tabIndex={-1}>
             <ProvenanceGraphPicture graph={graph.data} />

@@ -8,7 +8,32 @@ import { StatusBadge } from "../components/Status";
 import { bytes, when } from "../format";
 import { invalidate, useAction, useInterval, useLoad } from "../hooks";
 import { Link, navigate, paths } from "../router";
-import { FINAL_STATUSES, type Problem, type Run } from "../types";
+import { FINAL_STATUSES, type Deposition, type Items, type Problem, type Run } from "../types";
+import { ReproduceLink } from "./Reproductions";
+
+/** The DOIs this run's outputs were published under (your depositions; none when Zenodo is
+ * not connected). */
+function PublishedAs({ runId }: { runId: string }) {
+  const list = useLoad(
+    (signal) => api<Items<Deposition>>("/zenodo/depositions", { signal }).catch(() => ({ items: [] as Deposition[] })),
+    [runId],
+    ["depositions"],
+  );
+  const dois = (list.data?.items ?? []).filter((d) => d.run_id === runId && d.doi).map((d) => d.doi as string);
+  if (!dois.length) return null;
+  return (
+    <>
+      <dt>Published as</dt>
+      <dd data-testid="run-doi">
+        {dois.map((doi) => (
+          <span key={doi} class="doi-line">
+            <code>{doi}</code> <ReproduceLink doi={doi} />
+          </span>
+        ))}
+      </dd>
+    </>
+  );
+}
 
 function LiveLog({ runId, final }: { runId: string; final: boolean }) {
   const [text, setText] = useState("");
@@ -187,6 +212,7 @@ export function RunView({ id }: { id: string }) {
           <dd>{when(r.started_at)}</dd>
           <dt>Finished</dt>
           <dd>{when(r.finished_at)}</dd>
+          {r.status === "finished" ? <PublishedAs runId={r.id} /> : null}
         </dl>
         {r.error ? (
           <div class="problem" role="alert">

@@ -11,6 +11,7 @@ import { bytes, when } from "../format";
 import { invalidate, useAction, useInterval, useLoad, usePage } from "../hooks";
 import { Link, paths } from "../router";
 import type { Deposition, Items, Project, RunPage, Scope, ZenodoCredentials, ZenodoImport } from "../types";
+import { ReproduceLink } from "./Reproductions";
 
 function Credentials() {
   const status = useLoad((signal) => api<ZenodoCredentials>("/zenodo/credentials", { signal }), [], ["zenodo-token"]);
@@ -143,6 +144,12 @@ function Imports() {
               <tr key={i.id}>
                 <td>
                   {i.title} <span class="muted">{i.doi ?? i.record_id}</span>
+                  {i.doi ? (
+                    <>
+                      {" · "}
+                      <ReproduceLink doi={i.doi} />
+                    </>
+                  ) : null}
                 </td>
                 <td>
                   <StatusBadge status={i.state} />
@@ -333,6 +340,8 @@ function Depositions() {
                     <>
                       <code data-testid="doi">{d.doi}</code>{" "}
                       <Link href={paths.provenance(`doi:${d.doi.toLowerCase()}`, "up")}>provenance</Link>
+                      {" · "}
+                      <ReproduceLink doi={d.doi} />
                       {d.html_url ? (
                         <>
                           {" · "}
@@ -391,6 +400,15 @@ export function ZenodoView({ query }: { query: URLSearchParams }) {
         </>
       ) : null}
       {zenodo ? <Depositions /> : <p aria-live="polite">Checking Zenodo…</p>}
+      {zenodo?.available ? (
+        <div class="card">
+          <h2>Reproduce a published result</h2>
+          <p>
+            Any result the VRE published from a run can be re-run from its DOI alone and compared file by file.{" "}
+            <Link href={paths.reproductions()}>Start a reproduction, or see yours</Link>.
+          </p>
+        </div>
+      ) : null}
     </section>
   );
 }
