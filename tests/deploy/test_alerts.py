@@ -96,7 +96,8 @@ def families(
 
     from vre_common.db import Database
     from vre_common.jobs import JobSupervisor
-    from vre_common.provenance import FileOutbox, OutboxRelay
+    from vre_common.provenance.outbox import FileOutbox
+    from vre_common.provenance.relay import OutboxRelay
     from vre_common.settings import DatabaseSettings
 
     async def exercise() -> None:

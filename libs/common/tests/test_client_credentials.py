@@ -13,7 +13,9 @@ from pydantic import SecretStr
 from vre_common.auth import OidcKeySource, TokenValidator
 from vre_common.client_credentials import ClientCredentialsToken
 from vre_common.errors import BackendUnavailableError, BadGatewayError, VreError
-from vre_common.provenance import Event, EventKind, HttpEventSink, did_id, http_event_sink
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id
+from vre_common.provenance.sink import HttpEventSink, http_event_sink
 from vre_common.settings import AuthSettings, ClientCredentialsSettings, ProvenanceSettings
 from vre_common.testing import app_client, free_port
 

@@ -23,7 +23,8 @@ from vre_common.policy import (
     permission_table_markdown,
     strongest,
 )
-from vre_common.provenance import Event, EventKind, did_id, doi_id, run_id
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id, doi_id, run_id
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "authorization.md"
 BEGIN, END = "<!-- BEGIN PERMISSION TABLE -->\n", "<!-- END PERMISSION TABLE -->"

@@ -22,7 +22,7 @@ from vre_common.policy import (
     Visibility,
 )
 from vre_common.problems import internal_problem, stored_problem
-from vre_common.provenance import HttpEventSink, http_event_sink
+from vre_common.provenance.sink import HttpEventSink, http_event_sink
 from vre_common.settings import ProvenanceSettings
 
 

@@ -11,16 +11,9 @@ import pytest
 from sqlalchemy import MetaData
 
 from vre_common.db import Database
-from vre_common.provenance import (
-    DEAD,
-    PENDING,
-    READY,
-    Event,
-    EventKind,
-    SqlOutbox,
-    did_id,
-    outbox_table,
-)
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id
+from vre_common.provenance.outbox import DEAD, PENDING, READY, SqlOutbox, outbox_table
 from vre_common.settings import DatabaseSettings
 
 

@@ -17,7 +17,9 @@ import pytest
 from services.datalake.tests.conftest import settings_params
 from services.datalake.tests.datalake_support import make_settings
 from vre_common.migrations import SchemaOutOfDateError
-from vre_common.provenance import PENDING, READY, Event, EventKind, IngestResult, SqlOutbox, did_id
+from vre_common.provenance.events import Event, EventKind, IngestResult
+from vre_common.provenance.ids import did_id
+from vre_common.provenance.outbox import PENDING, READY, SqlOutbox
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
 from vre_datalake.config import DatalakeSettings, ProvenanceSettings

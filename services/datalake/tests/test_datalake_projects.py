@@ -26,7 +26,9 @@ from services.datalake.tests.datalake_support import make_settings
 from services.gateway.tests.gateway_support import documented_permissions
 from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.main import create_app as create_catalogue
-from vre_common.provenance import PENDING, Event, EventKind, FileOutbox, did_id
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id
+from vre_common.provenance.outbox import PENDING, FileOutbox
 from vre_common.testing import ServerThread, TestIssuer, app_client, free_port
 from vre_datalake.config import DatalakeSettings, ProvenanceSettings
 from vre_datalake.main import create_app as create_datalake

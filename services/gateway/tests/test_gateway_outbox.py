@@ -21,17 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.tests.gateway_support import Users, create_project
 from vre_common.db import Database
-from vre_common.provenance import (
-    Event,
-    EventKind,
-    FileOutbox,
-    HttpEventSink,
-    IngestResult,
-    OutboxRelay,
-    SqlOutbox,
-    did_id,
-    outbox_table,
-)
+from vre_common.provenance.events import Event, EventKind, IngestResult
+from vre_common.provenance.ids import did_id
+from vre_common.provenance.outbox import FileOutbox, SqlOutbox, outbox_table
+from vre_common.provenance.relay import OutboxRelay
+from vre_common.provenance.sink import HttpEventSink
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import app_client
 

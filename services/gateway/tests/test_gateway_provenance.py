@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from services.gateway.tests.gateway_support import Users, create_project
-from vre_common.provenance import Event, EventKind, did_id, doi_id, run_id
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id, doi_id, run_id
 
 DOI = doi_id("10.5281/zenodo.42")
 A = did_id("proj.atlas", "in/a.root")

@@ -11,7 +11,8 @@ import httpx
 
 from services.gateway.tests.gateway_support import Users, create_project
 from services.gateway.tests.test_gateway_provenance import post, walk
-from vre_common.provenance import Event, EventKind, did_id, doi_id, run_id
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id, doi_id, run_id
 
 DOI = doi_id("10.5281/zenodo.77")
 DATA = did_id("user.alice", "events.csv")

@@ -16,7 +16,8 @@ from fastapi import FastAPI
 
 from vre_common.app import Lifespan
 from vre_common.policy import HttpProjectDirectory, Policy, ProjectGate
-from vre_common.provenance import EventSink, ServiceEvents, http_event_sink
+from vre_common.provenance.recorder import ServiceEvents
+from vre_common.provenance.sink import EventSink, http_event_sink
 from vre_common.settings import ProjectSettings, ProvenanceSettings
 
 

@@ -9,7 +9,7 @@ import httpx
 from vre_common.client_credentials import ClientCredentialsToken
 from vre_common.db import Database
 from vre_common.migrations import Migrations
-from vre_common.provenance import EventSink, http_event_sink
+from vre_common.provenance.sink import EventSink, http_event_sink
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.backends.rucio import RucioDatalakeBackend, RucioRest
 from vre_datalake.config import DatalakeSettings, ssl_verify

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from vre_common.db import NAMING_CONVENTION
-from vre_common.provenance import outbox_table
+from vre_common.provenance.outbox import outbox_table
 
 METADATA = MetaData(naming_convention=NAMING_CONVENTION)
 PROVENANCE_OUTBOX = outbox_table(METADATA)

@@ -16,7 +16,7 @@ from vre_common.auth import Principal
 from vre_common.db import Database
 from vre_common.deps import CurrentUser
 from vre_common.http import make_http_client
-from vre_common.provenance import Event, IngestResult
+from vre_common.provenance.events import Event, IngestResult
 from vre_common.settings import HttpClientSettings
 from vre_gateway.backends.scopes import HttpScopeProvisioner, ScopeProvisioner
 from vre_gateway.backends.search import (

@@ -13,7 +13,7 @@ from vre_common.db import Database
 from vre_common.jobs import JobSupervisor
 from vre_common.migrations import Migrations
 from vre_common.policy import ProjectGate
-from vre_common.provenance import ServiceEvents
+from vre_common.provenance.recorder import ServiceEvents
 from vre_ivoa.backends.base import RegistryPort, VoServicePort
 from vre_ivoa.backends.registry import RegTapRegistry
 from vre_ivoa.backends.vo import VoServiceClient

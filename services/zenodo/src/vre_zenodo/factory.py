@@ -11,7 +11,7 @@ from vre_common.db import Database
 from vre_common.jobs import JobSupervisor
 from vre_common.migrations import Migrations
 from vre_common.policy import ProjectGate
-from vre_common.provenance import ServiceEvents
+from vre_common.provenance.recorder import ServiceEvents
 from vre_zenodo.backends.base import (
     DatalakeConnector,
     SoftwareMetadataPort,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, TypeVar
 
-from vre_common.provenance import EventKind, did_id
+from vre_common.provenance.events import EventKind
+from vre_common.provenance.ids import did_id
 from vre_datalake.backends.base import Actor, DatalakeBackend, MetadataFilter
 from vre_datalake.models import (
     BulkMetadataUpdate,

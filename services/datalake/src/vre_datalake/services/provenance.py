@@ -1,8 +1,8 @@
 """The datalake's provenance events (upload, attach), recorded so that a crash loses none.
 
-Each event goes to the outbox — a :class:`vre_common.provenance.FileOutbox` (embedded mode)
-or the table of the datalake's own database (:class:`~vre_common.provenance.SqlOutbox`,
-deployments) — *pending* just before Rucio is changed and *ready* right after; an
+Each event goes to the outbox — a :class:`~vre_common.provenance.outbox.FileOutbox`
+(embedded mode) or the table of the datalake's own database
+(:class:`~vre_common.provenance.outbox.SqlOutbox`, deployments) — *pending* just before Rucio is changed and *ready* right after; an
 :class:`OutboxRelay` delivers ready events to the gateway (in-process in the embedded mode,
 ``POST /provenance/events`` as the service's IAM client in the distributed one). An event a
 crash left pending is settled by :meth:`ProvenanceRecorder.confirm`, which asks Rucio
@@ -24,18 +24,11 @@ import structlog
 
 from vre_common.db import Database
 from vre_common.errors import NotFoundError
-from vre_common.provenance import (
-    PENDING,
-    AttributeValue,
-    Event,
-    EventKind,
-    EventSink,
-    FileOutbox,
-    HttpEventSink,
-    OutboxRelay,
-    SqlOutbox,
-    did_id,
-)
+from vre_common.provenance.events import AttributeValue, Event, EventKind
+from vre_common.provenance.ids import did_id
+from vre_common.provenance.outbox import PENDING, FileOutbox, SqlOutbox
+from vre_common.provenance.relay import OutboxRelay
+from vre_common.provenance.sink import EventSink, HttpEventSink
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.config import ProvenanceSettings
 from vre_datalake.models import DidRef

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-from vre_common.provenance import ENTITY_QUERY_PATTERN, EventBatch, IngestResult
+from vre_common.provenance.events import EventBatch, IngestResult
+from vre_common.provenance.ids import ENTITY_QUERY_PATTERN
 from vre_gateway.factory import ServicesDep, get_resources
 from vre_gateway.models.provenance import Direction, ProvenanceGraph
 from vre_gateway.services.provenance import to_prov_json

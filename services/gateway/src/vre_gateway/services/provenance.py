@@ -26,7 +26,8 @@ from typing import Any
 
 from vre_common.auth import Principal
 from vre_common.policy import Action
-from vre_common.provenance import Event, EventKind, IngestResult, check_entity_id, id_type
+from vre_common.provenance.events import Event, EventKind, IngestResult
+from vre_common.provenance.ids import check_entity_id, id_type
 from vre_gateway.config import ProvenanceSettings
 from vre_gateway.errors import IngestForbiddenError, ProvenanceNotFoundError
 from vre_gateway.models.provenance import Direction, ProvEdge, ProvenanceGraph, ProvNode

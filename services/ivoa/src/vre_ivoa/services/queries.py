@@ -43,7 +43,9 @@ from vre_common.errors import (
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
 from vre_common.problems import internal_problem, stored_problem
-from vre_common.provenance import Event, EventKind, ServiceEvents, did_id
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id
+from vre_common.provenance.recorder import ServiceEvents
 from vre_ivoa.backends.base import ResultDocument, TableUpload, VoServicePort
 from vre_ivoa.config import LimitSettings, VoServiceConfig
 from vre_ivoa.errors import (

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Float, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vre_common.db import NAMING_CONVENTION, Base, UtcDateTime
-from vre_common.provenance import outbox_table
+from vre_common.provenance.outbox import outbox_table
 
 
 class IvoaBase(Base):

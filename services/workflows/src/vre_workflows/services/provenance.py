@@ -15,12 +15,9 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vre_common.provenance import (
-    Event,
-    EventKind,
-    ServiceEvents,
-    run_id,
-)
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import run_id
+from vre_common.provenance.recorder import ServiceEvents
 from vre_workflows.storage.runs import RunStore
 
 log = structlog.get_logger("vre.workflows.provenance")

@@ -14,7 +14,7 @@ import structlog
 from vre_common.db import Database, utcnow
 from vre_common.errors import VreError
 from vre_common.metrics import RUNS
-from vre_common.provenance import EventKind
+from vre_common.provenance.events import EventKind
 from vre_workflows.models import Run, RunStatus, Step
 from vre_workflows.services.provenance import RunEvents
 from vre_workflows.storage.runs import RunStore

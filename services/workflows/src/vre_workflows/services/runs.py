@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_common.auth import Principal
 from vre_common.errors import InvalidInputError, PayloadTooLargeError
 from vre_common.policy import Action
-from vre_common.provenance import EventKind
+from vre_common.provenance.events import EventKind
 from vre_workflows.backends.base import BackendRegistry, DatalakePort, PlanRequest, ResolvedInput
 from vre_workflows.errors import InvalidSpecificationError, RunNotFoundError, RunStateError
 from vre_workflows.models import (

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vre_common.db import NAMING_CONVENTION, Base, UtcDateTime
-from vre_common.provenance import outbox_table
+from vre_common.provenance.outbox import outbox_table
 
 
 class WorkflowsBase(Base):

@@ -33,7 +33,9 @@ from vre_common.clients.datalake import ResolvedFile
 from vre_common.errors import InvalidInputError, VreError, problem_type_uri
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
-from vre_common.provenance import Event, EventKind, ServiceEvents, did_id, doi_id
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id, doi_id
+from vre_common.provenance.recorder import ServiceEvents
 from vre_common.run_record import RunRecord
 from vre_zenodo.backends.base import (
     DatalakeConnector,

@@ -37,7 +37,9 @@ from vre_common.errors import (
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
 from vre_common.problems import internal_problem, stored_problem
-from vre_common.provenance import Event, EventKind, ServiceEvents, did_id, doi_id
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id, doi_id
+from vre_common.provenance.recorder import ServiceEvents
 from vre_zenodo.backends.base import DatalakeConnector, DatalakePort, ZenodoFile, ZenodoPort
 from vre_zenodo.config import ImportSettings, JobSettings
 from vre_zenodo.errors import ChecksumMismatchError, ImportNotFoundError, RecordNotFoundError

@@ -33,7 +33,9 @@ from vre_common.auth import Principal
 from vre_common.errors import ForbiddenError, InvalidInputError, NotFoundError, VreError
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
-from vre_common.provenance import Event, EventKind, ServiceEvents, did_id, doi_id
+from vre_common.provenance.events import Event, EventKind
+from vre_common.provenance.ids import did_id, doi_id
+from vre_common.provenance.recorder import ServiceEvents
 from vre_common.run_record import (
     RUN_RECORD_FILENAME,
     RUN_RECORD_SCHEMA_VERSION,
