@@ -36,6 +36,10 @@ _MANIFEST_TYPES = ", ".join(
     ]
 )
 _PROBE_TTL = 60.0
+# An image found absent from local storage is taken as absent for this long (each check spawns
+# podman, ≈ 50 ms of CPU; a burst of submissions of one image would spawn one per run). A pull
+# through this runtime ends it at once; one made by hand is seen after this delay.
+_ABSENT_TTL = 5.0
 
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([EPTGMK]i?|[eptgmk])?$")
 _UNITS = {
@@ -140,6 +144,8 @@ class PodmanRuntime:
         self._insecure = _insecure_registries(settings.registries_conf)
         self._cache: dict[str, ImageCheck] = {}
         self._probes: dict[str, tuple[float, str | None]] = {}
+        self._absent: dict[str, tuple[float, int, str]] = {}
+        self._checking: dict[str, asyncio.Task[tuple[int, str]]] = {}
 
     @property
     def pull_policy(self) -> str:
@@ -217,9 +223,31 @@ class PodmanRuntime:
             return 124, f"podman {args[0]} did not answer in time"
         return process.returncode or 0, out.decode(errors="replace").strip()
 
+    async def _image_exists(self, image: str) -> tuple[int, str]:
+        """``podman image exists``: one process for the callers that ask together (a caller
+        that goes away does not stop it), and an absent answer (exit 1) reused for
+        :data:`_ABSENT_TTL` seconds."""
+        absent = self._absent.get(image)
+        if absent is not None and time.monotonic() - absent[0] < _ABSENT_TTL:
+            return absent[1], absent[2]
+        task = self._checking.get(image)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._podman("image", "exists", image))
+            self._checking[image] = task
+
+            def done(finished: asyncio.Task[tuple[int, str]]) -> None:
+                del self._checking[image]
+                if not finished.cancelled() and finished.exception() is None:
+                    code, output = finished.result()
+                    if code == 1:
+                        self._absent[image] = (time.monotonic(), code, output)
+
+            task.add_done_callback(done)
+        return await asyncio.shield(task)
+
     async def check_image(self, image: str) -> ImageCheck:  # noqa: PLR0911 - one answer per case
         """Available locally, or pullable under the deployment's policy (see the module
-        docstring); a positive local answer is cached, nothing negative is."""
+        docstring); a positive local answer is cached, an absent one for a few seconds."""
         cached = self._cache.get(image)
         if cached is not None and self.pull_policy != "always":
             return cached
@@ -232,7 +260,7 @@ class PodmanRuntime:
                     "(apt-get install podman runc); " + how_to_provide(image)
                 ),
             )
-        code, output = await self._podman("image", "exists", image)
+        code, output = await self._image_exists(image)
         local = code == 0
         if local and self.pull_policy != "always":
             check = ImageCheck(image=image, available=True)
@@ -299,6 +327,7 @@ class PodmanRuntime:
             tail = text.strip().splitlines()[-3:]
             answer = " ".join(line.strip() for line in tail)[-600:]
             raise ImageUnavailableError(f"pulling {image} failed: {answer}")
+        self._absent.pop(image, None)
         self._cache[image] = ImageCheck(image=image, available=True)
 
     def command(
