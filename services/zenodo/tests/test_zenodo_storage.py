@@ -168,7 +168,7 @@ async def test_deposition_store(database: Database) -> None:
             html_url=None, title=None, metadata={}, sources=[], run_id=None, software_id=None,
             previous_id=dep.id, replace_files=True, files=[],
         )  # fmt: skip
-        assert await store.interrupt_uploads() >= 1
+        assert await store.interrupt_active() >= 1
     async for session in database.session():
         again = await DepositionStore(session).get(second.id)
         assert again is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,3 +140,8 @@ def sync_url(url: str) -> str:
     """The synchronous driver URL for Alembic (aiosqlite → pysqlite, asyncpg → psycopg)."""
     return url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
 
+
+def after_commit(session: AsyncSession, callback: Callable[[], object]) -> None:
+    """Call ``callback`` once ``session`` has committed (never, if it rolls back): the one way
+    to start work that must see the transaction's rows (a job, a relay's wake-up)."""
+    event.listen(session.sync_session, "after_commit", lambda _session: callback(), once=True)

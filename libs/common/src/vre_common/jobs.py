@@ -1,17 +1,26 @@
-"""JobSupervisor: a service's background jobs as asyncio tasks owned by the app's lifespan."""
+"""A service's background jobs: :class:`JobSupervisor` runs them as asyncio tasks owned by the
+app's lifespan; :class:`JobStore` is the base of their SQL stores (rows as models, the owner's
+jobs, and at start the jobs a previous process left active marked interrupted)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
 
 import structlog
 from prometheus_client import Gauge
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.base import ExecutableOption
+
+from vre_common.db import after_commit
+from vre_common.errors import problem_type_uri
 
 Job = Callable[[], Awaitable[None]]
+RowT = TypeVar("RowT")
+ModelT = TypeVar("ModelT")
 
 JOBS = Gauge(
     "vre_jobs",
@@ -62,11 +71,7 @@ class JobSupervisor:
     ) -> None:
         """Start ``job`` once ``session`` commits (never, if it rolls back)."""
         loop = asyncio.get_running_loop()
-
-        def _committed(_: Any) -> None:
-            loop.call_soon(self.start, key, job, on_cancel)
-
-        event.listen(session.sync_session, "after_commit", _committed, once=True)
+        after_commit(session, lambda: loop.call_soon(self.start, key, job, on_cancel))
 
     async def _run(self, key: str, job: Job, on_cancel: Job | None) -> None:
         queued, running = (
@@ -118,3 +123,98 @@ class JobSupervisor:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+
+
+def interrupted_problem(detail: str) -> dict[str, Any]:
+    """The problem a job left active by a stopped process records (503, ``interrupted``)."""
+    return {
+        "type": problem_type_uri("interrupted"),
+        "title": "Interrupted",
+        "status": 503,
+        "detail": detail,
+    }
+
+
+class JobStore(Generic[RowT, ModelT]):
+    """The base of a job store: one ORM row class per job (``id``, ``owner``,
+    ``created_at`` and a state column), read as models, never committed here (the caller's
+    unit of work does).
+
+    A subclass names its ``row`` class, its state and owner columns, its ``active_states``,
+    what a job left active becomes (:meth:`interrupted_values`) and how a row becomes a
+    model (:meth:`to_model`); ``load`` are the loader options of a whole job (its files …).
+    """
+
+    row: ClassVar[type[Any]]
+    state_column: ClassVar[str] = "state"
+    owner_column: ClassVar[str] = "owner"
+    active_states: ClassVar[tuple[str, ...]] = ("queued", "running")
+    load: ClassVar[Sequence[ExecutableOption]] = ()
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def to_model(self, row: RowT) -> ModelT:
+        """The row as the service's model."""
+        raise NotImplementedError
+
+    def interrupted_values(self) -> dict[str, Any]:
+        """The columns a job left active by a previous process gets."""
+        raise NotImplementedError
+
+    def column(self, name: str) -> InstrumentedAttribute[Any]:
+        """A column of the row class (``id``, ``owner``, the state …)."""
+        attribute: InstrumentedAttribute[Any] = getattr(self.row, name)
+        return attribute
+
+    def is_active(self) -> ColumnElement[bool]:
+        """The condition of a job still queued or running."""
+        return self.column(self.state_column).in_(self.active_states)
+
+    async def one_row(self, job_id: Any, owner: str | None = None) -> RowT | None:
+        """A job's row read afresh (jobs change in other sessions); with ``owner``, only if
+        it is theirs."""
+        query = select(self.row).where(self.column("id") == job_id).options(*self.load)
+        if owner is not None:
+            query = query.where(self.column(self.owner_column) == owner)
+        result = await self.session.execute(query.execution_options(populate_existing=True))
+        row: RowT | None = result.scalar_one_or_none()
+        return row
+
+    async def get(self, job_id: Any, *, owner: str | None = None) -> ModelT | None:
+        """One job (``owner``: only if it is theirs)."""
+        row = await self.one_row(job_id, owner)
+        return self.to_model(row) if row is not None else None
+
+    async def list_owned(self, owner: str, *, limit: int | None = 100) -> list[ModelT]:
+        """The owner's jobs, newest first."""
+        query = (
+            select(self.row)
+            .where(self.column(self.owner_column) == owner)
+            .order_by(self.column("created_at").desc(), self.column("id"))
+            .options(*self.load)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [self.to_model(row) for row in (await self.session.execute(query)).scalars()]
+
+    async def interrupt_active(self) -> int:
+        """At start: the jobs a previous process left active (their tasks are gone) get
+        :meth:`interrupted_values`, their parts :meth:`interrupt_parts`; how many."""
+        ids = list(
+            (
+                await self.session.execute(select(self.column("id")).where(self.is_active()))
+            ).scalars()
+        )
+        if ids:
+            await self.interrupt_parts(ids)
+            await self.session.execute(
+                update(self.row).where(self.column("id").in_(ids)).values(self.interrupted_values())
+            )
+        return len(ids)
+
+    async def interrupt_parts(self, ids: Sequence[Any]) -> None:
+        """What else an interrupted job leaves behind (its files in transfer …); nothing here."""
+
+
+__all__ = ["Job", "JobStore", "JobSupervisor", "interrupted_problem"]

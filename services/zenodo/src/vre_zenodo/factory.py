@@ -107,7 +107,7 @@ class Factory:
         await Migrations("zenodo").prepare(self.db.engine, self.settings.migrations)
         async with self.unit() as session:
             imports = await ImportStore(session).interrupt_active()
-            uploads = await DepositionStore(session).interrupt_uploads()
+            uploads = await DepositionStore(session).interrupt_active()
             uploads += await ReproductionStore(session).interrupt_active()
         if imports or uploads:
             log.info("jobs_interrupted_at_start", imports=imports, uploads=uploads)

@@ -141,7 +141,7 @@ class HarvestService:
     async def abandon_interrupted(self) -> None:
         """At start: jobs a previous process left unfinished are failed."""
         async with self._db.transaction() as session:
-            count = await HarvestStore(session).abandon_active("interrupted by a restart")
+            count = await HarvestStore(session).interrupt_active()
         if count:
             log.warning("harvest_jobs_abandoned", count=count)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_catalogue.errors import HarvestJobNotFoundError
 from vre_catalogue.models import HarvestIssue, HarvestJob
 from vre_catalogue.storage.schema import HarvestJobRow
 from vre_catalogue.storage.software import as_utc, utcnow
+from vre_common.jobs import JobStore
 
 ACTIVE = ("queued", "running")
 MAX_ISSUES = 200
@@ -37,11 +38,26 @@ class HarvestCounts:
             self.issues.append(HarvestIssue(record_id=record_id, msg=msg[:500]))
 
 
-class HarvestStore:
+class HarvestStore(JobStore[HarvestJobRow, HarvestJob]):
     """Harvest jobs: creation, progress, outcome, and the incremental watermark."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    row = HarvestJobRow
+    state_column = "status"
+    owner_column = "requested_by"
+    active_states = ACTIVE
+
+    def to_model(self, row: HarvestJobRow) -> HarvestJob:
+        return _job(row)
+
+    def interrupted_values(self) -> dict[str, Any]:
+        return {"status": "failed", "detail": "interrupted by a restart", "finished_at": utcnow()}
+
+    async def get(self, job_id: Any, *, owner: str | None = None) -> HarvestJob:
+        """A job; HarvestJobNotFoundError if none."""
+        job = await super().get(job_id, owner=owner)
+        if job is None:
+            raise HarvestJobNotFoundError(f"no harvest job {job_id}")
+        return job
 
     async def create(
         self, *, community: str, full: bool, since: datetime | None, until: datetime, by: str
@@ -57,27 +73,20 @@ class HarvestStore:
             created_at=utcnow(),
             issues=[],
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _job(row)
-
-    async def get(self, job_id: int) -> HarvestJob:
-        """A job; HarvestJobNotFoundError if none."""
-        row = await self._session.get(HarvestJobRow, job_id)
-        if row is None:
-            raise HarvestJobNotFoundError(f"no harvest job {job_id}")
+        self.session.add(row)
+        await self.session.flush()
         return _job(row)
 
     async def recent(self, limit: int) -> list[HarvestJob]:
         """The newest jobs first."""
-        rows = await self._session.scalars(
+        rows = await self.session.scalars(
             select(HarvestJobRow).order_by(HarvestJobRow.id.desc()).limit(limit)
         )
         return [_job(r) for r in rows]
 
     async def active(self, community: str) -> HarvestJob | None:
         """A queued or running job of this community, if any."""
-        row = await self._session.scalar(
+        row = await self.session.scalar(
             select(HarvestJobRow)
             .where(HarvestJobRow.community == community, HarvestJobRow.status.in_(ACTIVE))
             .limit(1)
@@ -86,7 +95,7 @@ class HarvestStore:
 
     async def watermark(self, community: str) -> datetime | None:
         """The upper bound of the last successful harvest: the next one starts there."""
-        value = await self._session.scalar(
+        value = await self.session.scalar(
             select(func.max(HarvestJobRow.until)).where(
                 HarvestJobRow.community == community, HarvestJobRow.status == "succeeded"
             )
@@ -95,7 +104,7 @@ class HarvestStore:
 
     async def start(self, job_id: int) -> None:
         """Mark a job running."""
-        await self._session.execute(
+        await self.session.execute(
             update(HarvestJobRow)
             .where(HarvestJobRow.id == job_id)
             .values(status="running", started_at=utcnow())
@@ -103,7 +112,7 @@ class HarvestStore:
 
     async def progress(self, job_id: int, counts: HarvestCounts) -> None:
         """Write the counts so far."""
-        await self._session.execute(
+        await self.session.execute(
             update(HarvestJobRow).where(HarvestJobRow.id == job_id).values(**_values(counts))
         )
 
@@ -111,20 +120,11 @@ class HarvestStore:
         self, job_id: int, counts: HarvestCounts, *, status: str, detail: str | None
     ) -> None:
         """Write the outcome."""
-        await self._session.execute(
+        await self.session.execute(
             update(HarvestJobRow)
             .where(HarvestJobRow.id == job_id)
             .values(status=status, detail=detail, finished_at=utcnow(), **_values(counts))
         )
-
-    async def abandon_active(self, reason: str) -> int:
-        """Fail jobs left queued or running by a previous process."""
-        result = await self._session.execute(
-            update(HarvestJobRow)
-            .where(HarvestJobRow.status.in_(ACTIVE))
-            .values(status="failed", detail=reason, finished_at=utcnow())
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _values(counts: HarvestCounts) -> dict[str, object]:

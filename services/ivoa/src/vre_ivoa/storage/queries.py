@@ -6,11 +6,10 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import update
 
 from vre_common.db import utcnow
-from vre_common.errors import problem_type_uri
+from vre_common.jobs import JobStore, interrupted_problem
 from vre_ivoa.models import Query, QueryResult
 from vre_ivoa.storage.schema import QueryRow
 
@@ -86,11 +85,24 @@ def _model(row: QueryRow) -> StoredQuery:
     )
 
 
-class QueryStore:
-    """Query jobs by id."""
+class QueryStore(JobStore[QueryRow, StoredQuery]):
+    """Query jobs by id, each owned by one user key."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    row = QueryRow
+    state_column = "phase"
+    active_states = ACTIVE_PHASES
+
+    def to_model(self, row: QueryRow) -> StoredQuery:
+        return _model(row)
+
+    def interrupted_values(self) -> dict[str, Any]:
+        return {
+            "phase": "INTERRUPTED",
+            "finished_at": utcnow(),
+            "error": interrupted_problem(
+                "the ivoa service stopped during this query; submit it again (nothing was written)"
+            ),
+        }
 
     async def create(self, new: NewQuery, *, name_template: str) -> StoredQuery:
         """A QUEUED job; ``name_template`` ({id}) names the result when none was given."""
@@ -107,57 +119,20 @@ class QueryStore:
             created_at=utcnow(),
             **values,
         )
-        self._session.add(row)
-        await self._session.flush()
+        self.session.add(row)
+        await self.session.flush()
         return _model(row)
-
-    async def get(self, query_id: str, *, owner: str | None = None) -> StoredQuery | None:
-        """One job (``owner``: only if it is theirs)."""
-        stmt = select(QueryRow).where(QueryRow.id == query_id)
-        if owner is not None:
-            stmt = stmt.where(QueryRow.owner == owner)
-        row = (await self._session.execute(stmt)).scalar_one_or_none()
-        return _model(row) if row else None
-
-    async def list_owned(self, owner: str, *, limit: int = 100) -> list[StoredQuery]:
-        """The owner's jobs, newest first."""
-        stmt = (
-            select(QueryRow)
-            .where(QueryRow.owner == owner)
-            .order_by(QueryRow.created_at.desc())
-            .limit(limit)
-        )
-        return [_model(r) for r in (await self._session.execute(stmt)).scalars()]
 
     async def update(self, query_id: str, **values: Any) -> None:
         """Set columns of one job."""
-        await self._session.execute(update(QueryRow).where(QueryRow.id == query_id).values(values))
+        await self.session.execute(update(QueryRow).where(QueryRow.id == query_id).values(values))
 
     async def finish(self, query_id: str, phase: str, **values: Any) -> bool:
         """Move an active job to a final phase (False if it had already ended)."""
         now = utcnow()
-        result = await self._session.execute(
+        result = await self.session.execute(
             update(QueryRow)
             .where(QueryRow.id == query_id, QueryRow.phase.in_(ACTIVE_PHASES))
             .values(phase=phase, finished_at=now, **values)
         )
         return bool(getattr(result, "rowcount", 0))
-
-    async def interrupt_active(self) -> int:
-        """At start: jobs a previous process left active are INTERRUPTED."""
-        result = await self._session.execute(
-            update(QueryRow)
-            .where(QueryRow.phase.in_(ACTIVE_PHASES))
-            .values(
-                phase="INTERRUPTED",
-                finished_at=utcnow(),
-                error={
-                    "type": problem_type_uri("interrupted"),
-                    "title": "Interrupted",
-                    "status": 503,
-                    "detail": "the ivoa service stopped during this query; submit it again "
-                    "(nothing was written)",
-                },
-            )
-        )
-        return int(getattr(result, "rowcount", 0) or 0)

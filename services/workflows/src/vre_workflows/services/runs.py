@@ -9,15 +9,14 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.auth import Principal
+from vre_common.db import after_commit
 from vre_common.errors import InvalidInputError, PayloadTooLargeError
 from vre_common.policy import Action
 from vre_common.provenance.events import EventKind
@@ -67,11 +66,6 @@ class StagedInput:
 
     source: ResolvedInput
     path: str
-
-
-def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the request's transaction has committed (never on rollback)."""
-    event.listen(session.sync_session, "after_commit", lambda _session: callback(), once=True)
 
 
 def _path_error(loc: list[str | int], path: str, reason: str) -> InvalidInputError:

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from vre_common.db import utcnow
+from vre_common.jobs import JobStore
 from vre_workflows.models import (
     InputRef,
     OutputDestination,
@@ -197,11 +197,17 @@ _FULL = (
 )
 
 
-class RunStore:
-    """Runs in SQL; returns pydantic models. Never commits (the caller's unit of work does)."""
+class RunStore(JobStore[RunRow, Run]):
+    """Runs in SQL; returns pydantic models. Never commits (the caller's unit of work does).
+    A run left active by a previous process is picked up or interrupted one by one by the
+    run manager (:meth:`mark_interrupted`), not in bulk."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    row = RunRow
+    state_column = "status"
+    load = _FULL
+
+    def to_model(self, row: RunRow) -> Run:
+        return _run(row)
 
     async def create(self, new: NewRun) -> Run:
         """Record an accepted run (status queued)."""
@@ -261,25 +267,13 @@ class RunStore:
             for i, inp in enumerate(new.inputs)
         ]
         row.outputs = []
-        self._session.add(row)
-        await self._session.flush()
+        self.session.add(row)
+        await self.session.flush()
         return _run(row)
-
-    async def get(self, run_id: str, owner: str | None = None) -> Run | None:
-        """One run with everything; None if absent or (with ``owner``) not theirs."""
-        row = await self._row(run_id, owner)
-        return _run(row) if row is not None else None
-
-    async def _row(self, run_id: str, owner: str | None = None) -> RunRow | None:
-        query = select(RunRow).where(RunRow.id == run_id).options(*_FULL)
-        if owner is not None:
-            query = query.where(RunRow.owner == owner)
-        result = await self._session.execute(query.execution_options(populate_existing=True))
-        return result.scalar_one_or_none()
 
     async def ownership(self, run_id: str) -> tuple[str, str | None] | None:
         """(owner key, project) of a run; None if there is no such run."""
-        result = await self._session.execute(
+        result = await self.session.execute(
             select(RunRow.owner, RunRow.project).where(RunRow.id == run_id)
         )
         row = result.one_or_none()
@@ -287,7 +281,7 @@ class RunStore:
 
     async def facts(self, run_id: str) -> RunFacts | None:
         """The facts a provenance event records (inputs and registered outputs as DIDs)."""
-        row = await self._row(run_id)
+        row = await self.one_row(run_id)
         if row is None:
             return None
         return RunFacts(
@@ -306,17 +300,17 @@ class RunStore:
 
     async def spec(self, run_id: str) -> dict[str, Any] | None:
         """The stored specification of a run."""
-        result = await self._session.execute(select(RunRow.spec).where(RunRow.id == run_id))
+        result = await self.session.execute(select(RunRow.spec).where(RunRow.id == run_id))
         return result.scalar_one_or_none()
 
     async def status_of(self, run_id: str) -> str | None:
         """Just the status (cheap: log followers poll it)."""
-        result = await self._session.execute(select(RunRow.status).where(RunRow.id == run_id))
+        result = await self.session.execute(select(RunRow.status).where(RunRow.id == run_id))
         return result.scalar_one_or_none()
 
     async def step_states(self, run_id: str) -> list[tuple[int, str, str]]:
         """(position, name, status) of each step, in order."""
-        result = await self._session.execute(
+        result = await self.session.execute(
             select(RunStepRow.position, RunStepRow.name, RunStepRow.status)
             .where(RunStepRow.run_id == run_id)
             .order_by(RunStepRow.position)
@@ -325,7 +319,7 @@ class RunStore:
 
     async def stored_steps(self, run_id: str) -> list[StoredStep]:
         """The run's steps as planned, in order."""
-        result = await self._session.execute(
+        result = await self.session.execute(
             select(RunStepRow).where(RunStepRow.run_id == run_id).order_by(RunStepRow.position)
         )
         return [
@@ -365,9 +359,9 @@ class RunStore:
         if name:
             where.append(RunRow.name == name)
         total = (
-            await self._session.execute(select(func.count()).select_from(RunRow).where(*where))
+            await self.session.execute(select(func.count()).select_from(RunRow).where(*where))
         ).scalar_one()
-        result = await self._session.execute(
+        result = await self.session.execute(
             select(RunRow)
             .where(*where)
             .options(selectinload(RunRow.steps))
@@ -398,28 +392,28 @@ class RunStore:
         query = update(RunRow).where(RunRow.id == run_id)
         if only_from is not None:
             query = query.where(RunRow.status.in_(list(only_from)))
-        result = await self._session.execute(query.values(**values))
+        result = await self.session.execute(query.values(**values))
         if not getattr(result, "rowcount", 0):
             return False
-        self._session.add(RunEventRow(run_id=run_id, status=status, at=now, detail=detail))
-        await self._session.flush()
+        self.session.add(RunEventRow(run_id=run_id, status=status, at=now, detail=detail))
+        await self.session.flush()
         return True
 
     async def update_run(self, run_id: str, **values: Any) -> None:
         """Set plain columns (backend_ids, warnings, output_dataset, workspace_removed …)."""
         values["updated_at"] = utcnow()
-        await self._session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+        await self.session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
 
     async def add_warning(self, run_id: str, warning: str) -> None:
         """Append one warning to the run."""
-        row = await self._session.get(RunRow, run_id)
+        row = await self.session.get(RunRow, run_id)
         if row is not None:
             row.warnings = [*row.warnings, warning]
-            await self._session.flush()
+            await self.session.flush()
 
     async def update_step(self, run_id: str, position: int, **values: Any) -> None:
         """Set a step's columns (status, exit_code, started_at, …)."""
-        await self._session.execute(
+        await self.session.execute(
             update(RunStepRow)
             .where(RunStepRow.run_id == run_id, RunStepRow.position == position)
             .values(**values)
@@ -428,12 +422,12 @@ class RunStore:
     async def finish_pending_steps(self, run_id: str, status: str) -> None:
         """Mark steps that never ran (pending) or were cut short (running)."""
         now = utcnow()
-        await self._session.execute(
+        await self.session.execute(
             update(RunStepRow)
             .where(RunStepRow.run_id == run_id, RunStepRow.status == "running")
             .values(status=status, finished_at=now)
         )
-        await self._session.execute(
+        await self.session.execute(
             update(RunStepRow)
             .where(RunStepRow.run_id == run_id, RunStepRow.status == "pending")
             .values(status="skipped")
@@ -444,14 +438,14 @@ class RunStore:
         existing = {
             s.position: s
             for s in (
-                await self._session.execute(select(RunStepRow).where(RunStepRow.run_id == run_id))
+                await self.session.execute(select(RunStepRow).where(RunStepRow.run_id == run_id))
             ).scalars()
         }
         for step in steps:
             row = existing.pop(step.index, None)
             if row is None:
                 row = RunStepRow(run_id=run_id, position=step.index, commands=[])
-                self._session.add(row)
+                self.session.add(row)
             row.name = step.name
             row.status = step.status
             row.image = step.image
@@ -462,18 +456,18 @@ class RunStore:
             row.message = step.message
             row.commands = step.commands
         for row in existing.values():
-            await self._session.delete(row)
-        await self._session.flush()
+            await self.session.delete(row)
+        await self.session.flush()
 
     async def set_inputs(self, run_id: str, inputs: Sequence[RunInput]) -> None:
         """Replace the run's input records (after staging, with checksums and how)."""
         rows = (
-            await self._session.execute(select(RunInputRow).where(RunInputRow.run_id == run_id))
+            await self.session.execute(select(RunInputRow).where(RunInputRow.run_id == run_id))
         ).scalars()
         for row in rows:
-            await self._session.delete(row)
+            await self.session.delete(row)
         for i, inp in enumerate(inputs):
-            self._session.add(
+            self.session.add(
                 RunInputRow(
                     run_id=run_id,
                     position=i,
@@ -487,14 +481,14 @@ class RunStore:
                     staged_by=inp.staged_by,
                 )
             )
-        await self._session.flush()
+        await self.session.flush()
 
     async def set_outputs(self, run_id: str, outputs: Sequence[RunOutput]) -> None:
         """Record (or update) the outputs the run produced."""
         existing = {
             o.path: o
             for o in (
-                await self._session.execute(
+                await self.session.execute(
                     select(RunOutputRow).where(RunOutputRow.run_id == run_id)
                 )
             ).scalars()
@@ -503,18 +497,18 @@ class RunStore:
             row = existing.get(out.path)
             if row is None:
                 row = RunOutputRow(run_id=run_id, path=out.path)
-                self._session.add(row)
+                self.session.add(row)
             row.bytes = out.bytes
             row.adler32 = out.adler32
             row.md5 = out.md5
             row.did = out.did
             row.registered_at = out.registered_at
-        await self._session.flush()
+        await self.session.flush()
 
     async def active_run_ids(self) -> list[tuple[str, str]]:
         """(id, backend) of runs left queued or running."""
-        result = await self._session.execute(
-            select(RunRow.id, RunRow.backend).where(RunRow.status.in_(["queued", "running"]))
+        result = await self.session.execute(
+            select(RunRow.id, RunRow.backend).where(self.is_active())
         )
         return [(i, b) for i, b in result.all()]
 

@@ -25,11 +25,11 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import structlog
-from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.auth import Principal
 from vre_common.clients.datalake import ResolvedFile
+from vre_common.db import after_commit
 from vre_common.errors import InvalidInputError, VreError, problem_type_uri
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
@@ -377,10 +377,7 @@ class DepositionService:
             labels={doi: dep.title} if dep.title else {},
         )
         await self._events.add(self._session, event)
-        events = self._events
-        sa_event.listen(
-            self._session.sync_session, "after_commit", lambda _: events.wake(), once=True
-        )
+        after_commit(self._session, self._events.wake)
 
     async def _write_doi(self, dep: StoredDepositionWithFiles, bearer: str) -> None:
         """Set the DOI on every file's DID and on the DIDs asked for; refusals → warnings."""

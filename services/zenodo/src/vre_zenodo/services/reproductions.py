@@ -197,7 +197,7 @@ class ReproductionService:
 
     async def list_mine(self, user: Principal) -> list[Reproduction]:
         """The caller's reproductions, newest first."""
-        return await self._store.list_owned(user.key)
+        return await self._store.list_owned(user.key, limit=None)
 
     async def log(self, user: Principal, reproduction_id: str) -> str:
         """The job's log as text."""

@@ -9,11 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from vre_common.db import utcnow
-from vre_common.errors import problem_type_uri
+from vre_common.jobs import JobStore, interrupted_problem
 from vre_zenodo.models import DepositionFile, DepositionFileState, DepositionState, StoredDeposition
 from vre_zenodo.storage.schema import DepositionFileRow, DepositionRow
 
@@ -87,11 +86,33 @@ def _model(row: DepositionRow) -> StoredDepositionWithFiles:
     )
 
 
-class DepositionStore:
-    """Depositions by id, each owned by one user key."""
+class DepositionStore(JobStore[DepositionRow, StoredDepositionWithFiles]):
+    """Depositions by id, each owned by one user key; the job is the upload of their files
+    (a deposition left uploading becomes incomplete, its uploaded files kept)."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    row = DepositionRow
+    active_states = ("uploading",)
+    load = (selectinload(DepositionRow.files),)
+
+    def to_model(self, row: DepositionRow) -> StoredDepositionWithFiles:
+        return _model(row)
+
+    def interrupted_values(self) -> dict[str, Any]:
+        return {
+            "state": "incomplete",
+            "updated_at": utcnow(),
+            "error": interrupted_problem(
+                "the zenodo service stopped during the upload; retry it with "
+                "POST /depositions/{id}/upload (files already uploaded are kept)"
+            ),
+        }
+
+    async def interrupt_parts(self, ids: Sequence[Any]) -> None:
+        await self.session.execute(
+            update(DepositionFileRow)
+            .where(DepositionFileRow.deposition_id.in_(ids), DepositionFileRow.state == "uploading")
+            .values(state="failed", error="interrupted: the service stopped during the upload")
+        )
 
     async def create(
         self,
@@ -150,26 +171,14 @@ class DepositionStore:
                 for i, f in enumerate(files)
             ],
         )
-        self._session.add(row)
-        await self._session.flush()
+        self.session.add(row)
+        await self.session.flush()
         return _model(row)
-
-    async def get(
-        self, deposition_id: str, owner: str | None = None
-    ) -> StoredDepositionWithFiles | None:
-        """One deposition (only if ``owner`` owns it, when given)."""
-        query = select(DepositionRow).where(DepositionRow.id == deposition_id)
-        if owner is not None:
-            query = query.where(DepositionRow.owner == owner)
-        row = (
-            await self._session.execute(query.options(selectinload(DepositionRow.files)))
-        ).scalar_one_or_none()
-        return _model(row) if row is not None else None
 
     async def find_draft(self, owner: str, zenodo_id: int) -> StoredDepositionWithFiles | None:
         """The owner's live (not discarded) deposition of a Zenodo deposition id, if any."""
         row = (
-            await self._session.execute(
+            await self.session.execute(
                 select(DepositionRow)
                 .where(
                     DepositionRow.owner == owner,
@@ -182,17 +191,6 @@ class DepositionStore:
         ).scalar_one_or_none()
         return _model(row) if row is not None else None
 
-    async def list_owned(self, owner: str, limit: int = 100) -> list[StoredDepositionWithFiles]:
-        """The owner's newest depositions."""
-        result = await self._session.execute(
-            select(DepositionRow)
-            .where(DepositionRow.owner == owner)
-            .order_by(DepositionRow.created_at.desc(), DepositionRow.id)
-            .limit(limit)
-            .options(selectinload(DepositionRow.files))
-        )
-        return [_model(r) for r in result.scalars()]
-
     async def set_state(
         self,
         deposition_id: str,
@@ -201,7 +199,7 @@ class DepositionStore:
         error: dict[str, Any] | None = None,
     ) -> None:
         """Move the deposition to ``state`` (the error is replaced)."""
-        await self._session.execute(
+        await self.session.execute(
             update(DepositionRow)
             .where(DepositionRow.id == deposition_id)
             .values(state=state, error=error, updated_at=utcnow())
@@ -211,7 +209,7 @@ class DepositionStore:
         self, deposition_id: str, metadata: dict[str, Any], title: str | None
     ) -> None:
         """Record the metadata Zenodo holds now."""
-        await self._session.execute(
+        await self.session.execute(
             update(DepositionRow)
             .where(DepositionRow.id == deposition_id)
             .values(metadata_=metadata, title=title, updated_at=utcnow())
@@ -219,11 +217,11 @@ class DepositionStore:
 
     async def add_warnings(self, deposition_id: str, warnings: list[str]) -> None:
         """Append warnings (kept in order, without duplicates)."""
-        row = await self._session.get(DepositionRow, deposition_id)
+        row = await self.session.get(DepositionRow, deposition_id)
         if row is not None and warnings:
             row.warnings = list(dict.fromkeys([*(row.warnings or []), *warnings]))
             row.updated_at = utcnow()
-            await self._session.flush()
+            await self.session.flush()
 
     async def mark_published(
         self,
@@ -237,7 +235,7 @@ class DepositionStore:
     ) -> None:
         """Record the publication."""
         now = utcnow()
-        await self._session.execute(
+        await self.session.execute(
             update(DepositionRow)
             .where(DepositionRow.id == deposition_id)
             .values(
@@ -275,7 +273,7 @@ class DepositionStore:
         if doi_written is not None:
             values["doi_written"] = doi_written
         if values:
-            await self._session.execute(
+            await self.session.execute(
                 update(DepositionFileRow)
                 .where(
                     DepositionFileRow.deposition_id == deposition_id,
@@ -283,36 +281,3 @@ class DepositionStore:
                 )
                 .values(**values)
             )
-
-    async def interrupt_uploads(self) -> int:
-        """Mark every uploading deposition incomplete (at start: its upload task is gone)."""
-        ids = list(
-            (
-                await self._session.execute(
-                    select(DepositionRow.id).where(DepositionRow.state == "uploading")
-                )
-            ).scalars()
-        )
-        if not ids:
-            return 0
-        await self._session.execute(
-            update(DepositionFileRow)
-            .where(DepositionFileRow.deposition_id.in_(ids), DepositionFileRow.state == "uploading")
-            .values(state="failed", error="interrupted: the service stopped during the upload")
-        )
-        await self._session.execute(
-            update(DepositionRow)
-            .where(DepositionRow.id.in_(ids))
-            .values(
-                state="incomplete",
-                updated_at=utcnow(),
-                error={
-                    "type": problem_type_uri("interrupted"),
-                    "title": "Interrupted",
-                    "status": 503,
-                    "detail": "the zenodo service stopped during the upload; retry it with "
-                    "POST /depositions/{id}/upload (files already uploaded are kept)",
-                },
-            )
-        )
-        return len(ids)

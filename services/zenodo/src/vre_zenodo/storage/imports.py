@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import update
 from sqlalchemy.orm import selectinload
 
 from vre_common.db import utcnow
-from vre_common.errors import problem_type_uri
+from vre_common.jobs import JobStore, interrupted_problem
 from vre_zenodo.models import Import, ImportFile, ImportFileState, ImportState
 from vre_zenodo.storage.schema import ImportFileRow, ImportRow
 
@@ -91,11 +90,32 @@ def _model(row: ImportRow) -> StoredImport:
     )
 
 
-class ImportStore:
+class ImportStore(JobStore[ImportRow, StoredImport]):
     """Import jobs by id, each owned by one user key."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    row = ImportRow
+    active_states = ACTIVE_STATES
+    load = (selectinload(ImportRow.files),)
+
+    def to_model(self, row: ImportRow) -> StoredImport:
+        return _model(row)
+
+    def interrupted_values(self) -> dict[str, Any]:
+        return {
+            "state": "interrupted",
+            "finished_at": utcnow(),
+            "error": interrupted_problem(
+                "the zenodo service stopped while this import was running; "
+                "start the import again (files already imported are kept)"
+            ),
+        }
+
+    async def interrupt_parts(self, ids: Sequence[Any]) -> None:
+        await self.session.execute(
+            update(ImportFileRow)
+            .where(ImportFileRow.import_id.in_(ids), ImportFileRow.state == "transferring")
+            .values(state="failed", error="interrupted: the service stopped during the transfer")
+        )
 
     async def create(
         self,
@@ -143,30 +163,9 @@ class ImportStore:
                 for i, f in enumerate(files)
             ],
         )
-        self._session.add(row)
-        await self._session.flush()
+        self.session.add(row)
+        await self.session.flush()
         return _model(row)
-
-    async def get(self, import_id: str, owner: str | None = None) -> StoredImport | None:
-        """One import (only if ``owner`` owns it, when given)."""
-        query = select(ImportRow).where(ImportRow.id == import_id)
-        if owner is not None:
-            query = query.where(ImportRow.owner == owner)
-        row = (
-            await self._session.execute(query.options(selectinload(ImportRow.files)))
-        ).scalar_one_or_none()
-        return _model(row) if row is not None else None
-
-    async def list_owned(self, owner: str, limit: int = 100) -> list[StoredImport]:
-        """The owner's newest imports."""
-        result = await self._session.execute(
-            select(ImportRow)
-            .where(ImportRow.owner == owner)
-            .order_by(ImportRow.created_at.desc(), ImportRow.id)
-            .limit(limit)
-            .options(selectinload(ImportRow.files))
-        )
-        return [_model(r) for r in result.scalars()]
 
     async def set_state(
         self,
@@ -187,7 +186,7 @@ class ImportStore:
             values["error"] = error
         if warnings is not None:
             values["warnings"] = warnings
-        await self._session.execute(
+        await self.session.execute(
             update(ImportRow).where(ImportRow.id == import_id).values(**values)
         )
 
@@ -208,41 +207,8 @@ class ImportStore:
         if bytes_done is not None:
             values["bytes_done"] = bytes_done
         if values:
-            await self._session.execute(
+            await self.session.execute(
                 update(ImportFileRow)
                 .where(ImportFileRow.import_id == import_id, ImportFileRow.position == position)
                 .values(**values)
             )
-
-    async def interrupt_active(self) -> int:
-        """Mark every queued or running import interrupted (at start: their task is gone)."""
-        ids = list(
-            (
-                await self._session.execute(
-                    select(ImportRow.id).where(ImportRow.state.in_(ACTIVE_STATES))
-                )
-            ).scalars()
-        )
-        if not ids:
-            return 0
-        await self._session.execute(
-            update(ImportFileRow)
-            .where(ImportFileRow.import_id.in_(ids), ImportFileRow.state == "transferring")
-            .values(state="failed", error="interrupted: the service stopped during the transfer")
-        )
-        await self._session.execute(
-            update(ImportRow)
-            .where(ImportRow.id.in_(ids))
-            .values(
-                state="interrupted",
-                finished_at=utcnow(),
-                error={
-                    "type": problem_type_uri("interrupted"),
-                    "title": "Interrupted",
-                    "status": 503,
-                    "detail": "the zenodo service stopped while this import was running; "
-                    "start the import again (files already imported are kept)",
-                },
-            )
-        )
-        return len(ids)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from vre_common.db import utcnow
+from vre_common.jobs import JobStore
 from vre_zenodo.models import Reproduction
 from vre_zenodo.storage.schema import ReproductionRow
 
@@ -21,11 +19,17 @@ def _public(row: ReproductionRow) -> Reproduction:
     )
 
 
-class ReproductionStore:
+class ReproductionStore(JobStore[ReproductionRow, Reproduction]):
     """Rows of ``reproductions`` as :class:`Reproduction` models."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    row = ReproductionRow
+    active_states = ACTIVE_STATES
+
+    def to_model(self, row: ReproductionRow) -> Reproduction:
+        return _public(row)
+
+    def interrupted_values(self) -> dict[str, Any]:
+        return {"state": "interrupted", "finished_at": utcnow()}
 
     async def create(
         self,
@@ -58,27 +62,10 @@ class ReproductionStore:
         await self.session.flush()
         return _public(row)
 
-    async def get(self, reproduction_id: str, *, owner: str | None = None) -> Reproduction | None:
-        """One reproduction (the owner's when ``owner`` is given), read afresh: the job
-        changes it in other sessions."""
-        row = await self.session.get(ReproductionRow, reproduction_id, populate_existing=True)
-        if row is None or (owner is not None and row.owner != owner):
-            return None
-        return _public(row)
-
     async def log(self, reproduction_id: str) -> list[str]:
         """The job's log lines."""
         row = await self.session.get(ReproductionRow, reproduction_id)
         return list(row.log) if row is not None else []
-
-    async def list_owned(self, owner: str) -> list[Reproduction]:
-        """The owner's reproductions, newest first."""
-        rows = await self.session.scalars(
-            select(ReproductionRow)
-            .where(ReproductionRow.owner == owner)
-            .order_by(ReproductionRow.created_at.desc())
-        )
-        return [_public(r) for r in rows]
 
     async def update(self, reproduction_id: str, *, line: str | None = None, **values: Any) -> None:
         """Set fields; append ``line`` to the log."""
@@ -92,12 +79,3 @@ class ReproductionStore:
         if line is not None:
             row.log = [*row.log, f"{utcnow().isoformat(timespec='seconds')} {line}"]
         await self.session.flush()
-
-    async def interrupt_active(self) -> int:
-        """Mark jobs a previous process left active as interrupted."""
-        result = await self.session.execute(
-            update(ReproductionRow)
-            .where(ReproductionRow.state.in_(ACTIVE_STATES))
-            .values(state="interrupted", finished_at=utcnow())
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
