@@ -3,6 +3,7 @@ session's real Rucio server), and that the few requests still keep every guarant
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -105,3 +106,58 @@ async def test_an_upload_of_a_new_file_costs_at_most_four_rucio_requests(
     assert stored.read_bytes() == data  # noqa: ASYNC240 - a small file, read once
     accounts = [json.loads(line)["account"] for line in rules.text.splitlines() if line.strip()]
     assert accounts == [account]
+
+
+async def test_concurrent_uploads_share_their_registration_requests(
+    rucio_server: LocalRucio, proxy: CountingProxy, issuer: TestIssuer, uid: str
+) -> None:
+    """While one upload's replica is being registered, four more arrive: their replicas go in
+    one ``POST /replicas`` and their rules in at most two ``POST /rules/`` (group commit), and
+    each file is registered with its own checksums, bytes and rule."""
+    settings = make_settings(**settings_params(rucio_server, issuer, rucio_url=proxy.url))
+    app = create_app(settings, validator=issuer.validator())
+    uploads = app.state.factory.uploads
+    user = f"grp{uid[:6]}"
+    headers = issuer.headers(user)
+    async with app_client(app, timeout=60) as client:
+        me = (await client.get("/scopes/mine", headers=headers)).json()
+        scope, account = me["scope"], me["account"]
+        warm = await client.put(f"/files/{scope}/{uid}-warm", content=b"w", headers=headers)
+        assert warm.status_code == 201, warm.text
+
+        proxy.requests.clear()
+        gate = proxy.gates["POST /replicas"] = asyncio.Event()
+        bodies = {f"{uid}/f{i}.dat": f"file {i}\n".encode() * (i + 1) for i in range(5)}
+        names = list(bodies)
+
+        async def put(name: str) -> httpx.Response:
+            return await client.put(f"/files/{scope}/{name}", content=bodies[name],
+                                    headers=headers)  # fmt: skip
+
+        first = asyncio.create_task(put(names[0]))
+        while "POST /replicas" not in proxy.requests:  # noqa: ASYNC110 - held at the proxy
+            await asyncio.sleep(0.01)
+        others = [asyncio.create_task(put(name)) for name in names[1:]]
+        while uploads.replicas.waiting() < 4:  # noqa: ASYNC110 - a count, no event
+            await asyncio.sleep(0.01)
+        gate.set()
+        answers = await asyncio.gather(first, *others)
+        assert [a.status_code for a in answers] == [201] * 5, [a.text for a in answers]
+
+    assert proxy.requests.count("POST /replicas") == 2
+    assert 2 <= proxy.requests.count("POST /rules/") <= 3
+    token = rucio_server.admin_token()
+    async with httpx.AsyncClient(
+        base_url=rucio_server.url, headers={"X-Rucio-Auth-Token": token}, timeout=30
+    ) as rucio:
+        for name, data in bodies.items():
+            did = (await rucio.get(f"/dids/{scope}/{name}")).json()
+            assert did["md5"] == hashlib.md5(data, usedforsecurity=False).hexdigest()
+            rules = await rucio.get(f"/dids/{scope}/{name}/rules")
+            owners = [json.loads(line)["account"] for line in rules.text.splitlines() if line]
+            assert owners == [account]
+            listed = await rucio.post(
+                "/replicas/list", json={"dids": [{"scope": scope, "name": name}]}
+            )
+            pfn = json.loads(listed.text.splitlines()[0])["rses"]["VRE-DISK-1"][0]
+            assert Path(unquote(urlsplit(pfn).path)).read_bytes() == data  # noqa: ASYNC240

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -68,6 +69,17 @@ class DidRef(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.name}"
+
+
+@dataclass(frozen=True)
+class NewReplica:
+    """A file written to an RSE, to be registered: its DID, size, checksums and PFN."""
+
+    did: DidRef
+    size: int
+    adler32: str
+    md5: str
+    pfn: str | None
 
 
 class Did(BaseModel):

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 @dataclass
 class CountingProxy:
     """Forwards loopback connections to ``upstream_port``; ``requests`` holds each request's
-    ``METHOD /path`` (query string dropped) in the order they were sent."""
+    ``METHOD /path`` (query string dropped) in the order they were sent. A request whose
+    ``METHOD /path`` is a key of ``gates`` is passed on once that event is set."""
 
     upstream_port: int
     port: int = 0
     requests: list[str] = field(default_factory=list)
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _open: set[asyncio.StreamWriter] = field(default_factory=set)
@@ -75,6 +77,9 @@ class CountingProxy:
                     if name.strip().lower() == "content-length":
                         length = int(value)
                 body = await reader.readexactly(length) if length else b""
+                gate = self.gates.get(self.requests[-1])
+                if gate is not None:
+                    await gate.wait()
                 writer.write(head + body)
                 await writer.drain()
 

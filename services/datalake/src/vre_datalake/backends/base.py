@@ -13,6 +13,7 @@ from vre_datalake.models import (
     DidRef,
     FileReplicas,
     Lock,
+    NewReplica,
     Rse,
     RseUsage,
     Rule,
@@ -188,8 +189,20 @@ class DatalakeBackend(Protocol):
         """Register a replica written at ``pfn`` (and its file DID if new), all or nothing."""
         ...
 
+    def replica_registrar(self, actor: Actor) -> Actor:
+        """Who registers ``actor``'s replicas (the same for many actors where it can be)."""
+        ...
+
+    async def add_replicas(self, actor: Actor, rse: str, files: Sequence[NewReplica]) -> None:
+        """Register several replicas of one RSE in one call, all or nothing."""
+        ...
+
     async def add_file_rule(self, actor: Actor, rse: str, did: DidRef) -> None:
         """The account's rule that keeps ``did`` on ``rse`` (QuotaError, RuleExistsError)."""
+        ...
+
+    async def add_file_rules(self, actor: Actor, rse: str, dids: Sequence[DidRef]) -> None:
+        """:meth:`add_file_rule` for several files in one call, all or nothing."""
         ...
 
     # --- rules and usage

@@ -57,8 +57,9 @@ from vre_datalake.errors import (
     RseNotFoundError,
     RuleExistsError,
 )
-from vre_datalake.models import Did, DidRef, RseUsage, UploadedFile
+from vre_datalake.models import Did, DidRef, NewReplica, RseUsage, UploadedFile
 from vre_datalake.names import check_name, check_rse, parse_did
+from vre_datalake.services.batching import GroupCommit
 from vre_datalake.services.policy import ScopeAction, ScopePolicy
 from vre_datalake.services.provenance import ProvenanceRecorder
 from vre_datalake.storage.base import ObjectStore, StorageRouter
@@ -380,11 +381,11 @@ class Upload:
         async with self._owner.recorder.recording(self._event()):
             await self.store.move(self.temp, self.pfn, token=self._token)
             self.stage = Stage.IN_PLACE
+            replica = NewReplica(did=self.did, size=self.sums.bytes, adler32=self.sums.adler32,
+                                 md5=self.sums.md5, pfn=self.pfn)  # fmt: skip
+            registrar = self._backend.replica_registrar(self.writer)
             try:
-                await self._backend.add_replica(
-                    self.writer, self.rse, self.did, size=self.sums.bytes,
-                    adler32=self.sums.adler32, md5=self.sums.md5, pfn=self.pfn,
-                )  # fmt: skip
+                await self._owner.replicas.submit((registrar, self.rse), replica)
             except InvalidInputError:
                 self._backend.forget_rse(self.rse)  # e.g. a PFN Rucio does not expect
                 raise
@@ -394,7 +395,7 @@ class Upload:
 
     async def _add_rule(self) -> None:
         try:
-            await self._backend.add_file_rule(self.writer, self.rse, self.did)
+            await self._owner.rules.submit((self.writer, self.rse), self.did)
         except RuleExistsError:
             pass  # the account holds it already (a re-upload, or a rule whose answer was lost)
         except QuotaError as exc:
@@ -504,6 +505,12 @@ class Upload:
                 raise
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether a batch that failed with ``exc`` was refused by Rucio (then each item is sent
+    alone for its own answer) rather than lost on the way (then each caller gets ``exc``)."""
+    return not outcome_lost(exc)
+
+
 class _NotRegisteredError(Exception):
     """Rucio has no replica of an upload whose registration outcome was lost."""
 
@@ -554,12 +561,27 @@ class UploadService:
         self.storage_token = storage_token
         self.recorder = recorder
         self.usage = UsageCache(backend, usage_cache_seconds)
+        # Concurrent registrations share Rucio requests (group commit, see .batching): the
+        # replicas of one RSE (registered by one identity in service mode), the rules of one
+        # account on one RSE.
+        self.replicas: GroupCommit[tuple[Actor, str], NewReplica] = GroupCommit(
+            lambda key, files: backend.add_replicas(key[0], key[1], files),
+            send_one=lambda key, file: backend.add_replicas(key[0], key[1], [file]),
+            split=_refused,
+        )
+        self.rules: GroupCommit[tuple[Actor, str], DidRef] = GroupCommit(
+            lambda key, dids: backend.add_file_rules(key[0], key[1], dids),
+            send_one=lambda key, did: backend.add_file_rule(key[0], key[1], did),
+            split=_refused,
+        )
         self._dids = _KeyedLocks()
         self._unsettled: dict[str, Upload] = {}
         self._settling: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
         """Stop settling lost registrations (their bytes stay; each is logged)."""
+        await self.replicas.aclose()
+        await self.rules.aclose()
         for task in list(self._settling):
             task.cancel()
         if self._settling:

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from vre_datalake.backends.base import Actor
 from vre_datalake.backends.rucio.common import RucioCalls
-from vre_datalake.models import DidRef, FileReplicas, Replica
+from vre_datalake.models import DidRef, FileReplicas, NewReplica, Replica
 
 
 def local_path(url: str) -> str | None:
@@ -64,6 +64,11 @@ class ReplicaCalls(RucioCalls):
                 replicas=sorted(replicas, key=lambda r: r.rse),
             )
 
+    def replica_registrar(self, actor: Actor) -> Actor:
+        """Who registers ``actor``'s replicas: the service in service mode (one identity for
+        every account, so registrations of many accounts can share a call), else the actor."""
+        return actor if self._token_mode else self.service_actor()
+
     async def add_replica(
         self,
         actor: Actor,
@@ -84,20 +89,29 @@ class ReplicaCalls(RucioCalls):
         replica that exists already is left as it is: the call is idempotent, so it is sent
         again when its connection was reset before the answer.
         """
-        entry: dict[str, Any] = {
-            "scope": did.scope,
-            "name": did.name,
-            "bytes": size,
-            "adler32": adler32,
-            "md5": md5,
-        }
-        if pfn:
-            entry["pfn"] = pfn
+        file = NewReplica(did=did, size=size, adler32=adler32, md5=md5, pfn=pfn)
+        await self.add_replicas(actor, rse, [file])
+
+    async def add_replicas(self, actor: Actor, rse: str, files: Sequence[NewReplica]) -> None:
+        """``POST /replicas`` with several files of one RSE: all registered, or none (one
+        transaction); otherwise as :meth:`add_replica`."""
+        entries: list[dict[str, Any]] = []
+        for file in files:
+            entry: dict[str, Any] = {
+                "scope": file.did.scope,
+                "name": file.did.name,
+                "bytes": file.size,
+                "adler32": file.adler32,
+                "md5": file.md5,
+            }
+            if file.pfn:
+                entry["pfn"] = file.pfn
+            entries.append(entry)
         await self._rest.request(
             "POST",
             "/replicas",
             auth=self._privileged(actor),
             operation="add_replicas",
-            json_body={"rse": rse, "files": [entry], "ignore_availability": True},
-            idempotent=True,  # sent twice, the second finds the replica and adds nothing
+            json_body={"rse": rse, "files": entries, "ignore_availability": True},
+            idempotent=True,  # sent twice, the second finds the replicas and adds nothing
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -77,13 +77,18 @@ class RuleCalls(RucioCalls):
         Rucio checks the account's limit on the RSE (QuotaError) and refuses a second
         identical rule (RuleExistsError).
         """
+        await self.add_file_rules(actor, rse, [did])
+
+    async def add_file_rules(self, actor: Actor, rse: str, dids: Sequence[DidRef]) -> None:
+        """``POST /rules/`` with several files: one such rule per file, all or none (one
+        transaction; the limit is checked against their sum)."""
         await self._rest.request(
             "POST",
             "/rules/",
             auth=self._user(actor),
             operation="add_rule",
             json_body={
-                "dids": [{"scope": did.scope, "name": did.name}],
+                "dids": [{"scope": did.scope, "name": did.name} for did in dids],
                 "copies": 1,
                 "rse_expression": rse,
                 "account": actor.account,
