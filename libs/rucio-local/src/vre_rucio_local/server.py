@@ -46,7 +46,16 @@ SCRIPTS_DIR = Path(__file__).with_name("scripts")
 OWN_DATABASE = "rucio"  # its name on a private PostgreSQL server of the instance's own
 ADMIN_ACCOUNT = "root"  # the account Rucio's bootstrap creates
 DEFAULT_RSES = ("VRE-DISK-1", "VRE-DISK-2")
-WSGI_APP = "rucio.web.rest.flaskapi.v1.main:application"
+# Rucio's application, less a per-request cost (scripts/wsgi.py says which).
+WSGI_APP = "wsgi:application"
+# Options Rucio reads on every write and, not finding them in rucio.cfg, looks up in its
+# config table: a database query each time, as no memcached caches them here. Rucio's own
+# defaults, written in the file (a value set in the config table is not read for these).
+PINNED_OPTIONS: dict[str, dict[str, str]] = {
+    "hermes": {"services_list": "activemq,email"},
+    "conveyor": {"use_preparer": "False"},
+    "rules": {"apply_rule_max_partition_size": "2000"},
+}
 _STRIPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "RUCIO_HOME", "RUCIO_CONFIG")
 
 _ALEMBIC_LOGGING = """\
@@ -139,7 +148,7 @@ class LocalRucioConfig:
     threads: int = 8
     pool_overflow: int = 4
     start_timeout: float = 60.0
-    log_level: str = "INFO"
+    log_level: str = "WARNING"  # INFO: a line per rule created
     daemon_log_level: str = "WARNING"  # Rucio's daemons log ≈ 30 INFO lines per pass
     posix_rses: tuple[str, ...] = DEFAULT_RSES
     transfer_schemes: tuple[str, ...] = ("file", "https")
@@ -375,6 +384,8 @@ class LocalRucio:
                 "scheme": ",".join(self.config.transfer_schemes),
             },
         }
+        for name, values in PINNED_OPTIONS.items():
+            sections[name] = {**values, **sections.get(name, {})}
         for name, values in sections.items():
             cfg[name] = {key: _escape(value) for key, value in values.items()}
         _write_atomic(self.config_path, _render(cfg))
@@ -455,6 +466,7 @@ class LocalRucio:
             "--threads", str(self.config.threads),
             "--no-control-socket",
             "--graceful-timeout", "5",
+            "--pythonpath", str(SCRIPTS_DIR),
             WSGI_APP,
         ]  # fmt: skip
         with self.server_log.open("ab") as log:
