@@ -3,9 +3,6 @@ fresh PostgreSQL and on SQLite, and every service refuses a stale schema the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from vre_common.db import Database
@@ -13,16 +10,6 @@ from vre_common.migrations import Migrations, SchemaOutOfDateError
 from vre_common.settings import DatabaseSettings
 
 SERVICES = ["catalogue", "datalake", "gateway", "ivoa", "workflows", "zenodo"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")  # a new database, dropped after
-    yield url
 
 
 @pytest.mark.parametrize("service", SERVICES)

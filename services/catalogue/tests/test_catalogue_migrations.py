@@ -3,9 +3,6 @@ models and migrations agree is tests/test_migrations.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from vre_catalogue.config import CatalogueSettings
@@ -13,16 +10,6 @@ from vre_catalogue.main import create_app
 from vre_common.migrations import SchemaOutOfDateError
 from vre_common.settings import DatabaseSettings
 from vre_common.testing import TestIssuer, app_client
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")  # a new database, dropped after
-    yield url
 
 
 async def test_verify_mode_refuses_an_unmigrated_database(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,16 +21,6 @@ from vre_workflows.main import create_app
 from vre_workflows.models import InputRef, OutputDestination, RunInput, RunOutput
 from vre_workflows.storage.credentials import CredentialStore
 from vre_workflows.storage.runs import NewRun, NewStep, RunStore
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database on each dialect (PostgreSQL: a fresh database, dropped after)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'workflows.db'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")  # a new database, dropped after
-    yield url
 
 
 @asynccontextmanager
@@ -78,8 +68,8 @@ def _new_run(run_id: str, owner: str, name: str = "demo") -> NewRun:
     )
 
 
-async def test_run_store_round_trip(db_url: str) -> None:
-    async with session_on(db_url) as session:
+async def test_run_store_round_trip(empty_db_url: str) -> None:
+    async with session_on(empty_db_url) as session:
         store = RunStore(session)
         created = await store.create(_new_run("r1", "iss|alice"))
         assert created.status == "queued"
@@ -135,11 +125,11 @@ async def test_run_store_round_trip(db_url: str) -> None:
         assert interrupted.history[-1].detail == "restart"
 
 
-async def test_credentials_are_stored_encrypted(db_url: str) -> None:
+async def test_credentials_are_stored_encrypted(empty_db_url: str) -> None:
     from cryptography.fernet import Fernet
 
     cipher = TokenCipher(Fernet.generate_key())
-    async with session_on(db_url) as session:
+    async with session_on(empty_db_url) as session:
         store = CredentialStore(session)
         await store.put("iss|alice", "cern", cipher.encrypt("s3cret-token"), "alice")
         await store.put("iss|alice", "cern", cipher.encrypt("new-token"), "alice")
@@ -164,9 +154,9 @@ async def test_the_app_refuses_an_old_schema(
 
 
 async def test_a_run_on_postgresql(
-    db_url: str, make_settings: SettingsFactory, issuer: TestIssuer, datalake: PosixDatalake
+    empty_db_url: str, make_settings: SettingsFactory, issuer: TestIssuer, datalake: PosixDatalake
 ) -> None:
-    settings = make_settings(database=DatabaseSettings(url=db_url))
+    settings = make_settings(database=DatabaseSettings(url=empty_db_url))
     datalake.add_file("user.alice", "in.txt", b"payload\n")
     app = create_app(settings, validator=issuer.validator(), datalake=datalake)
     async with app_client(app) as client:

@@ -16,7 +16,6 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.base import ExecutableOption
 
 from vre_common.db import after_commit
-from vre_common.errors import problem_type_uri
 
 Job = Callable[[], Awaitable[None]]
 RowT = TypeVar("RowT")
@@ -125,16 +124,6 @@ class JobSupervisor:
             await asyncio.wait(tasks)
 
 
-def interrupted_problem(detail: str) -> dict[str, Any]:
-    """The problem a job left active by a stopped process records (503, ``interrupted``)."""
-    return {
-        "type": problem_type_uri("interrupted"),
-        "title": "Interrupted",
-        "status": 503,
-        "detail": detail,
-    }
-
-
 class JobStore(Generic[RowT, ModelT]):
     """The base of a job store: one ORM row class per job (``id``, ``owner``,
     ``created_at`` and a state column), read as models, never committed here (the caller's
@@ -217,4 +206,4 @@ class JobStore(Generic[RowT, ModelT]):
         """What else an interrupted job leaves behind (its files in transfer …); nothing here."""
 
 
-__all__ = ["Job", "JobStore", "JobSupervisor", "interrupted_problem"]
+__all__ = ["Job", "JobStore", "JobSupervisor"]

@@ -357,11 +357,16 @@ def stored_problem(exc: VreError, *, extensions: bool = True) -> dict[str, Any]:
     return problem
 
 
+def job_problem(slug: str, title: str, status: int, detail: str) -> dict[str, Any]:
+    """A problem document kept on a background job's record, made without an exception."""
+    return {"type": problem_type_uri(slug), "title": title, "status": status, "detail": detail}
+
+
 def internal_problem(detail: str) -> dict[str, Any]:
     """The problem document kept on a job that stopped on an unexpected error."""
-    return {
-        "type": problem_type_uri("internal-error"),
-        "title": "Internal error",
-        "status": 500,
-        "detail": detail,
-    }
+    return job_problem("internal-error", "Internal error", 500, detail)
+
+
+def interrupted_problem(detail: str) -> dict[str, Any]:
+    """The problem document kept on a job a stopped process left active (503)."""
+    return job_problem("interrupted", "Interrupted", 503, detail)

@@ -8,6 +8,7 @@ machine's own PostgreSQL, if it has one, is never used.
   ``fresh_database(prefix)`` gives a database for any scope, ``url(name)``/``dsn(name)``
   the addresses.
 - ``postgres_url`` (function): an asyncpg URL of a new, empty database, dropped afterwards.
+- ``empty_db_url`` (function, on each dialect): a SQLite file's URL, then ``postgres_url``.
 
 Tests using them get the ``postgres`` marker.
 """
@@ -58,3 +59,14 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """``postgresql+asyncpg://…`` of a new, empty database for this test (dropped after)."""
     with postgres_server.fresh_database() as name:
         yield postgres_server.url(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all, on each dialect: a SQLite file, then a new
+    PostgreSQL database (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    yield url

@@ -9,7 +9,8 @@ from pydantic import BaseModel
 from sqlalchemy import update
 
 from vre_common.db import utcnow
-from vre_common.jobs import JobStore, interrupted_problem
+from vre_common.jobs import JobStore
+from vre_common.problems import interrupted_problem
 from vre_ivoa.models import Query, QueryResult
 from vre_ivoa.storage.schema import QueryRow
 

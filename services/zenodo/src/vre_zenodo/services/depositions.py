@@ -30,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_common.auth import Principal
 from vre_common.clients.datalake import ResolvedFile
 from vre_common.db import after_commit
-from vre_common.errors import InvalidInputError, VreError, problem_type_uri
+from vre_common.errors import InvalidInputError, VreError
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
+from vre_common.problems import interrupted_problem
 from vre_common.provenance.events import Event, EventKind
 from vre_common.provenance.ids import did_id, doi_id
 from vre_common.provenance.recorder import ServiceEvents
@@ -563,13 +564,9 @@ class DepositionUploader:
         await self._set_state(
             dep_id,
             "incomplete",
-            {
-                "type": problem_type_uri("interrupted"),
-                "title": "Interrupted",
-                "status": 503,
-                "detail": "the upload was interrupted; retry it with POST "
-                f"/depositions/{dep_id}/upload",
-            },
+            interrupted_problem(
+                f"the upload was interrupted; retry it with POST /depositions/{dep_id}/upload"
+            ),
         )
 
     async def run(self, dep_id: str, bearer: str, zenodo_token: str) -> None:

@@ -36,7 +36,7 @@ from vre_common.errors import (
 )
 from vre_common.jobs import JobSupervisor
 from vre_common.policy import Action, ProjectGate
-from vre_common.problems import internal_problem, stored_problem
+from vre_common.problems import internal_problem, interrupted_problem, stored_problem
 from vre_common.provenance.events import Event, EventKind
 from vre_common.provenance.ids import did_id, doi_id
 from vre_common.provenance.recorder import ServiceEvents
@@ -245,13 +245,10 @@ class ImportRunner:
             await store.set_state(
                 import_id,
                 "interrupted",
-                error={
-                    "type": problem_type_uri("interrupted"),
-                    "title": "Interrupted",
-                    "status": 503,
-                    "detail": "the zenodo service stopped during this import; start the import "
-                    "again (files already imported are kept)",
-                },
+                error=interrupted_problem(
+                    "the zenodo service stopped during this import; start the import again "
+                    "(files already imported are kept)"
+                ),
             )
 
     async def run(

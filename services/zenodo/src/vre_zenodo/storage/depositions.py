@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from vre_common.db import utcnow
-from vre_common.jobs import JobStore, interrupted_problem
+from vre_common.jobs import JobStore
+from vre_common.problems import interrupted_problem
 from vre_zenodo.models import DepositionFile, DepositionFileState, DepositionState, StoredDeposition
 from vre_zenodo.storage.schema import DepositionFileRow, DepositionRow
 
