@@ -17,8 +17,10 @@ from joserfc.jwk import RSAKey
 
 from vre_common.app import create_base_app
 from vre_common.deps import CurrentUser
+from vre_common.link import GatewayLink, link_service
 from vre_common.testing import TestIssuer
 from vre_gateway.config import GatewaySettings
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app
 
 DOC = {
@@ -40,10 +42,10 @@ def _issuer() -> TestIssuer:
     return issuer
 
 
-def service() -> FastAPI:
-    """The service alone (the baseline)."""
+def service(link: GatewayLink | None = None) -> FastAPI:
+    """The service alone (the baseline), or linked to a mounting gateway."""
     app = create_base_app(service="datalake", title="bench", description="bench")
-    app.state.validator = _issuer().validator()
+    link_service(app, link or GatewayLink(validator=_issuer().validator()))
 
     @app.get("/dids/{scope}/{name}")
     async def get_did(scope: str, name: str, user: CurrentUser) -> dict[str, Any]:
@@ -54,12 +56,9 @@ def service() -> FastAPI:
 
 def embedded() -> FastAPI:
     """The gateway with the service mounted in-process."""
-    validator = _issuer().validator()
-    return create_app(
-        GatewaySettings(rate_limit={"enabled": False}),
-        service_apps={"datalake": service()},
-        validator=validator,
-    )
+    settings = GatewaySettings(rate_limit={"enabled": False})
+    factory = Factory(settings, validator=_issuer().validator())
+    return create_app(settings, factory=factory, service_apps={"datalake": service(factory.link)})
 
 
 def distributed() -> FastAPI:

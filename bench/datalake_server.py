@@ -18,6 +18,7 @@ from vre_common.testing import TestIssuer
 from vre_datalake.config import DatalakeSettings
 from vre_datalake.main import create_app as datalake_app
 from vre_gateway.config import GatewaySettings
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app
 
 
@@ -28,19 +29,16 @@ def main() -> None:
         storage |= {"webdav_token": sys.argv[6], "webdav_verify": sys.argv[7]}
     issuer = TestIssuer()
     issuer.key = RSAKey.import_key(json.loads(Path(keyfile).read_text()))
-    validator = issuer.validator()
+    settings = GatewaySettings(rate_limit={"enabled": False})
+    factory = Factory(settings, validator=issuer.validator())
     datalake = datalake_app(
         DatalakeSettings(
             rucio={"url": rucio_url, "service_username": user, "service_password": password},
             storage=storage,
         ),
-        validator=validator,
+        link=factory.link,
     )
-    app = create_app(
-        GatewaySettings(rate_limit={"enabled": False}),
-        service_apps={"datalake": datalake},
-        validator=validator,
-    )
+    app = create_app(settings, factory=factory, service_apps={"datalake": datalake})
     uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
 
 

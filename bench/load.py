@@ -67,6 +67,7 @@ def _serve_embedded(config: dict[str, Any]) -> None:
     from vre_common.logging import configure_logging
     from vre_gateway.config import GatewaySettings
     from vre_gateway.embedded import build_service_apps, start_backends
+    from vre_gateway.factory import Factory
     from vre_gateway.main import create_app
 
     configure_logging("WARNING", json=True)  # backend errors as JSON lines, read at the end
@@ -76,8 +77,9 @@ def _serve_embedded(config: dict[str, Any]) -> None:
     try:
         assert backends.postgres is not None
         settings.database.url = backends.postgres.url("gateway")
-        apps = build_service_apps(settings, validator, backends)
-        app = create_app(settings, service_apps=apps, validator=validator)
+        factory = Factory(settings, validator=validator)
+        apps = build_service_apps(settings, factory.link, backends)
+        app = create_app(settings, factory=factory, service_apps=apps)
         uvicorn.run(
             app,
             host="127.0.0.1",

@@ -29,6 +29,7 @@ from tests.support.embedded import embedded_settings
 from vre_common.postgres import PostgresServer
 from vre_common.testing import ServerThread, TestIssuer
 from vre_gateway import embedded
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app as create_gateway
 from vre_rucio_local import LocalRucio
 
@@ -50,11 +51,12 @@ def vre(
     folder: Path = tmp_path_factory.mktemp("vre-concurrency")
     gateway_db = postgres_server.create_database(f"gateway_conc_{uuid.uuid4().hex[:8]}")
     settings = embedded_settings(folder, issuer, database={"url": postgres_server.url(gateway_db)})
-    for name in ("datalake", "workflows", "catalogue", "zenodo", "ivoa"):
+    factory = Factory(settings, validator=validator)  # first: the services get its link
+    for name in ("workflows", "catalogue", "zenodo", "ivoa"):
         postgres_server.create_database(name)
     backends = embedded.Backends(rucio=rucio_server, postgres=postgres_server)
-    apps = embedded.build_service_apps(settings, validator, backends)
-    gateway = create_gateway(settings, service_apps=apps, validator=validator)
+    apps = embedded.build_service_apps(settings, factory.link, backends)
+    gateway = create_gateway(settings, factory=factory, service_apps=apps)
     with ServerThread(gateway, port=settings.port) as server:
         yield server.url, issuer
 

@@ -29,6 +29,7 @@ from vre_catalogue.main import create_app as create_catalogue
 from vre_common.testing import ServerThread, TestIssuer
 from vre_datalake.main import create_app as create_datalake
 from vre_gateway import embedded
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app as create_gateway
 from vre_rucio_local import LocalRucio
 from vre_workflows.main import create_app as create_workflows
@@ -63,6 +64,7 @@ def gateway_url(
     validator = issuer.validator()
     folder: Path = tmp_path_factory.mktemp("vre-chain")
     settings = embedded_settings(folder, issuer)
+    factory = Factory(settings, validator=validator)  # first: the services get its link
     # Each service configured as embedded.build_service_apps does, except that Zenodo is the
     # stand-in (embedded reads Zenodo's URL from the environment) and the relays run often.
     backends = embedded.Backends(rucio=rucio_server)
@@ -78,7 +80,7 @@ def gateway_url(
                     )
                 }
             ),
-            validator=validator,
+            link=factory.link,
         ),
         "workflows": create_workflows(
             workflows.model_copy(
@@ -88,11 +90,11 @@ def gateway_url(
                     )
                 }
             ),
-            validator=validator,
+            link=factory.link,
         ),
         "catalogue": create_catalogue(
             CatalogueSettings(database=embedded._sqlite(settings, "catalogue")),
-            validator=validator,
+            link=factory.link,
         ),
         "zenodo": create_zenodo(
             zenodo.model_copy(
@@ -103,10 +105,10 @@ def gateway_url(
                     ),
                 }
             ),
-            validator=validator,
+            link=factory.link,
         ),
     }
-    gateway = create_gateway(settings, service_apps=apps, validator=validator)
+    gateway = create_gateway(settings, factory=factory, service_apps=apps)
     with ServerThread(gateway, port=settings.port) as server:
         assert server.url == settings.base_url
         yield server.url, issuer

@@ -50,6 +50,7 @@ def live_vre(rucio_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     from vre_datalake.main import create_app as create_datalake
     from vre_gateway import embedded
     from vre_gateway.dev_issuer import DevIssuer
+    from vre_gateway.factory import Factory
     from vre_gateway.main import create_app as create_gateway
     from vre_workflows.main import create_app as create_workflows
     from vre_zenodo.config import ZenodoApiSettings
@@ -72,6 +73,7 @@ def live_vre(rucio_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
         issuer.auth_settings().model_copy(update={"issuers": [i for i, _ in public]}),
         StaticKeySource({i: [k] for i, k in public}),
     )
+    factory = Factory(settings, validator=validator)  # first: the services get its link
     backends = embedded.Backends(rucio=rucio_server)
     datalake = embedded._datalake_settings(settings, backends)
     workflows = embedded._workflows_settings(settings)
@@ -84,14 +86,14 @@ def live_vre(rucio_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with served_standin(tmp_path_factory.mktemp("zenodo"), ZENODO_TOKENS) as standin:
         apps = {
             "datalake": create_datalake(
-                datalake.model_copy(update=fast(datalake)), validator=validator
+                datalake.model_copy(update=fast(datalake)), link=factory.link
             ),
             "workflows": create_workflows(
-                workflows.model_copy(update=fast(workflows)), validator=validator
+                workflows.model_copy(update=fast(workflows)), link=factory.link
             ),
             "catalogue": create_catalogue(
                 CatalogueSettings(database=embedded._sqlite(settings, "catalogue")),
-                validator=validator,
+                link=factory.link,
             ),
             "zenodo": create_zenodo(
                 zenodo.model_copy(
@@ -100,10 +102,10 @@ def live_vre(rucio_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
                         **fast(zenodo),
                     }
                 ),
-                validator=validator,
+                link=factory.link,
             ),
         }
-        gateway = create_gateway(settings, service_apps=apps, validator=validator)
+        gateway = create_gateway(settings, factory=factory, service_apps=apps)
         with ServerThread(gateway, port=settings.port) as server:
             yield LiveVre(url=server.url, issuer=issuer, zenodo=standin, data=folder)
 

@@ -17,6 +17,7 @@ from vre_catalogue.main import create_app as create_catalogue
 from vre_common.testing import ServerThread, TestIssuer, free_port
 from vre_datalake.main import create_app as create_datalake
 from vre_gateway import embedded
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app as create_gateway
 from vre_ivoa.config import VoServiceConfig
 from vre_ivoa.main import create_app as create_ivoa
@@ -46,20 +47,21 @@ def running_vre(
     issuer = issuer or TestIssuer()
     validator = issuer.validator()
     settings = embedded_settings(folder, issuer, **overrides)
+    factory = Factory(settings, validator=validator)  # first: the services get its link
     backends = embedded.Backends(rucio=rucio)
     zenodo_settings = embedded._zenodo_settings(settings)
     apps = {
         "datalake": create_datalake(
-            embedded._datalake_settings(settings, backends), validator=validator
+            embedded._datalake_settings(settings, backends), link=factory.link
         ),
-        "workflows": create_workflows(embedded._workflows_settings(settings), validator=validator),
+        "workflows": create_workflows(embedded._workflows_settings(settings), link=factory.link),
         "catalogue": create_catalogue(
             CatalogueSettings(database=embedded._sqlite(settings, "catalogue")),
-            validator=validator,
+            link=factory.link,
         ),
         "zenodo": create_zenodo(
             zenodo_settings.model_copy(update={"zenodo": ZenodoApiSettings(url=zenodo.base_url)}),
-            validator=validator,
+            link=factory.link,
         ),
         "ivoa": create_ivoa(
             embedded._ivoa_settings(settings).model_copy(
@@ -71,9 +73,9 @@ def running_vre(
                     ]
                 }
             ),
-            validator=validator,
+            link=factory.link,
         ),
     }
-    gateway = create_gateway(settings, service_apps=apps, validator=validator)
+    gateway = create_gateway(settings, factory=factory, service_apps=apps)
     with ServerThread(gateway, port=settings.port) as server:
         yield server.url, issuer

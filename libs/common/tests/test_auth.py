@@ -19,12 +19,13 @@ from joserfc.jwk import RSAKey
 
 from vre_common.app import create_base_app
 from vre_common.deps import CurrentUser
+from vre_common.link import GatewayLink, attach_link
 from vre_common.testing import TestIssuer, app_client
 
 
 def _app(issuer: TestIssuer) -> FastAPI:
     app = create_base_app(service="test", title="t", description="t")
-    app.state.validator = issuer.validator()
+    attach_link(app, GatewayLink(validator=issuer.validator()))
 
     @app.get("/who")
     async def who(user: CurrentUser) -> dict[str, Any]:
@@ -206,7 +207,7 @@ def test_storage_scope_prefix_semantics(issuer: TestIssuer) -> None:
 
 async def test_missing_scope_is_403_insufficient_scope(issuer: TestIssuer) -> None:
     app = create_base_app(service="test", title="t", description="t")
-    app.state.validator = issuer.validator()
+    attach_link(app, GatewayLink(validator=issuer.validator()))
 
     @app.get("/data")
     async def data(user: CurrentUser) -> dict[str, str]:

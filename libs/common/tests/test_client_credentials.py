@@ -147,8 +147,8 @@ async def test_the_datalake_writes_to_storage_with_its_own_token(oidc_provider: 
         ),
     )
     app = create_app(settings)
-    factory = app.state.factory
     async with app_client(app):
+        factory = app.state.factory  # built by the lifespan
         for _ in range(200):
             if factory.storage_tokens.current:
                 break

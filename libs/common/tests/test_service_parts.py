@@ -51,7 +51,7 @@ class OneProject:
 
 
 async def test_project_gate_checks_project_scopes_only() -> None:
-    gate = ProjectGate("proj.", service="ivoa")
+    gate = ProjectGate("proj.", service="ivoa", policy=None)
     assert gate.slug_of("proj.demo") == "demo"
     assert gate.slug_of("proj.") is None
     assert gate.slug_of("user.u") is None
@@ -61,7 +61,7 @@ async def test_project_gate_checks_project_scopes_only() -> None:
     with pytest.raises(ProjectsUnavailableError, match="this ivoa service has no gateway"):
         await gate.require(user(), "t", "proj.demo", Action.DATA_WRITE)
 
-    gate.use(Policy(OneProject()))
+    gate = ProjectGate("proj.", service="ivoa", policy=Policy(OneProject()))
     access = await gate.require(user(), "t", "proj.demo", Action.DATA_READ)
     assert access is not None
     assert access.project == "demo"

@@ -20,6 +20,7 @@ from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.main import create_app
 from vre_common.testing import TestIssuer, app_client
 from vre_gateway.config import GatewaySettings
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app as create_gateway
 
 SLUG = "cta-tools"
@@ -52,21 +53,21 @@ class Env:
 async def env(
     settings: CatalogueSettings, issuer: TestIssuer, as_user: Users, tmp_path: Path
 ) -> AsyncIterator[Env]:
-    validator = issuer.validator()
+    gw_settings = GatewaySettings.model_validate(
+        {
+            "mode": "embedded",
+            "data": tmp_path,
+            "auth": issuer.auth_settings(),
+            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"},
+            "rate_limit": {"enabled": False},
+            "search": {"sources": ["projects"]},
+        }
+    )
+    factory = Factory(gw_settings, validator=issuer.validator(), provisioner=RecordingProvisioner())
     gateway = create_gateway(
-        GatewaySettings.model_validate(
-            {
-                "mode": "embedded",
-                "data": tmp_path,
-                "auth": issuer.auth_settings(),
-                "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"},
-                "rate_limit": {"enabled": False},
-                "search": {"sources": ["projects"]},
-            }
-        ),
-        service_apps={"catalogue": create_app(settings, validator=validator)},
-        validator=validator,
-        provisioner=RecordingProvisioner(),
+        gw_settings,
+        factory=factory,
+        service_apps={"catalogue": create_app(settings, link=factory.link)},
     )
     async with app_client(gateway) as http:
         env = Env(http, as_user, issuer)

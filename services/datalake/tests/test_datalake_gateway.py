@@ -8,19 +8,17 @@ from vre_common.testing import TestIssuer, app_client
 from vre_datalake.config import DatalakeSettings
 from vre_datalake.main import create_app
 from vre_gateway.config import GatewaySettings
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app as create_gateway
 
 
 async def test_mounted_under_gateway(
     dl_settings: DatalakeSettings, issuer: TestIssuer, uid: str
 ) -> None:
-    validator = issuer.validator()
-    datalake = create_app(dl_settings, validator=validator)
-    gateway = create_gateway(
-        GatewaySettings(auth=issuer.auth_settings()),
-        service_apps={"datalake": datalake},
-        validator=validator,
-    )
+    settings = GatewaySettings(auth=issuer.auth_settings())
+    factory = Factory(settings, validator=issuer.validator())
+    datalake = create_app(dl_settings, link=factory.link)
+    gateway = create_gateway(settings, factory=factory, service_apps={"datalake": datalake})
     body = b"g" * (11 << 20)  # above the gateway's default body limit: uploads are exempt
     async with app_client(gateway, timeout=120) as http:
         put = await http.put(

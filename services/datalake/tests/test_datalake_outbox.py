@@ -16,6 +16,7 @@ import pytest
 
 from services.datalake.tests.conftest import settings_params
 from services.datalake.tests.datalake_support import make_settings
+from vre_common.link import GatewayLink
 from vre_common.migrations import SchemaOutOfDateError
 from vre_common.provenance.events import Event, EventKind, IngestResult
 from vre_common.provenance.ids import did_id
@@ -54,11 +55,11 @@ def outbox_settings(
 async def test_an_upload_event_travels_through_the_table(
     rucio_server: LocalRucio, issuer: TestIssuer, tmp_path: Path
 ) -> None:
-    app = create_app(
-        outbox_settings(rucio_server, issuer, tmp_path, "upgrade"), validator=issuer.validator()
-    )
     sink = CollectingSink()
-    app.state.provenance_sink = sink
+    app = create_app(
+        outbox_settings(rucio_server, issuer, tmp_path, "upgrade"),
+        link=GatewayLink(validator=issuer.validator(), event_sink=sink),
+    )
     async with app_client(app, timeout=60) as client:
         recorder = app.state.factory.provenance
         assert isinstance(recorder.outbox, SqlOutbox)
@@ -84,9 +85,9 @@ async def test_a_stale_schema_stops_the_start(
     rucio_server: LocalRucio, issuer: TestIssuer, tmp_path: Path
 ) -> None:
     app = create_app(
-        outbox_settings(rucio_server, issuer, tmp_path, "verify"), validator=issuer.validator()
+        outbox_settings(rucio_server, issuer, tmp_path, "verify"),
+        link=GatewayLink(validator=issuer.validator(), event_sink=CollectingSink()),
     )
-    app.state.provenance_sink = CollectingSink()
     with pytest.raises(SchemaOutOfDateError, match="vre-migrate datalake"):
         async with app_client(app):
             pass

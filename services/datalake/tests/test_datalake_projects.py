@@ -33,6 +33,7 @@ from vre_common.testing import ServerThread, TestIssuer, app_client, free_port
 from vre_datalake.config import DatalakeSettings, ProvenanceSettings
 from vre_datalake.main import create_app as create_datalake
 from vre_gateway.config import GatewaySettings
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app as create_gateway
 from vre_rucio_local import LocalRucio
 
@@ -76,7 +77,18 @@ def embedded(
     pending_grace: float = 60.0,
 ) -> tuple[FastAPI, FastAPI]:
     """A gateway (SQLite in ``folder``) with the datalake and the catalogue mounted."""
-    validator = issuer.validator()
+    settings = GatewaySettings.model_validate(
+        {
+            "mode": "embedded",
+            "data": folder,
+            "auth": issuer.auth_settings(),
+            "database": {"url": f"sqlite+aiosqlite:///{folder / 'gateway.db'}"},
+            "rate_limit": {"enabled": False},
+            "search": {"sources": ["projects"]},
+            "projects": {"scope_quota_bytes": QUOTA},
+        }
+    )
+    factory = Factory(settings, validator=issuer.validator())
     datalake = create_datalake(
         dl_settings.model_copy(
             update={
@@ -89,30 +101,17 @@ def embedded(
                 )
             }
         ),
-        validator=validator,
+        link=factory.link,
     )
     catalogue = create_catalogue(
         CatalogueSettings(
             auth=issuer.auth_settings(),
             database={"url": f"sqlite+aiosqlite:///{folder / 'catalogue.db'}"},
         ),
-        validator=validator,
-    )
-    settings = GatewaySettings.model_validate(
-        {
-            "mode": "embedded",
-            "data": folder,
-            "auth": issuer.auth_settings(),
-            "database": {"url": f"sqlite+aiosqlite:///{folder / 'gateway.db'}"},
-            "rate_limit": {"enabled": False},
-            "search": {"sources": ["projects"]},
-            "projects": {"scope_quota_bytes": QUOTA},
-        }
+        link=factory.link,
     )
     gateway = create_gateway(
-        settings,
-        service_apps={"datalake": datalake, "catalogue": catalogue},
-        validator=validator,
+        settings, factory=factory, service_apps={"datalake": datalake, "catalogue": catalogue}
     )
     return gateway, datalake
 

@@ -21,16 +21,17 @@ from services.gateway.tests.conftest import gateway_settings
 from services.gateway.tests.gateway_support import RecordingProvisioner, documented_permissions
 from vre_common.app import create_base_app
 from vre_common.auth import Principal
-from vre_common.deps import CurrentUser, OptionalUser
+from vre_common.deps import CurrentUser, OptionalUser, PolicyDep
 from vre_common.errors import ConflictError, ForbiddenError, InvalidTokenError, NotFoundError
+from vre_common.link import link_of, link_service
 from vre_common.policy import (
     Action,
     HttpProjectDirectory,
     Policy,
-    PolicyDep,
     ProjectAccess,
 )
 from vre_common.testing import ServerThread, TestIssuer, app_client
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app
 
 TABLE = documented_permissions()
@@ -324,14 +325,10 @@ async def test_mounted_services_use_the_in_process_directory(
     gw_db_url: str, tmp_path: Path
 ) -> None:
     issuer = TestIssuer()
-    demo = _demo_service()
     settings = gateway_settings(gw_db_url, issuer, mode="embedded")
-    gateway = create_app(
-        settings,
-        service_apps={"demo": demo},
-        validator=issuer.validator(),
-        provisioner=RecordingProvisioner(),
-    )
+    factory = Factory(settings, validator=issuer.validator(), provisioner=RecordingProvisioner())
+    demo = link_service(_demo_service(), factory.link)
+    gateway = create_app(settings, factory=factory, service_apps={"demo": demo})
     alice, bob, carol = (issuer.headers(u) for u in ("alice", "bob", "carol"))
     async with app_client(gateway) as client:
         await client.post("/projects", json={"name": "emb", "slug": "emb"}, headers=alice)
@@ -349,4 +346,4 @@ async def test_mounted_services_use_the_in_process_directory(
             await client.get("/demo/scopes/proj.emb/data.read", headers=carol)
         ).status_code == 404
         assert (await client.get("/demo/scopes/proj.emb/data.read")).status_code == 404
-    assert demo.state.provenance_sink is gateway.state.gateway.event_sink
+    assert link_of(demo).event_sink is factory.event_sink

@@ -259,7 +259,7 @@ async def test_expired_invitation_cannot_be_accepted(gw_db_url: str, as_user: Us
 
         from vre_gateway.storage.schema import InvitationRow
 
-        async with app.state.gateway.database.sessionmaker.begin() as session:
+        async with app.state.factory.database.sessionmaker.begin() as session:
             await session.execute(
                 update(InvitationRow)
                 .where(InvitationRow.id == inv["id"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from vre_common.app import create_base_app
+from vre_common.link import link_service
 from vre_common.testing import TestIssuer, app_client
 from vre_gateway.config import GatewaySettings
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app
 
 
@@ -16,7 +18,11 @@ async def test_mounted_requests_are_counted_once_by_their_service() -> None:
         return {"id": thing_id}
 
     issuer = TestIssuer()
-    app = create_app(GatewaySettings(), validator=issuer.validator(), service_apps={"md": service})
+    settings = GatewaySettings()
+    factory = Factory(settings, validator=issuer.validator())
+    app = create_app(
+        settings, factory=factory, service_apps={"md": link_service(service, factory.link)}
+    )
     async with app_client(app) as client:
         for i in range(2):
             assert (await client.get(f"/md/things/{i}")).status_code == 200

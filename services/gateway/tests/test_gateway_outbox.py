@@ -274,7 +274,7 @@ async def test_in_process_sink_and_relay_task(
 ) -> None:
     event = upload_event(as_user, "embedded")
     await act(service_db, event)
-    relay = OutboxRelay(service_db.outbox, app.state.gateway.event_sink, interval=0.05)
+    relay = OutboxRelay(service_db.outbox, app.state.factory.event_sink, interval=0.05)
     relay.start()
     relay.wake()
     for _ in range(100):

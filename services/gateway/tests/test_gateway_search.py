@@ -17,6 +17,7 @@ from services.gateway.tests.gateway_support import RecordingProvisioner, Users, 
 from vre_common.app import create_base_app
 from vre_common.deps import CurrentUser
 from vre_common.errors import BadGatewayError, InvalidTokenError
+from vre_common.link import GatewayLink, attach_link
 from vre_common.testing import TestIssuer, app_client
 from vre_gateway.backends.search import (
     DatalakeDidSource,
@@ -135,7 +136,7 @@ def _stand_in_services(issuer: TestIssuer) -> FastAPI:
     """Minimal list endpoints in the shapes the services document (RunPage, SearchResult,
     DepositionList, NDJSON DIDs), so the adapters' real HTTP code runs."""
     app = create_base_app(service="standin", title="standin", description="standin")
-    app.state.validator = issuer.validator()
+    attach_link(app, GatewayLink(validator=issuer.validator()))
 
     @app.get("/catalogue/software/search")
     async def software(q: str, size: int, user: CurrentUser) -> dict[str, object]:
@@ -300,7 +301,7 @@ async def test_datalake_source_sends_valid_filters_and_skips_what_it_cannot_expr
 
     seen: list[tuple[str, list[str]]] = []
     app = create_base_app(service="standin", title="standin", description="standin")
-    app.state.validator = issuer.validator()
+    attach_link(app, GatewayLink(validator=issuer.validator()))
 
     @app.get("/datalake/dids/{scope}")
     async def dids(scope: str, request: Request, user: CurrentUser) -> StreamingResponse:

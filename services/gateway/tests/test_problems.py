@@ -13,9 +13,11 @@ from fastapi import APIRouter, FastAPI
 from pydantic import Field
 
 from vre_common.errors import set_problem_base
+from vre_common.link import link_service
 from vre_common.testing import TestIssuer, app_client, free_port
 from vre_common.types import NonNegativeInt, RequestModel
 from vre_gateway.config import GatewaySettings
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app
 
 PROBLEM = "application/problem+json"
@@ -54,12 +56,17 @@ def _service() -> FastAPI:
     return app
 
 
+def _gateway(settings: GatewaySettings, issuer: TestIssuer) -> FastAPI:
+    """The gateway with the demo service mounted in its process."""
+    factory = Factory(settings, validator=issuer.validator())
+    demo = link_service(_service(), factory.link)
+    return create_app(settings, factory=factory, service_apps={"demo": demo})
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     issuer = TestIssuer()
-    app = create_app(
-        GatewaySettings(), validator=issuer.validator(), service_apps={"demo": _service()}
-    )
+    app = _gateway(GatewaySettings(), issuer)
     async with app_client(app, headers=issuer.headers("alice")) as c:
         yield c
 
@@ -179,7 +186,7 @@ async def test_problem_types_point_at_the_gateway_or_the_configured_base(
     assert r.json()["type"] == "http://vre.example.net:8443/problems/not-found"
     issuer = TestIssuer()
     settings = GatewaySettings(problem_base_uri="https://docs.example.org/vre/problems")
-    app = create_app(settings, validator=issuer.validator(), service_apps={"demo": _service()})
+    app = _gateway(settings, issuer)
     try:
         async with app_client(app) as c:
             r = await c.get("/me")
@@ -190,9 +197,7 @@ async def test_problem_types_point_at_the_gateway_or_the_configured_base(
 
 async def test_unexpected_exception_is_500_without_internals() -> None:
     issuer = TestIssuer()
-    app = create_app(
-        GatewaySettings(), validator=issuer.validator(), service_apps={"demo": _service()}
-    )
+    app = _gateway(GatewaySettings(), issuer)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         r = await c.get("/demo/boom")

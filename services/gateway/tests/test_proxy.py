@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from vre_common.app import create_base_app
 from vre_common.deps import CurrentUser
+from vre_common.link import GatewayLink, attach_link
 from vre_common.testing import ServerThread, TestIssuer
 from vre_gateway.config import GatewaySettings
 from vre_gateway.main import create_app
@@ -22,7 +23,7 @@ BIG = 8 << 20  # over the 1 MiB buffering threshold
 
 def _upstream() -> FastAPI:
     app = create_base_app(service="demo", title="demo", description="demo")
-    app.state.validator = ISSUER.validator()
+    attach_link(app, GatewayLink(validator=ISSUER.validator()))
 
     @app.get("/echo")
     async def echo(request: Request, user: CurrentUser) -> dict[str, str | None]:

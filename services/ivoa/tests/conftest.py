@@ -25,6 +25,7 @@ from vre_common.testing import ServerThread, TestIssuer, free_port
 from vre_datalake.main import create_app as create_datalake
 from vre_gateway import embedded
 from vre_gateway.config import GatewaySettings
+from vre_gateway.factory import Factory
 from vre_gateway.main import create_app as create_gateway
 from vre_ivoa.config import IvoaSettings
 from vre_ivoa.main import create_app as create_ivoa
@@ -113,6 +114,7 @@ def vre(
     validator = issuer.validator()
     folder: Path = tmp_path_factory.mktemp("vre-ivoa")
     settings = embedded_settings(folder, issuer, search={"sources": ["projects", "ivoa"]})
+    factory = Factory(settings, validator=validator)  # first: the services get its link
     backends = embedded.Backends(rucio=rucio_server)
     datalake = embedded._datalake_settings(settings, backends)
     workflows = embedded._workflows_settings(settings)
@@ -120,22 +122,22 @@ def vre(
     apps = {
         "datalake": create_datalake(
             datalake.model_copy(update={"provenance": datalake.provenance.model_copy(update=fast)}),
-            validator=validator,
+            link=factory.link,
         ),
         "workflows": create_workflows(
             workflows.model_copy(
                 update={"provenance": workflows.provenance.model_copy(update=fast)}
             ),
-            validator=validator,
+            link=factory.link,
         ),
         "ivoa": create_ivoa(
             ivoa_settings(
                 settings, dachs, max_rows=5000, sync_max_rows=1000, poll_interval_seconds=0.2
             ),
-            validator=validator,
+            link=factory.link,
         ),
     }
-    gateway = create_gateway(settings, service_apps=apps, validator=validator)
+    gateway = create_gateway(settings, factory=factory, service_apps=apps)
     with ServerThread(gateway, port=settings.port) as server:
         yield Vre(url=server.url, issuer=issuer, dachs=dachs)
 

@@ -131,7 +131,7 @@ async def test_failing_step_keeps_its_log_and_stops_the_run(wf: Harness) -> None
     assert done["steps"][1]["exit_code"] == 3
     assert "command 2 exited with code 3" in done["steps"][1]["message"]
     assert done["error"]["title"] == "Run failed"
-    workspace = wf.components.manager.paths(run["id"]).workspace
+    workspace = wf.factory.manager.paths(run["id"]).workspace
     assert (workspace / "first.txt").exists()
     assert not (workspace / "later.txt").exists()
     log = await wf.client.get(
@@ -154,7 +154,7 @@ async def test_step_time_limit_kills_the_step(wf: Harness) -> None:
     assert done["steps"][1]["status"] == "skipped"
     duration = _ts(done["steps"][0]["finished_at"]) - _ts(done["steps"][0]["started_at"])
     assert duration < 10
-    pid = int((wf.components.manager.paths(run["id"]).workspace / "pid.txt").read_text())
+    pid = int((wf.factory.manager.paths(run["id"]).workspace / "pid.txt").read_text())
     assert live_group_members(pid) == []
 
 
@@ -171,7 +171,7 @@ async def test_cancel_kills_the_whole_process_group(wf: Harness) -> None:
     )
     run = await wf.submit(spec=spec, output={"scope": "user.alice"})
     await wf.wait_step(run["id"], 0, "running")
-    pid_file = wf.components.manager.paths(run["id"]).workspace / "pid.txt"
+    pid_file = wf.factory.manager.paths(run["id"]).workspace / "pid.txt"
     for _ in range(100):
         if pid_file.exists() and pid_file.read_text().strip():
             break
@@ -204,12 +204,12 @@ async def test_concurrency_limit_and_fifo_queue(
         await wf.wait_step(runs[0]["id"], 0, "running")
         second = await wf.get(runs[1]["id"])
         assert second["status"] == "queued"
-        assert wf.components.manager.queued_ids() == [runs[1]["id"], runs[2]["id"]]
+        assert wf.factory.manager.queued_ids() == [runs[1]["id"], runs[2]["id"]]
         done = [await wf.wait(r["id"]) for r in runs]
         assert all(d["status"] == "finished" for d in done)
         for before, after in itertools.pairwise(done):
             assert _ts(after["started_at"]) >= _ts(before["finished_at"])
-        assert wf.components.manager.max_concurrent_seen == 1
+        assert wf.factory.manager.max_concurrent_seen == 1
 
 
 async def test_cancel_a_queued_run(
@@ -231,7 +231,7 @@ async def test_cancel_a_queued_run(
         assert response.json()["steps"][0]["status"] == "skipped"
         assert (await wf.wait(first["id"]))["status"] == "finished"
         await asyncio.sleep(0.2)
-        workspace = wf.components.manager.paths(second["id"]).workspace
+        workspace = wf.factory.manager.paths(second["id"]).workspace
         assert not (workspace / "ran.txt").exists()
 
 
@@ -335,7 +335,7 @@ async def test_list_filter_paginate_delete_and_rerun(wf: Harness) -> None:
 
     delete = await wf.client.delete(f"/runs/{first['id']}", headers=wf.headers())
     assert delete.status_code == 204
-    assert not wf.components.manager.paths(first["id"]).root.exists()
+    assert not wf.factory.manager.paths(first["id"]).root.exists()
     gone = await wf.get(first["id"])
     assert gone["status"] == "deleted"
     assert gone["workspace_removed"] is True

@@ -66,7 +66,7 @@ async def test_a_log_of_many_megabytes_streams_with_flat_memory(wf: Harness) -> 
     run = await wf.submit(spec=spec)
     done = await wf.wait(run["id"], within=120)
     assert done["status"] == "finished"
-    log_size = wf.components.manager.paths(run["id"]).step_log(0).stat().st_size
+    log_size = wf.factory.manager.paths(run["id"]).step_log(0).stat().st_size
     assert log_size > size_mb * 1024 * 1024
     async with serve(wf.app) as base, httpx.AsyncClient(base_url=base, timeout=60) as client:
         tracemalloc.start()

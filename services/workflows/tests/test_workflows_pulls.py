@@ -155,7 +155,7 @@ async def test_registry_gone_before_the_pull_fails_the_run_before_any_step(
                     ]
                 )
             )
-            assert h.components.manager.queued_ids() == [run["id"]]
+            assert h.factory.manager.queued_ids() == [run["id"]]
             second.process.terminate()  # the registry goes away while the run waits
             second.process.wait(10)
             done = await h.wait(run["id"], within=120)
@@ -164,4 +164,4 @@ async def test_registry_gone_before_the_pull_fails_the_run_before_any_step(
             assert f"pulling {copy} failed" in done["error"]["detail"]
             assert "connection refused" in done["error"]["detail"]
             assert [s["status"] for s in done["steps"]] == ["failed", "skipped"]
-            assert not (h.components.manager.paths(run["id"]).workspace / "ran.txt").exists()
+            assert not (h.factory.manager.paths(run["id"]).workspace / "ran.txt").exists()

@@ -80,7 +80,7 @@ async def test_token_registration(
     listed = await rw.client.get("/credentials/reana", headers=rw.headers())
     assert [c["server"] for c in listed.json()["items"]] == ["test"]
     assert GOOD not in listed.text
-    async with rw.components.db.sessionmaker() as session:
+    async with rw.factory.db.sessionmaker() as session:
         stored = (await session.execute(select(ReanaCredentialRow))).scalars().all()
     assert len(stored) == 1
     assert GOOD not in stored[0].token_encrypted

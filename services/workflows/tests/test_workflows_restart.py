@@ -98,18 +98,18 @@ async def test_restart_marks_running_runs_interrupted(
 async def test_graceful_stop_interrupts_active_runs(wf: Harness) -> None:
     run = await wf.submit(spec=serial_spec([step("long", "echo $$$$ > pid.txt; sleep 120")]))
     await wf.wait_step(run["id"], 0, "running")
-    pid_file = wf.components.manager.paths(run["id"]).workspace / "pid.txt"
+    pid_file = wf.factory.manager.paths(run["id"]).workspace / "pid.txt"
     for _ in range(400):
         if pid_file.exists() and pid_file.read_text().strip():
             break
         await asyncio.sleep(0.05)
     pgid = int(pid_file.read_text())
-    await wf.components.manager.stop()
+    await wf.factory.manager.stop()
     assert live_group_members(pgid) == []
-    async with wf.components.db.sessionmaker() as session:
+    async with wf.factory.db.sessionmaker() as session:
         from vre_workflows.storage.runs import RunStore
 
         stored = await RunStore(session).get(run["id"])
     assert stored is not None
     assert stored.status == "interrupted"
-    await wf.components.manager.start()
+    await wf.factory.manager.start()

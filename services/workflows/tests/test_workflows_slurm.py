@@ -213,7 +213,7 @@ async def test_a_restarted_service_picks_the_slurm_run_up_again(
         output={"scope": "user.alice"},
     )
     running = await sw.wait_step(run["id"], 0, "running", within=60)
-    manager = sw.components.manager
+    manager = sw.factory.manager
     await manager.stop()  # the service goes away; the job goes on
     assert (await sw.get(run["id"]))["status"] == "running"
     assert _job(slurm_cluster, running["backend_ids"]["job.0"])["JobState"] in (
@@ -307,8 +307,8 @@ async def test_runs_of_one_project_wait_for_its_slurm_slots(
         other = await h.submit(user="bob", spec=spec, backend="slurm")
         await h.wait_step(first["id"], 0, "running", within=60)
         assert (await h.wait(other["id"], user="bob", within=60))["status"] == "finished"
-        assert h.components.manager.queued_ids() == [second["id"]]  # alice's one slot is taken
-        (h.components.manager.paths(first["id"]).workspace / "go").touch()
+        assert h.factory.manager.queued_ids() == [second["id"]]  # alice's one slot is taken
+        (h.factory.manager.paths(first["id"]).workspace / "go").touch()
         done = [await h.wait(r["id"], within=60) for r in (first, second)]
         assert all(d["status"] == "finished" for d in done)
         assert done[1]["started_at"] >= done[0]["finished_at"]

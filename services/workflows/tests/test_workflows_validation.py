@@ -186,7 +186,7 @@ async def test_submission_is_validated_the_same_way(wf: Harness) -> None:
 
 
 async def test_validator_worker_survives_garbage(wf: Harness) -> None:
-    worker = wf.components.worker
+    worker = wf.factory.worker
     answer = await worker.request({"op": "validate", "spec": {"workflow": json.loads("[]")}})
     assert answer["errors"]
     await worker.ping()

@@ -1,4 +1,5 @@
-"""FastAPI dependencies shared by every service: the authenticated caller, its token, paths."""
+"""FastAPI dependencies shared by every service: the caller, its token, the project policy,
+paths. The validator and the policy are the app's :class:`vre_common.link.GatewayLink`'s."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vre_common.auth import Principal, TokenValidator
 from vre_common.errors import BadRequestError, InvalidTokenError
+from vre_common.link import link_of
+from vre_common.policy import Policy, RequestPolicy
 
 _bearer = HTTPBearer(auto_error=False, description="An IAM access token (JWT).")
 
 
 def get_validator(request: Request) -> TokenValidator:
-    """The token validator of the app handling the request."""
-    validator: TokenValidator = request.app.state.validator
-    return validator
+    """The token validator of the app handling the request (its link's)."""
+    return link_of(request.app).validator
 
 
 def bearer_token(request: Request) -> str | None:
@@ -73,6 +75,35 @@ async def caller_token(request: Request, _: CurrentUser) -> str:
 
 
 BearerToken = Annotated[str, Depends(caller_token)]
+
+
+def project_policy(request: Request) -> Policy | None:
+    """The app's project policy (its link's); None: no gateway to ask about projects."""
+    return link_of(request.app).policy
+
+
+def request_policy(request: Request) -> RequestPolicy | None:
+    """The app's project policy bound to the request's bearer token (None: no gateway)."""
+    policy = project_policy(request)
+    if policy is None:
+        return None
+    token = bearer_token(request)
+    if token is None:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    return RequestPolicy(policy, token)
+
+
+def get_policy(request: Request) -> RequestPolicy:
+    """:func:`request_policy` of an app that must have one (a programming error otherwise)."""
+    policy = request_policy(request)
+    if policy is None:
+        raise RuntimeError(f"{request.app.title} has no project policy (its GatewayLink)")
+    return policy
+
+
+PolicyDep = Annotated[RequestPolicy, Depends(get_policy)]
+OptionalPolicyDep = Annotated[RequestPolicy | None, Depends(request_policy)]
 
 
 def own_path(request: Request, name: str, **params: str) -> str:

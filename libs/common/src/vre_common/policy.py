@@ -18,8 +18,9 @@ Use in a service::
     policy = Policy(directory)  # HttpProjectDirectory(gateway_url) or the gateway's own
     access = await policy.require(user, Action.DATA_WRITE, scope=scope, token=token)
 
-or, in a route, the :data:`PolicyDep` dependency (reads ``app.state.policy`` and the request's
-bearer token): ``await policy.require(user, Action.RUNS_SUBMIT, project=body.project)``.
+or, in a route, the :data:`vre_common.deps.PolicyDep` dependency (the policy of the app's
+:class:`vre_common.link.GatewayLink`, bound to the request's bearer token):
+``await policy.require(user, Action.RUNS_SUBMIT, project=body.project)``.
 """
 
 from __future__ import annotations
@@ -28,10 +29,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
-from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
 from vre_common.auth import Principal
@@ -404,14 +404,10 @@ class ProjectGate:
     Other scopes are left to the datalake, which checks every read and write itself.
     """
 
-    def __init__(self, scope_prefix: str, *, service: str) -> None:
+    def __init__(self, scope_prefix: str, *, service: str, policy: Policy | None) -> None:
         self.scope_prefix = scope_prefix
         self.service = service
-        self.policy: Policy | None = None
-
-    def use(self, policy: Policy | None) -> None:
-        """The gateway's policy (in-process or over HTTP); None: project scopes are refused."""
-        self.policy = policy
+        self.policy = policy  # the gateway's (in-process or over HTTP); None: refused (503)
 
     def scope_of(self, slug: str) -> str:
         """A project's scope."""
@@ -478,21 +474,6 @@ class RequestPolicy:
         )
 
 
-def get_policy(request: Request) -> RequestPolicy:
-    """The app's policy (``app.state.policy``) bound to the request's bearer token."""
-    policy: Policy | None = getattr(request.app.state, "policy", None)
-    if policy is None:
-        raise RuntimeError("this app has no app.state.policy (set it in its factory)")
-    token: str | None = getattr(request.state, "bearer_token", None)
-    if token is None:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    return RequestPolicy(policy, token)
-
-
-PolicyDep = Annotated[RequestPolicy, Depends(get_policy)]
-
-
 # ----------------------------------------------------------------------------- docs
 
 
@@ -542,7 +523,6 @@ __all__ = [
     "Grantee",
     "HttpProjectDirectory",
     "Policy",
-    "PolicyDep",
     "ProjectAccess",
     "ProjectArchivedError",
     "ProjectDirectory",
@@ -554,7 +534,6 @@ __all__ = [
     "Role",
     "Visibility",
     "authorize",
-    "get_policy",
     "is_allowed",
     "permission_table",
     "permission_table_markdown",

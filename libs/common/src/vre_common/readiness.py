@@ -11,7 +11,8 @@ answering 503 with ``Retry-After`` itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 import httpx
 from fastapi import FastAPI
@@ -45,6 +46,14 @@ def healthz_check(service: str, url: str) -> Check:
             raise BackendUnavailableError(f"{service} answered {response.status_code}")
 
     return check
+
+
+@dataclass(frozen=True)
+class ReadinessChecks:
+    """An app's readiness checks by name; ``optional`` names the external systems."""
+
+    checks: Mapping[str, Check] = field(default_factory=dict)
+    optional: frozenset[str] = frozenset()
 
 
 class DependencyState(BaseModel):
@@ -100,15 +109,8 @@ async def run_checks(
     return Readiness(ready=all(s.up or s.optional for s in states), dependencies=list(states))
 
 
-def install_readiness(
-    app: FastAPI, checks: dict[str, Check], *, optional: frozenset[str] = frozenset()
-) -> None:
-    """Serve /readyz from ``checks`` (kept on ``app.state`` for the gateway to aggregate).
-
-    ``optional`` names the checks of external systems (see the module docstring).
-    """
-    app.state.ready_checks = checks
-    app.state.ready_optional = optional
+def install_readiness(app: FastAPI, readiness: ReadinessChecks) -> None:
+    """Serve /readyz from ``readiness`` (its ``optional`` checks: see the module docstring)."""
 
     @app.get(
         "/readyz",
@@ -121,5 +123,5 @@ def install_readiness(
         responses={503: {"description": "This process cannot serve", "model": Readiness}},
     )
     async def readyz() -> JSONResponse:
-        result = await run_checks(app.state.ready_checks, optional=app.state.ready_optional)
+        result = await run_checks(dict(readiness.checks), optional=readiness.optional)
         return JSONResponse(result.model_dump(), status_code=200 if result.ready else 503)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import httpx
 
 from vre_common.client_credentials import ClientCredentialsToken
 from vre_common.db import Database
+from vre_common.link import GatewayLink
 from vre_common.migrations import Migrations
-from vre_common.provenance.sink import EventSink, http_event_sink
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.backends.rucio import RucioDatalakeBackend, RucioRest
 from vre_datalake.config import DatalakeSettings, ssl_verify
@@ -46,13 +47,20 @@ class Factory:
     resolver: ResolveService
     webdav_client: httpx.AsyncClient
     database: Database | None
+    link: GatewayLink
     storage_tokens: ClientCredentialsToken | None = None
+    _refresher: asyncio.Task[None] | None = None
 
     @classmethod
     def create(
-        cls, settings: DatalakeSettings, *, backend: DatalakeBackend | None = None
+        cls,
+        settings: DatalakeSettings,
+        link: GatewayLink,
+        *,
+        backend: DatalakeBackend | None = None,
     ) -> Factory:
-        """Wire the Rucio backend (unless given), storage protocols and services."""
+        """Wire the Rucio backend (unless given), storage protocols and services; project
+        scopes are authorized by the link's policy."""
         if backend is None:
             backend = RucioDatalakeBackend(
                 RucioRest(settings.rucio),
@@ -73,7 +81,7 @@ class Factory:
             ]
         )
         projects = ProjectScopes(settings.projects)
-        policy = DatalakePolicy(backend, projects)
+        policy = DatalakePolicy(backend, projects, link.policy)
         # the datalake's own database holds only its outbox, when configured so
         database = Database(settings.database) if settings.provenance.outbox == "database" else None
         recorder = ProvenanceRecorder(
@@ -128,12 +136,16 @@ class Factory:
             resolver=ResolveService(backend=backend, policy=policy, storage=storage),
             webdav_client=webdav_client,
             database=database,
+            link=link,
             storage_tokens=storage_tokens,
         )
 
-    def http_event_sink(self) -> EventSink | None:
-        """The distributed mode's sink: the gateway over HTTP, as every service posts."""
-        return http_event_sink(self.settings.gateway_url, self.settings.provenance)
+    async def startup(self) -> None:
+        """The outbox's schema, the storage token kept fresh, events relayed to the gateway."""
+        await self.prepare_database()
+        if self.storage_tokens is not None:  # the storage token, renewed in time
+            self._refresher = asyncio.create_task(self.storage_tokens.keep_fresh())
+        await self.provenance.start(self.link.event_sink)
 
     async def prepare_database(self) -> None:
         """Bring the outbox's schema up (or verify it), when the outbox is in the database."""
@@ -145,7 +157,10 @@ class Factory:
         await Migrations("datalake").prepare(self.database.engine, mode)
 
     async def aclose(self) -> None:
-        """Stop background settling, then close HTTP pools and the database."""
+        """Stop the relay and background settling, then close HTTP pools and the database."""
+        await self.provenance.stop()
+        if self._refresher is not None:
+            self._refresher.cancel()
         await self.uploads.aclose()
         await self.backend.aclose()
         await self.webdav_client.aclose()

@@ -47,6 +47,7 @@ def up(
         old_sqlite_files,
         start_backends,
     )
+    from vre_gateway.factory import Factory
     from vre_gateway.main import create_app
 
     overrides: dict[str, Any] = {"mode": "embedded", "data": _data_dir(data)}
@@ -88,8 +89,13 @@ def up(
         if "VRE_DATABASE__URL" not in os.environ and backends.postgres is not None:
             # projects, provenance and audit persist in the embedded PostgreSQL server
             settings.database.url = backends.postgres.url("gateway")
-        apps = build_service_apps(settings, validator, backends)
-        gateway = create_app(settings, service_apps=apps, validator=validator, dev_issuer=dev)
+        factory = Factory(settings, validator=validator)  # first: the services get its link
+        gateway = create_app(
+            settings,
+            factory=factory,
+            service_apps=build_service_apps(settings, factory.link, backends),
+            dev_issuer=dev,
+        )
         runtime = settings.data / RUNTIME_FILE
         runtime.write_text(
             json.dumps(
@@ -172,12 +178,15 @@ def openapi() -> None:
     from vre_common.settings import AuthSettings
     from vre_gateway.config import GatewaySettings
     from vre_gateway.embedded import build_service_apps
+    from vre_gateway.factory import Factory
     from vre_gateway.main import create_app
 
     with tempfile.TemporaryDirectory() as scratch:  # nothing of the spec depends on it
         settings = GatewaySettings(data=Path(scratch))
         validator = TokenValidator(AuthSettings(), StaticKeySource({}))
-        apps = build_service_apps(settings, validator)
-        gateway = create_app(settings, service_apps=apps, validator=validator)
+        factory = Factory(settings, validator=validator)
+        gateway = create_app(
+            settings, factory=factory, service_apps=build_service_apps(settings, factory.link)
+        )
         json.dump(gateway.openapi(), sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from vre_common.search import SEARCH_ROUTES
 from vre_common.settings import AuthSettings, DatabaseSettings, VreSettings, data_dir_default
 
 SERVICES = ("datalake", "workflows", "catalogue", "zenodo", "ivoa")
@@ -126,21 +127,16 @@ class SearchSettings(BaseModel):
     max_scopes: int = Field(
         default=20, gt=0, description="Project scopes searched for DIDs per request."
     )
+    # The defaults: each service's declared search route (vre_common.search).
     paths: dict[str, str] = Field(
         default_factory=lambda: {
-            "catalogue": "/software/search",
-            "workflows": "/runs",
-            "zenodo": "/depositions",
-            "ivoa": "/search",
+            r.service: r.path for r in SEARCH_ROUTES.values() if not r.per_project_scope
         },
         description="The list or search endpoint of each service.",
     )
     query_params: dict[str, str | None] = Field(
         default_factory=lambda: {
-            "catalogue": "q",
-            "workflows": "name",
-            "zenodo": None,
-            "ivoa": "q",
+            r.service: r.query_param for r in SEARCH_ROUTES.values() if not r.per_project_scope
         },
         description="The query parameter each endpoint filters by; None: the gateway keeps "
         "the items whose title contains the words.",

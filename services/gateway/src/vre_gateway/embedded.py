@@ -1,9 +1,10 @@
 """The embedded mode: every service in the gateway's process, real backends on loopback.
 
 `vre up` calls :func:`start_backends` (it claims the data folder, starts a private
-PostgreSQL server under it — one database per service and one for Rucio — and a real Rucio
-server from its own environment, with two POSIX storage elements and its daemons), then
-:func:`build_service_apps` with what those backends answer, then serves the gateway.
+PostgreSQL server under it — one database per service that keeps one, and one for Rucio —
+and a real Rucio server from its own environment, with two POSIX storage elements and its
+daemons), builds the gateway's factory, then :func:`build_service_apps` with its link and
+what those backends answer, then serves the gateway.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import IO, Any
 from fastapi import FastAPI
 
 from vre_catalogue.config import CatalogueSettings
-from vre_common.auth import TokenValidator
+from vre_common.link import GatewayLink
 from vre_common.postgres import PostgresServer
 from vre_datalake.config import DatalakeSettings
 from vre_gateway.config import SERVICES, GatewaySettings
@@ -30,8 +31,9 @@ from vre_workflows.config import WorkflowsSettings
 from vre_zenodo.config import ZenodoSettings
 
 OWNER_FILE = ".vre-up.lock"
-# The services with a database of their own on the embedded PostgreSQL server.
-DATABASES = ("gateway", "datalake", "workflows", "catalogue", "zenodo", "ivoa")
+# The services with a database of their own on the embedded PostgreSQL server (the datalake's
+# provenance outbox is a file here: provenance.outbox=file).
+DATABASES = ("gateway", "workflows", "catalogue", "zenodo", "ivoa")
 RUCIO_DATABASE = "rucio"
 # Files of the SQLite-based embedded mode before the PostgreSQL server (not read any more).
 _OLD_SQLITE_FILES = ("gateway.db", "workflows.db", "catalogue.db", "rucio/rucio.db")
@@ -71,9 +73,10 @@ class Backends:
 
 
 def build_service_apps(
-    settings: GatewaySettings, validator: TokenValidator, backends: Backends | None = None
+    settings: GatewaySettings, link: GatewayLink, backends: Backends | None = None
 ) -> dict[str, FastAPI]:
-    """Create the four service apps with settings derived from the gateway's data folder.
+    """Create the service apps, each linked to the gateway by ``link`` (its factory's), with
+    settings derived from the gateway's data folder.
 
     Without ``backends`` (building the OpenAPI document) every service gets its defaults:
     nothing is written and nothing is contacted.
@@ -84,23 +87,19 @@ def build_service_apps(
     from vre_workflows.main import create_app as workflows_app
     from vre_zenodo.main import create_app as zenodo_app
 
+    catalogue = (
+        CatalogueSettings(database=service_database(settings, backends, "catalogue"))
+        if backends
+        else None
+    )
     return {
-        "datalake": datalake_app(_datalake_settings(settings, backends), validator=validator),
+        "datalake": datalake_app(_datalake_settings(settings, backends), link=link),
         "workflows": workflows_app(
-            _workflows_settings(settings, backends) if backends else None, validator=validator
+            _workflows_settings(settings, backends) if backends else None, link=link
         ),
-        "catalogue": catalogue_app(
-            CatalogueSettings(database=service_database(settings, backends, "catalogue"))
-            if backends
-            else None,
-            validator=validator,
-        ),
-        "zenodo": zenodo_app(
-            _zenodo_settings(settings, backends) if backends else None, validator=validator
-        ),
-        "ivoa": ivoa_app(
-            _ivoa_settings(settings, backends) if backends else None, validator=validator
-        ),
+        "catalogue": catalogue_app(catalogue, link=link),
+        "zenodo": zenodo_app(_zenodo_settings(settings, backends) if backends else None, link=link),
+        "ivoa": ivoa_app(_ivoa_settings(settings, backends) if backends else None, link=link),
     }
 
 
@@ -174,7 +173,6 @@ def _datalake_settings(settings: GatewaySettings, backends: Backends | None) -> 
             "service_password": rucio.admin_password,
         },
         storage={"default_rse": rucio.rse_names[0]},
-        database=service_database(settings, backends, "datalake"),
         projects={"scope_prefix": settings.projects.scope_prefix},
         provenance={"outbox_path": settings.data / "datalake-outbox.sqlite"},
     )

@@ -1,34 +1,30 @@
-"""Builds the gateway's collaborators once (from settings) and per request (from a session)."""
+"""The gateway's composition root: its collaborators once (from settings), its services per
+session, and the link it gives the services it mounts. Its dependencies: handlers/deps.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated
 
 import anyio
 import httpx
-from fastapi import Depends, Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vre_common.auth import Principal
+from vre_common.auth import Principal, TokenValidator
 from vre_common.db import Database
-from vre_common.deps import CurrentUser
 from vre_common.http import make_http_client
+from vre_common.link import GatewayLink, MountedServices
+from vre_common.policy import Policy
 from vre_common.provenance.events import Event, IngestResult
+from vre_common.search import SEARCH_ROUTES
 from vre_common.settings import HttpClientSettings
-from vre_gateway.backends.scopes import HttpScopeProvisioner, ScopeProvisioner
-from vre_gateway.backends.search import (
-    VO_TYPES,
-    DatalakeDidSource,
-    HttpListSource,
-    SearchSource,
-    catalogue_hit,
-    deposition_hit,
-    run_hit,
-    vo_hit,
+from vre_gateway.backends.scopes import (
+    HttpScopeProvisioner,
+    InProcessScopeProvisioner,
+    ScopeProvisioner,
 )
+from vre_gateway.backends.search import SearchSource, declared_source
 from vre_gateway.config import GatewaySettings, ProjectSettings
 from vre_gateway.services.access import AccessService, InProcessProjectDirectory
 from vre_gateway.services.audit import Auditor
@@ -42,62 +38,20 @@ from vre_gateway.storage.provenance import ProvenanceStore
 
 
 def remote_search_sources(settings: GatewaySettings, http: httpx.AsyncClient) -> list[SearchSource]:
-    """The HTTP search sources the settings enable (the projects source is added per request)."""
-    sources: list[SearchSource] = []
-    paths = settings.search.paths
-    params = settings.search.query_params
-    for name in settings.search.sources:
-        base = settings.service_url(name)
-        if name == "datalake":
-            sources.append(DatalakeDidSource(base, http, max_scopes=settings.search.max_scopes))
-        elif name == "catalogue":
-            url = base + paths.get(name, "/software/search")
-            sources.append(
-                HttpListSource(
-                    name,
-                    "software",
-                    url,
-                    http,
-                    catalogue_hit("/catalogue"),
-                    query_param=params.get(name, "q"),
-                )
-            )
-        elif name == "workflows":
-            url = base + paths.get(name, "/runs")
-            sources.append(
-                HttpListSource(
-                    name,
-                    "run",
-                    url,
-                    http,
-                    run_hit("/workflows"),
-                    query_param=params.get(name, "name"),
-                )
-            )
-        elif name == "zenodo":
-            url = base + paths.get(name, "/depositions")
-            sources.append(
-                HttpListSource(
-                    name,
-                    "deposition",
-                    url,
-                    http,
-                    deposition_hit("/zenodo"),
-                    query_param=params.get(name),
-                )
-            )
-        elif name == "ivoa":
-            vo = HttpListSource(
-                name,
-                "vo-service",
-                base + paths.get(name, "/search"),
-                http,
-                vo_hit("/ivoa"),
-                query_param=params.get(name, "q"),
-            )
-            vo.types = VO_TYPES  # services and their tables
-            sources.append(vo)
-    return sources
+    """The sources of the services' declared search routes (vre_common.search) the settings
+    enable (the projects source is added per request)."""
+    search = settings.search
+    return [
+        declared_source(
+            route,
+            settings.service_url(route.service),
+            http,
+            path=search.paths.get(route.service),
+            query_param=search.query_params.get(route.service, route.query_param),
+            max_scopes=search.max_scopes,
+        )
+        for route in (SEARCH_ROUTES[name] for name in search.sources if name in SEARCH_ROUTES)
+    ]
 
 
 def provisioner_token(settings: ProjectSettings) -> Callable[[], Awaitable[str]] | None:
@@ -115,13 +69,15 @@ def provisioner_token(settings: ProjectSettings) -> Callable[[], Awaitable[str]]
     return read
 
 
-class GatewayResources:
-    """What lives as long as the app: the database, HTTP clients, ports."""
+class Factory:
+    """The gateway's composition root: what lives as long as the app (the database, HTTP
+    clients, ports) and the :class:`GatewayLink` it gives the services it mounts."""
 
     def __init__(
         self,
         settings: GatewaySettings,
         *,
+        validator: TokenValidator,
         database: Database | None = None,
         provisioner: ScopeProvisioner | None = None,
         search_sources: Sequence[SearchSource] | None = None,
@@ -129,10 +85,14 @@ class GatewayResources:
         self.settings = settings
         self.database = database or Database(settings.database)
         self.http = make_http_client(HttpClientSettings(read_timeout=30.0))
-        self.provisioner: ScopeProvisioner = provisioner or HttpScopeProvisioner(
-            settings.service_url("datalake"),
-            http=self.http,
-            service_token=provisioner_token(settings.projects),
+        self.mounted = MountedServices()
+        self.provisioner: ScopeProvisioner = provisioner or InProcessScopeProvisioner(
+            self.mounted,
+            otherwise=HttpScopeProvisioner(
+                settings.service_url("datalake"),
+                http=self.http,
+                service_token=provisioner_token(settings.projects),
+            ),
         )
         self.search_sources = (
             list(search_sources)
@@ -141,7 +101,36 @@ class GatewayResources:
         )
         self.directory = InProcessProjectDirectory(self.database)
         self.event_sink = InProcessEventSink(self)
+        # What every service mounted in the gateway's process is built with (vre_common.link).
+        self.link = GatewayLink(
+            validator=validator,
+            policy=Policy(self.directory),
+            event_sink=self.event_sink,
+            mounted=self.mounted,
+        )
         self.known_users: set[tuple[str, str]] = set()
+
+    def services(self, session: AsyncSession) -> Services:
+        """The domain services bound to ``session`` (one request or one unit of work)."""
+        return Services(self, session)
+
+    async def remember(self, user: Principal) -> None:
+        """Remember a caller (once per process) so members can be added by user name.
+
+        In a short transaction of its own: the request's transaction must not take the
+        database write lock before it needs to (project creation calls the datalake first).
+        """
+        marker = (user.key, user.username)
+        if marker in self.known_users:
+            return
+        try:
+            async with self.database.transaction() as session:
+                await ProjectStore(session).remember(user, datetime.now(UTC))
+        except IntegrityError:
+            pass  # a concurrent first request of the same user recorded it a moment ago
+        if len(self.known_users) > 100_000:
+            self.known_users.clear()
+        self.known_users.add(marker)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
@@ -152,8 +141,8 @@ class GatewayResources:
 class Services:
     """The gateway's domain services bound to one session (one request or one unit of work)."""
 
-    def __init__(self, resources: GatewayResources, session: AsyncSession) -> None:
-        settings = resources.settings
+    def __init__(self, factory: Factory, session: AsyncSession) -> None:
+        settings = factory.settings
         self.session = session
         self.store = ProjectStore(session)
         self.access = AccessService(self.store)
@@ -162,7 +151,7 @@ class Services:
             store=self.store,
             access=self.access,
             auditor=self.auditor,
-            provisioner=resources.provisioner,
+            provisioner=factory.provisioner,
             settings=settings.projects,
         )
         self.members = MembershipService(
@@ -178,9 +167,9 @@ class Services:
         )
         self.search = SearchService(
             store=self.store,
-            sources=[ProjectSearchSource(self.store), *resources.search_sources]
+            sources=[ProjectSearchSource(self.store), *factory.search_sources]
             if "projects" in settings.search.sources
-            else list(resources.search_sources),
+            else list(factory.search_sources),
             timeouts=settings.search.timeouts,
             default_timeout=settings.search.timeout_seconds,
             per_source_limit=settings.search.per_source_limit,
@@ -190,60 +179,9 @@ class Services:
 class InProcessEventSink:
     """The embedded mode's event sink: ingests into the gateway's database directly."""
 
-    def __init__(self, resources: GatewayResources) -> None:
-        self.resources = resources
+    def __init__(self, factory: Factory) -> None:
+        self.factory = factory
 
     async def deliver(self, events: Sequence[Event]) -> IngestResult:
-        async with self.resources.database.transaction() as session:
-            return await Services(self.resources, session).provenance.ingest(events)
-
-
-# ----------------------------------------------------------------------------- dependencies
-
-
-def get_resources(request: Request) -> GatewayResources:
-    """The app's resources."""
-    resources: GatewayResources = request.app.state.gateway
-    return resources
-
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_resources(request).database.transaction() as session:
-        yield session
-
-
-# scope="function": commit before the response is sent, so a client never reads stale data
-# and a failed commit is the request's error.
-SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
-
-
-def get_services(request: Request, session: SessionDep) -> Services:
-    """The domain services for this request."""
-    return Services(get_resources(request), session)
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-async def known_user(request: Request, user: CurrentUser) -> Principal:
-    """The caller, remembered (once per process) so members can be added by user name.
-
-    In a short transaction of its own: the request's transaction must not take the database
-    write lock before it needs to (project creation calls the datalake first).
-    """
-    resources = get_resources(request)
-    seen = resources.known_users
-    marker = (user.key, user.username)
-    if marker not in seen:
-        try:
-            async with resources.database.transaction() as session:
-                await ProjectStore(session).remember(user, datetime.now(UTC))
-        except IntegrityError:
-            pass  # a concurrent first request of the same user recorded it a moment ago
-        if len(seen) > 100_000:
-            seen.clear()
-        seen.add(marker)
-    return user
-
-
-KnownUser = Annotated[Principal, Depends(known_user)]
+        async with self.factory.database.transaction() as session:
+            return await self.factory.services(session).provenance.ingest(events)

@@ -2,39 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.routing import Mount
 
-from vre_common.app import create_base_app, share_outer_middleware
+from vre_common.app import Lifespan, create_base_app
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.errors import VreError, set_problem_base
+from vre_common.link import attach_link
 from vre_common.migrations import Migrations
-from vre_common.policy import Policy
-from vre_common.readiness import (
-    DependencyState,
-    Readiness,
-    export_dependency_states,
-    run_checks,
-)
-from vre_gateway.backends.scopes import InProcessScopeProvisioner, ScopeProvisioner
+from vre_common.readiness import Check, DependencyState, Readiness, run_checks
+from vre_gateway.backends.scopes import ScopeProvisioner
 from vre_gateway.backends.search import SearchSource
 from vre_gateway.config import GatewaySettings
 from vre_gateway.dev_issuer import DevIssuer, dev_issuer_router
-from vre_gateway.factory import GatewayResources
+from vre_gateway.factory import Factory
 from vre_gateway.handlers import audit, me, members, problems, projects, provenance, search
 from vre_gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
 from vre_gateway.openapi import merge_openapi
-from vre_gateway.proxy import ServiceProxy
+from vre_gateway.upstreams import Upstreams
 from vre_gateway.web.routes import WebUi, install_web
 
 DESCRIPTION = """\
@@ -45,106 +38,153 @@ Authenticate with an IAM access token: `Authorization: Bearer <token>`. Errors a
 """
 
 
-def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
+def create_app(
     settings: GatewaySettings | None = None,
     *,
-    service_apps: dict[str, FastAPI] | None = None,
+    factory: Factory | None = None,
+    service_apps: Mapping[str, FastAPI] | None = None,
     validator: TokenValidator | None = None,
     dev_issuer: DevIssuer | None = None,
-    on_shutdown: Callable[[], Awaitable[None]] | None = None,
     provisioner: ScopeProvisioner | None = None,
     search_sources: Sequence[SearchSource] | None = None,
 ) -> FastAPI:
     """Build the gateway.
 
-    Embedded mode: ``service_apps`` are mounted in-process under ``/<service>`` (no network
-    hop; their lifespans run inside the gateway's). Distributed mode: requests under
-    ``/<service>`` are forwarded to ``settings.service_urls``.
+    Embedded mode: the caller builds the gateway's ``factory`` first, the services with its
+    ``factory.link`` (in-process policy, event sink and validator: vre_common.link), and
+    passes both; ``service_apps`` are mounted under ``/<service>`` (no network hop; their
+    lifespans run inside the gateway's). Distributed mode: requests under ``/<service>`` are
+    forwarded to ``settings.service_urls``. Without ``factory`` one is built from
+    ``validator`` (else the settings', with ``dev_issuer``'s issuer), ``provisioner`` and
+    ``search_sources``.
 
-    The gateway's own database is migrated at start (``migrations``: upgrade in embedded
-    mode) or checked (distributed: the app refuses to start on an out-of-date schema).
-    Mounted services get ``state.policy`` (an in-process project directory) and
-    ``state.provenance_sink`` (events straight into the gateway's database). A mounted datalake
-    that offers ``state.scope_admin`` creates project scopes in-process (unless ``provisioner``
-    is given).
+    The gateway's own database is migrated at start (upgrade in embedded mode) or checked
+    (distributed: the app refuses to start on an out-of-date schema).
     """
     settings = settings or GatewaySettings()
     set_problem_base(settings.problem_base)  # one process-wide base, services included
-    if validator is None:
-        auth = settings.auth
-        if dev_issuer is not None and dev_issuer.issuer not in auth.issuers:
-            auth = auth.model_copy(update={"issuers": [*auth.issuers, dev_issuer.issuer]})
-        validator = build_validator(auth)
-    apps = service_apps or {}
-    proxies = {
-        name: ServiceProxy(
-            name,
-            url,
-            buffer_bytes=settings.proxy_buffer_bytes,
-            connect_timeout=settings.proxy_connect_timeout,
-            read_timeout=settings.proxy_read_timeout,
+    if factory is None:
+        factory = Factory(
+            settings,
+            validator=validator or _validator(settings, dev_issuer),
+            provisioner=provisioner,
+            search_sources=search_sources,
         )
-        for name, url in settings.service_urls.items()
-        if settings.mode == "distributed"
-    }
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            await stack.enter_async_context(_gateway_database(settings, resources))
-            for sub in apps.values():
-                await stack.enter_async_context(sub.router.lifespan_context(sub))
-            loader = asyncio.create_task(_load_remote_specs()) if proxies else None
-            try:
-                yield
-            finally:
-                if loader is not None:
-                    loader.cancel()
-                for proxy in proxies.values():
-                    await proxy.aclose()
-                if web is not None:
-                    await web.aclose()
-                if on_shutdown is not None:
-                    await on_shutdown()
-
+    apps = dict(service_apps or {})
+    upstreams = Upstreams(settings)
+    web = _web_ui(settings, factory, dev_issuer)
     app = create_base_app(
         service="gateway",
         title="VRE — Virtual Research Environment API",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, factory, apps, upstreams, web),
         docs_url=None,
         redoc_url=None,
     )
+    app.state.factory = factory
+    attach_link(app, factory.link)
     _install_docs(app)
-    app.state.settings = settings
-    app.state.validator = validator
-    resources = _install_gateway_resources(
-        app,
-        GatewayResources(
-            settings,
-            provisioner=provisioner if provisioner is not None else _in_process_provisioner(apps),
-            search_sources=search_sources,
-        ),
-        apps,
-    )
+    for module in (me, projects, members, audit, provenance, search, problems):
+        app.include_router(module.router)
     if dev_issuer is not None:
         app.include_router(
             dev_issuer_router(dev_issuer), prefix=settings.dev_issuer.path.rstrip("/")
         )
-    web = _install_web(app, settings, validator, resources, dev_issuer)
+    if web is not None:
+        install_web(app, web)
+    _mount_services(app, apps, upstreams)
+    _install_readiness(app, settings, factory, upstreams)
+    _install_openapi(app, apps, upstreams)
+    _install_limits(app, settings)
+    return app
+
+
+def _validator(settings: GatewaySettings, dev_issuer: DevIssuer | None) -> TokenValidator:
+    """The settings' validator, also trusting the development issuer when there is one."""
+    auth = settings.auth
+    if dev_issuer is not None and dev_issuer.issuer not in auth.issuers:
+        auth = auth.model_copy(update={"issuers": [*auth.issuers, dev_issuer.issuer]})
+    return build_validator(auth)
+
+
+def _lifespan(
+    settings: GatewaySettings,
+    factory: Factory,
+    apps: Mapping[str, FastAPI],
+    upstreams: Upstreams,
+    web: WebUi | None,
+) -> Lifespan:
+    """The gateway's database ready, the mounted services started (their own lifespans), the
+    remote documents fetched; at the end everything closed in reverse order."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(factory.aclose)
+            await _prepare_database(settings, factory)
+            for sub in apps.values():
+                await stack.enter_async_context(sub.router.lifespan_context(sub))
+            if web is not None:
+                stack.push_async_callback(web.aclose)
+            stack.push_async_callback(upstreams.aclose)
+
+            def forget_merged_document() -> None:
+                app.openapi_schema = None  # rebuilt with the new service's document
+
+            upstreams.start(on_spec=forget_merged_document)
+            yield
+
+    return lifespan
+
+
+async def _prepare_database(settings: GatewaySettings, factory: Factory) -> None:
+    """Upgrade the schema, or refuse to start when it is not the newest
+    (SchemaOutOfDateError)."""
+    mode = settings.migrations
+    if mode == "auto":
+        ephemeral = settings.database.url.endswith(":memory:")  # nothing to verify: create it
+        mode = "upgrade" if settings.mode == "embedded" or ephemeral else "verify"
+    await Migrations("gateway").prepare(factory.database.engine, mode)
+
+
+def _web_ui(
+    settings: GatewaySettings, factory: Factory, dev_issuer: DevIssuer | None
+) -> WebUi | None:
+    """The landing page, guides, browser sign-in and the dashboard (unless turned off)."""
+    if not settings.web.enabled:
+        return None
+    issuer = settings.web.issuer or (dev_issuer.issuer if dev_issuer else None)
+    if issuer is None and settings.auth.issuers:
+        issuer = settings.auth.issuers[0]
+    return WebUi(
+        settings,
+        validator=factory.link.validator,
+        database=factory.database,
+        issuer=issuer,
+        dev_issuer=dev_issuer is not None,
+    )
+
+
+def _mount_services(app: FastAPI, apps: Mapping[str, FastAPI], upstreams: Upstreams) -> None:
+    """Each service under ``/<name>``: its app in-process, or its proxy."""
     for name, sub in apps.items():
-        sub.state.validator = validator
-        app.mount(f"/{name}", share_outer_middleware(sub), name=name)
-    for name, proxy in proxies.items():
+        app.mount(f"/{name}", sub, name=name)
+    for name, proxy in upstreams.proxies.items():
         app.mount(f"/{name}", proxy, name=name)
     # The services' prefixes first: most requests are theirs, and a mount matches on its prefix
     # alone, while the gateway's own routes (and the web pages) are tried one by one.
-    mounted = {*apps, *proxies}
+    mounted = {*apps, *upstreams.proxies}
     app.router.routes.sort(
         key=lambda route: not (isinstance(route, Mount) and route.name in mounted)
     )
 
-    http = httpx.AsyncClient(timeout=httpx.Timeout(3.0))
+
+def _install_readiness(
+    app: FastAPI, settings: GatewaySettings, factory: Factory, upstreams: Upstreams
+) -> None:
+    """``/readyz``: the gateway's database, the mounted services' own checks (as they listed
+    them on the factory's board), the remote services' answers."""
+    validator = factory.link.validator
 
     @app.get(
         "/readyz",
@@ -158,54 +198,37 @@ def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
         responses={503: {"description": "The gateway cannot serve", "model": Readiness}},
     )
     async def readyz(request: Request) -> JSONResponse:
-        checks: dict[str, Any] = {"gateway.database": _database_check(resources)}
+        checks: dict[str, Check] = {"gateway.database": _database_check(factory)}
         optional: set[str] = set()
-        for name, sub in apps.items():
-            for dep, check in getattr(sub.state, "ready_checks", {}).items():
-                checks[f"{name}.{dep}"] = check
-            optional.update(f"{name}.{dep}" for dep in getattr(sub.state, "ready_optional", ()))
+        for name, listed in factory.mounted.readiness.items():
+            checks.update({f"{name}.{dep}": check for dep, check in listed.checks.items()})
+            optional.update(f"{name}.{dep}" for dep in listed.optional)
         states = (await run_checks(checks, optional=frozenset(optional))).dependencies
-        for name, proxy in proxies.items():
-            remote = await _remote_ready(http, name, proxy.base_url)
-            export_dependency_states(remote)
-            states.extend(remote)
+        states.extend(await upstreams.ready())
         states.insert(0, DependencyState(name="gateway", up=True))
         if settings.readiness_details == "signed-in" and not await _signed_in(request, validator):
             states = [s.model_copy(update={"reason": None}) for s in states]
         result = Readiness(ready=all(s.up or s.optional for s in states), dependencies=states)
         return JSONResponse(result.model_dump(), status_code=200 if result.ready else 503)
 
-    base_openapi = app.openapi
-    remote_specs: dict[str, dict[str, Any]] = {}
 
-    async def _load_remote_specs() -> None:
-        """Distributed mode: fetch each service's document until all are in (services may
-        start after the gateway); the merged document is rebuilt when one arrives."""
-        delay = 0.5
-        while len(remote_specs) < len(proxies):
-            for name, proxy in proxies.items():
-                if name in remote_specs:
-                    continue
-                try:
-                    response = await http.get(proxy.base_url + "/openapi.json")
-                    if response.status_code == 200:
-                        remote_specs[name] = response.json()
-                        app.openapi_schema = None
-                except (httpx.HTTPError, ValueError):
-                    pass
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+def _install_openapi(app: FastAPI, apps: Mapping[str, FastAPI], upstreams: Upstreams) -> None:
+    """One document: the gateway's own merged with each service's (mounted, or fetched)."""
+    own = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         docs = {name: sub.openapi() for name, sub in apps.items()}
-        docs.update(remote_specs)
-        app.openapi_schema = merge_openapi(base_openapi(), docs)
+        docs.update(upstreams.specs)
+        app.openapi_schema = merge_openapi(own(), docs)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+
+def _install_limits(app: FastAPI, settings: GatewaySettings) -> None:
+    """Body and query size limits, the rate limit, and CORS when origins are configured."""
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
@@ -228,73 +251,11 @@ def create_app(  # noqa: PLR0915 - the gateway's wiring, read top to bottom
             ],
             expose_headers=["X-Request-ID", "ETag", "Content-Range", "Retry-After"],
         )
-    return app
 
 
-def _install_web(
-    app: FastAPI,
-    settings: GatewaySettings,
-    validator: TokenValidator,
-    resources: GatewayResources,
-    dev_issuer: DevIssuer | None,
-) -> WebUi | None:
-    """The landing page, guides, browser sign-in and the dashboard (unless turned off)."""
-    if not settings.web.enabled:
-        return None
-    issuer = settings.web.issuer or (dev_issuer.issuer if dev_issuer else None)
-    if issuer is None and settings.auth.issuers:
-        issuer = settings.auth.issuers[0]
-    ui = WebUi(
-        settings,
-        validator=validator,
-        database=resources.database,
-        issuer=issuer,
-        dev_issuer=dev_issuer is not None,
-    )
-    install_web(app, ui)
-    return ui
-
-
-def _in_process_provisioner(apps: dict[str, FastAPI]) -> ScopeProvisioner | None:
-    """The mounted datalake's in-process scope creation, if it offers one."""
-    datalake = apps.get("datalake")
-    admin = getattr(datalake.state, "scope_admin", None) if datalake is not None else None
-    return InProcessScopeProvisioner(admin) if admin is not None else None
-
-
-def _install_gateway_resources(
-    app: FastAPI, resources: GatewayResources, apps: dict[str, FastAPI]
-) -> GatewayResources:
-    """The gateway's own routes, and what mounted services use to reach its database."""
-    app.state.gateway = resources
-    for module in (me, projects, members, audit, provenance, search, problems):
-        app.include_router(module.router)
-    for sub in apps.values():
-        sub.state.policy = Policy(resources.directory)
-        sub.state.provenance_sink = resources.event_sink
-    return resources
-
-
-@asynccontextmanager
-async def _gateway_database(
-    settings: GatewaySettings, resources: GatewayResources
-) -> AsyncIterator[None]:
-    """Upgrade the schema, or refuse to start when it is not the newest (SchemaOutOfDateError);
-    close the database and HTTP pools at the end."""
-    mode = settings.migrations
-    if mode == "auto":
-        ephemeral = settings.database.url.endswith(":memory:")  # nothing to verify: create it
-        mode = "upgrade" if settings.mode == "embedded" or ephemeral else "verify"
-    await Migrations("gateway").prepare(resources.database.engine, mode)
-    try:
-        yield
-    finally:
-        await resources.aclose()
-
-
-def _database_check(resources: GatewayResources) -> Callable[[], Awaitable[None]]:
+def _database_check(factory: Factory) -> Callable[[], Awaitable[None]]:
     async def check() -> None:
-        async with resources.database.engine.connect() as connection:
+        async with factory.database.engine.connect() as connection:
             await connection.execute(text("select 1"))
 
     return check
@@ -331,17 +292,3 @@ async def _signed_in(request: Request, validator: TokenValidator) -> bool:
     except VreError:
         return False
     return True
-
-
-async def _remote_ready(http: httpx.AsyncClient, name: str, base_url: str) -> list[DependencyState]:
-    try:
-        response = await http.get(base_url + "/readyz")
-        data = response.json()
-        deps = [DependencyState(**d) for d in data.get("dependencies", [])]
-        return [
-            DependencyState(name=name, up=response.status_code == 200, optional=True),
-            *(d.model_copy(update={"name": f"{name}.{d.name}", "optional": True}) for d in deps),
-        ]
-    except (httpx.HTTPError, ValueError, TypeError) as exc:
-        reason = f"unreachable: {type(exc).__name__}"
-        return [DependencyState(name=name, up=False, reason=reason, optional=True)]

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.db import Database
 from vre_common.jobs import JobSupervisor
+from vre_common.link import GatewayLink
 from vre_common.migrations import Migrations
 from vre_common.policy import ProjectGate
 from vre_common.provenance.recorder import ServiceEvents
@@ -37,14 +38,18 @@ class Factory:
         clients: Mapping[str, VoServicePort],
         registry: RegistryPort | None,
         datalake: DatalakeClient | None,
+        link: GatewayLink,
     ) -> None:
         self.settings = settings
+        self.link = link
         self.db = database
         self.clients = dict(clients)
         self.registry = registry
         self.datalake = datalake
         self.supervisor = JobSupervisor(settings.jobs.max_concurrent, service="ivoa")
-        self.projects = ProjectGate(settings.projects.scope_prefix, service="ivoa")
+        self.projects = ProjectGate(
+            settings.projects.scope_prefix, service="ivoa", policy=link.policy
+        )
         # Query events join the transaction of the job's COMPLETED phase (outbox + relay).
         self.events = ServiceEvents.for_service(
             PROVENANCE_OUTBOX, db=database, settings=settings.provenance
@@ -66,7 +71,7 @@ class Factory:
         )
 
     @classmethod
-    def from_settings(cls, settings: IvoaSettings) -> Factory:
+    def from_settings(cls, settings: IvoaSettings, link: GatewayLink) -> Factory:
         """The production wiring."""
         clients = {
             s.name: VoServiceClient(s, limits=settings.limits, http=settings.http)
@@ -88,6 +93,7 @@ class Factory:
             clients=clients,
             registry=registry,
             datalake=datalake,
+            link=link,
         )
 
     def unit(self) -> AbstractAsyncContextManager[AsyncSession]:
@@ -95,12 +101,14 @@ class Factory:
         return self.db.transaction()
 
     async def startup(self) -> None:
-        """Migrate (or verify) the schema; mark jobs a previous process left running."""
+        """Migrate (or verify) the schema; mark jobs a previous process left running; relay
+        events to the gateway."""
         await Migrations("ivoa").prepare(self.db.engine, self.settings.migrations)
         async with self.unit() as session:
             interrupted = await QueryStore(session).interrupt_active()
         if interrupted:
             log.info("queries_interrupted_at_start", queries=interrupted)
+        self.events.start(self.link.event_sink)
 
     async def aclose(self) -> None:
         """Stop the jobs (each records its end), then close pools and the engine."""

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from vre_common.app import create_base_app
-from vre_common.auth import TokenValidator, build_validator
-from vre_common.lifespan import factory_lifespan
-from vre_common.readiness import Check, healthz_check, install_readiness
+from vre_common.auth import TokenValidator
+from vre_common.link import GatewayLink, create_service_app, serve_readiness
+from vre_common.readiness import Check, healthz_check
 from vre_ivoa.config import IvoaSettings
 from vre_ivoa.factory import Factory
 from vre_ivoa.handlers import queries, services
@@ -21,25 +20,23 @@ DESCRIPTION = (
 
 
 def create_app(
-    settings: IvoaSettings | None = None, *, validator: TokenValidator | None = None
+    settings: IvoaSettings | None = None,
+    *,
+    link: GatewayLink | None = None,
+    validator: TokenValidator | None = None,
 ) -> FastAPI:
-    """Build the ivoa app; the gateway passes its own validator when it mounts the app.
-
-    Nothing touches the disk or the network until the lifespan starts (the OpenAPI document
-    builds without configuration). The project policy and the provenance sink are chosen
-    then: the ones a mounting gateway put in ``app.state`` (``policy``, ``provenance_sink``),
-    else the gateway at ``settings.gateway_url`` over HTTP.
-    """
+    """Build the ivoa app, linked to the gateway by ``link`` (the embedded gateway's), else by
+    one over HTTP from the settings (vre_common.link; ``validator`` replaces the settings'
+    one)."""
     settings = settings or IvoaSettings()
-
-    app = create_base_app(
+    link = link or GatewayLink.from_settings(settings, validator=validator)
+    app = create_service_app(
         service="ivoa",
         title="VRE ivoa",
         description=DESCRIPTION,
-        lifespan=factory_lifespan(settings, lambda: Factory.from_settings(settings)),
+        link=link,
+        build=lambda: Factory.from_settings(settings, link),
     )
-    app.state.settings = settings
-    app.state.validator = validator or build_validator(settings.auth)
     for module in (services, queries):
         app.include_router(module.router)
 
@@ -50,5 +47,5 @@ def create_app(
     if settings.datalake.url:
         checks["datalake"] = healthz_check("datalake", settings.datalake.url)
     # The datalake is another service: reported, not required (vre_common.readiness).
-    install_readiness(app, checks, optional=frozenset({"datalake"}))
+    serve_readiness(app, "ivoa", checks, optional=frozenset({"datalake"}))
     return app

@@ -9,6 +9,7 @@ from pathlib import Path
 from vre_common.clients.datalake import DatalakeClient
 from vre_common.crypto import TokenCipher
 from vre_common.db import Database
+from vre_common.link import GatewayLink
 from vre_common.migrations import Migrations
 from vre_workflows.backends.base import (
     BackendRegistry,
@@ -36,8 +37,8 @@ from vre_workflows.validation.worker_client import ReanaValidatorWorker
 
 
 @dataclass
-class Components:
-    """The service's long-lived objects."""
+class Factory:
+    """The service's long-lived objects (its composition root)."""
 
     settings: WorkflowsSettings
     db: Database
@@ -53,6 +54,7 @@ class Components:
     files: RunFiles
     access: RunAccess
     events: RunEvents
+    link: GatewayLink
 
     async def prepare_database(self) -> None:
         """Upgrade the schema (run_migrations), or refuse an out-of-date one."""
@@ -62,13 +64,14 @@ class Components:
         else:
             await migrations.require_current(self.db.engine)
 
-    async def start(self) -> None:
-        """Database ready, interrupted runs recorded, workers started."""
+    async def startup(self) -> None:
+        """Database ready, interrupted runs recorded, workers started, events relayed."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.prepare_database()
         await self.manager.start()
+        self.events.start(self.link.event_sink)
 
-    async def stop(self) -> None:
+    async def aclose(self) -> None:
         """Stop runs and close every connection."""
         await self.manager.stop()
         await self.events.stop()
@@ -81,13 +84,15 @@ class Components:
         await self.db.dispose()
 
 
-def build_components(
+def build_factory(
     settings: WorkflowsSettings,
+    link: GatewayLink,
     *,
     datalake: DatalakePort | None = None,
     runtime: ContainerRuntime | None = None,
-) -> Components:
-    """Everything, chosen from settings (``datalake``/``runtime`` can be given by tests)."""
+) -> Factory:
+    """Everything, chosen from settings (``datalake``/``runtime`` can be given by tests);
+    project runs are authorized by the link's policy."""
     db = Database(settings.database)
     worker = ReanaValidatorWorker(
         settings.validator_python, timeout=settings.validator_timeout_seconds
@@ -111,7 +116,7 @@ def build_components(
             datalake = UnconfiguredDatalake()
     cipher = TokenCipher(lambda: load_or_create_key(settings.reana, settings.data_dir))
     events = RunEvents.for_service(PROVENANCE_OUTBOX, db=db, settings=settings.provenance)
-    access = RunAccess()
+    access = RunAccess(link.policy)
     offered: list[WorkflowBackend] = [local]
     if servers.clients:
         offered.append(
@@ -139,7 +144,7 @@ def build_components(
     files = RunFiles(
         db=db, data_dir=settings.data_dir, access=access, poll_seconds=settings.log_poll_seconds
     )
-    return Components(
+    return Factory(
         settings=settings,
         db=db,
         worker=worker,
@@ -154,6 +159,7 @@ def build_components(
         files=files,
         access=access,
         events=events,
+        link=link,
     )
 
 

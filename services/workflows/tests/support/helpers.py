@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from services.workflows.tests.support.datalake import PosixDatalake
 from vre_common.testing import TestIssuer, free_port
-from vre_workflows.factory import Components
+from vre_workflows.factory import Factory
 
 TERMINAL = ("finished", "failed", "cancelled", "interrupted", "deleted")
 
@@ -60,8 +60,8 @@ class Harness:
     datalake: PosixDatalake
 
     @property
-    def components(self) -> Components:
-        built: Components = self.app.state.components
+    def factory(self) -> Factory:
+        built: Factory = self.app.state.factory
         return built
 
     def headers(self, user: str = "alice") -> dict[str, str]:

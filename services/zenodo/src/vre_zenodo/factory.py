@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.db import Database
 from vre_common.jobs import JobSupervisor
+from vre_common.link import GatewayLink
 from vre_common.migrations import Migrations
 from vre_common.policy import ProjectGate
 from vre_common.provenance.recorder import ServiceEvents
@@ -49,8 +50,10 @@ class Factory:
         datalake: DatalakeConnector,
         workflows: WorkflowsPort,
         catalogue: SoftwareMetadataPort,
+        link: GatewayLink,
     ) -> None:
         self.settings = settings
+        self.link = link
         self.db = database
         self.cipher = cipher
         self.zenodo = zenodo
@@ -58,7 +61,9 @@ class Factory:
         self.workflows = workflows
         self.catalogue = catalogue
         self.supervisor = JobSupervisor(settings.jobs.max_concurrent, service="zenodo")
-        self.projects = ProjectGate(settings.projects.scope_prefix, service="zenodo")
+        self.projects = ProjectGate(
+            settings.projects.scope_prefix, service="zenodo", policy=link.policy
+        )
         # Import and publish events join the transaction of the change they describe (the
         # import's final state, the deposition's publication) and are relayed to the gateway.
         self.events = ServiceEvents.for_service(
@@ -86,7 +91,7 @@ class Factory:
         )
 
     @classmethod
-    def from_settings(cls, settings: ZenodoSettings) -> Factory:
+    def from_settings(cls, settings: ZenodoSettings, link: GatewayLink) -> Factory:
         """The production wiring (may create the credentials key file: call at start-up)."""
         return cls(
             settings,
@@ -96,6 +101,7 @@ class Factory:
             datalake=DatalakeServiceConnector(settings.datalake),
             workflows=WorkflowsClient(settings.workflows),
             catalogue=CatalogueClient(settings.catalogue),
+            link=link,
         )
 
     def unit(self) -> AbstractAsyncContextManager[AsyncSession]:
@@ -103,7 +109,8 @@ class Factory:
         return self.db.transaction()
 
     async def startup(self) -> None:
-        """Migrate (or verify) the schema; mark jobs a previous process left running."""
+        """Migrate (or verify) the schema; mark jobs a previous process left running; relay
+        events to the gateway."""
         await Migrations("zenodo").prepare(self.db.engine, self.settings.migrations)
         async with self.unit() as session:
             imports = await ImportStore(session).interrupt_active()
@@ -111,6 +118,7 @@ class Factory:
             uploads += await ReproductionStore(session).interrupt_active()
         if imports or uploads:
             log.info("jobs_interrupted_at_start", imports=imports, uploads=uploads)
+        self.events.start(self.link.event_sink)
 
     async def aclose(self) -> None:
         """Stop the jobs (each records its interruption), then close pools and the engine."""

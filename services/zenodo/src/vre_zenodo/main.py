@@ -5,11 +5,10 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from vre_common.app import create_base_app
-from vre_common.auth import TokenValidator, build_validator
+from vre_common.auth import TokenValidator
 from vre_common.errors import BackendUnavailableError
-from vre_common.lifespan import factory_lifespan
-from vre_common.readiness import Check, healthz_check, install_readiness
+from vre_common.link import GatewayLink, create_service_app, serve_readiness
+from vre_common.readiness import Check, healthz_check
 from vre_zenodo.config import ZenodoSettings
 from vre_zenodo.factory import Factory
 from vre_zenodo.handlers import credentials, depositions, imports, records, reproductions
@@ -22,25 +21,23 @@ DESCRIPTION = (
 
 
 def create_app(
-    settings: ZenodoSettings | None = None, *, validator: TokenValidator | None = None
+    settings: ZenodoSettings | None = None,
+    *,
+    link: GatewayLink | None = None,
+    validator: TokenValidator | None = None,
 ) -> FastAPI:
-    """Build the zenodo app; the gateway passes its own validator when it mounts the app.
-
-    Nothing touches the disk or the network until the lifespan starts (the OpenAPI document
-    builds without configuration). The project policy and the provenance sink are chosen
-    then: the ones a mounting gateway put in ``app.state`` (``policy``, ``provenance_sink``),
-    else the gateway at ``settings.gateway_url`` over HTTP.
-    """
+    """Build the zenodo app, linked to the gateway by ``link`` (the embedded gateway's), else
+    by one over HTTP from the settings (vre_common.link; ``validator`` replaces the settings'
+    one)."""
     settings = settings or ZenodoSettings()
-
-    app = create_base_app(
+    link = link or GatewayLink.from_settings(settings, validator=validator)
+    app = create_service_app(
         service="zenodo",
         title="VRE zenodo",
         description=DESCRIPTION,
-        lifespan=factory_lifespan(settings, lambda: Factory.from_settings(settings)),
+        link=link,
+        build=lambda: Factory.from_settings(settings, link),
     )
-    app.state.settings = settings
-    app.state.validator = validator or build_validator(settings.auth)
     for module in (credentials, imports, depositions, records, reproductions):
         app.include_router(module.router)
 
@@ -61,5 +58,5 @@ def create_app(
     if settings.datalake.url:
         checks["datalake"] = healthz_check("datalake", settings.datalake.url)
     # Zenodo and the datalake are external: reported, not required (vre_common.readiness).
-    install_readiness(app, checks, optional=frozenset({"zenodo", "datalake"}))
+    serve_readiness(app, "zenodo", checks, optional=frozenset({"zenodo", "datalake"}))
     return app

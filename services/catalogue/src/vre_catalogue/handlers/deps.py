@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_catalogue.factory import Factory
 from vre_catalogue.services.harvest import HarvestService
 from vre_catalogue.services.software import SoftwareService
-from vre_common.policy import RequestPolicy, get_policy
+from vre_common.deps import OptionalPolicyDep
 
 
 def get_factory(request: Request) -> Factory:
@@ -29,16 +29,11 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def project_policy(request: Request) -> RequestPolicy | None:
-    """The shared project policy bound to the caller's token (None: no gateway to ask)."""
-    if getattr(request.app.state, "policy", None) is None:
-        return None
-    return get_policy(request)
-
-
-def software_service(request: Request, session: SessionDep) -> SoftwareService:
-    """The software service for this request."""
-    return get_factory(request).software_service(session, project_policy(request))
+def software_service(
+    request: Request, session: SessionDep, projects: OptionalPolicyDep
+) -> SoftwareService:
+    """The software service for this request (projects: the link's policy, if any)."""
+    return get_factory(request).software_service(session, projects)
 
 
 def harvest_service(request: Request) -> HarvestService:

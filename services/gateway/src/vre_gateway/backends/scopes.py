@@ -3,8 +3,8 @@
 The port is what the project rules need; the HTTP adapter calls the datalake service with the
 caller's token (``POST {datalake}/scopes``; ``GET {datalake}/dids/{scope}`` for "has data"). In
 the embedded mode the in-process adapter calls the mounted datalake's scope service directly
-(``app.state.scope_admin``): no token, no HTTP hop, and no project lookup in the datalake
-(the project's row is not committed yet when its scope is created).
+(what it offered through its ``GatewayLink``): no token, no HTTP hop, and no project lookup in
+the datalake (the project's row is not committed yet when its scope is created).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import httpx
 from vre_common.clients.datalake import DatalakeClient, Did, raise_for_problem
 from vre_common.errors import ConflictError, NotFoundError
 from vre_common.http import backend_call, make_http_client
+from vre_common.link import MountedServices
 from vre_common.settings import HttpClientSettings
 
 
@@ -35,40 +36,37 @@ class ScopeProvisioner(Protocol):
         ...
 
 
-class ScopeAdmin(Protocol):
-    """What a mounted datalake offers in-process (``app.state.scope_admin``)."""
-
-    async def create_project_scope(
-        self, scope: str, *, project: str, quota_bytes: int | None
-    ) -> object:
-        """Create a project scope; ConflictError if it exists."""
-        ...
-
-    async def scope_has_data(self, scope: str) -> bool:
-        """True if any DID is registered in ``scope``."""
-        ...
-
-
 class InProcessScopeProvisioner:
-    """The embedded mode's provisioner: the mounted datalake's scope service, in-process.
+    """The embedded mode's provisioner: the scope service of the datalake mounted in the
+    gateway's process (``MountedServices.scope_admin``), else ``otherwise`` (over HTTP).
 
     The gateway is trusted in-process, so no token is needed; the datalake acts with its own
     Rucio rights.
     """
 
-    def __init__(self, admin: ScopeAdmin) -> None:
-        self.admin = admin
+    def __init__(self, mounted: MountedServices, *, otherwise: ScopeProvisioner) -> None:
+        self.mounted = mounted
+        self.otherwise = otherwise
 
     async def create_scope(
         self, scope: str, *, project: str, quota_bytes: int | None, token: str | None
     ) -> None:
+        admin = self.mounted.scope_admin
+        if admin is None:
+            await self.otherwise.create_scope(
+                scope, project=project, quota_bytes=quota_bytes, token=token
+            )
+            return
         try:
-            await self.admin.create_project_scope(scope, project=project, quota_bytes=quota_bytes)
+            await admin.create_project_scope(scope, project=project, quota_bytes=quota_bytes)
         except ConflictError:
             return  # as over HTTP: an existing proj.* scope is the project's
 
     async def scope_has_data(self, scope: str, *, token: str | None) -> bool:
-        return await self.admin.scope_has_data(scope)
+        admin = self.mounted.scope_admin
+        if admin is None:
+            return await self.otherwise.scope_has_data(scope, token=token)
+        return await admin.scope_has_data(scope)
 
 
 class HttpScopeProvisioner:

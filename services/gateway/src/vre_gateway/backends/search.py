@@ -1,18 +1,21 @@
-"""Search sources: one port, one adapter per service (the projects source lives in services/).
+"""Search sources: one port, and the adapters of the services' declared search routes (the
+projects source lives in services/).
 
-Each source answers in the one result shape (:class:`SearchHit`). The HTTP adapters call the
-services' list endpoints with the caller's token; the endpoints are configurable
-(``search.paths``) because the services define them.
+Each source answers in the one result shape (:class:`SearchHit`). Each service declares its
+route in :mod:`vre_common.search`; :func:`declared_source` makes its adapter: the list endpoint
+called with the caller's token (:class:`HttpListSource`), or the Data Lake's DIDs in the
+caller's project scopes (:class:`DatalakeDidSource`). ``search.paths`` and
+``search.query_params`` override a declared route.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 from urllib.parse import quote
 
 import httpx
@@ -21,7 +24,7 @@ from vre_common.auth import Principal
 from vre_common.clients.datalake import DatalakeClient, Did, raise_for_problem
 from vre_common.http import backend_call
 from vre_common.policy import ProjectAccess
-from vre_gateway.models.search import SearchHit
+from vre_common.search import SearchHit, SearchRoute
 
 
 @dataclass(frozen=True)
@@ -156,11 +159,9 @@ def _did_hit(did: Did, project: str) -> SearchHit:
     )
 
 
-Mapper = Callable[[dict[str, Any]], SearchHit | None]
-
-
 class HttpListSource:
-    """A service's list endpoint (``{"items": [...]}``) mapped to hits.
+    """A service's declared search route (:class:`vre_common.search.SearchRoute`): its list
+    endpoint (``{"items": [...]}``) called with the caller's token, items mapped to hits.
 
     ``query_param`` names the endpoint's filter (``q``, ``name``); without one the gateway
     keeps the items whose title contains the query.
@@ -168,20 +169,21 @@ class HttpListSource:
 
     def __init__(
         self,
-        name: str,
-        result_type: str,
+        route: SearchRoute,
         url: str,
         http: httpx.AsyncClient,
-        mapper: Mapper,
         *,
-        query_param: str | None = "q",
+        query_param: str | None,
         size_param: str = "size",
     ) -> None:
-        self.name = name
-        self.types = frozenset({result_type})
+        if route.hit is None:
+            raise ValueError(f"{route.service}: a list route needs its hit mapper")
+        self.name = route.service
+        self.types = route.types
         self.url = url
         self.http = http
-        self.mapper = mapper
+        self.prefix = f"/{route.service}"
+        self._hit = route.hit
         self.query_param = query_param
         self.size_param = size_param
 
@@ -196,89 +198,27 @@ class HttpListSource:
             response = await self.http.get(self.url, params=params, headers=headers)
         await raise_for_problem(response, f"{self.name} search")
         items = response.json().get("items", [])
-        hits = [h for h in (self.mapper(i) for i in items if isinstance(i, dict)) if h]
+        hits = [h for h in (self._hit(i, self.prefix) for i in items if isinstance(i, dict)) if h]
         if not self.query_param:  # the endpoint lists everything: keep what matches
             hits = [h for h in hits if query.lower() in h.title.lower()]
         return hits[:limit]
 
 
-def catalogue_hit(prefix: str) -> Mapper:
-    """A catalogue ``SoftwareHit`` as a search hit."""
-
-    def mapper(item: dict[str, Any]) -> SearchHit | None:
-        if "id" not in item:
-            return None
-        return SearchHit(
-            type="software",
-            id=str(item["id"]),
-            title=str(item.get("name") or item["id"]),
-            project=item.get("project"),
-            links={"self": f"{prefix}/software/{item['id']}"},
-        )
-
-    return mapper
-
-
-def run_hit(prefix: str) -> Mapper:
-    """A workflows ``RunSummary`` as a search hit."""
-
-    def mapper(item: dict[str, Any]) -> SearchHit | None:
-        if "id" not in item:
-            return None
-        return SearchHit(
-            type="run",
-            id=str(item["id"]),
-            title=str(item.get("name") or item["id"]),
-            project=item.get("project"),
-            links={
-                "self": f"{prefix}/runs/{item['id']}",
-                "provenance": f"/provenance?entity=run:{item['id']}",
-            },
-        )
-
-    return mapper
-
-
-def deposition_hit(prefix: str) -> Mapper:
-    """A zenodo ``Deposition`` as a search hit."""
-
-    def mapper(item: dict[str, Any]) -> SearchHit | None:
-        if "id" not in item:
-            return None
-        links = {"self": f"{prefix}/depositions/{item['id']}"}
-        if item.get("doi"):
-            links["doi"] = f"https://doi.org/{item['doi']}"
-            links["provenance"] = f"/provenance?entity=doi:{str(item['doi']).lower()}"
-        if item.get("html_url"):
-            links["html"] = str(item["html_url"])
-        return SearchHit(
-            type="deposition",
-            id=str(item["id"]),
-            title=str(item.get("title") or item.get("doi") or item["id"]),
-            project=item.get("project"),
-            links=links,
-        )
-
-    return mapper
-
-
-VO_TYPES = frozenset({"vo-service", "vo-table"})
-
-
-def vo_hit(prefix: str) -> Mapper:
-    """An ivoa search item (a configured VO service, or one of its tables) as a search hit."""
-
-    def mapper(item: dict[str, Any]) -> SearchHit | None:
-        service = item.get("service")
-        if not service:
-            return None
-        links = {"service": f"{prefix}/services/{service}"}
-        if item.get("kind") == "table":
-            table = str(item.get("title") or "")
-            links["self"] = f"{prefix}/services/{service}/tables?q={quote(table)}"
-            return SearchHit(type="vo-table", id=f"{service}:{table}", title=table, links=links)
-        links["self"] = links["service"]
-        title = str(item.get("title") or service)
-        return SearchHit(type="vo-service", id=str(service), title=title, links=links)
-
-    return mapper
+def declared_source(
+    route: SearchRoute,
+    base_url: str,
+    http: httpx.AsyncClient,
+    *,
+    path: str | None = None,
+    query_param: str | None = None,
+    max_scopes: int,
+) -> SearchSource:
+    """The adapter of one declared route (``path``/``query_param``: the settings' overrides)."""
+    if route.per_project_scope:
+        return DatalakeDidSource(base_url, http, max_scopes=max_scopes)
+    return HttpListSource(
+        route,
+        base_url + (path or route.path),
+        http,
+        query_param=query_param,
+    )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from vre_common.deps import CurrentUser
 from vre_common.policy import Action
 from vre_common.problems import problem_responses
-from vre_gateway.factory import ServicesDep
+from vre_gateway.handlers.deps import ServicesDep
 from vre_gateway.models.audit import AuditPage
 
 router = APIRouter(tags=["audit"])

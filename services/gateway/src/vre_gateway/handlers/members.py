@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from vre_common.problems import problem_responses
-from vre_gateway.factory import KnownUser, ServicesDep
+from vre_gateway.handlers.deps import KnownUser, ServicesDep
 from vre_gateway.models.projects import (
     GROUP_PATTERN,
     GroupBinding,

@@ -10,7 +10,7 @@ from vre_common.deps import OptionalUser, bearer_token
 from vre_common.errors import InvalidInputError
 from vre_common.policy import ProjectAccess, ProjectNotFoundError, permission_table
 from vre_common.problems import problem_responses
-from vre_gateway.factory import KnownUser, ServicesDep
+from vre_gateway.handlers.deps import KnownUser, ServicesDep
 from vre_gateway.models.projects import (
     Project,
     ProjectCreate,

@@ -11,7 +11,7 @@ from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
 from vre_common.provenance.events import EventBatch, IngestResult
 from vre_common.provenance.ids import ENTITY_QUERY_PATTERN
-from vre_gateway.factory import ServicesDep, get_resources
+from vre_gateway.handlers.deps import ServicesDep, get_factory
 from vre_gateway.models.provenance import Direction, ProvenanceGraph
 from vre_gateway.services.provenance import to_prov_json
 
@@ -67,6 +67,6 @@ async def get_provenance(
 ) -> ProvenanceGraph | JSONResponse:
     graph = await services.provenance.graph(user, entity, direction, depth)
     if format == "prov-json":
-        base_url = get_resources(request).settings.base_url
+        base_url = get_factory(request).settings.base_url
         return JSONResponse(to_prov_json(graph, base_url))
     return graph

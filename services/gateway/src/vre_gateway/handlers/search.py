@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from vre_common.deps import CurrentUser, bearer_token
 from vre_common.problems import problem_responses
-from vre_gateway.factory import ServicesDep
+from vre_gateway.handlers.deps import ServicesDep
 from vre_gateway.models.search import SearchResults
 
 router = APIRouter(tags=["search"])

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+
+from vre_common.search import SearchHit
+
+__all__ = ["SearchHit", "SearchResults", "SourceStatus"]
 
 SourceStatus = Literal["ok", "timeout", "error", "skipped"]
-
-
-class SearchHit(BaseModel):
-    """One result, whatever its source."""
-
-    type: str = Field(examples=["project", "did", "software", "run", "deposition"])
-    id: str
-    title: str
-    project: str | None = None
-    links: dict[str, str] = Field(default_factory=dict)
 
 
 class SearchResults(BaseModel):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-from vre_workflows.deps import CredentialServiceDep
+from vre_workflows.handlers.deps import CredentialServiceDep
 from vre_workflows.models import ReanaCredentials, ReanaCredentialsIn, ReanaCredentialsList
 
 router = APIRouter(prefix="/credentials", tags=["credentials"])

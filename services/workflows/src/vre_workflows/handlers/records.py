@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
 from vre_common.run_record import RunRecord
-from vre_workflows.deps import RunServiceDep, Session, components
+from vre_workflows.handlers.deps import RunServiceDep, Session, get_factory
 from vre_workflows.services.run_records import RunRecordService
 from vre_workflows.storage.runs import RunStore
 
@@ -20,7 +20,7 @@ RunId = Annotated[str, Path(description="The run's id.", max_length=36)]
 
 def _record_service(request: Request, session: Session, runs: RunServiceDep) -> RunRecordService:
     return RunRecordService(
-        runs=runs, store=RunStore(session), data_dir=components(request).settings.data_dir
+        runs=runs, store=RunStore(session), data_dir=get_factory(request).settings.data_dir
     )
 
 

@@ -10,8 +10,8 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from vre_common.deps import CurrentUser, bearer_token
 from vre_common.problems import problem_responses
-from vre_workflows.deps import RunFilesDep, RunServiceDep
 from vre_workflows.handlers.bodies import read_submission
+from vre_workflows.handlers.deps import RunFilesDep, RunServiceDep
 from vre_workflows.models import (
     PROJECT_PATTERN,
     OutputList,

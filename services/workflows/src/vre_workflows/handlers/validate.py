@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query, Request
 
 from vre_common.deps import CurrentUser
 from vre_common.problems import problem_responses
-from vre_workflows.deps import ValidationServiceDep
 from vre_workflows.handlers.bodies import ARCHIVE_MEDIA_TYPES, read_validation
+from vre_workflows.handlers.deps import ValidationServiceDep
 from vre_workflows.models import Backend, ValidationReport
 from vre_workflows.validation.files import MAX_MEMBERS, MAX_UNPACKED_BYTES
 

@@ -16,13 +16,10 @@ from vre_workflows.errors import ProjectsUnavailableError, RunNotFoundError
 
 
 class RunAccess:
-    """The authorization of runs (the policy is set when the app starts: :meth:`use`)."""
+    """The authorization of runs by the gateway's policy (in-process or over HTTP; None:
+    project runs are refused)."""
 
-    def __init__(self) -> None:
-        self.policy: Policy | None = None
-
-    def use(self, policy: Policy | None) -> None:
-        """The gateway's policy (in-process or over HTTP); None: project runs are refused."""
+    def __init__(self, policy: Policy | None) -> None:
         self.policy = policy
 
     async def project(

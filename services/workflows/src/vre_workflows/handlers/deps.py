@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the request-scoped session and the services built on it."""
+"""FastAPI dependencies of the workflows service: the session and the services on it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vre_common.deps import bearer_token
-from vre_workflows.factory import Components
+from vre_workflows.factory import Factory
 from vre_workflows.services.credentials import CredentialService
 from vre_workflows.services.files import RunFiles
 from vre_workflows.services.runs import RunService
@@ -17,10 +17,10 @@ from vre_workflows.services.validation import ValidationService
 from vre_workflows.storage.credentials import CredentialStore
 
 
-def components(request: Request) -> Components:
-    """The app's collaborators (built once by the factory)."""
-    built: Components = request.app.state.components
-    return built
+def get_factory(request: Request) -> Factory:
+    """The app's composition root (built once, kept by the lifespan)."""
+    factory: Factory = request.app.state.factory
+    return factory
 
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -29,7 +29,7 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     Entered as a context manager (not ``async for``) so that an error raised by the handler
     reaches ``Database.session`` at once and rolls the transaction back there and then.
     """
-    async with components(request).db.transaction() as session:
+    async with get_factory(request).db.transaction() as session:
         yield session
 
 
@@ -39,14 +39,14 @@ Session = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
 def _credential_service(request: Request, session: Session) -> CredentialService:
-    built = components(request)
+    built = get_factory(request)
     return CredentialService(
         store=CredentialStore(session), cipher=built.cipher, servers=built.servers
     )
 
 
 def _run_service(request: Request, session: Session) -> RunService:
-    built = components(request)
+    built = get_factory(request)
     return RunService(
         session=session,
         access=built.access,
@@ -62,11 +62,11 @@ def _run_service(request: Request, session: Session) -> RunService:
 
 
 def _validation_service(request: Request) -> ValidationService:
-    return components(request).validation
+    return get_factory(request).validation
 
 
 def _run_files(request: Request) -> RunFiles:
-    return components(request).files
+    return get_factory(request).files
 
 
 RunServiceDep = Annotated[RunService, Depends(_run_service)]
