@@ -2,9 +2,10 @@
 
 Each event goes to the outbox — a :class:`~vre_common.provenance.outbox.FileOutbox`
 (embedded mode) or the table of the datalake's own database
-(:class:`~vre_common.provenance.outbox.SqlOutbox`, deployments) — *pending* just before Rucio is changed and *ready* right after; an
-:class:`OutboxRelay` delivers ready events to the gateway (in-process in the embedded mode,
-``POST /provenance/events`` as the service's IAM client in the distributed one). An event a
+(:class:`~vre_common.provenance.outbox.SqlOutbox`, deployments) — *pending* just before
+Rucio is changed and *ready* right after; an :class:`OutboxRelay` delivers ready events to
+the gateway (in-process in the embedded mode, ``POST /provenance/events`` as the service's
+IAM client in the distributed one). An event a
 crash left pending is settled by :meth:`ProvenanceRecorder.confirm`, which asks Rucio
 whether the action happened (the file has a replica; the DIDs are in the collection).
 """
