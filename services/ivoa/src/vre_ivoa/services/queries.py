@@ -72,9 +72,14 @@ log = structlog.get_logger("vre.ivoa.queries")
 UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 NAME_TEMPLATE = "ivoa/{service}-{{id}}.{ext}"
 METADATA_QUERY_CHARS = 4000
-INTERNAL_PROBLEM = internal_problem(
-    "the query stopped on an unexpected error; it is in the service's log"
-)
+
+
+def _internal_problem(exc: BaseException) -> dict[str, Any]:
+    """An unexpected error as kept on the job: its kind only (the rest is in the log)."""
+    return internal_problem(
+        f"the query stopped on an unexpected error ({type(exc).__name__}); the service's log "
+        "has the details"
+    )
 
 
 def problem_of(exc: VreError) -> dict[str, Any]:
@@ -355,9 +360,9 @@ class QueryRunner:
             with anyio.CancelScope(shield=True):
                 await self.cancelled(query_id)
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("query_crashed", query_id=query_id)
-            await self._finish(query_id, "ERROR", error=INTERNAL_PROBLEM)
+            await self._finish(query_id, "ERROR", error=_internal_problem(exc))
             if raise_errors:
                 raise
 
