@@ -264,13 +264,13 @@ function Differences({ file }: { file: FileComparison }) {
     );
   }
   if (file.max_relative_difference !== null && file.max_relative_difference !== undefined && !file.columns?.length) {
-    parts.push(<p key="max">Largest relative difference {relative(file.max_relative_difference)}</p>);
+    parts.push(<div key="max">Largest relative difference {relative(file.max_relative_difference)}</div>);
   }
   if (file.original_bytes !== file.reproduced_bytes && file.original_bytes != null && file.reproduced_bytes != null) {
     parts.push(
-      <p key="size">
+      <div key="size">
         Size {bytes(file.original_bytes)} → {bytes(file.reproduced_bytes)}
-      </p>,
+      </div>,
     );
   }
   if (file.diff) {
@@ -283,7 +283,11 @@ function Differences({ file }: { file: FileComparison }) {
       </details>,
     );
   }
-  if (file.detail && !file.columns?.length) parts.push(<p key="detail" class="muted">{file.detail}</p>);
+  if (file.detail && !file.columns?.length) parts.push(
+      <div key="detail" class="muted">
+        {file.detail}
+      </div>,
+    );
   if (!parts.length) return <>{file.outcome === "identical" ? "none" : "—"}</>;
   return <>{parts}</>;
 }
@@ -292,40 +296,39 @@ function Differences({ file }: { file: FileComparison }) {
 export function ComparisonTable({ files }: { files: FileComparison[] }) {
   return (
     <TableScroll label="Comparison of the outputs">
-      <table data-testid="comparison" class="comparison">
+      {/* On a phone each row is stacked as a block (styles.css, .stack); the explicit roles keep
+          it a table for screen readers whatever its display. */}
+      <table data-testid="comparison" class="comparison stack" role="table">
         <caption class="sr-only">Comparison of the outputs</caption>
-        <thead>
-          <tr>
-            <th scope="col">Output file</th>
-            <th scope="col">md5: original / new</th>
-            <th scope="col">Identical?</th>
-            <th scope="col">Differences</th>
+        <thead role="rowgroup">
+          <tr role="row">
+            <th scope="col" role="columnheader">Output file</th>
+            <th scope="col" role="columnheader">md5: original / new</th>
+            <th scope="col" role="columnheader">Identical?</th>
+            <th scope="col" role="columnheader">Differences</th>
           </tr>
         </thead>
-        <tbody>
+        <tbody role="rowgroup">
           {files.map((f) => (
-            <tr key={f.path} data-testid="comparison-row" data-outcome={f.outcome}>
-              <th scope="row">
-                <Ident value={f.path} max={32} code />
+            <tr key={f.path} data-testid="comparison-row" data-outcome={f.outcome} role="row">
+              <th scope="row" role="rowheader">
+                <Ident value={f.path} max={48} code />
               </th>
-              <td>
+              <td role="cell" data-label="md5">
                 <span class="md5">
-                  <span class="sr-only">original </span>
-                  {f.original_md5 ? <Ident value={f.original_md5} max={12} code /> : "—"}
+                  <span class="muted md5-label">original</span> {f.original_md5 ? <Ident value={f.original_md5} max={32} code /> : "—"}
                 </span>
                 <span class="md5">
-                  <span aria-hidden="true">/ </span>
-                  <span class="sr-only">new </span>
-                  {f.reproduced_md5 ? <Ident value={f.reproduced_md5} max={12} code /> : "—"}
+                  <span class="muted md5-label">new</span> {f.reproduced_md5 ? <Ident value={f.reproduced_md5} max={32} code /> : "—"}
                 </span>
               </td>
-              <td>
+              <td role="cell" data-label="Identical?">
                 <span class={`badge badge-outcome-${f.outcome.replace(/ /g, "-")}`} data-testid="outcome">
                   {OUTCOME_WORDS[f.outcome]}
                 </span>
                 {f.method && f.method !== "checksum" ? <span class="muted"> by {f.method === "table" ? "its numbers" : f.method === "text" ? "its text" : "its bytes"}</span> : null}
               </td>
-              <td class="breakable">
+              <td class="breakable" role="cell" data-label="Differences">
                 <Differences file={f} />
               </td>
             </tr>
@@ -385,7 +388,11 @@ export function ReproductionView({ id }: { id: string }) {
   const states = stepStates(r);
   return (
     <section>
-      <h1 class="breakable">Reproduction of {r.doi}</h1>
+      <h1 class="breakable">
+        Reproduction of {r.doi.slice(0, r.doi.indexOf("/") + 1)}
+        <wbr />
+        {r.doi.slice(r.doi.indexOf("/") + 1)}
+      </h1>
       <p>
         <Link href={paths.reproductions()}>Reproductions</Link> › <span class="breakable">{r.doi}</span>
       </p>
@@ -449,19 +456,19 @@ export function ReproductionView({ id }: { id: string }) {
         <div class="card">
           <h2>Inputs</h2>
           <TableScroll label="Inputs of the re-run">
-            <table data-testid="repro-inputs">
+            <table data-testid="repro-inputs" class="stack" role="table">
               <caption class="sr-only">Inputs of the re-run</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Input</th>
-                  <th scope="col">Found</th>
-                  <th scope="col">Read by the re-run</th>
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th scope="col" role="columnheader">Input</th>
+                  <th scope="col" role="columnheader">Found</th>
+                  <th scope="col" role="columnheader">Read by the re-run</th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {r.inputs.map((i) => (
-                  <tr key={i.path}>
-                    <th scope="row">
+                  <tr key={i.path} role="row">
+                    <th scope="row" role="rowheader">
                       <Ident value={i.path} max={32} code />
                       {i.did ? (
                         <span class="muted">
@@ -470,11 +477,13 @@ export function ReproductionView({ id }: { id: string }) {
                         </span>
                       ) : null}
                     </th>
-                    <td class="breakable">
+                    <td class="breakable" role="cell" data-label="Found">
                       {SOURCE_WORDS[i.source]}
                       {i.detail ? <span class="muted"> {i.detail}</span> : null}
                     </td>
-                    <td>{i.used ? <Ident value={i.used} href={paths.didRef(i.used)} max={40} /> : "—"}</td>
+                    <td role="cell" data-label="Read by the re-run">
+                      {i.used ? <Ident value={i.used} href={paths.didRef(i.used)} max={40} /> : "—"}
+                    </td>
                   </tr>
                 ))}
               </tbody>
