@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 import httpx
+import structlog
 
 from vre_common.client_credentials import ClientCredentialsToken
 from vre_common.db import Database
@@ -26,6 +27,8 @@ from vre_datalake.services.uploads import UploadService
 from vre_datalake.storage.base import StorageRouter
 from vre_datalake.storage.posix import PosixStore
 from vre_datalake.storage.webdav import WebdavStore
+
+log = structlog.get_logger("vre.datalake.policy")
 
 
 @dataclass(kw_only=True)
@@ -143,6 +146,10 @@ class Factory:
     async def startup(self) -> None:
         """The outbox's schema, the storage token kept fresh, events relayed to the gateway."""
         await self.prepare_database()
+        if self.link.policy is None:
+            log.warning(
+                "project_scopes_without_directory", prefix=self.settings.projects.scope_prefix
+            )
         if self.storage_tokens is not None:  # the storage token, renewed in time
             self._refresher = asyncio.create_task(self.storage_tokens.keep_fresh())
         await self.provenance.start(self.link.event_sink)

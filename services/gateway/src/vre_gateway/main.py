@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from vre_common.app import Lifespan, create_base_app
 from vre_common.auth import TokenValidator, build_validator
 from vre_common.errors import VreError, set_problem_base
-from vre_common.link import attach_link
+from vre_common.link import attach_link, link_of
 from vre_common.migrations import Migrations
 from vre_common.readiness import Check, DependencyState, Readiness, run_checks
 from vre_gateway.backends.scopes import ScopeProvisioner
@@ -92,7 +92,7 @@ def create_app(
         )
     if web is not None:
         install_web(app, web)
-    _mount_services(app, apps, upstreams)
+    _mount_services(app, factory, apps, upstreams)
     _install_readiness(app, settings, factory, upstreams)
     _install_openapi(app, apps, upstreams)
     _install_limits(app, settings)
@@ -165,9 +165,14 @@ def _web_ui(
     )
 
 
-def _mount_services(app: FastAPI, apps: Mapping[str, FastAPI], upstreams: Upstreams) -> None:
-    """Each service under ``/<name>``: its app in-process, or its proxy."""
+def _mount_services(
+    app: FastAPI, factory: Factory, apps: Mapping[str, FastAPI], upstreams: Upstreams
+) -> None:
+    """Each service under ``/<name>``: its app in-process (built with this gateway's link), or
+    its proxy."""
     for name, sub in apps.items():
+        if link_of(sub).mounted is not factory.mounted:
+            raise ValueError(f"{name}: build the app with this gateway's factory.link")
         app.mount(f"/{name}", sub, name=name)
     for name, proxy in upstreams.proxies.items():
         app.mount(f"/{name}", proxy, name=name)

@@ -19,16 +19,12 @@ import dataclasses
 from enum import StrEnum
 from typing import Protocol
 
-import structlog
-
 from vre_common.policy import Action, Policy, is_allowed
 from vre_datalake.backends.base import Actor, DatalakeBackend
 from vre_datalake.config import ProjectScopeSettings
 from vre_datalake.errors import ScopeForbiddenError, ScopeNotFoundError
 from vre_datalake.models import Scope
 from vre_datalake.names import check_scope
-
-log = structlog.get_logger("vre.datalake.policy")
 
 
 class ScopeAction(StrEnum):
@@ -95,8 +91,6 @@ class DatalakePolicy:
         self._backend = backend
         self.projects = projects
         self.policy = policy  # the gateway's (in-process, or over HTTP); None: no projects
-        if policy is None:
-            log.warning("project_scopes_without_directory", prefix=projects.scope_prefix)
 
     async def authorize(self, actor: Actor, scope: str, action: ScopeAction) -> Actor:
         """Own scope: as the caller; project scope: the shared policy; else 403 or 404."""
