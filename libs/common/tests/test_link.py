@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 
 from vre_common.link import GatewayLink, MountedServices, create_service_app, link_of
 from vre_common.readiness import ReadinessChecks
@@ -34,17 +35,21 @@ class Closing:
         self.calls.append("link closed")
 
 
-async def test_the_lifespan_builds_starts_and_closes_the_root_then_the_link() -> None:
-    calls: list[str] = []
+def _service(calls: list[str], *, fail: bool = False) -> FastAPI:
     link = GatewayLink(validator=TestIssuer().validator(), owned=(Closing(calls),))
-    app = create_service_app(
+    return create_service_app(
         service="demo",
         title="demo",
         description="demo",
         link=link,
-        build=lambda: Root(calls),
+        build=lambda: Root(calls, fail=fail),
     )
-    assert link_of(app) is link
+
+
+async def test_the_lifespan_builds_starts_and_closes_the_root_then_the_link() -> None:
+    calls: list[str] = []
+    app = _service(calls)
+    assert link_of(app).owned
     async with app_client(app) as client:
         assert calls == ["startup"]
         assert isinstance(app.state.factory, Root)
@@ -54,14 +59,7 @@ async def test_the_lifespan_builds_starts_and_closes_the_root_then_the_link() ->
 
 async def test_a_failed_start_still_closes_the_root_and_the_link() -> None:
     calls: list[str] = []
-    link = GatewayLink(validator=TestIssuer().validator(), owned=(Closing(calls),))
-    app = create_service_app(
-        service="demo",
-        title="demo",
-        description="demo",
-        link=link,
-        build=lambda: Root(calls, fail=True),
-    )
+    app = _service(calls, fail=True)
     with pytest.raises(RuntimeError, match="schema out of date"):
         async with app_client(app):
             pass
