@@ -10,6 +10,7 @@ from typing import Any
 
 from alembic import context
 
+from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.storage.schema import FTS_TABLE, ONLY_DIALECT, CatalogueBase
 from vre_common.migrations import run_alembic_env
 
@@ -27,4 +28,9 @@ def include_object(
     return not only or only == context.get_context().dialect.name
 
 
-run_alembic_env(CatalogueBase.metadata, include_name=include_name, include_object=include_object)
+run_alembic_env(
+    CatalogueBase.metadata,
+    CatalogueSettings,
+    include_name=include_name,
+    include_object=include_object,
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vre_common.migrations import run_alembic_env
+from vre_workflows.config import WorkflowsSettings
 from vre_workflows.storage.schema import WorkflowsBase
 
-run_alembic_env(WorkflowsBase.metadata)
+run_alembic_env(WorkflowsBase.metadata, WorkflowsSettings)

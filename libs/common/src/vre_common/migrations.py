@@ -11,8 +11,9 @@ which refuses a stale one with :class:`SchemaOutOfDateError`.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from alembic import command, context
 from alembic.config import Config
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vre_common.db import sync_url
+from vre_common.settings import DatabaseSettings
 
 
 class SchemaOutOfDateError(RuntimeError):
@@ -101,11 +103,23 @@ class Migrations:
             await self.require_current(engine)
 
 
-def run_alembic_env(target_metadata: MetaData, **options: Any) -> None:
+class ServiceSettings(Protocol):
+    """What the command line reads of a service's settings: its database."""
+
+    @property
+    def database(self) -> DatabaseSettings: ...
+
+
+def run_alembic_env(
+    target_metadata: MetaData,
+    settings: Callable[[], ServiceSettings],
+    **options: Any,
+) -> None:
     """The body of every service's ``alembic/env.py``: migrate through the connection the
     app passes in ``config.attributes["connection"]``, or (the ``alembic`` command line) one
-    made from ``-x url=…`` or ``sqlalchemy.url``, or emit SQL offline; SQLite ALTERs in batch
-    mode. ``options`` go to ``context.configure`` (e.g. ``include_object``)."""
+    made from ``-x url=…``, ``sqlalchemy.url`` or else the service's ``settings`` (its
+    ``VRE_…DATABASE__URL``), or emit SQL offline; SQLite ALTERs in batch mode. ``options`` go
+    to ``context.configure`` (e.g. ``include_object``)."""
 
     def configure_and_run(**kwargs: Any) -> None:
         context.configure(
@@ -124,8 +138,7 @@ def run_alembic_env(target_metadata: MetaData, **options: Any) -> None:
     if connection is not None:
         configure_and_run(connection=connection, compare_type=True)
         return
-    if not url:
-        raise SystemExit("no database URL: use vre-migrate SERVICE, or alembic -x url=…")
+    url = url or settings().database.url
     engine = engine_from_config(
         {"sqlalchemy.url": sync_url(url)}, prefix="sqlalchemy.", poolclass=pool.NullPool
     )
