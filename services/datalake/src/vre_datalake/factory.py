@@ -55,7 +55,7 @@ class Factory:
     _refresher: asyncio.Task[None] | None = None
 
     @classmethod
-    def create(
+    def from_settings(
         cls,
         settings: DatalakeSettings,
         link: GatewayLink,

@@ -36,7 +36,7 @@ def create_app(
     scopes with it in-process. ``backend`` replaces the Rucio one (tests)."""
     settings = settings or DatalakeSettings()
     link = link or GatewayLink.from_settings(settings, validator=validator)
-    factory = Factory.create(settings, link, backend=backend)
+    factory = Factory.from_settings(settings, link, backend=backend)
     app = create_service_app(
         service="datalake",
         title="VRE datalake",

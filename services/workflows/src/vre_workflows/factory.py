@@ -56,6 +56,88 @@ class Factory:
     events: RunEvents
     link: GatewayLink
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: WorkflowsSettings,
+        link: GatewayLink,
+        *,
+        datalake: DatalakePort | None = None,
+        runtime: ContainerRuntime | None = None,
+    ) -> Factory:
+        """Everything, chosen from settings (``datalake``/``runtime`` can be given by tests);
+        project runs are authorized by the link's policy."""
+        db = Database(settings.database)
+        worker = ReanaValidatorWorker(
+            settings.validator_python, timeout=settings.validator_timeout_seconds
+        )
+        if runtime is None:
+            containers = settings.local.containers
+            runtime = (
+                PodmanRuntime(containers)
+                if containers.runtime == "podman"
+                else NoContainerRuntime()
+            )
+        local = LocalWorkflowBackend(settings.local, runtime)
+        servers = ReanaServers(
+            {name: ReanaClient(name, server) for name, server in settings.reana.servers.items()},
+            settings.reana.default_server,
+        )
+        if datalake is None:
+            if settings.datalake.url:
+                datalake = ServiceDatalakeBackend(
+                    DatalakeClient(settings.datalake.url, settings=settings.datalake.http)
+                )
+            else:
+                datalake = UnconfiguredDatalake()
+        cipher = TokenCipher(lambda: load_or_create_key(settings.reana, settings.data_dir))
+        events = RunEvents.for_service(PROVENANCE_OUTBOX, db=db, settings=settings.provenance)
+        access = RunAccess(link.policy)
+        offered: list[WorkflowBackend] = [local]
+        if servers.clients:
+            offered.append(
+                ReanaWorkflowBackend(settings.reana, servers, stored_tokens(db, cipher, servers))
+            )
+        if settings.slurm.enabled:
+            offered.append(
+                SlurmWorkflowBackend(
+                    settings.slurm,
+                    SlurmCluster(settings.slurm),
+                    local=local,
+                    runtime=runtime,
+                    data_dir=settings.data_dir,
+                )
+            )
+        backends = BackendRegistry(offered, settings.default_backend)
+        manager = RunManager(
+            state=RunStateMachine(db=db, events=events),
+            backends=backends,
+            stager=InputStager(datalake=datalake, prefer_link=settings.local.staging == "link"),
+            outputs=OutputRegistrar(db=db, datalake=datalake, data_dir=settings.data_dir),
+            vault=TicketVault(cipher, settings.data_dir),
+            data_dir=settings.data_dir,
+        )
+        files = RunFiles(
+            db=db, data_dir=settings.data_dir, access=access, poll_seconds=settings.log_poll_seconds
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            worker=worker,
+            validation=validation_service(settings, worker),
+            runtime=runtime,
+            local=local,
+            servers=servers,
+            backends=backends,
+            datalake=datalake,
+            cipher=cipher,
+            manager=manager,
+            files=files,
+            access=access,
+            events=events,
+            link=link,
+        )
+
     async def prepare_database(self) -> None:
         """Upgrade the schema (run_migrations), or refuse an out-of-date one."""
         migrations = Migrations("workflows")
@@ -82,85 +164,6 @@ class Factory:
         if close is not None:
             await close()
         await self.db.dispose()
-
-
-def build_factory(
-    settings: WorkflowsSettings,
-    link: GatewayLink,
-    *,
-    datalake: DatalakePort | None = None,
-    runtime: ContainerRuntime | None = None,
-) -> Factory:
-    """Everything, chosen from settings (``datalake``/``runtime`` can be given by tests);
-    project runs are authorized by the link's policy."""
-    db = Database(settings.database)
-    worker = ReanaValidatorWorker(
-        settings.validator_python, timeout=settings.validator_timeout_seconds
-    )
-    if runtime is None:
-        containers = settings.local.containers
-        runtime = (
-            PodmanRuntime(containers) if containers.runtime == "podman" else NoContainerRuntime()
-        )
-    local = LocalWorkflowBackend(settings.local, runtime)
-    servers = ReanaServers(
-        {name: ReanaClient(name, server) for name, server in settings.reana.servers.items()},
-        settings.reana.default_server,
-    )
-    if datalake is None:
-        if settings.datalake.url:
-            datalake = ServiceDatalakeBackend(
-                DatalakeClient(settings.datalake.url, settings=settings.datalake.http)
-            )
-        else:
-            datalake = UnconfiguredDatalake()
-    cipher = TokenCipher(lambda: load_or_create_key(settings.reana, settings.data_dir))
-    events = RunEvents.for_service(PROVENANCE_OUTBOX, db=db, settings=settings.provenance)
-    access = RunAccess(link.policy)
-    offered: list[WorkflowBackend] = [local]
-    if servers.clients:
-        offered.append(
-            ReanaWorkflowBackend(settings.reana, servers, stored_tokens(db, cipher, servers))
-        )
-    if settings.slurm.enabled:
-        offered.append(
-            SlurmWorkflowBackend(
-                settings.slurm,
-                SlurmCluster(settings.slurm),
-                local=local,
-                runtime=runtime,
-                data_dir=settings.data_dir,
-            )
-        )
-    backends = BackendRegistry(offered, settings.default_backend)
-    manager = RunManager(
-        state=RunStateMachine(db=db, events=events),
-        backends=backends,
-        stager=InputStager(datalake=datalake, prefer_link=settings.local.staging == "link"),
-        outputs=OutputRegistrar(db=db, datalake=datalake, data_dir=settings.data_dir),
-        vault=TicketVault(cipher, settings.data_dir),
-        data_dir=settings.data_dir,
-    )
-    files = RunFiles(
-        db=db, data_dir=settings.data_dir, access=access, poll_seconds=settings.log_poll_seconds
-    )
-    return Factory(
-        settings=settings,
-        db=db,
-        worker=worker,
-        validation=validation_service(settings, worker),
-        runtime=runtime,
-        local=local,
-        servers=servers,
-        backends=backends,
-        datalake=datalake,
-        cipher=cipher,
-        manager=manager,
-        files=files,
-        access=access,
-        events=events,
-        link=link,
-    )
 
 
 def validation_service(

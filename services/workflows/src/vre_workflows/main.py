@@ -8,7 +8,7 @@ from vre_common.auth import TokenValidator
 from vre_common.link import GatewayLink, create_service_app, serve_readiness
 from vre_workflows.backends.base import ContainerRuntime, DatalakePort
 from vre_workflows.config import WorkflowsSettings
-from vre_workflows.factory import build_factory
+from vre_workflows.factory import Factory
 from vre_workflows.handlers import credentials, records, runs, validate
 
 DESCRIPTION = """\
@@ -40,7 +40,7 @@ def create_app(
     """
     settings = settings or WorkflowsSettings()
     link = link or GatewayLink.from_settings(settings, validator=validator)
-    factory = build_factory(settings, link, datalake=datalake, runtime=container_runtime)
+    factory = Factory.from_settings(settings, link, datalake=datalake, runtime=container_runtime)
     app = create_service_app(
         service="workflows",
         title="VRE workflows",
