@@ -148,6 +148,7 @@ def test_accessibility_landing_and_dashboard(
             "/app/workflows": "Workflows",
             "/app/catalogue": "Software catalogue",
             "/app/zenodo": "Zenodo",
+            "/app/reproductions": "Reproductions",
             "/app/ivoa": "Astronomical archives (IVOA)",
             f"/app/search?q={slug}": "Search",
             f"/app/provenance?entity=did:{scope}:data.txt&direction=down": "Provenance",
