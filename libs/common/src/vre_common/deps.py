@@ -82,28 +82,26 @@ def project_policy(request: Request) -> Policy | None:
     return link_of(request.app).policy
 
 
-def request_policy(request: Request) -> RequestPolicy | None:
-    """The app's project policy bound to the request's bearer token (None: no gateway)."""
-    policy = project_policy(request)
-    if policy is None:
-        return None
+def request_token(request: Request) -> str | None:
+    """The request's bearer token, validated or not yet (anonymous routes): to ask the
+    gateway about projects as the caller."""
     token = bearer_token(request)
     if token is None:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    return RequestPolicy(policy, token)
+    return token
 
 
 def get_policy(request: Request) -> RequestPolicy:
-    """:func:`request_policy` of an app that must have one (a programming error otherwise)."""
-    policy = request_policy(request)
+    """The app's project policy bound to the request's bearer token (an app without one is a
+    programming error)."""
+    policy = project_policy(request)
     if policy is None:
         raise RuntimeError(f"{request.app.title} has no project policy (its GatewayLink)")
-    return policy
+    return RequestPolicy(policy, request_token(request))
 
 
 PolicyDep = Annotated[RequestPolicy, Depends(get_policy)]
-OptionalPolicyDep = Annotated[RequestPolicy | None, Depends(request_policy)]
 
 
 def own_path(request: Request, name: str, **params: str) -> str:

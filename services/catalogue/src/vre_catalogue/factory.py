@@ -16,6 +16,7 @@ from vre_catalogue.services.software import SoftwareService
 from vre_catalogue.storage.search import search_index_for
 from vre_catalogue.storage.software import SoftwareStore
 from vre_common.db import Database
+from vre_common.link import GatewayLink
 from vre_common.migrations import Migrations
 from vre_common.policy import RequestPolicy
 
@@ -24,9 +25,14 @@ class Factory:
     """The catalogue's object graph: database, search index, Zenodo source, services."""
 
     def __init__(
-        self, settings: CatalogueSettings, *, records_source: ZenodoRecordsSource | None = None
+        self,
+        settings: CatalogueSettings,
+        link: GatewayLink,
+        *,
+        records_source: ZenodoRecordsSource | None = None,
     ) -> None:
         self.settings = settings
+        self.link = link
         self.db = Database(settings.database)
         self.search = search_index_for(self.db.dialect)
         self.access = AccessPolicy(
@@ -44,10 +50,11 @@ class Factory:
             settle=timedelta(seconds=settings.zenodo.settle_seconds),
         )
 
-    def software_service(
-        self, session: AsyncSession, projects: RequestPolicy | None = None
-    ) -> SoftwareService:
-        """The software service bound to a request's session (and the caller's token)."""
+    def software_service(self, session: AsyncSession, token: str | None) -> SoftwareService:
+        """The software service bound to a request's session; project-owned entries are
+        authorized by the link's policy with the caller's ``token`` (no policy: no projects)."""
+        policy = self.link.policy
+        projects = RequestPolicy(policy, token) if policy is not None else None
         return SoftwareService(
             store=SoftwareStore(session, self.search),
             access=self.access,

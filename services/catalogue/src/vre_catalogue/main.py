@@ -43,7 +43,7 @@ def create_app(
         title="VRE catalogue",
         description=DESCRIPTION,
         link=link,
-        build=lambda: Factory(settings, records_source=records_source),
+        build=lambda: Factory(settings, link, records_source=records_source),
     )
     app.include_router(software.router)
     app.include_router(harvest.router)

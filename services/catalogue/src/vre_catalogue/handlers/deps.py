@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vre_catalogue.factory import Factory
 from vre_catalogue.services.harvest import HarvestService
 from vre_catalogue.services.software import SoftwareService
-from vre_common.deps import OptionalPolicyDep
+from vre_common.deps import request_token
 
 
 def get_factory(request: Request) -> Factory:
@@ -29,11 +29,9 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def software_service(
-    request: Request, session: SessionDep, projects: OptionalPolicyDep
-) -> SoftwareService:
-    """The software service for this request (projects: the link's policy, if any)."""
-    return get_factory(request).software_service(session, projects)
+def software_service(request: Request, session: SessionDep) -> SoftwareService:
+    """The software service for this request (as the caller, for project-owned entries)."""
+    return get_factory(request).software_service(session, request_token(request))
 
 
 def harvest_service(request: Request) -> HarvestService:
