@@ -96,7 +96,6 @@ class CatalogueSettings(VreSettings):
     )
     zenodo: ZenodoSourceSettings = Field(default_factory=ZenodoSourceSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
-    max_page_size: int = Field(default=100, gt=0, le=1000, description="Search page size cap.")
     gateway_url: str | None = Field(
         default=None,
         description="Distributed mode: the gateway asked about Science Projects (GET "
