@@ -14,8 +14,8 @@ handed to its ``create_app(settings, link=...)``:
 
 Two ways to get one, one code path:
 
-- embedded: the gateway builds its own resources first, then ``factory.link(validator)``
-  (in-process policy and sink) and passes it to every service it mounts;
+- embedded: the gateway builds its ``Factory`` first (its database, the in-process project
+  directory and event sink); its ``factory.link`` goes to every service it mounts;
 - distributed: a service builds :meth:`GatewayLink.from_settings` from its own settings (the
   policy asks ``gateway_url`` with the caller's token, events are posted with the service's
   token), closed by the service's lifespan.
