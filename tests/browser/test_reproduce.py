@@ -79,8 +79,8 @@ def _poll(
         time.sleep(0.5)
 
 
-def _published_run(vre: Vre) -> str:
-    """alice's personal run of the workflow, published with its input: the DOI."""
+def _published_run(vre: Vre) -> tuple[str, str]:
+    """alice's personal run of the workflow, published with its input: (run id, DOI)."""
     uid = uuid.uuid4().hex[:8]
     input_did = f"user.alice:repro-web-{uid}/numbers.txt"
     with vre.api("alice") as alice:
@@ -109,7 +109,7 @@ def _published_run(vre: Vre) -> str:
         assert ready["state"] == "ready", ready
         published = alice.post(f"/zenodo/depositions/{deposition}/publish")
         assert published.status_code == 200, published.text
-        return str(published.json()["doi"])
+        return run_id, str(published.json()["doi"])
 
 
 def _fits(page: Page, artifacts: Path, name: str, overflows: list[str]) -> None:
@@ -122,7 +122,7 @@ def _fits(page: Page, artifacts: Path, name: str, overflows: list[str]) -> None:
 def test_bob_reproduces_alices_doi_from_the_dashboard(
     browser: Browser, vre: Vre, artifacts: Path
 ) -> None:
-    doi = _published_run(vre)
+    run_id, doi = _published_run(vre)
     slug = f"rep-{uuid.uuid4().hex[:8]}"
     with vre.api("bob") as bob_api:
         made = bob_api.post("/projects", json={"name": "Bob reproduces", "slug": slug})
@@ -189,8 +189,24 @@ def test_bob_reproduces_alices_doi_from_the_dashboard(
     expect(alert).not_to_contain_text("body.")
     _fits(page, artifacts, "44-not-reproducible", overflows)
     context.close()
+
+    # alice sees "Reproduce" where her DOI is shown: her run's page and her depositions
+    context = new_context(browser, vre)
+    page = context.new_page()
+    alice_errors = console_errors(page)
+    sign_in_page(page, vre, "alice", next_path=f"/app/runs/{run_id}")
+    published_as = page.get_by_test_id("run-doi")
+    expect(published_as).to_contain_text(doi)
+    expect(published_as.get_by_role("link", name=f"Reproduce {doi}")).to_be_visible()
+    page.goto("/app/zenodo")
+    depositions = page.get_by_role("table", name="Your depositions")
+    depositions.get_by_role("link", name=f"Reproduce {doi}").click()
+    expect(page.get_by_label("DOI of the published result")).to_have_value(doi)
+    expect(page.get_by_label("Project of the re-run")).to_have_value("")  # her own scope
+    context.close()
     assert overflows == []
     assert errors == []
+    assert alice_errors == []
 
 
 def _differing(rid: str) -> dict[str, Any]:
@@ -323,5 +339,47 @@ def test_a_differing_reproduction_as_a_table(
         )
         serious = [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")]
         assert serious == []
+    context.close()
+    assert errors == []
+
+
+def test_a_running_reproduction_can_be_cancelled(
+    browser: Browser, vre: Vre, artifacts: Path
+) -> None:
+    """While the re-run runs: its step in progress, the log, and Cancel, which ends it (the job's
+    answers stood in for by the browser; cancelling for real is tested on the whole VRE)."""
+    rid = str(uuid.uuid4())
+    running = {**_differing(rid), "state": "running", "verdict": None, "files": [],
+               "run_id": "5d0c1e2f-0000-4000-8000-0000000000aa", "finished_at": None}  # fmt: skip
+    state: dict[str, Any] = {"job": running, "cancelled": 0}
+
+    def answer(route: Route) -> None:
+        if route.request.url.endswith("/logs"):
+            route.fulfill(status=200, content_type="text/plain",
+                          body="2026-12-07T08:00:01Z re-run submitted\n")  # fmt: skip
+        elif route.request.url.endswith("/cancel") and route.request.method == "POST":
+            state["cancelled"] += 1
+            state["job"] = {**running, "state": "cancelled", "finished_at": "2026-12-07T08:01:00Z"}
+            route.fulfill(status=200, content_type="application/json", json=state["job"])
+        else:
+            route.fulfill(status=200, content_type="application/json", json=state["job"])
+
+    context = new_context(browser, vre)
+    page = context.new_page()
+    errors = console_errors(page)
+    page.route(f"**/zenodo/reproductions/{rid}**", answer)
+    sign_in_page(page, vre, "bob", next_path=f"/app/reproductions/{rid}")
+    steps = page.get_by_test_id("repro-steps").locator("li")
+    expect(steps.nth(0)).to_have_attribute("data-state", "done")
+    expect(steps.nth(1)).to_have_attribute("data-state", "in progress")
+    expect(steps.nth(2)).to_have_attribute("data-state", "waiting")
+    expect(page.get_by_test_id("verdict")).to_have_text("Not finished yet")
+    expect(page.get_by_test_id("repro-log")).to_contain_text("re-run submitted")
+    page.screenshot(path=str(artifacts / "46-reproduction-running.png"), full_page=True)
+    page.get_by_role("button", name="Cancel the reproduction").click()
+    expect(page.get_by_test_id("verdict")).to_have_text("Cancelled")
+    expect(steps.nth(1)).to_have_attribute("data-state", "cancelled")
+    expect(page.get_by_role("button", name="Cancel the reproduction")).to_have_count(0)
+    assert state["cancelled"] == 1
     context.close()
     assert errors == []
