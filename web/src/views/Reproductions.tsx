@@ -4,6 +4,7 @@
 // shows the verdict in words and the comparison as a table, one row per output file.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, request } from "../api";
+import { useCapability } from "../capabilities";
 import { Ident } from "../components/Ident";
 import { ProblemAlert } from "../components/Problem";
 import { StatusBadge } from "../components/Status";
@@ -231,12 +232,20 @@ function ReproductionList() {
 }
 
 export function ReproductionsView({ query }: { query: URLSearchParams }) {
+  // reading a record needs Zenodo (or the stand-in): say so before the user tries
+  const zenodo = useCapability("zenodo", ["zenodo.zenodo"]);
   return (
     <section>
       <h1>Reproductions</h1>
       <p>
         <Link href={paths.zenodo()}>Zenodo</Link> › Reproductions
       </p>
+      {zenodo && !zenodo.available ? (
+        <div class="card unavailable" data-testid="unavailable">
+          <h2>Reproducing is unavailable</h2>
+          <p>{zenodo.reason} A reproduction reads the published record from Zenodo; ask the VRE's operators to connect it.</p>
+        </div>
+      ) : null}
       <StartForm initialDoi={query.get("doi") ?? ""} />
       <ReproductionList />
     </section>
