@@ -269,6 +269,27 @@ async def test_file_outbox_for_a_service_without_a_database(
     assert not await graph_has(gateway, as_user, never.generated[0])
 
 
+async def test_file_outbox_under_concurrent_recordings(tmp_path: Path, as_user: Users) -> None:
+    """Many recordings at once (group commit: they share transactions): every completed
+    action's event is ready, a failed action's is gone, whatever the others did meanwhile."""
+    outbox = FileOutbox(tmp_path / "outbox.sqlite")
+
+    async def action(n: int) -> None:
+        async with outbox.recording(upload_event(as_user, f"c{n}")):
+            await asyncio.sleep(0)
+            if n % 5 == 0:
+                raise OSError(f"action {n} failed")
+
+    outcomes = await asyncio.gather(*(action(n) for n in range(40)), return_exceptions=True)
+    assert sum(isinstance(o, OSError) for o in outcomes) == 8
+    assert await outbox.count() == 32
+    assert await outbox.count("pending") == 0
+    due = await outbox.due(100)
+    assert len({item.event.id for item in due}) == 32
+    await outbox.delivered([item.event.id for item in due])
+    assert await FileOutbox(tmp_path / "outbox.sqlite").count() == 0  # committed for others
+
+
 async def test_in_process_sink_and_relay_task(
     service_db: ServiceDb, gateway: httpx.AsyncClient, app: FastAPI, as_user: Users
 ) -> None:

@@ -289,39 +289,105 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
 """
 
 
+def _read_outcome(outcome: asyncio.Future[Any]) -> None:
+    """Mark the outcome of a call whose caller went away as read (no warning at exit)."""
+    if not outcome.cancelled():
+        outcome.exception()
+
+
 class FileOutbox:
     """An outbox in a local SQLite file, for a service without a database (the datalake).
 
     Every write is committed (WAL, synchronous=FULL) before the call returns. SQLite calls run
-    in a worker thread so the event loop never waits on the disk.
+    in a worker thread, on one connection, so the event loop never waits on the disk. Calls
+    made while a transaction is under way go together in the next one (group commit: one
+    disk flush for all of them; each call in its own savepoint, so that one failing fails
+    only itself): concurrent uploads do not queue for the disk one by one.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = asyncio.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._queue: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
         with contextlib.closing(self._connect()) as db:
             db.executescript(_FILE_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         return db
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with contextlib.closing(self._connect()) as db:
-            return db.execute(sql, params).fetchall()
+    @staticmethod
+    def _run(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return db.execute(sql, params).fetchall()
 
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with contextlib.closing(self._connect()) as db:
-            db.execute("BEGIN")
-            db.executemany(sql, rows)
+    @staticmethod
+    def _many(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        db.executemany(sql, rows)
+
+    def _transaction(
+        self, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
+    ) -> list[tuple[bool, Any]]:
+        """Run ``calls`` in one transaction (worker thread): each call's result or error."""
+        if self._db is None:
+            self._db = self._connect()
+        db = self._db
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for fn, args in calls:
+                db.execute("SAVEPOINT call")
+                try:
+                    value = fn(db, *args)
+                except Exception as exc:  # this call's own error (a constraint, a bad value)
+                    db.execute("ROLLBACK TO call")
+                    outcomes.append((False, exc))
+                else:
+                    outcomes.append((True, value))
+                db.execute("RELEASE call")
             db.execute("COMMIT")
+        except Exception as exc:  # nothing of this transaction holds
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            db.close()
+            self._db = None  # a fresh connection next time
+            return [(False, exc)] * len(calls)
+        return outcomes
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        async with self._lock:
-            return await asyncio.to_thread(fn, *args)
+        """``fn(connection, *args)`` in the next transaction; its result."""
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[Any] = loop.create_future()
+        outcome.add_done_callback(_read_outcome)
+        self._queue.append((fn, args, outcome))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write())
+        # A caller that goes away does not take its call out of a transaction under way.
+        return await asyncio.shield(outcome)
+
+    async def _write(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                outcomes = await asyncio.to_thread(
+                    self._transaction, [(fn, args) for fn, args, _ in batch]
+                )
+            except BaseException:
+                for _, _, outcome in batch + self._queue:
+                    if not outcome.done():
+                        outcome.cancel()
+                self._queue = []
+                raise
+            for (_, _, outcome), (ok, value) in zip(batch, outcomes, strict=True):
+                if outcome.done():
+                    continue
+                if ok:
+                    outcome.set_result(value)
+                else:
+                    outcome.set_exception(value)
 
     async def record(self, *events: Event, state: str = READY) -> None:
         """Record events now (as :meth:`SqlOutbox.record`)."""
