@@ -402,7 +402,7 @@ async def test_datasets_metadata_search_content(
     ]
     custom = await upload(
         client, issuer, f"user.alice/{uid}/custom.dat", b"c", meta=["telescope=LST"]
-    )  # arbitrary keys: Rucio's JSON plugin on PostgreSQL, vre_sqlite_meta on SQLite
+    )  # arbitrary keys: Rucio's JSON plugin (on PostgreSQL)
     assert custom.status_code == 201, custom.text
     stored = await client.get(f"/dids/user.alice/{uid}/custom.dat", headers=h(issuer))
     assert stored.json()["metadata"]["telescope"] == "LST"

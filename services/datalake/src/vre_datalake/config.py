@@ -28,7 +28,7 @@ def ssl_verify(value: bool | str) -> bool | ssl.SSLContext:
     return value
 
 
-MetadataPlugin = Literal["auto", "DID_COLUMN", "ALL"]
+MetadataPlugin = Literal["ALL", "DID_COLUMN"]
 
 
 class RucioSettings(BaseModel):
@@ -90,11 +90,11 @@ class RucioSettings(BaseModel):
         default=120, ge=0, description="Renew a cached Rucio token this long before it expires."
     )
     metadata_plugin: MetadataPlugin = Field(
-        default="auto",
+        default="ALL",
         description=(
-            "Rucio metadata plugin used to read DID metadata. `ALL` includes arbitrary keys "
-            "(needs Rucio on PostgreSQL); `DID_COLUMN` only the DID columns; `auto` tries ALL "
-            "once and falls back."
+            "Rucio metadata plugin used to read and check DID metadata. `ALL` includes "
+            "arbitrary keys (Rucio's JSON plugin, on PostgreSQL); `DID_COLUMN`, for a Rucio "
+            "without it, only the DID columns (other keys are refused before an upload)."
         ),
     )
     retry_after_seconds: int = Field(

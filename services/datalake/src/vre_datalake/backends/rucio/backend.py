@@ -45,7 +45,7 @@ class RucioDatalakeBackend(AccountCalls, RseCalls, DidCalls, ReplicaCalls, RuleC
         self._whoami = {}
         self._scopes = (0.0, set())
         self._templates = {}
-        self._meta_plugin = None if settings.metadata_plugin == "auto" else settings.metadata_plugin
+        self._meta_plugin = settings.metadata_plugin
 
     async def ping(self) -> None:
         """``GET /ping`` (no auth)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from vre_common.errors import BadGatewayError, InvalidInputError
+from vre_common.errors import InvalidInputError
 from vre_datalake.backends.base import Actor, MetadataFilter
 from vre_datalake.backends.rucio.common import RucioCalls, did_path, did_type, parse_time
 from vre_datalake.models import CollectionType, Did, DidRef
@@ -24,7 +24,7 @@ _STRUCTURAL = frozenset(
 )  # fmt: skip
 # Keys Rucio's DID_COLUMN metadata plugin manages (DID table columns it lets users set, as in
 # rucio.core.did_meta_plugins.did_column_meta.manages_key); other keys need a custom-metadata
-# plugin: Rucio's JSON plugin (PostgreSQL) or, on the embedded SQLite Rucio, vre_sqlite_meta.
+# plugin: Rucio's JSON plugin (on PostgreSQL).
 DID_COLUMN_KEYS = frozenset(
     {
         "project", "datatype", "run_number", "stream_name", "prod_step", "version",
@@ -91,32 +91,15 @@ def _filter_value(value: Any) -> Any:
 class DidCalls(RucioCalls):
     """``/dids``."""
 
-    _meta_plugin: str | None
+    _meta_plugin: str
 
     async def get_did(self, actor: Actor, scope: str, name: str) -> Did:
-        """``GET /dids/{scope}/{name}/meta``, custom keys too (plugin=ALL) where Rucio has them."""
-        auth = self._user(actor)
-        if self._meta_plugin is None:
-            try:
-                data = await self._rest.json(
-                    "GET",
-                    did_path(scope, name) + "/meta",
-                    auth=auth,
-                    operation="get_metadata",
-                    params={"plugin": "ALL"},
-                )
-            except BadGatewayError:
-                # A Rucio without a custom-metadata plugin answers 500 to plugin=ALL (SQLite
-                # without the embedded mode's vre_sqlite_meta: Rucio's JSON plugin is off
-                # there): remember, and read the DID columns only from now on.
-                self._meta_plugin = "DID_COLUMN"
-            else:
-                self._meta_plugin = "ALL"
-                return _did_from_meta(data)
+        """``GET /dids/{scope}/{name}/meta``: the DID columns, and custom keys too with the
+        configured ``plugin=ALL`` (Rucio's JSON plugin, on PostgreSQL)."""
         data = await self._rest.json(
             "GET",
             did_path(scope, name) + "/meta",
-            auth=auth,
+            auth=self._user(actor),
             operation="get_metadata",
             params={"plugin": self._meta_plugin},
         )
@@ -143,28 +126,10 @@ class DidCalls(RucioCalls):
         custom = sorted(k for k in keys if k not in DID_COLUMN_KEYS)
         if not custom:
             return
-        if self._meta_plugin is None:
-            # Probe once: a search on a key no DID column has is refused by Rucio unless a
-            # custom-metadata plugin manages it (Rucio's JSON plugin on PostgreSQL, the
-            # embedded mode's vre_sqlite_meta on SQLite).
-            try:
-                async for _ in self._rest.stream(
-                    "GET",
-                    f"/dids/{quote(actor.scope, safe='')}/dids/search",
-                    auth=self._user(actor),
-                    operation="probe_metadata_plugin",
-                    params={"type": "all", "limit": 1, "filters": repr([{"vre_probe": 1}])},
-                ):
-                    pass
-            except InvalidInputError:
-                self._meta_plugin = "DID_COLUMN"
-            else:
-                self._meta_plugin = "ALL"
         if self._meta_plugin == "DID_COLUMN":
             raise InvalidInputError(
                 f"this Rucio stores only its DID-column metadata keys; {', '.join(custom)} "
-                "would need a custom-metadata plugin (Rucio's JSON plugin on PostgreSQL, "
-                "vre_sqlite_meta on SQLite)",
+                "would need its custom-metadata plugin (Rucio's JSON plugin, on PostgreSQL)",
                 errors=[
                     {"loc": ["metadata", k], "msg": "not a DID-column key", "type": "value_error"}
                     for k in custom
