@@ -16,7 +16,7 @@ from vre_datalake.handlers.deps import (
     get_factory,
     wants_ndjson,
 )
-from vre_datalake.handlers.params import check_pattern, parse_filters
+from vre_datalake.handlers.params import check_pattern, no_items, parse_filters
 from vre_datalake.handlers.paths import DidNamePath, ScopePath
 from vre_datalake.handlers.streaming import AbortableStreamingResponse, ndjson_doc, ndjson_response
 from vre_datalake.models import (
@@ -60,7 +60,7 @@ async def list_dids(
     ),
     type: Literal["all", "file", "dataset", "container", "collection"] = Query(default="all"),
     meta: list[str] = Query(
-        default_factory=list,
+        default_factory=no_items,
         description="Conditions key<op>value.",
         json_schema_extra={"items": {"type": "string", "pattern": META_CONDITION_PATTERN}},
     ),

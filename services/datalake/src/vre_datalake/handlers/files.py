@@ -16,7 +16,7 @@ from vre_datalake.checksums import etag_for, expected_md5
 from vre_datalake.errors import RangeNotSatisfiableError, UploadAbortedError
 from vre_datalake.handlers.deps import CurrentActor, FileServiceDep, UploadServiceDep
 from vre_datalake.handlers.fields import located
-from vre_datalake.handlers.params import parse_metadata
+from vre_datalake.handlers.params import no_items, parse_metadata
 from vre_datalake.handlers.paths import DidNamePath, ScopePath
 from vre_datalake.handlers.streaming import AbortableStreamingResponse
 from vre_datalake.models import UploadedFile
@@ -104,7 +104,7 @@ async def upload_file(
     rse: str | None = Query(default=None, description="Target RSE (default: configured)."),
     dataset: str | None = Query(default=None, description="`scope:name` of a dataset."),
     meta: list[str] = Query(
-        default_factory=list,
+        default_factory=no_items,
         description="Metadata `key=value`.",
         json_schema_extra={"items": {"type": "string", "pattern": META_ASSIGNMENT_PATTERN}},
     ),

@@ -17,6 +17,12 @@ _OPS = {"=": "eq", "!=": "ne", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 _PATTERN = re.compile(r"^[A-Za-z0-9*][/A-Za-z0-9.\-_*]*$")
 
 
+def no_items() -> list[str]:
+    """The default of a repeated query parameter: a named function, not ``list`` (pydantic
+    inspects a default factory's signature on every request; ``list``'s costs ≈ 0.1 ms)."""
+    return []
+
+
 def parse_value(text: str) -> Any:
     """A metadata value from a query string: JSON scalars as such, anything else a string."""
     try:

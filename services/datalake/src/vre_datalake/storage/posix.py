@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
@@ -28,6 +30,31 @@ def path_of(url: str) -> Path:
 def _open_new(path: Path) -> BinaryIO:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.open("xb", buffering=0)
+
+
+def _libc_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2) (CPython's os module does not offer it), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return cast(Callable[[int, int, int, int], int], function)
+
+
+# Start the disk writeback of each chunk as soon as it is written (the call returns at once),
+# so that the fsync before registration finds little left to flush instead of the whole file.
+_sync_file_range = _libc_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _write(handle: BinaryIO, chunk: bytes, offset: int, writeback: bool) -> None:
+    handle.write(chunk)
+    if writeback and _sync_file_range is not None:
+        _sync_file_range(handle.fileno(), offset, len(chunk), _SYNC_FILE_RANGE_WRITE)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -59,8 +86,10 @@ class PosixStore:
         except OSError as exc:
             raise StorageError(f"cannot create a file on the storage: {exc.strerror}") from exc
         try:
+            offset = 0
             async for chunk in chunks:
-                await anyio.to_thread.run_sync(handle.write, chunk)
+                await anyio.to_thread.run_sync(_write, handle, chunk, offset, self._fsync)
+                offset += len(chunk)
             if self._fsync:
                 await anyio.to_thread.run_sync(os.fsync, handle.fileno())
         except BaseException:
