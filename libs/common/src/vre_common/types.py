@@ -102,6 +102,12 @@ def stated(pattern: str, **extra: Any) -> dict[str, Any]:
     return {"pattern": pattern, **extra}
 
 
+VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f\ufeff]"
+"""One character that is neither white space nor a control character — the same set in
+JSON Schema's ECMA-262 patterns, Python's ``re`` and pydantic's Rust regex (a bare ``\\S``
+is not: ECMA-262 counts U+0085 as visible and U+FEFF as space, Python counts U+001C–U+001F
+as space)."""
+
 DID_NAME_FILTER_PATTERN = r"^(?!(?:.*/)?\.\.(?:/.*)?$)[A-Za-z0-9*][/A-Za-z0-9.\-_*]{0,249}$"
 """A DID name filter with ``*`` wildcards (no ``..`` segment)."""
 META_CONDITION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}(?:>=|<=|!=|=|>|<)[\s\S]*$"

@@ -66,7 +66,7 @@ class Event(BaseModel):
     @classmethod
     def _ids(cls, value: list[str]) -> list[str]:
         for entity in value:
-            if len(entity) > ENTITY_ID_MAX or not ENTITY_ID_RE.match(entity):
+            if len(entity) > ENTITY_ID_MAX or not ENTITY_ID_RE.fullmatch(entity):
                 raise ValueError(f"{entity[:80]!r} is not a provenance id")
         return list(dict.fromkeys(value))
 
@@ -74,7 +74,7 @@ class Event(BaseModel):
     def _activity(self) -> Event:
         if self.kind in _RUN_KINDS and not (self.activity or "").startswith("run:"):
             raise ValueError(f"a {self.kind.value} event names its activity run:<id>")
-        if self.activity is not None and not ENTITY_ID_RE.match(self.activity):
+        if self.activity is not None and not ENTITY_ID_RE.fullmatch(self.activity):
             raise ValueError("activity is not a provenance id")
         return self
 

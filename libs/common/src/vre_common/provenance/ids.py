@@ -8,12 +8,14 @@ from typing import Annotated
 from pydantic import Field
 
 from vre_common.errors import InvalidInputError
+from vre_common.types import VISIBLE
 
 ENTITY_ID_MAX = 600
-ENTITY_ID_RE = re.compile(r"^[a-z][a-z0-9-]*:\S+$")
-ENTITY_ID_PATTERN = r"^[a-z][a-z0-9-]*:\S+$"
-"""A provenance id as the OpenAPI document states it (``ENTITY_ID_RE``; at most ENTITY_ID_MAX)."""
-ENTITY_QUERY_PATTERN = r"^(?!did:[^:]*$)[a-z][a-z0-9-]*:\S+$"
+ENTITY_ID_PATTERN = rf"^[a-z][a-z0-9-]*:{VISIBLE}+$"
+ENTITY_ID_RE = re.compile(ENTITY_ID_PATTERN)
+"""A provenance id, as the OpenAPI document states it and ``ENTITY_ID_RE`` checks it (at most
+ENTITY_ID_MAX characters)."""
+ENTITY_QUERY_PATTERN = rf"^(?!did:[^:]*$)[a-z][a-z0-9-]*:{VISIBLE}+$"
 """An entity to walk from (:func:`check_entity_id`: a DID id has a scope and a name)."""
 ProvenanceId = Annotated[
     str, Field(max_length=ENTITY_ID_MAX, json_schema_extra={"pattern": ENTITY_ID_PATTERN})
@@ -43,7 +45,7 @@ def id_type(entity: str) -> str:
 
 def check_entity_id(entity: str) -> str:
     """Return ``entity`` if it is a well-formed provenance id, else raise 422."""
-    if len(entity) > ENTITY_ID_MAX or not ENTITY_ID_RE.match(entity):
+    if len(entity) > ENTITY_ID_MAX or not ENTITY_ID_RE.fullmatch(entity):
         raise InvalidInputError(
             f"{entity[:80]!r} is not a provenance id (did:<scope>:<name>, run:<id>, doi:10.…)",
             errors=[{"loc": ["entity"], "msg": "malformed provenance id", "type": "value_error"}],
