@@ -572,6 +572,26 @@ def test_json_syntax_errors_say_line_column_and_reason(
 
 
 @pytest.mark.parametrize(
+    ("body", "line", "column"),
+    [
+        (b"\n", 2, 1),  # the fuzzer's body: the error is past the last line break
+        (b'{\n  "name": "x",\n', 3, 1),
+        ('{"name": "a\u2028b",\n\x0b}'.encode(), 2, 1),  # breaks only JSON's own "\n" counts
+    ],
+)
+def test_json_errors_past_the_last_line_break(
+    http: httpx.Client, alice: dict[str, str], body: bytes, line: int, column: int
+) -> None:
+    response = http.post(
+        "/projects/lab/invitations",
+        content=body,
+        headers={**alice, "Content-Type": "application/json"},
+    )
+    problem = assert_problem(response, 400)
+    assert (problem["line"], problem["column"]) == (line, column), problem
+
+
+@pytest.mark.parametrize(
     ("path", "content_type", "body"),
     [
         ("/catalogue/software", "application/yaml", b"name: gammapy\nversion: '1.2'\n"),

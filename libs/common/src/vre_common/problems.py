@@ -59,7 +59,9 @@ def json_syntax_error(doc: str | bytes, offset: int, reason: str) -> MalformedBo
     """A JSON syntax error where a person can find it: line, column and the parser's reason."""
     text = doc.decode("utf-8", "replace") if isinstance(doc, bytes) else str(doc)
     line, column = text_position(text, offset)
-    excerpt = text.splitlines()[line - 1][max(0, column - 40) : column + 40] if text else ""
+    # Lines as text_position counts them (str.splitlines also breaks at \x0b, \x85, U+2028 …
+    # and drops a last empty line: "\n" fails at line 2).
+    excerpt = text.split("\n")[line - 1][max(0, column - 40) : column + 40]
     return MalformedBodyError(
         f"the body is not valid JSON: {reason} at line {line}, column {column}",
         errors=[

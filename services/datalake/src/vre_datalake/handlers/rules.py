@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Response
 
 from vre_common.problems import problem_responses
+from vre_common.types import SCOPE_PATTERN, stated
 from vre_datalake.handlers.deps import (
     CurrentActor,
     ResolveServiceDep,
@@ -124,7 +125,9 @@ async def get_usage(
     *,
     actor: CurrentActor,
     usage: UsageServiceDep,
-    scope: str | None = Query(default=None, max_length=25, description="A project scope."),
+    scope: str | None = Query(
+        default=None, description="A project scope.", json_schema_extra=stated(SCOPE_PATTERN)
+    ),
 ) -> Usage:
     return await usage.usage(actor, scope)
 
