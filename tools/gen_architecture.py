@@ -112,7 +112,7 @@ def render() -> str:
         "    factory --> services[services/: the rules]",
         "    handlers --> services",
         "    services --> backends[backends/: one adapter per external system]",
-        "    services --> storage[storage/: SQL stores, or byte stores in the datalake]",
+        "    services --> storage[storage/: SQL stores]",
     ]
     upward = sorted(
         f"{service}: {low} → {high}"

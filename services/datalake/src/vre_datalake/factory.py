@@ -13,6 +13,9 @@ from vre_common.db import Database
 from vre_common.link import GatewayLink
 from vre_common.migrations import Migrations
 from vre_datalake.backends.base import Actor, DatalakeBackend
+from vre_datalake.backends.rse.base import StorageRouter
+from vre_datalake.backends.rse.posix import PosixStore
+from vre_datalake.backends.rse.webdav import WebdavStore
 from vre_datalake.backends.rucio import RucioDatalakeBackend, RucioRest
 from vre_datalake.config import DatalakeSettings, ssl_verify
 from vre_datalake.services.catalogue import CatalogueService
@@ -24,9 +27,6 @@ from vre_datalake.services.resolve import ResolveService
 from vre_datalake.services.rules import RuleService, UsageService
 from vre_datalake.services.scopes import ScopeService
 from vre_datalake.services.uploads import UploadService
-from vre_datalake.storage.base import StorageRouter
-from vre_datalake.storage.posix import PosixStore
-from vre_datalake.storage.webdav import WebdavStore
 
 log = structlog.get_logger("vre.datalake.policy")
 

@@ -1,1 +1,2 @@
-"""Ports to the catalogue behind the Data Lake (Rucio), one implementation per system."""
+"""Ports to the systems behind the Data Lake: Rucio's catalogue (``rucio/``) and the storage
+elements' bytes (``rse/``), one implementation per system."""

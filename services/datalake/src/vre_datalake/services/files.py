@@ -20,6 +20,7 @@ import structlog
 
 from vre_common.errors import InvalidInputError
 from vre_datalake.backends.base import Actor, DatalakeBackend
+from vre_datalake.backends.rse.base import StorageRouter
 from vre_datalake.checksums import IN_THREAD_FROM, Adler32
 from vre_datalake.config import StorageSettings
 from vre_datalake.errors import ReplicaNotFoundError, StorageError
@@ -27,7 +28,6 @@ from vre_datalake.models import Did, DidRef, FileReplicas, Replica
 from vre_datalake.names import check_name, check_rse
 from vre_datalake.services.dids import primed
 from vre_datalake.services.policy import ScopeAction, ScopePolicy
-from vre_datalake.storage.base import StorageRouter
 
 log = structlog.get_logger("vre.datalake.files")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vre_datalake.backends.base import Actor, DatalakeBackend
+from vre_datalake.backends.rse.base import StorageRouter
 from vre_datalake.models import DidRef, ResolvedFile, ResolvedReplica, ResolveResult
 from vre_datalake.names import parse_did
 from vre_datalake.services.policy import ScopeAction, ScopePolicy
-from vre_datalake.storage.base import StorageRouter
 
 
 class ResolveService:

@@ -46,6 +46,7 @@ import structlog
 from vre_common.errors import BadRequestError, InvalidInputError, QuotaExceededError, VreError
 from vre_common.provenance import Event, EventKind, did_id
 from vre_datalake.backends.base import Actor, DatalakeBackend
+from vre_datalake.backends.rse.base import ObjectStore, StorageRouter
 from vre_datalake.checksums import Checksummer
 from vre_datalake.config import StorageSettings
 from vre_datalake.errors import (
@@ -62,7 +63,6 @@ from vre_datalake.names import check_name, check_rse, parse_did
 from vre_datalake.services.batching import GroupCommit
 from vre_datalake.services.policy import ScopeAction, ScopePolicy
 from vre_datalake.services.provenance import ProvenanceRecorder
-from vre_datalake.storage.base import ObjectStore, StorageRouter
 
 log = structlog.get_logger("vre.datalake.uploads")
 
