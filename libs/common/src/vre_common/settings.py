@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -123,6 +123,26 @@ class ProvenanceSettings(BaseModel):
     relay_interval_seconds: float = Field(default=2.0, gt=0)
 
 
+class ServiceSettings(VreSettings):
+    """Base class of a service behind the gateway: token validation and the service's own
+    database come first; a subclass sets ``env_prefix`` (``VRE_<SERVICE>_``)."""
+
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+
+
+GatewayUrl = Annotated[
+    str | None,
+    Field(
+        description="Distributed mode: the gateway's URL, asked for project access "
+        "(GET /projects/-/access) and sent provenance events. The embedded gateway wires "
+        "both in-process instead.",
+        examples=["https://vre.example.org"],
+    ),
+]
+"""A service's ``gateway_url`` setting (default None: the embedded gateway)."""
+
+
 def data_dir_default() -> Path:
     """The embedded mode's data folder (``VRE_DATA`` or ``./.vre``)."""
     import os
@@ -134,10 +154,12 @@ __all__ = [
     "AuthSettings",
     "ClientCredentialsSettings",
     "DatabaseSettings",
+    "GatewayUrl",
     "HttpClientSettings",
     "ProjectSettings",
     "ProvenanceSettings",
     "SecretStr",
+    "ServiceSettings",
     "VreSettings",
     "data_dir_default",
 ]

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from vre_common.settings import AuthSettings, DatabaseSettings, HttpClientSettings, VreSettings
+from vre_common.settings import HttpClientSettings, ServiceSettings
 
 ESCAPE_GRANT = "10.13039/501100000780::824064"
 OSSR_COMMUNITY = "escape2020"
@@ -72,15 +72,11 @@ class ExportSettings(BaseModel):
     )
 
 
-class CatalogueSettings(VreSettings):
+class CatalogueSettings(ServiceSettings):
     """Configuration of the catalogue service."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VRE_CATALOGUE_", extra="forbid", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="VRE_CATALOGUE_")
 
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     migrations: Literal["upgrade", "verify"] = Field(
         default="upgrade",
         description=(

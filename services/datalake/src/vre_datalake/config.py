@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from vre_common.settings import (
-    AuthSettings,
     ClientCredentialsSettings,
     DatabaseSettings,
+    GatewayUrl,
     ProjectSettings,
-    VreSettings,
+    ServiceSettings,
 )
 from vre_common.settings import ProvenanceSettings as CommonProvenanceSettings
 
@@ -252,14 +252,11 @@ class ProvenanceSettings(CommonProvenanceSettings):
     )
 
 
-class DatalakeSettings(VreSettings):
+class DatalakeSettings(ServiceSettings):
     """Configuration of the datalake service."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VRE_DATALAKE_", extra="forbid", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="VRE_DATALAKE_")
 
-    auth: AuthSettings = Field(default_factory=AuthSettings)
     database: DatabaseSettings = Field(
         default_factory=DatabaseSettings,
         description="The datalake's own database: only its provenance outbox, with "
@@ -275,12 +272,6 @@ class DatalakeSettings(VreSettings):
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     listing: ListingSettings = Field(default_factory=ListingSettings)
-    gateway_url: str | None = Field(
-        default=None,
-        description="Distributed mode: the gateway's URL, asked for project access "
-        "(GET /projects/-/access) and sent provenance events. The embedded gateway wires "
-        "both in-process instead.",
-        examples=["https://vre.example.org"],
-    )
+    gateway_url: GatewayUrl = None
     projects: ProjectScopeSettings = Field(default_factory=ProjectScopeSettings)
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)

@@ -10,12 +10,10 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import SettingsConfigDict
 
 from vre_common.settings import (
-    AuthSettings,
-    DatabaseSettings,
     HttpClientSettings,
     ProjectSettings,
     ProvenanceSettings,
-    VreSettings,
+    ServiceSettings,
 )
 
 ServiceType = Literal["tap", "scs", "sia2"]
@@ -144,15 +142,11 @@ class JobSettings(BaseModel):
     max_concurrent: int = Field(default=4, ge=1, description="Queries running at once.")
 
 
-class IvoaSettings(VreSettings):
+class IvoaSettings(ServiceSettings):
     """Configuration of the ivoa service."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VRE_IVOA_", extra="forbid", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="VRE_IVOA_")
 
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     migrations: Literal["upgrade", "verify"] = Field(
         default="upgrade",
         description="At start: 'upgrade' runs the Alembic migrations (embedded mode); 'verify' "

@@ -10,12 +10,11 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import SettingsConfigDict
 
 from vre_common.settings import (
-    AuthSettings,
-    DatabaseSettings,
+    GatewayUrl,
     HttpClientSettings,
     ProjectSettings,
     ProvenanceSettings,
-    VreSettings,
+    ServiceSettings,
     data_dir_default,
 )
 
@@ -232,15 +231,11 @@ class DatalakeClientSettings(BaseModel):
     http: HttpClientSettings = Field(default_factory=HttpClientSettings)
 
 
-class WorkflowsSettings(VreSettings):
+class WorkflowsSettings(ServiceSettings):
     """Configuration of the workflows service."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VRE_WORKFLOWS_", extra="forbid", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="VRE_WORKFLOWS_")
 
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     data_dir: Path = Field(
         default_factory=lambda: data_dir_default() / "workflows",
         description="Run workspaces and logs live here.",
@@ -279,13 +274,7 @@ class WorkflowsSettings(VreSettings):
     reana: ReanaSettings = Field(default_factory=ReanaSettings)
     slurm: SlurmSettings = Field(default_factory=SlurmSettings)
     datalake: DatalakeClientSettings = Field(default_factory=DatalakeClientSettings)
-    gateway_url: str | None = Field(
-        default=None,
-        description="Distributed mode: the gateway's URL, asked for project access "
-        "(GET /projects/-/access) and sent provenance events. The embedded gateway wires "
-        "both in-process instead.",
-        examples=["https://vre.example.org"],
-    )
+    gateway_url: GatewayUrl = None
     projects: ProjectSettings = Field(default_factory=ProjectSettings)
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
 

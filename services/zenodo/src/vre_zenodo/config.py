@@ -9,12 +9,11 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from vre_common.settings import (
-    AuthSettings,
-    DatabaseSettings,
+    GatewayUrl,
     HttpClientSettings,
     ProjectSettings,
     ProvenanceSettings,
-    VreSettings,
+    ServiceSettings,
     data_dir_default,
 )
 
@@ -130,15 +129,11 @@ class JobSettings(BaseModel):
     )
 
 
-class ZenodoSettings(VreSettings):
+class ZenodoSettings(ServiceSettings):
     """Configuration of the zenodo service."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VRE_ZENODO_", extra="forbid", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="VRE_ZENODO_")
 
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     data_dir: Path = Field(
         default_factory=lambda: data_dir_default() / "zenodo",
         description="Where the generated credentials key is kept (embedded mode).",
@@ -176,12 +171,6 @@ class ZenodoSettings(VreSettings):
     imports: ImportSettings = Field(default_factory=ImportSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
-    gateway_url: str | None = Field(
-        default=None,
-        description="Distributed mode: the gateway's URL, asked for project access "
-        "(GET /projects/-/access) and sent provenance events. The embedded gateway wires "
-        "both in-process instead.",
-        examples=["https://vre.example.org"],
-    )
+    gateway_url: GatewayUrl = None
     projects: ProjectSettings = Field(default_factory=ProjectSettings)
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
