@@ -644,3 +644,18 @@ def test_a_short_token_is_counted_in_characters(http: httpx.Client, alice: dict[
     response = http.put("/zenodo/credentials", json={"token": "secret"}, headers=alice)
     problem = assert_problem(response, 422)
     assert problem["errors"][0]["msg"] == "should have at least 8 characters (6 given)"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/projects?offset=673092130273423400108032",  # the fuzzer's: a bigint overflow, a 500
+        "/workflows/runs?page=99999999999999999999",
+        "/projects/lab/audit?before=9223372036854775808",
+    ],
+)
+def test_offsets_beyond_any_list_are_refused(
+    http: httpx.Client, alice: dict[str, str], path: str
+) -> None:
+    problem = assert_problem(http.get(path, headers=alice), 422)
+    assert "less than or equal to 2147483647" in problem["errors"][0]["msg"], problem

@@ -210,6 +210,7 @@ GATEWAY_ACTIONS = [
     "project.delete",
     "members.read",
     "members.manage",
+    "invitations.read",
     "ownership.transfer",
     "audit.read",
 ]
@@ -241,6 +242,7 @@ async def _call(
         "project.delete": ("DELETE", url, None),
         "members.read": ("GET", url + "/members", None),
         "members.manage": ("POST", url + "/groups", {"group": "/x", "role": "viewer"}),
+        "invitations.read": ("GET", url + "/invitations", None),
         "ownership.transfer": ("POST", url + "/transfer", {"member_id": member_id}),
         "audit.read": ("GET", url + "/audit", None),
     }

@@ -186,6 +186,9 @@ async def test_delete_refuses_with_data_unless_archived(
     assert got.json()["archived"] is True
     # read-only now: reads work, writes are 409
     assert (await client.get("/projects/full/members", headers=owner)).status_code == 200
+    for reader in (owner, as_user("bob")):  # the fuzzer's GET .../invitations was a 409
+        invitations = await client.get("/projects/full/invitations", headers=reader)
+        assert invitations.status_code == 200, invitations.text
     write = await client.patch("/projects/full", json={"name": "x"}, headers=owner)
     assert write.status_code == 409
     assert write.json()["type"].endswith("/project-archived")

@@ -93,6 +93,7 @@ class Action(StrEnum):
     PROJECT_DELETE = "project.delete"
     MEMBERS_READ = "members.read"
     MEMBERS_MANAGE = "members.manage"
+    INVITATIONS_READ = "invitations.read"
     OWNERSHIP_TRANSFER = "ownership.transfer"
     AUDIT_READ = "audit.read"
     DATA_READ = "data.read"
@@ -118,6 +119,7 @@ PERMISSIONS: dict[Action, frozenset[Grantee]] = {
     Action.PROJECT_DELETE: _from(Role.OWNER),
     Action.MEMBERS_READ: _from(Role.VIEWER),
     Action.MEMBERS_MANAGE: _from(Role.MAINTAINER),
+    Action.INVITATIONS_READ: _from(Role.MAINTAINER),
     Action.OWNERSHIP_TRANSFER: _from(Role.OWNER),
     Action.AUDIT_READ: _from(Role.MAINTAINER),
     Action.DATA_READ: _from(Role.VIEWER, Audience.AUTHENTICATED),
@@ -136,6 +138,7 @@ READ_ACTIONS: frozenset[Action] = frozenset(
     {
         Action.PROJECT_READ,
         Action.MEMBERS_READ,
+        Action.INVITATIONS_READ,
         Action.AUDIT_READ,
         Action.DATA_READ,
         Action.RUNS_READ,
@@ -150,6 +153,7 @@ _DESCRIPTIONS: dict[Action, str] = {
     Action.PROJECT_DELETE: "delete (no data) or archive the project",
     Action.MEMBERS_READ: "list members, group bindings",
     Action.MEMBERS_MANAGE: "add/remove members, bind groups, invite (roles up to maintainer)",
+    Action.INVITATIONS_READ: "see the project's invitations (also once it is archived)",
     Action.OWNERSHIP_TRANSFER: "make another member owner; grant or revoke owner",
     Action.AUDIT_READ: "read the project's audit log",
     Action.DATA_READ: "list and download the project scope's DIDs",

@@ -102,11 +102,29 @@ def stated(pattern: str, **extra: Any) -> dict[str, Any]:
     return {"pattern": pattern, **extra}
 
 
-VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f\ufeff]"
+OFFSET_MAX = 2**31 - 1
+"""The largest offset, page number or row id a list accepts: it fits every database's integer
+(PostgreSQL's bigint overflowed at ?offset=10^23, a 500) and no list is longer."""
+
+_INVISIBLE = r"\s\x00-\x1f\x7f-\x9f\ufeff"
+VISIBLE = rf"[^{_INVISIBLE}]"
 """One character that is neither white space nor a control character — the same set in
 JSON Schema's ECMA-262 patterns, Python's ``re`` and pydantic's Rust regex (a bare ``\\S``
 is not: ECMA-262 counts U+0085 as visible and U+FEFF as space, Python counts U+001C–U+001F
 as space)."""
+
+# Characters that NFKC-normalise to one of /?#@: — a host holding one is no host (urllib's
+# urlsplit refuses it, browsers read another URL); tests/test_patterns.py recomputes the list.
+NFKC_DELIMITERS = (
+    r"\u2047\u2048\u2049\u2100\u2101\u2105\u2106\u2a74\ufe13\ufe16\ufe55\ufe56\ufe5f\ufe6b"
+    r"\uff03\uff0f\uff1a\uff1f\uff20"
+)
+HOST_CHAR = rf"[^{_INVISIBLE}/?#@:\[\]\\{NFKC_DELIMITERS}]"
+"""One character of a URL's host name (no user, no brackets: no IPv6 literal)."""
+PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+WEB_URL_PATTERN = rf"^https?://{HOST_CHAR}+(?::{PORT})?(?:[/?#]{VISIBLE}*)?$"
+"""An http(s) URL a browser and urllib both read as one: a host, then a path, query or
+fragment of visible characters."""
 
 DID_NAME_FILTER_PATTERN = r"^(?!(?:.*/)?\.\.(?:/.*)?$)[A-Za-z0-9*][/A-Za-z0-9.\-_*]{0,249}$"
 """A DID name filter with ``*`` wildcards (no ``..`` segment)."""

@@ -202,7 +202,7 @@ async def update_software(
     summary="Delete a software entry",
     description="Deletes the entry and every release. Registrant or curators only (a "
     "project's entry: its maintainers and owners).",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 409),
 )
 async def delete_software(
     software_id: SoftwareId, user: CurrentUser, software: SoftwareServiceDep
@@ -241,7 +241,7 @@ async def get_version(
     summary="Delete a release",
     description="Deletes one release; the entry goes with its last one. Registrant or "
     "curators (a project's entry: its maintainers and owners).",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 409),
 )
 async def delete_version(
     software_id: SoftwareId, version: VersionPath, user: CurrentUser, software: SoftwareServiceDep
@@ -327,7 +327,7 @@ async def list_environments(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Detach an environment",
     description="Registrant or curators only (a project's entry: its maintainers and owners).",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 409),
 )
 async def delete_environment(
     software_id: SoftwareId,

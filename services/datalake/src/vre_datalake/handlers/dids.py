@@ -8,7 +8,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from vre_common.problems import problem_responses
-from vre_common.types import DID_NAME_FILTER_PATTERN, META_CONDITION_PATTERN, stated
+from vre_common.types import (
+    DID_NAME_FILTER_PATTERN,
+    META_CONDITION_PATTERN,
+    OFFSET_MAX,
+    stated,
+)
 from vre_datalake.handlers.deps import (
     CurrentActor,
     DidServiceDep,
@@ -31,6 +36,8 @@ from vre_datalake.models import (
 
 router = APIRouter(tags=["dids"])
 _ERRORS = problem_responses(401, 403, 404, 422, 503)
+# Writes also meet an archived project (read-only): 409.
+_WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422, 503)
 
 
 @router.get(
@@ -64,8 +71,10 @@ async def list_dids(
         description="Conditions key<op>value.",
         json_schema_extra={"items": {"type": "string", "pattern": META_CONDITION_PATTERN}},
     ),
-    offset: int = Query(default=0, ge=0, description="JSON pages: results to skip."),
-    limit: int | None = Query(default=None, ge=1, description="JSON pages: page size."),
+    offset: int = Query(default=0, ge=0, le=OFFSET_MAX, description="JSON pages: results to skip."),
+    limit: int | None = Query(
+        default=None, ge=1, le=OFFSET_MAX, description="JSON pages: page size."
+    ),
 ) -> Any:
     pattern, filters = check_pattern(name), parse_filters(meta)
     if wants_ndjson(request):
@@ -105,7 +114,7 @@ async def create_did(
     description="Sets metadata keys on several DIDs of the caller's scope in one Rucio call.",
     status_code=204,
     response_class=Response,
-    responses=_ERRORS,
+    responses=_WRITE_ERRORS,
 )
 async def set_metadata_bulk(
     *, body: BulkMetadataUpdate, actor: CurrentActor, dids: DidServiceDep
@@ -172,7 +181,7 @@ async def detach_dids(
     summary="Set metadata on a DID",
     description="Sets the given keys (others keep their values); returns the DID.",
     response_model=Did,
-    responses=_ERRORS,
+    responses=_WRITE_ERRORS,
 )
 async def set_metadata(
     *,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from vre_common.deps import CurrentUser
 from vre_common.policy import Action
 from vre_common.problems import problem_responses
+from vre_common.types import OFFSET_MAX
 from vre_gateway.handlers.deps import ServicesDep
 from vre_gateway.models.audit import AuditPage
 
@@ -26,7 +27,9 @@ async def project_audit(
     slug: str,
     user: CurrentUser,
     services: ServicesDep,
-    before: Annotated[int | None, Query(ge=1, description="Rows older than this id.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=OFFSET_MAX, description="Rows older than this id.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     project, _ = await services.access.require(user, slug, Action.AUDIT_READ)

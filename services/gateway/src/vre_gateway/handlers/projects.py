@@ -10,6 +10,7 @@ from vre_common.deps import OptionalUser, bearer_token
 from vre_common.errors import InvalidInputError
 from vre_common.policy import ProjectAccess, ProjectNotFoundError, permission_table
 from vre_common.problems import problem_responses
+from vre_common.types import OFFSET_MAX
 from vre_gateway.handlers.deps import KnownUser, ServicesDep
 from vre_gateway.models.projects import (
     Project,
@@ -82,7 +83,7 @@ async def list_projects(
     user: OptionalUser,
     filter: Annotated[ProjectFilter, Query()] = ProjectFilter.ALL,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> ProjectList:
     return await services.projects.list(user, filter, limit=limit, offset=offset)
 

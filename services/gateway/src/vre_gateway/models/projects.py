@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vre_common.policy import Role, Visibility
-from vre_common.types import VISIBLE, check_exactly_one_of, exactly_one_of
+from vre_common.types import VISIBLE, WEB_URL_PATTERN, check_exactly_one_of, exactly_one_of
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$"
 GROUP_PATTERN = rf"^/{VISIBLE}{{1,254}}$"
@@ -18,7 +18,7 @@ class Link(BaseModel):
     """A link shown on the project page (repository, paper, wiki …)."""
 
     title: str = Field(min_length=1, max_length=200, examples=["Analysis code"])
-    url: str = Field(pattern=rf"^https?://{VISIBLE}+$", max_length=2000)
+    url: str = Field(pattern=WEB_URL_PATTERN, max_length=2000)
 
 
 class ProjectCreate(BaseModel):

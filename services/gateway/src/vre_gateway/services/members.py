@@ -321,8 +321,9 @@ class MembershipService:
         return await self.store.find_subject(record.issuer, record.username) is not None
 
     async def project_invitations(self, principal: Principal, slug: str) -> InvitationList:
-        """Every invitation of a project (for those who manage members)."""
-        project, _ = await self._manage(principal, slug)
+        """Every invitation of a project (for those who manage members; read-only, so also
+        in an archived project)."""
+        project, _ = await self.access.require(principal, slug, Action.INVITATIONS_READ)
         now = datetime.now(UTC)
         records = await self.store.invitations(project.id)
         return InvitationList(

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from vre_common.deps import CurrentUser, bearer_token
 from vre_common.problems import problem_responses
+from vre_common.types import OFFSET_MAX
 from vre_workflows.handlers.bodies import read_submission
 from vre_workflows.handlers.deps import RunFilesDep, RunServiceDep
 from vre_workflows.models import (
@@ -111,7 +112,7 @@ async def list_runs(
     project: Annotated[
         str | None, Query(pattern=PROJECT_PATTERN, description="A project's runs.")
     ] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=OFFSET_MAX)] = 1,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RunPage:
     return await runs.list_runs(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from vre_common.deps import BearerToken, CurrentUser, own_path
 from vre_common.problems import problem_responses
+from vre_common.types import OFFSET_MAX
 from vre_zenodo.handlers.deps import DepositionServiceDep
 from vre_zenodo.models import (
     AccountDepositionList,
@@ -39,7 +40,7 @@ def _location(request: Request, deposition_id: str) -> str:
     "registered Zenodo token.",
     status_code=202,
     response_model=Deposition,
-    responses=problem_responses(401, 403, 404, 422, *_UPSTREAM),
+    responses=problem_responses(401, 403, 404, 409, 422, *_UPSTREAM),
 )
 async def create_deposition(
     *,
@@ -80,7 +81,7 @@ async def list_zenodo_depositions(
     *,
     user: CurrentUser,
     depositions: DepositionServiceDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=OFFSET_MAX)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> AccountDepositionList:
     return AccountDepositionList(items=await depositions.list_at_zenodo(user, page, size))

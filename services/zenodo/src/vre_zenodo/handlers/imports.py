@@ -23,7 +23,7 @@ router = APIRouter(prefix="/imports", tags=["imports"])
     "records), anonymous access otherwise.",
     status_code=202,
     response_model=Import,
-    responses=problem_responses(401, 403, 404, 422, 502, 503, 504),
+    responses=problem_responses(401, 403, 404, 409, 422, 502, 503, 504),
 )
 async def create_import(
     *,

@@ -37,7 +37,7 @@ ReproductionServiceDep = Annotated[ReproductionService, Depends(reproduction_ser
     "202 with the job; follow it at the `Location`.",
     status_code=202,
     response_model=Reproduction,
-    responses=problem_responses(401, 403, 404, 422, 502, 503, 504),
+    responses=problem_responses(401, 403, 404, 409, 422, 502, 503, 504),
 )
 async def create_reproduction(
     *,
