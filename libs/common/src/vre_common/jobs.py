@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.base import ExecutableOption
 
-from vre_common.db import after_commit
+from vre_common.db import after_commit, utcnow
+from vre_common.problems import interrupted_problem
 
 Job = Callable[[], Awaitable[None]]
 RowT = TypeVar("RowT")
@@ -148,8 +149,14 @@ class JobStore(Generic[RowT, ModelT]):
         raise NotImplementedError
 
     def interrupted_values(self) -> dict[str, Any]:
-        """The columns a job left active by a previous process gets."""
+        """The columns a job left active by a previous process gets (often
+        :meth:`interrupted`)."""
         raise NotImplementedError
+
+    def interrupted(self, state: str, detail: str, *, stamp: str = "finished_at") -> dict[str, Any]:
+        """The usual :meth:`interrupted_values`: the state ``state``, the ``stamp`` column now
+        and an ``interrupted`` problem (503) saying ``detail``."""
+        return {self.state_column: state, stamp: utcnow(), "error": interrupted_problem(detail)}
 
     def column(self, name: str) -> InstrumentedAttribute[Any]:
         """A column of the row class (``id``, ``owner``, the state …)."""
@@ -203,7 +210,20 @@ class JobStore(Generic[RowT, ModelT]):
         return len(ids)
 
     async def interrupt_parts(self, ids: Sequence[Any]) -> None:
-        """What else an interrupted job leaves behind (its files in transfer …); nothing here."""
+        """What else an interrupted job leaves behind (its files in transfer …); nothing here,
+        often :meth:`fail_parts`."""
+
+    async def fail_parts(
+        self, job: InstrumentedAttribute[Any], ids: Sequence[Any], *, active: str, error: str
+    ) -> None:
+        """The parts of the jobs ``ids`` (rows whose column ``job`` names one) still in state
+        ``active`` become ``failed`` with ``error``."""
+        part = job.class_
+        await self.session.execute(
+            update(part)
+            .where(job.in_(ids), part.state == active)
+            .values(state="failed", error=error)
+        )
 
 
 __all__ = ["Job", "JobStore", "JobSupervisor"]

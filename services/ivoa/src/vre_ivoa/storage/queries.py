@@ -10,7 +10,6 @@ from sqlalchemy import update
 
 from vre_common.db import utcnow
 from vre_common.jobs import JobStore
-from vre_common.problems import interrupted_problem
 from vre_ivoa.models import Query, QueryResult
 from vre_ivoa.storage.schema import QueryRow
 
@@ -97,13 +96,10 @@ class QueryStore(JobStore[QueryRow, StoredQuery]):
         return _model(row)
 
     def interrupted_values(self) -> dict[str, Any]:
-        return {
-            "phase": "INTERRUPTED",
-            "finished_at": utcnow(),
-            "error": interrupted_problem(
-                "the ivoa service stopped during this query; submit it again (nothing was written)"
-            ),
-        }
+        return self.interrupted(
+            "INTERRUPTED",
+            "the ivoa service stopped during this query; submit it again (nothing was written)",
+        )
 
     async def create(self, new: NewQuery, *, name_template: str) -> StoredQuery:
         """A QUEUED job; ``name_template`` ({id}) names the result when none was given."""

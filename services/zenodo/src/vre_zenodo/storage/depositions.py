@@ -13,7 +13,6 @@ from sqlalchemy.orm import selectinload
 
 from vre_common.db import utcnow
 from vre_common.jobs import JobStore
-from vre_common.problems import interrupted_problem
 from vre_zenodo.models import DepositionFile, DepositionFileState, DepositionState, StoredDeposition
 from vre_zenodo.storage.schema import DepositionFileRow, DepositionRow
 
@@ -99,20 +98,19 @@ class DepositionStore(JobStore[DepositionRow, StoredDepositionWithFiles]):
         return _model(row)
 
     def interrupted_values(self) -> dict[str, Any]:
-        return {
-            "state": "incomplete",
-            "updated_at": utcnow(),
-            "error": interrupted_problem(
-                "the zenodo service stopped during the upload; retry it with "
-                "POST /depositions/{id}/upload (files already uploaded are kept)"
-            ),
-        }
+        return self.interrupted(
+            "incomplete",
+            "the zenodo service stopped during the upload; retry it with "
+            "POST /depositions/{id}/upload (files already uploaded are kept)",
+            stamp="updated_at",
+        )
 
     async def interrupt_parts(self, ids: Sequence[Any]) -> None:
-        await self.session.execute(
-            update(DepositionFileRow)
-            .where(DepositionFileRow.deposition_id.in_(ids), DepositionFileRow.state == "uploading")
-            .values(state="failed", error="interrupted: the service stopped during the upload")
+        await self.fail_parts(
+            DepositionFileRow.deposition_id,
+            ids,
+            active="uploading",
+            error="interrupted: the service stopped during the upload",
         )
 
     async def create(

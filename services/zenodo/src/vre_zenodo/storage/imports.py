@@ -12,7 +12,6 @@ from sqlalchemy.orm import selectinload
 
 from vre_common.db import utcnow
 from vre_common.jobs import JobStore
-from vre_common.problems import interrupted_problem
 from vre_zenodo.models import Import, ImportFile, ImportFileState, ImportState
 from vre_zenodo.storage.schema import ImportFileRow, ImportRow
 
@@ -102,20 +101,18 @@ class ImportStore(JobStore[ImportRow, StoredImport]):
         return _model(row)
 
     def interrupted_values(self) -> dict[str, Any]:
-        return {
-            "state": "interrupted",
-            "finished_at": utcnow(),
-            "error": interrupted_problem(
-                "the zenodo service stopped while this import was running; "
-                "start the import again (files already imported are kept)"
-            ),
-        }
+        return self.interrupted(
+            "interrupted",
+            "the zenodo service stopped while this import was running; "
+            "start the import again (files already imported are kept)",
+        )
 
     async def interrupt_parts(self, ids: Sequence[Any]) -> None:
-        await self.session.execute(
-            update(ImportFileRow)
-            .where(ImportFileRow.import_id.in_(ids), ImportFileRow.state == "transferring")
-            .values(state="failed", error="interrupted: the service stopped during the transfer")
+        await self.fail_parts(
+            ImportFileRow.import_id,
+            ids,
+            active="transferring",
+            error="interrupted: the service stopped during the transfer",
         )
 
     async def create(
