@@ -137,30 +137,9 @@ def _run(row: RunRow) -> Run:
         parameters=row.parameters,
         images=row.images,
         requested_inputs=[InputRef(**r) for r in row.requested_inputs],
-        inputs=[
-            RunInput(
-                kind=i.kind,
-                path=i.path,
-                requested=i.requested,
-                did=i.did,
-                bytes=i.bytes,
-                adler32=i.adler32,
-                md5=i.md5,
-                staged_by=i.staged_by,
-            )
-            for i in row.inputs
-        ],
-        outputs=[
-            RunOutput(
-                path=o.path,
-                bytes=o.bytes,
-                adler32=o.adler32,
-                md5=o.md5,
-                did=o.did,
-                registered_at=o.registered_at,
-            )
-            for o in row.outputs
-        ],
+        # their columns are the models' fields
+        inputs=[RunInput.model_validate(i, from_attributes=True) for i in row.inputs],
+        outputs=[RunOutput.model_validate(o, from_attributes=True) for o in row.outputs],
         steps=[
             Step(
                 index=s.position,
@@ -253,18 +232,7 @@ class RunStore(JobStore[RunRow, Run]):
             for i, s in enumerate(new.steps)
         ]
         row.inputs = [
-            RunInputRow(
-                position=i,
-                kind=inp.kind,
-                path=inp.path,
-                requested=inp.requested,
-                did=inp.did,
-                bytes=inp.bytes,
-                adler32=inp.adler32,
-                md5=inp.md5,
-                staged_by=inp.staged_by,
-            )
-            for i, inp in enumerate(new.inputs)
+            RunInputRow(position=i, **inp.model_dump()) for i, inp in enumerate(new.inputs)
         ]
         row.outputs = []
         self.session.add(row)
@@ -467,20 +435,7 @@ class RunStore(JobStore[RunRow, Run]):
         for row in rows:
             await self.session.delete(row)
         for i, inp in enumerate(inputs):
-            self.session.add(
-                RunInputRow(
-                    run_id=run_id,
-                    position=i,
-                    kind=inp.kind,
-                    path=inp.path,
-                    requested=inp.requested,
-                    did=inp.did,
-                    bytes=inp.bytes,
-                    adler32=inp.adler32,
-                    md5=inp.md5,
-                    staged_by=inp.staged_by,
-                )
-            )
+            self.session.add(RunInputRow(run_id=run_id, position=i, **inp.model_dump()))
         await self.session.flush()
 
     async def set_outputs(self, run_id: str, outputs: Sequence[RunOutput]) -> None:
