@@ -225,5 +225,27 @@ class JobStore(Generic[RowT, ModelT]):
             .values(state="failed", error=error)
         )
 
+    async def set_part(
+        self,
+        job: InstrumentedAttribute[Any],
+        job_id: Any,
+        position: int,
+        *,
+        state: str | None = None,
+        error: str | None = None,
+        **values: Any,
+    ) -> None:
+        """Record one part of a job (the row whose column ``job`` is ``job_id`` at
+        ``position``): a ``state`` comes with its ``error`` (None clears it); other values
+        that are None are left as they are."""
+        changes = {name: value for name, value in values.items() if value is not None}
+        if state is not None:
+            changes |= {"state": state, "error": error}
+        if changes:
+            part = job.class_
+            await self.session.execute(
+                update(part).where(job == job_id, part.position == position).values(**changes)
+            )
+
 
 __all__ = ["Job", "JobStore", "JobSupervisor"]

@@ -261,22 +261,13 @@ class DepositionStore(JobStore[DepositionRow, StoredDepositionWithFiles]):
         md5: str | None = None,
     ) -> None:
         """Record a file's upload state, progress, md5 (if it had none) or DOI write-back."""
-        values: dict[str, Any] = {}
-        if md5 is not None:
-            values["md5"] = md5
-        if state is not None:
-            values["state"] = state
-            values["error"] = error
-        if bytes_done is not None:
-            values["bytes_done"] = bytes_done
-        if doi_written is not None:
-            values["doi_written"] = doi_written
-        if values:
-            await self.session.execute(
-                update(DepositionFileRow)
-                .where(
-                    DepositionFileRow.deposition_id == deposition_id,
-                    DepositionFileRow.position == position,
-                )
-                .values(**values)
-            )
+        await self.set_part(
+            DepositionFileRow.deposition_id,
+            deposition_id,
+            position,
+            state=state,
+            error=error,
+            bytes_done=bytes_done,
+            doi_written=doi_written,
+            md5=md5,
+        )

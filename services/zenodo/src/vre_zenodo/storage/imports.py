@@ -198,15 +198,11 @@ class ImportStore(JobStore[ImportRow, StoredImport]):
         error: str | None = None,
     ) -> None:
         """Record a file's state and/or progress."""
-        values: dict[str, Any] = {}
-        if state is not None:
-            values["state"] = state
-            values["error"] = error
-        if bytes_done is not None:
-            values["bytes_done"] = bytes_done
-        if values:
-            await self.session.execute(
-                update(ImportFileRow)
-                .where(ImportFileRow.import_id == import_id, ImportFileRow.position == position)
-                .values(**values)
-            )
+        await self.set_part(
+            ImportFileRow.import_id,
+            import_id,
+            position,
+            state=state,
+            error=error,
+            bytes_done=bytes_done,
+        )
