@@ -24,14 +24,7 @@ class StoredCredential(BaseModel):
 
 
 def _model(row: ReanaCredentialRow) -> StoredCredential:
-    return StoredCredential(
-        owner=row.owner,
-        server=row.server,
-        token_encrypted=row.token_encrypted,
-        reana_user=row.reana_user,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return StoredCredential.model_validate(row, from_attributes=True)
 
 
 class CredentialStore:

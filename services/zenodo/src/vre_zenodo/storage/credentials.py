@@ -13,14 +13,7 @@ from vre_zenodo.storage.schema import CredentialRow
 
 
 def _model(row: CredentialRow) -> StoredCredential:
-    return StoredCredential(
-        owner=row.owner,
-        token_encrypted=row.token_encrypted,
-        zenodo_url=row.zenodo_url,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        verified_at=row.verified_at,
-    )
+    return StoredCredential.model_validate(row, from_attributes=True)
 
 
 class CredentialStore:

@@ -14,9 +14,7 @@ ACTIVE_STATES = ("queued", "checking", "running", "comparing")
 
 
 def _public(row: ReproductionRow) -> Reproduction:
-    return Reproduction.model_validate(
-        {c: getattr(row, c) for c in Reproduction.model_fields if hasattr(row, c)}
-    )
+    return Reproduction.model_validate(row, from_attributes=True)
 
 
 class ReproductionStore(JobStore[ReproductionRow, Reproduction]):
