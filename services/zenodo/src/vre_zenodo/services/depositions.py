@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Any
 
 import structlog
@@ -43,6 +43,7 @@ from vre_zenodo.backends.base import (
     DatalakePort,
     RunOutputsPort,
     SoftwareMetadataPort,
+    ZenodoDeposition,
     ZenodoPort,
 )
 from vre_zenodo.config import JobSettings, PublishSettings
@@ -256,6 +257,42 @@ class DepositionService:
 
         self._supervisor.start_after_commit(self._session, dep_id, run, interrupted)
 
+    async def _upload_draft(
+        self,
+        user: Principal,
+        bearer: str,
+        token: str,
+        draft: ZenodoDeposition,
+        *,
+        metadata: dict[str, Any],
+        sources: list[str],
+        files: Sequence[NewDepositionFile],
+        run_id: str | None,
+        software_id: str | None,
+        previous: StoredDepositionWithFiles | None = None,
+        replace_files: bool = False,
+    ) -> Deposition:
+        """Record a new Zenodo draft as the user's deposition (a new version of ``previous``)
+        and start uploading its files once the request commits."""
+        dep = await self._store.create(
+            owner=user.key,
+            owner_name=user.username,
+            zenodo_id=draft.id,
+            bucket_url=draft.bucket_url,
+            html_url=draft.html_url,
+            title=draft.title,
+            metadata=draft.metadata or metadata,
+            sources=sources,
+            run_id=run_id,
+            software_id=software_id,
+            previous_id=previous.id if previous else None,
+            replace_files=replace_files,
+            files=files,
+            concept_doi=previous.concept_doi if previous else None,
+        )
+        self._start_upload(dep.id, bearer, token)
+        return dep.public()
+
     # ------------------------------------------------------------------ writing
 
     async def create(self, user: Principal, bearer: str, request: DepositionCreate) -> Deposition:
@@ -269,23 +306,17 @@ class DepositionService:
             metadata = describe(metadata, record)
         # Metadata goes with the creation: if Zenodo refuses it, no draft is left behind.
         draft = await self._zenodo.create_deposition(token, metadata)
-        dep = await self._store.create(
-            owner=user.key,
-            owner_name=user.username,
-            zenodo_id=draft.id,
-            bucket_url=draft.bucket_url,
-            html_url=draft.html_url,
-            title=draft.title,
-            metadata=draft.metadata or metadata,
+        return await self._upload_draft(
+            user,
+            bearer,
+            token,
+            draft,
+            metadata=metadata,
             sources=dids,
+            files=files,
             run_id=request.run_id,
             software_id=request.software_id,
-            previous_id=None,
-            replace_files=False,
-            files=files,
         )
-        self._start_upload(dep.id, bearer, token)
-        return dep.public()
 
     async def _forget_draft(self, token: str, zenodo_id: int) -> None:
         try:
@@ -457,24 +488,19 @@ class DepositionService:
         except VreError:
             await self._forget_draft(token, draft.id)
             raise
-        dep = await self._store.create(
-            owner=user.key,
-            owner_name=user.username,
-            zenodo_id=draft.id,
-            bucket_url=draft.bucket_url,
-            html_url=draft.html_url,
-            title=draft.title,
-            metadata=draft.metadata or metadata,
+        return await self._upload_draft(
+            user,
+            bearer,
+            token,
+            draft,
+            metadata=metadata,
             sources=sources,
+            files=files,
             run_id=request.run_id,
             software_id=request.software_id or previous.software_id,
-            previous_id=previous.id,
+            previous=previous,
             replace_files=replace,
-            files=files,
-            concept_doi=previous.concept_doi,
         )
-        self._start_upload(dep.id, bearer, token)
-        return dep.public()
 
     async def update_metadata(
         self, user: Principal, deposition_id: str, request: MetadataUpdate
