@@ -295,6 +295,27 @@ class RucioRest:
         """Drop a cached token (Rucio refused it, or the account's identities changed)."""
         self._tokens.pop(account, None)
 
+    async def _build(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: RucioAuth | None,
+        params: Any,
+        json_body: Any,
+    ) -> httpx.Request:
+        """A call to the Rucio API with ``auth``'s token (asked again for every attempt)."""
+        headers = {"Accept": ACCEPT}
+        if auth is not None:
+            headers["X-Rucio-Auth-Token"] = await auth.token()
+        return self._client.build_request(
+            method,
+            self.base + path,
+            params=params,
+            content=None if json_body is None else json.dumps(json_body),
+            headers=headers,
+        )
+
     async def request(
         self,
         method: str,
@@ -316,16 +337,7 @@ class RucioRest:
         accepted = set(ok)
         resendable = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         for attempt in (1, 2):
-            headers = {"Accept": ACCEPT}
-            if auth is not None:
-                headers["X-Rucio-Auth-Token"] = await auth.token()
-            request = self._client.build_request(
-                method,
-                self.base + path,
-                params=params,
-                content=None if json_body is None else json.dumps(json_body),
-                headers=headers,
-            )
+            request = await self._build(method, path, auth=auth, params=params, json_body=json_body)
             try:
                 async with backend_call("rucio", operation):
                     response = await self._send(request, idempotent=resendable)
@@ -333,11 +345,8 @@ class RucioRest:
                 raise self._unavailable(exc) from exc.__cause__
             if response.status_code in accepted:
                 return response
-            if response.status_code == 401 and auth is not None and attempt == 1:
-                cls, _ = rucio_error(response)
-                if cls in _AUTH and not auth.user_token:
-                    auth.invalidate()
-                    continue
+            if _renews_token(response, auth, attempt):
+                continue
             raise translate(
                 response, operation, user_token=bool(auth and auth.user_token), field=field
             )
@@ -395,31 +404,14 @@ class RucioRest:
         """
         resendable = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         for attempt in (1, 2):
-            headers = {"Accept": ACCEPT}
-            if auth is not None:
-                headers["X-Rucio-Auth-Token"] = await auth.token()
-            request = self._client.build_request(
-                method,
-                self.base + path,
-                params=params,
-                content=None if json_body is None else json.dumps(json_body),
-                headers=headers,
-            )
+            request = await self._build(method, path, auth=auth, params=params, json_body=json_body)
             try:
                 async with backend_call("rucio", operation):
                     response = await self._send(request, idempotent=resendable, stream=True)
                     try:
                         if response.status_code != 200:
                             await response.aread()
-                            cls, _ = rucio_error(response)
-                            if (
-                                response.status_code == 401
-                                and cls in _AUTH
-                                and auth is not None
-                                and not auth.user_token
-                                and attempt == 1
-                            ):
-                                auth.invalidate()
+                            if _renews_token(response, auth, attempt):
                                 continue
                             raise translate(
                                 response,
@@ -440,6 +432,18 @@ class RucioRest:
                         await response.aclose()
             except BackendUnavailableError as exc:
                 raise self._unavailable(exc) from exc.__cause__
+
+
+def _renews_token(response: httpx.Response, auth: RucioAuth | None, attempt: int) -> bool:
+    """Whether Rucio refused, at the first attempt, a token we cached (never a user's own):
+    it is forgotten, and the call is sent again with a fresh one."""
+    if response.status_code != 401 or auth is None or auth.user_token or attempt != 1:
+        return False
+    cls, _ = rucio_error(response)
+    if cls not in _AUTH:
+        return False
+    auth.invalidate()
+    return True
 
 
 class AccountAuth:
