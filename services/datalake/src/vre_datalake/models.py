@@ -29,6 +29,20 @@ LockState = Literal["OK", "REPLICATING", "STUCK"]
 
 MAX_DIDS_PER_REQUEST = 1000
 
+# The file the documents' examples show, and where it lies on an RSE (its url and path).
+_EXAMPLE_FILE: dict[str, Any] = {
+    "scope": "user.alice",
+    "name": "run42/events.fits",
+    "bytes": 1048576,
+    "adler32": "0b5e01d7",
+    "md5": "9e107d9d372bb6826bd81d3542a419d6",
+}
+
+
+def _example_pfn(rse: str) -> dict[str, str]:
+    path = f"/data/{rse}/user/alice/1f/0a/run42/events.fits"
+    return {"url": f"file://localhost{path}", "path": path}
+
 
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     for key, item in value.items():
@@ -233,18 +247,9 @@ class FileReplicas(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "scope": "user.alice",
-                    "name": "run42/events.fits",
-                    "bytes": 1048576,
-                    "adler32": "0b5e01d7",
-                    "md5": "9e107d9d372bb6826bd81d3542a419d6",
+                    **_EXAMPLE_FILE,
                     "replicas": [
-                        {
-                            "rse": "VRE-DISK-1",
-                            "state": "AVAILABLE",
-                            "url": "file://localhost/data/VRE-DISK-1/user/alice/1f/0a/run42/events.fits",
-                            "path": "/data/VRE-DISK-1/user/alice/1f/0a/run42/events.fits",
-                        }
+                        {"rse": "VRE-DISK-1", "state": "AVAILABLE", **_example_pfn("VRE-DISK-1")}
                     ],
                 }
             ]
@@ -266,13 +271,9 @@ class UploadedFile(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "scope": "user.alice",
-                    "name": "run42/events.fits",
-                    "bytes": 1048576,
-                    "adler32": "0b5e01d7",
-                    "md5": "9e107d9d372bb6826bd81d3542a419d6",
+                    **_EXAMPLE_FILE,
                     "rse": "VRE-DISK-1",
-                    "pfn": "file://localhost/data/VRE-DISK-1/user/alice/1f/0a/run42/events.fits",
+                    "pfn": _example_pfn("VRE-DISK-1")["url"],
                     "dataset": "user.alice:run42",
                     "created": True,
                 }
@@ -589,17 +590,12 @@ class ResolveResult(BaseModel):
                 {
                     "files": [
                         {
-                            "scope": "user.alice",
-                            "name": "run42/events.fits",
-                            "bytes": 1048576,
-                            "adler32": "0b5e01d7",
-                            "md5": "9e107d9d372bb6826bd81d3542a419d6",
+                            **_EXAMPLE_FILE,
                             "parent": "user.alice:run42",
                             "replicas": [
                                 {
                                     "rse": "VRE-DISK-2",
-                                    "url": "file://localhost/data/VRE-DISK-2/user/alice/1f/0a/run42/events.fits",
-                                    "path": "/data/VRE-DISK-2/user/alice/1f/0a/run42/events.fits",
+                                    **_example_pfn("VRE-DISK-2"),
                                     "preferred": True,
                                 }
                             ],
