@@ -6,11 +6,13 @@ import time
 from pathlib import Path
 
 import pytest
+import uvicorn
 from pydantic import SecretStr
 
 from vre_common.auth import Principal
 from vre_common.clients.datalake import QuotaRefusedError
 from vre_common.errors import NotFoundError
+from vre_common.http import make_http_client
 from vre_common.policy import (
     Action,
     Policy,
@@ -23,7 +25,7 @@ from vre_common.policy import (
 )
 from vre_common.problems import internal_problem, stored_problem
 from vre_common.provenance.sink import HttpEventSink, http_event_sink
-from vre_common.settings import ProvenanceSettings
+from vre_common.settings import HttpClientSettings, ProvenanceSettings
 
 
 def user() -> Principal:
@@ -94,3 +96,14 @@ def test_stored_problems(monkeypatch: pytest.MonkeyPatch) -> None:
         "detail": "no such thing",
     }
     assert internal_problem("boom")["status"] == 500
+
+
+async def test_pooled_connections_expire_before_the_servers_keep_alive() -> None:
+    """The distributed load test's one error: the datalake reused a connection to the gateway
+    that uvicorn closed at that moment (5 s idle) — a 503 'gateway is unreachable'."""
+    server_keep_alive = uvicorn.Config(app=None).timeout_keep_alive
+    async with make_http_client() as client:
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert 0 < pool._keepalive_expiry < server_keep_alive
+    async with make_http_client(HttpClientSettings(keepalive_expiry=0.5)) as client:
+        assert client._transport._pool._keepalive_expiry == 0.5  # type: ignore[attr-defined]

@@ -35,7 +35,11 @@ def make_http_client(
         headers=headers,
         verify=verify,
         timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
-        limits=httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=20),
+        limits=httpx.Limits(
+            max_connections=s.max_connections,
+            max_keepalive_connections=20,
+            keepalive_expiry=s.keepalive_expiry,
+        ),
         event_hooks={"request": [_add_request_id]},
         follow_redirects=False,
     )

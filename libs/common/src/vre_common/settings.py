@@ -62,6 +62,13 @@ class HttpClientSettings(BaseModel):
     connect_timeout: float = Field(default=3.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
     max_connections: int = Field(default=100, gt=0)
+    keepalive_expiry: float = Field(
+        default=4.0,
+        gt=0,
+        description="Seconds an idle pooled connection is kept. Below the server's own "
+        "keep-alive (uvicorn's 5 s): a connection the server closed at the moment it is "
+        "reused fails the call (RemoteProtocolError, seen under load as a 503).",
+    )
 
 
 class ProjectSettings(BaseModel):
