@@ -447,6 +447,35 @@ async def test_datasets_metadata_search_content(
 # ---------------------------------------------------------------------------- rules, usage
 
 
+async def test_names_rucio_would_read_as_numbers_or_booleans(
+    client: httpx.AsyncClient, issuer: TestIssuer, uid: str
+) -> None:
+    """Rucio's filter engine reads a name filter '0' as the integer 0 (on PostgreSQL: a 502
+    'DatabaseException', found by the fuzzer) and rewrites 'true' to 'True' anywhere in it
+    (a silent miss). The datalake sends a wider pattern and narrows the listing itself."""
+    number = str(int(uid, 16))  # unique to this test, all digits
+    names = [number, f"{number}.5", f"{number}0", f"my{uid}true.txt", f"un{uid}TRUE"]
+    for name in names:
+        put = await upload(client, issuer, f"user.alice/{name}", name.encode())
+        assert put.status_code == 201, put.text
+
+    async def found(name: str, **params: object) -> list[str]:
+        response = await client.get(
+            "/dids/user.alice", params={"name": name, **params}, headers=h(issuer)
+        )
+        assert response.status_code == 200, response.text
+        return sorted(d["name"] for d in response.json()["items"])
+
+    assert await found(number) == [number]
+    assert await found(f"{number}.5") == [f"{number}.5"]
+    assert await found(f"{number}*") == sorted([number, f"{number}.5", f"{number}0"])
+    assert len(await found(f"{number}*", limit=2)) == 2
+    assert await found(f"my{uid}true.txt") == [f"my{uid}true.txt"]
+    assert await found(f"*{uid}true*") == [f"my{uid}true.txt"]
+    assert await found(f"un{uid}TRUE") == [f"un{uid}TRUE"]
+    assert await found("None") == []
+
+
 async def test_rule_replicates_after_daemon_pass_and_usage_changes(
     client: httpx.AsyncClient, issuer: TestIssuer, uid: str, rucio_server: LocalRucio
 ) -> None:

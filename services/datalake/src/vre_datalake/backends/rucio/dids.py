@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -146,8 +149,13 @@ class DidCalls(RucioCalls):
         filters: Sequence[MetadataFilter],
         limit: int | None,
     ) -> AsyncIterator[Did]:
-        """``GET /dids/{scope}/dids/search`` streamed."""
-        group: dict[str, Any] = {"name": name}
+        """``GET /dids/{scope}/dids/search`` streamed.
+
+        A name Rucio would read as something else (see :func:`rucio_name_filter`) is sent as a
+        wider pattern, and the listing is narrowed to the name asked for here.
+        """
+        sent, exact = rucio_name_filter(name)
+        group: dict[str, Any] = {"name": sent}
         for f in filters:
             key = f.key if f.op == "eq" else f"{f.key}.{f.op}"
             group[key] = _filter_value(f.value)
@@ -156,17 +164,26 @@ class DidCalls(RucioCalls):
             "long": "True",
             "filters": repr([group]),
         }
-        if limit is not None:
+        if limit is not None and exact is None:
             params["limit"] = limit
-        async for item in self._rest.stream(
+        listing = self._rest.stream(
             "GET",
             f"/dids/{quote(scope, safe='')}/dids/search",
             auth=self._user(actor),
             operation="list_dids",
             params=params,
             field="meta",
-        ):
-            yield _did_from_listing(scope, item)
+        )
+        found = 0
+        async with contextlib.aclosing(listing):
+            async for item in listing:
+                did = _did_from_listing(scope, item)
+                if exact is not None and not exact.fullmatch(did.name):
+                    continue
+                yield did
+                found += 1
+                if limit is not None and found >= limit:
+                    return
 
     async def add_collection(
         self,
@@ -247,3 +264,36 @@ class DidCalls(RucioCalls):
             "GET", did_path(scope, name) + "/dids", auth=self._user(actor), operation="list_content"
         ):
             yield _did_from_listing(scope, item)
+
+
+_BOOLEAN_WORDS = re.compile(r"t(?=rue)|T(?=RUE)|f(?=alse)|F(?=ALSE)")
+
+
+def _rucio_reads_otherwise(value: str) -> bool:
+    """Would Rucio's filter engine change this string (``FilterEngine._try_typecast_string``)?
+
+    It rewrites true/TRUE/false/FALSE anywhere in it to True/False, and a value without
+    ``+-*/`` that is a Python literal becomes that literal: ``0``, ``1.5``, ``1_0``, ``1e5``,
+    ``0x1f``, ``True``, ``None`` — compared with the name column, PostgreSQL refuses the query
+    (a 502 'DatabaseException'); a rewritten word silently matches nothing.
+    """
+    if _BOOLEAN_WORDS.search(value):
+        return True
+    if any(op in value for op in "+-*/"):
+        return False
+    try:
+        return not isinstance(ast.literal_eval(value), str)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+def rucio_name_filter(pattern: str) -> tuple[str, re.Pattern[str] | None]:
+    """The name filter to send to Rucio for ``pattern`` (``*`` wildcards), and — when that is
+    a wider pattern — the expression the listed names must match exactly."""
+    if not _rucio_reads_otherwise(pattern):
+        return pattern, None
+    sent = _BOOLEAN_WORDS.sub("*", pattern)
+    if not any(op in sent for op in "+-*/"):
+        sent += "*"
+    exact = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+    return sent, exact

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -396,7 +396,7 @@ class RucioRest:
         json_body: Any = None,
         field: str | None = None,
         idempotent: bool | None = None,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """The documents of an NDJSON answer, one by one, as they arrive.
 
         Only the sending is repeated after a reset connection (``idempotent`` as in
