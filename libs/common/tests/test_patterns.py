@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, ValidationError
 
-from vre_common.provenance.ids import ENTITY_ID_RE
+from vre_common.errors import InvalidInputError
+from vre_common.provenance.ids import check_entity_id
 from vre_common.types import HOST_CHAR, NFKC_DELIMITERS, VISIBLE, WEB_URL_PATTERN
 
 BMP = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
@@ -124,4 +125,8 @@ def test_web_urls(url: str, valid: bool) -> None:
     ],
 )
 def test_entity_ids_are_checked_as_the_document_states(entity: str, valid: bool) -> None:
-    assert bool(ENTITY_ID_RE.fullmatch(entity)) is valid
+    try:
+        accepted = check_entity_id(entity) == entity
+    except InvalidInputError:
+        accepted = False
+    assert accepted is valid

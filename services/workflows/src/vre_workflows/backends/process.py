@@ -85,7 +85,7 @@ class Child:
     def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         self._popen = popen
         self.pid = popen.pid
-        self._exited: asyncio.Future[int] | None = None
+        self._watcher: asyncio.Task[int] | None = None
 
     @property
     def returncode(self) -> int | None:
@@ -93,22 +93,13 @@ class Child:
         return self._popen.returncode
 
     async def wait(self) -> int:
-        """Wait until the process has exited (and reap it); its exit code."""
+        """Wait until the process has exited (and reap it); its exit code. One watch serves
+        every waiter, and a waiter that is cancelled leaves it running."""
         if self._popen.returncode is not None:
             return self._popen.returncode
-        if self._exited is None:
-            self._exited = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().create_task(self._watch(self._exited))
-        return await asyncio.shield(self._exited)
-
-    async def _watch(self, exited: asyncio.Future[int]) -> None:
-        try:
-            exited.set_result(await self._exit())
-        except BaseException as exc:
-            exited.set_exception(exc)
-            exited.exception()  # read: a waiter that went away leaves no warning
-            if not isinstance(exc, Exception):
-                raise
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._exit())
+        return await asyncio.shield(self._watcher)
 
     async def _exit(self) -> int:
         try:

@@ -267,6 +267,11 @@ class DidCalls(RucioCalls):
 
 
 _BOOLEAN_WORDS = re.compile(r"t(?=rue)|T(?=RUE)|f(?=alse)|F(?=ALSE)")
+_NOT_LITERAL = "+-*/"  # Rucio does not evaluate a value holding any of these as a literal
+
+
+def _has_operator(value: str) -> bool:
+    return any(op in value for op in _NOT_LITERAL)
 
 
 def _rucio_reads_otherwise(value: str) -> bool:
@@ -279,7 +284,7 @@ def _rucio_reads_otherwise(value: str) -> bool:
     """
     if _BOOLEAN_WORDS.search(value):
         return True
-    if any(op in value for op in "+-*/"):
+    if _has_operator(value):
         return False
     try:
         return not isinstance(ast.literal_eval(value), str)
@@ -293,7 +298,7 @@ def rucio_name_filter(pattern: str) -> tuple[str, re.Pattern[str] | None]:
     if not _rucio_reads_otherwise(pattern):
         return pattern, None
     sent = _BOOLEAN_WORDS.sub("*", pattern)
-    if not any(op in sent for op in "+-*/"):
+    if not _has_operator(sent):
         sent += "*"
     exact = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
     return sent, exact
