@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -61,35 +62,45 @@ MODES = ("embedded", "distributed")
 
 
 def _serve_embedded(config: dict[str, Any]) -> None:
-    """`vre up`'s embedded VRE: PostgreSQL and Rucio under the data folder, services mounted."""
-    import uvicorn
-
+    """`vre up`'s embedded VRE: PostgreSQL and Rucio under the data folder, services mounted,
+    on as many processes as `vre up` takes (a front beside the primary on two cores)."""
+    # as many processes as `vre up` takes (VRE_PROCESSES); _start shared the metrics
+    processes = int(os.environ.get("VRE_PROCESSES") or 2)
     from vre_common.logging import configure_logging
     from vre_gateway.config import GatewaySettings
-    from vre_gateway.embedded import build_service_apps, start_backends
+    from vre_gateway.embedded import build_service_apps, serve, settings_for_front, start_backends
     from vre_gateway.factory import Factory
     from vre_gateway.main import create_app
 
     configure_logging("WARNING", json=True)  # backend errors as JSON lines, read at the end
-    validator = _issuer(config).validator()
-    settings = GatewaySettings(mode="embedded", data=Path(config["data"]), port=config["port"])
-    backends = start_backends(settings)
-    try:
-        assert backends.postgres is not None
-        settings.database.url = backends.postgres.url("gateway")
-        factory = Factory(settings, validator=validator)
-        apps = build_service_apps(settings, factory.link, backends)
-        app = create_app(settings, factory=factory, service_apps=apps)
-        uvicorn.run(
-            app,
-            host="127.0.0.1",
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
-    finally:
-        backends.stop()
+    issuer = _issuer(config)
+    settings = GatewaySettings(
+        mode="embedded",
+        data=Path(config["data"]),
+        port=config["port"],
+        auth={"issuers": [issuer.issuer], "audience": issuer.audience},
+    )
+    with _jwks_server(issuer, config["issuer_port"]):  # the fronts fetch the issuer's keys
+        backends = start_backends(settings)
+        try:
+            assert backends.postgres is not None
+            settings.database.url = backends.postgres.url("gateway")
+            front = settings_for_front(settings)
+            if processes > 1:
+                settings.rate_limit.enabled = False  # the fronts apply it
+            factory = Factory(settings, validator=issuer.validator())
+            apps = build_service_apps(settings, factory.link, backends)
+            app = create_app(settings, factory=factory, service_apps=apps)
+            serve(
+                app,
+                settings,
+                backends=backends,
+                front_settings=front,
+                processes=processes,
+                log_level="warning",
+            )
+        finally:
+            backends.stop()
 
 
 def _serve_distributed(config: dict[str, Any]) -> None:
@@ -365,12 +376,16 @@ def _start(
     }))  # fmt: skip
     (tmp / "data").mkdir()
     log = tmp / "vre.log"
+    # the embedded mode's processes share their metrics through files, as under `vre up`
+    (tmp / "metrics").mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics")}
     with log.open("wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "bench.load", f"serve-{mode}", str(config)],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env if mode == "embedded" else None,
         )
     url = f"http://127.0.0.1:{port}"
     _wait_up(url, server, log)

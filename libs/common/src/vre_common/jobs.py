@@ -26,6 +26,7 @@ JOBS = Gauge(
     "vre_jobs",
     "Background jobs of this process: waiting for a slot (queued) or running",
     ["service", "state"],
+    multiprocess_mode="livesum",  # the embedded mode on several processes
 )
 
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vre_common.metrics_files import MULTIPROCESS_DIR
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -79,8 +91,10 @@ class MetricsMiddleware:
                 state = getattr(handler_app, "state", None)
                 shares = getattr(state, "outer_middleware", False)
                 service = getattr(state, "service_name", None) if shares else None
+            route = scope.get("route")
+            if getattr(getattr(route, "app", None), "counted_upstream", False):
+                service = None  # forwarded to a process that counts it in the same metrics
             if service is not None:
-                route = scope.get("route")
                 template = str(getattr(route, "path", "<unmatched>")) if route else "<unmatched>"
                 key = (service, scope["method"], template, str(status))
                 children = self._children.get(key)
@@ -94,5 +108,30 @@ class MetricsMiddleware:
 
 
 async def metrics_endpoint(_: Request) -> Response:
-    """Expose the process's metrics in the Prometheus text format."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Expose the metrics in the Prometheus text format: this process's, or, when the
+    embedded VRE runs on several processes (``PROMETHEUS_MULTIPROC_DIR``), all of theirs."""
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def _registry() -> CollectorRegistry:
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return REGISTRY
+    # Counters and histograms summed over the processes, gauges by their multiprocess_mode;
+    # collectors that read live objects (connection pools) are this process's.
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    for collector in _live_collectors():
+        registry.register(collector)
+    return registry
+
+
+def _live_collectors() -> list[Collector]:
+    from vre_common.pool_metrics import POOLS
+
+    return [POOLS]
+
+
+def process_exited(pid: int) -> None:
+    """Drop the live gauges of a process that stopped (multiprocess mode)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -28,6 +28,7 @@ DEPENDENCY_UP = Gauge(
     "vre_dependency_up",
     "1 when a dependency answered its last readiness check, else 0",
     ["dependency", "external"],
+    multiprocess_mode="livemostrecent",  # the embedded mode on several processes
 )
 
 

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from vre_common.settings import AuthSettings
+    from vre_gateway.config import GatewaySettings
     from vre_gateway.dev_issuer import DevIssuer
 
 app = typer.Typer(help="VRE — Virtual Research Environment gateway.", no_args_is_help=True)
@@ -33,18 +35,32 @@ def up(
     data: Annotated[
         Path | None, typer.Option(help="Data folder (default VRE_DATA or ./.vre).")
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes serving requests (default VRE_PROCESSES, else 2 on a machine with "
+            "two cores or more: a front process serving the Data Lake and forwarding the rest "
+            "to the one that runs everything else).",
+        ),
+    ] = None,
 ) -> None:
     """Start the whole VRE in embedded mode (what `make run` runs)."""
-    import uvicorn
+    count = processes or int(os.environ.get("VRE_PROCESSES") or 0) or _default_processes()
+    if count > 1:  # before prometheus_client loads: the processes share their metrics
+        from vre_common.metrics_files import share_metrics
+
+        share_metrics()
 
     from vre_common.auth import build_validator
     from vre_common.logging import configure_logging
     from vre_gateway.config import GatewaySettings
-    from vre_gateway.dev_issuer import DevIssuer
     from vre_gateway.embedded import (
         DataFolderInUseError,
         build_service_apps,
         old_sqlite_files,
+        serve,
+        settings_for_front,
         start_backends,
     )
     from vre_gateway.factory import Factory
@@ -64,13 +80,7 @@ def up(
     # backends started below are always stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)
 
-    dev = None
-    auth = settings.auth
-    if settings.dev_issuer.enabled:
-        dev = DevIssuer(settings.data, settings.dev_issuer_url, settings.dev_issuer)
-        auth = auth.model_copy(update={"issuers": [*auth.issuers, dev.issuer]})
-        if auth.audience is None:
-            auth = auth.model_copy(update={"audience": settings.dev_issuer.audience})
+    dev, auth = _development_issuer(settings)
     validator = build_validator(auth)
 
     try:
@@ -79,16 +89,14 @@ def up(
     except DataFolderInUseError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
-    for old in old_sqlite_files(settings.data):
-        console.print(
-            f"[yellow]note:[/] {old} is a database of an earlier, SQLite-based VRE; it is not "
-            "read any more (everything lives in the PostgreSQL server under "
-            f"{settings.data / 'postgres'})"
-        )
+    _note_old_files(old_sqlite_files(settings.data), settings.data)
     try:
         if "VRE_DATABASE__URL" not in os.environ and backends.postgres is not None:
             # projects, provenance and audit persist in the embedded PostgreSQL server
             settings.database.url = backends.postgres.url("gateway")
+        front = settings_for_front(settings.model_copy(update={"auth": auth}))
+        if count > 1:  # the fronts apply the rate limit; the primary hears only them
+            settings.rate_limit.enabled = False
         factory = Factory(settings, validator=validator)  # first: the services get its link
         gateway = create_app(
             settings,
@@ -96,33 +104,42 @@ def up(
             service_apps=build_service_apps(settings, factory.link, backends),
             dev_issuer=dev,
         )
-        runtime = settings.data / RUNTIME_FILE
-        runtime.write_text(
-            json.dumps(
-                {
-                    "url": settings.base_url,
-                    "issuer": dev.issuer if dev else None,
-                    "pid": os.getpid(),
-                    **backends.info,
-                },
-                indent=2,
-            )
+        runtime = {"url": settings.base_url, "issuer": dev.issuer if dev else None}
+        (settings.data / RUNTIME_FILE).write_text(
+            json.dumps({**runtime, "pid": os.getpid(), **backends.info}, indent=2)
         )
         _banner(settings.base_url, dev)
-        config = uvicorn.Config(
-            gateway,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
-        server = uvicorn.Server(config)
-        server.run()
+        serve(gateway, settings, backends=backends, front_settings=front, processes=count)
     finally:
         backends.stop()
         (settings.data / RUNTIME_FILE).unlink(missing_ok=True)
+
+
+def _development_issuer(settings: GatewaySettings) -> tuple[DevIssuer | None, AuthSettings]:
+    """The development issuer (when enabled) and the auth settings that trust it."""
+    from vre_gateway.dev_issuer import DevIssuer
+
+    auth = settings.auth
+    if not settings.dev_issuer.enabled:
+        return None, auth
+    dev = DevIssuer(settings.data, settings.dev_issuer_url, settings.dev_issuer)
+    auth = auth.model_copy(update={"issuers": [*auth.issuers, dev.issuer]})
+    if auth.audience is None:
+        auth = auth.model_copy(update={"audience": settings.dev_issuer.audience})
+    return dev, auth
+
+
+def _note_old_files(files: list[Path], data: Path) -> None:
+    for old in files:
+        console.print(
+            f"[yellow]note:[/] {old} is a database of an earlier, SQLite-based VRE; it is not "
+            f"read any more (everything lives in the PostgreSQL server under {data / 'postgres'})"
+        )
+
+
+def _default_processes() -> int:
+    """Two processes where there is a second core (a front beside the primary), else one."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def _exit_on_signal(signum: int, _: object) -> None:

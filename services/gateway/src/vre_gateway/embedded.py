@@ -9,19 +9,30 @@ what those backends answer, then serves the gateway.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
+import structlog
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from vre_catalogue.config import CatalogueSettings
 from vre_common.link import GatewayLink
+from vre_common.metrics import process_exited
 from vre_common.postgres import PostgresServer
 from vre_datalake.config import DatalakeSettings
 from vre_gateway.config import SERVICES, GatewaySettings
@@ -164,17 +175,34 @@ def _ivoa_settings(settings: GatewaySettings, backends: Backends | None = None) 
 def _datalake_settings(settings: GatewaySettings, backends: Backends | None) -> DatalakeSettings:
     if backends is None or backends.rucio is None:
         return DatalakeSettings()
-    rucio = backends.rucio
+    return _datalake_on(settings, rucio_description(backends.rucio), "datalake-outbox.sqlite")
+
+
+def front_datalake_settings(
+    settings: GatewaySettings, rucio: dict[str, Any], index: int
+) -> DatalakeSettings:
+    """The datalake of front process ``index`` (vre_gateway.front): the same Rucio, its own
+    provenance outbox file (each outbox has one relay)."""
+    return _datalake_on(settings, rucio, f"datalake-outbox-front{index}.sqlite")
+
+
+def rucio_description(rucio: LocalRucio) -> dict[str, Any]:
+    """What a datalake needs to know of the embedded Rucio (sent to the front processes)."""
+    return {
+        "url": rucio.url,
+        "service_account": rucio.admin_account,
+        "service_username": rucio.admin_username,
+        "service_password": rucio.admin_password,
+        "rse_names": list(rucio.rse_names),
+    }
+
+
+def _datalake_on(settings: GatewaySettings, rucio: dict[str, Any], outbox: str) -> DatalakeSettings:
     return DatalakeSettings(
-        rucio={
-            "url": rucio.url,
-            "service_account": rucio.admin_account,
-            "service_username": rucio.admin_username,
-            "service_password": rucio.admin_password,
-        },
-        storage={"default_rse": rucio.rse_names[0]},
+        rucio={k: v for k, v in rucio.items() if k != "rse_names"},
+        storage={"default_rse": rucio["rse_names"][0]},
         projects={"scope_prefix": settings.projects.scope_prefix},
-        provenance={"outbox_path": settings.data / "datalake-outbox.sqlite"},
+        provenance={"outbox_path": settings.data / outbox},
     )
 
 
@@ -240,3 +268,169 @@ def claim_data_folder(folder: Path, url: str) -> IO[str]:
 def old_sqlite_files(folder: Path) -> list[Path]:
     """Databases an earlier, SQLite-based embedded mode left in ``folder`` (not read now)."""
     return [folder / name for name in _OLD_SQLITE_FILES if (folder / name).is_file()]
+
+
+def serve(
+    app: FastAPI,
+    settings: GatewaySettings,
+    *,
+    backends: Backends | None = None,
+    front_settings: dict[str, Any] | None = None,
+    processes: int = 1,
+    log_level: str | None = None,
+) -> None:
+    """Serve the embedded VRE's ``app`` on ``settings.host:port`` until Ctrl-C or SIGTERM.
+
+    ``processes`` > 1 (vre_gateway.front): ``app`` (the primary: build it with the rate limit
+    off, the fronts apply it) serves a Unix socket in a private folder, and
+    ``processes - 1`` front processes share the public socket, each started with
+    ``front_settings`` (the gateway's settings as the primary's were, secrets included:
+    :func:`settings_for_front`) and the embedded Rucio of ``backends``. A front that dies is
+    started again; the fronts are stopped before this returns.
+    """
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 5,
+    }
+    if log_level is not None:
+        options["log_level"] = log_level
+    if processes <= 1:
+        uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, **options)).run()
+        return
+    if backends is None or backends.rucio is None or front_settings is None:
+        raise ValueError("the front processes need the embedded Rucio and the settings")
+    public = uvicorn.Config(app, host=settings.host, port=settings.port).bind_socket()
+    public.listen(2048)  # connections wait in the backlog until a front takes them
+    folder = Path(tempfile.mkdtemp(prefix="vre-"))  # 0700: only this user reaches the socket
+    path = folder / "primary.sock"
+    primary = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    primary.bind(str(path))
+    # the fronts forward what their client said (scheme, address) in X-Forwarded-* headers
+    config = uvicorn.Config(app, proxy_headers=True, forwarded_allow_ips="*", **options)
+    server = uvicorn.Server(config)
+    fronts = FrontProcesses(
+        count=processes - 1,
+        settings=front_settings,
+        rucio=rucio_description(backends.rucio),
+        public=public,
+        primary_socket=str(path),
+    )
+
+    async def run() -> None:
+        serving = asyncio.ensure_future(server.serve(sockets=[primary]))
+        while not server.started and not serving.done():  # noqa: ASYNC110 - a flag, no event
+            await asyncio.sleep(0.05)
+        if server.started:
+            fronts.start()
+            watching = asyncio.ensure_future(fronts.watch(lambda: server.should_exit))
+            serving.add_done_callback(lambda _: watching.cancel())
+        await serving
+
+    try:
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(run())
+    finally:
+        fronts.stop()
+        public.close()
+        primary.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def settings_for_front(settings: GatewaySettings) -> dict[str, Any]:
+    """``settings`` as keyword arguments that rebuild them in a front process (secrets in
+    clear: they travel on the front's standard input only)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        return str(value)
+
+    return cast(dict[str, Any], json.loads(json.dumps(settings.model_dump(), default=plain)))
+
+
+class FrontProcesses:
+    """The front processes of the embedded mode (vre_gateway.front), started, restarted when
+    one dies, and stopped."""
+
+    RESTARTS = 5
+    """Deaths within a minute after which no front is started again (and `vre up` stops)."""
+
+    def __init__(
+        self,
+        *,
+        count: int,
+        settings: dict[str, Any],
+        rucio: dict[str, Any],
+        public: socket.socket,
+        primary_socket: str,
+    ) -> None:
+        self._count = count
+        self._settings = settings
+        self._rucio = rucio
+        self._public = public
+        self._primary_socket = primary_socket
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._deaths: list[float] = []
+
+    def start(self) -> None:
+        """Start every front."""
+        for index in range(1, self._count + 1):
+            self._spawn(index)
+
+    def _spawn(self, index: int) -> None:
+        from vre_gateway.front import FrontConfig
+
+        fd = self._public.fileno()
+        config = FrontConfig(
+            settings=self._settings,
+            rucio=self._rucio,
+            primary_socket=self._primary_socket,
+            fd=fd,
+            index=index,
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vre_gateway.front"], stdin=subprocess.PIPE, pass_fds=(fd,)
+        )
+        assert process.stdin is not None
+        process.stdin.write(config.model_dump_json().encode())
+        process.stdin.close()
+        self._processes[index] = process
+
+    async def watch(self, stopping: Callable[[], bool]) -> None:
+        """Start a front again when it dies (unless the VRE is stopping); stop the VRE
+        (SIGTERM to this process) when they keep dying."""
+        log = structlog.get_logger("vre.embedded")
+        while True:
+            await asyncio.sleep(0.5)
+            for index, process in list(self._processes.items()):
+                code = process.poll()
+                if code is None or stopping():
+                    continue
+                process_exited(process.pid)
+                now = time.monotonic()
+                self._deaths = [t for t in self._deaths if now - t < 60] + [now]
+                if len(self._deaths) > self.RESTARTS:
+                    log.error("front_processes_keep_dying", exit_code=code)
+                    del self._processes[index]
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+                log.warning("front_process_died", index=index, exit_code=code)
+                self._spawn(index)
+
+    def stop(self) -> None:
+        """SIGTERM to every front, then wait (at most 10 s each, killed after)."""
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self._processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            process_exited(process.pid)
+        self._processes.clear()

@@ -95,7 +95,7 @@ def create_app(
     _mount_services(app, factory, apps, upstreams)
     _install_readiness(app, settings, factory, upstreams)
     _install_openapi(app, apps, upstreams)
-    _install_limits(app, settings)
+    install_limits(app, settings)
     return app
 
 
@@ -232,7 +232,7 @@ def _install_openapi(app: FastAPI, apps: Mapping[str, FastAPI], upstreams: Upstr
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _install_limits(app: FastAPI, settings: GatewaySettings) -> None:
+def install_limits(app: FastAPI, settings: GatewaySettings) -> None:
     """Body and query size limits, the rate limit, and CORS when origins are configured."""
     app.add_middleware(
         BodyLimitMiddleware,

@@ -22,6 +22,8 @@ from vre_common.errors import (
 from vre_common.logging import current_request_id
 from vre_common.problems import problem_from_error
 
+KEEPALIVE_SECONDS = 4.0
+"""How long an idle connection to a service stays pooled (below uvicorn's 5 s)."""
 _HOP_BY_HOP = frozenset(
     {
         b"content-length",  # handled apart
@@ -50,7 +52,14 @@ _RESPONSE_SKIP = frozenset(
 
 
 class ServiceProxy:
-    """An ASGI app that forwards everything it receives to one upstream service."""
+    """An ASGI app that forwards everything it receives to one upstream service.
+
+    ``unix_socket``: reach the upstream over this Unix socket (``base_url`` then only names
+    it). ``preserve_host``: send the client's Host header on (the upstream builds the same
+    URLs as the caller sees); otherwise it goes as ``X-Forwarded-Host``. ``counted_upstream``:
+    the upstream counts the request in the same metrics (the embedded mode's processes share
+    them), so the outer app's MetricsMiddleware leaves it out.
+    """
 
     def __init__(
         self,
@@ -60,10 +69,16 @@ class ServiceProxy:
         buffer_bytes: int,
         connect_timeout: float,
         read_timeout: float,
+        unix_socket: str | None = None,
+        preserve_host: bool = False,
+        counted_upstream: bool = False,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.buffer_bytes = buffer_bytes
+        self.unix_socket = unix_socket
+        self.preserve_host = preserve_host
+        self.counted_upstream = counted_upstream
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
@@ -72,9 +87,20 @@ class ServiceProxy:
     def session(self) -> aiohttp.ClientSession:
         """The pooled client session (created on first use, inside the event loop)."""
         if self._session is None or self._session.closed:
+            # An idle pooled connection is dropped before the upstream's own keep-alive
+            # (uvicorn: 5 s) closes it, so a request never goes out on a closing one.
+            connector: aiohttp.BaseConnector = (
+                aiohttp.UnixConnector(
+                    path=self.unix_socket, limit=256, keepalive_timeout=KEEPALIVE_SECONDS
+                )
+                if self.unix_socket
+                else aiohttp.TCPConnector(
+                    limit=256, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE_SECONDS
+                )
+            )
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+                connector=connector,
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding"),
             )
@@ -147,7 +173,9 @@ class ServiceProxy:
         # What the client called: the service's problem type URIs point at the gateway.
         for name, value in scope["headers"]:
             if name == b"host":
-                headers["x-forwarded-host"] = value.decode("latin-1")
+                headers["host" if self.preserve_host else "x-forwarded-host"] = value.decode(
+                    "latin-1"
+                )
         headers["x-forwarded-proto"] = scope.get("scheme", "http")
         return url, headers, length
 

@@ -23,15 +23,22 @@ Confirm = Callable[[Event], Awaitable[bool | None]]
 
 
 OUTBOX_WAITING = Gauge(
-    "vre_outbox_waiting_events", "Provenance events waiting in an outbox for delivery", ["outbox"]
+    "vre_outbox_waiting_events",
+    "Provenance events waiting in an outbox for delivery",
+    ["outbox"],
+    multiprocess_mode="livesum",  # the embedded mode on several processes: one outbox each
 )
 OUTBOX_OLDEST = Gauge(
     "vre_outbox_oldest_event_age_seconds",
     "Age of the oldest event waiting in an outbox (0 when empty)",
     ["outbox"],
+    multiprocess_mode="livemax",
 )
 OUTBOX_DEAD = Gauge(
-    "vre_outbox_dead_events", "Events the gateway refused as invalid, parked", ["outbox"]
+    "vre_outbox_dead_events",
+    "Events the gateway refused as invalid, parked",
+    ["outbox"],
+    multiprocess_mode="livesum",
 )
 
 
