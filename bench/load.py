@@ -22,8 +22,10 @@ of issue 18), and ``locust --headless`` (bench/locustfile.py) runs
 
 Rows: requests/s of the mix against the baseline's (1.0: the VRE kept up with the offered
 rate), p50/p99 per operation with the issue's targets, and the error count (5xx, timeouts,
-refused connections, any failed request; target 0). ``--quick``: 5 s + 15 s instead of 20 s
-+ 60 s. ``python -m bench.load [embedded|distributed] [--quick]`` runs one mode.
+refused connections, any failed request; target 0). The embedded mode runs as `vre up` does on
+two cores (a front process beside the primary), and once more on one process, for comparison.
+``--quick``: 5 s + 15 s instead of 20 s + 60 s. ``python -m bench.load
+[embedded|embedded1|distributed] [--quick]`` runs the modes named.
 """
 
 from __future__ import annotations
@@ -55,7 +57,12 @@ USERS = 200
 ACCOUNTS = 20
 LOCUST = Path(sys.executable).parent / "locust"
 OPERATIONS = ("list", "metadata", "small upload", "run submission", "status poll")
-MODES = ("embedded", "distributed")
+MODES = ("embedded", "embedded on one process", "distributed")
+_SERVE = {
+    "embedded": "embedded",
+    "embedded on one process": "embedded1",
+    "distributed": "distributed",
+}
 
 
 # ---------------------------------------------------------------------- server processes
@@ -64,8 +71,7 @@ MODES = ("embedded", "distributed")
 def _serve_embedded(config: dict[str, Any]) -> None:
     """`vre up`'s embedded VRE: PostgreSQL and Rucio under the data folder, services mounted,
     on as many processes as `vre up` takes (a front beside the primary on two cores)."""
-    # as many processes as `vre up` takes (VRE_PROCESSES); _start shared the metrics
-    processes = int(os.environ.get("VRE_PROCESSES") or 2)
+    processes = int(config["processes"])  # _start shared the metrics (as `vre up`)
     from vre_common.logging import configure_logging
     from vre_gateway.config import GatewaySettings
     from vre_gateway.embedded import build_service_apps, serve, settings_for_front, start_backends
@@ -373,6 +379,7 @@ def _start(
     config.write_text(json.dumps({
         "port": port, "keyfile": str(keyfile), "data": str(tmp / "data"),
         "issuer": issuer.issuer, "issuer_port": issuer_port,
+        "processes": 1 if mode == "embedded on one process" else 2,
     }))  # fmt: skip
     (tmp / "data").mkdir()
     log = tmp / "vre.log"
@@ -381,11 +388,11 @@ def _start(
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics")}
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "bench.load", f"serve-{mode}", str(config)],
+            [sys.executable, "-m", "bench.load", f"serve-{_SERVE[mode]}", str(config)],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env if mode == "embedded" else None,
+            env=env if mode != "distributed" else None,
         )
     url = f"http://127.0.0.1:{port}"
     _wait_up(url, server, log)
@@ -399,7 +406,7 @@ def _run_mode(mode: str, quick: bool, base: Path | None) -> list[Row]:
     spawn_rate = 100 if quick else 20
     issuer_port = free_port()
     issuer = TestIssuer(issuer=f"http://127.0.0.1:{issuer_port}/")
-    with tempfile.TemporaryDirectory(dir=base, prefix=f"load-{mode}-") as tmpdir:
+    with tempfile.TemporaryDirectory(dir=base, prefix=f"load-{_SERVE[mode]}-") as tmpdir:
         tmp = Path(tmpdir)
         server, url, log = _start(mode, tmp, issuer, issuer_port)
         try:
@@ -469,7 +476,8 @@ def _run_mode(mode: str, quick: bool, base: Path | None) -> list[Row]:
 
 
 def run(quick: bool = False, modes: tuple[str, ...] = MODES) -> list[Row]:
-    """Measure and return the table rows: the embedded mode, then the distributed mode."""
+    """Measure and return the table rows: the embedded mode (two processes, then one), then the
+    distributed mode."""
     base = ROOT / ".vre" if (ROOT / ".vre").exists() else None
     rows: list[Row] = []
     for mode in modes:
@@ -480,11 +488,11 @@ def run(quick: bool = False, modes: tuple[str, ...] = MODES) -> list[Row]:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1].startswith("serve-"):
         server_config = json.loads(Path(sys.argv[2]).read_text())
-        if sys.argv[1] == "serve-embedded":
+        if sys.argv[1] in ("serve-embedded", "serve-embedded1"):
             _serve_embedded(server_config)
         else:
             _serve_distributed(server_config)
     else:
-        chosen = tuple(m for m in MODES if m in sys.argv) or MODES
+        chosen = tuple(m for m in MODES if _SERVE[m] in sys.argv) or MODES
         for r in run(quick="--quick" in sys.argv, modes=chosen):
             print(r)

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.specs import serial_spec
 from vre_common.postgres import PostgresServer
 from vre_common.testing import free_port
 
@@ -140,22 +141,7 @@ def test_restart_keeps_data_second_up_is_refused_ctrl_c_stops_postgres(
     assert not PostgresServer(data / "postgres").is_running
 
 
-SPEC = {
-    "version": "0.9.4",
-    "inputs": {"parameters": {}},
-    "workflow": {
-        "type": "serial",
-        "specification": {
-            "steps": [
-                {
-                    "name": "wait",
-                    "environment": "docker.io/library/debian:bookworm-slim",
-                    "commands": ["sleep 60"],
-                }
-            ]
-        },
-    },
-}
+SPEC = serial_spec("sleep 60", name="wait")
 
 
 def _fronts(pid: int) -> list[int]:

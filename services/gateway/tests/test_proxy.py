@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from vre_common.app import create_base_app
 from vre_common.deps import CurrentUser
@@ -32,6 +32,14 @@ def _upstream() -> FastAPI:
             "request_id": request.headers.get("x-request-id"),
             "query": request.url.query,
         }
+
+    @app.get("/cookie")
+    async def cookie(request: Request) -> JSONResponse:
+        """Sets a session cookie on the first caller, and tells what cookie came in."""
+        response = JSONResponse({"cookie": request.headers.get("cookie")})
+        if request.query_params.get("set"):
+            response.set_cookie("vre_session", request.query_params["set"])
+        return response
 
     @app.put("/sink")
     async def sink(request: Request) -> dict[str, object]:
@@ -97,3 +105,29 @@ async def test_large_upload_and_download_stream_through(gateway: str) -> None:
                 digest.update(chunk)
                 size += len(chunk)
         assert size == BIG
+
+
+@pytest.fixture(scope="module")
+def gateway_by_name() -> Iterator[str]:
+    """The gateway reaching its upstream by a host name (as in a cluster), not an address:
+    an HTTP client's cookie jar keeps cookies of named hosts only."""
+    with ServerThread(_upstream()) as upstream:
+        url = upstream.url.replace("127.0.0.1", "localhost")
+        settings = GatewaySettings(mode="distributed", service_urls={"demo": url})
+        with ServerThread(create_app(settings, validator=ISSUER.validator())) as gw:
+            yield gw.url
+
+
+async def test_one_callers_cookie_never_reaches_another(gateway_by_name: str) -> None:
+    """The proxy's pooled client keeps no cookies: a session cookie an upstream sets on one
+    caller's answer goes to that caller only, and comes back only when that caller sends it."""
+    gateway = gateway_by_name
+    async with httpx.AsyncClient(base_url=gateway) as alice:
+        first = await alice.get("/demo/cookie?set=alice-session")
+    assert first.cookies.get("vre_session") == "alice-session"
+    async with httpx.AsyncClient(base_url=gateway) as bob:
+        other = await bob.get("/demo/cookie")
+    assert other.json() == {"cookie": None}
+    async with httpx.AsyncClient(base_url=gateway, cookies={"vre_session": "alice"}) as again:
+        mine = await again.get("/demo/cookie")
+    assert mine.json() == {"cookie": "vre_session=alice"}

@@ -76,7 +76,10 @@ def create_front_app(
         f"http://{PRIMARY_HOST}",
         buffer_bytes=settings.proxy_buffer_bytes,
         connect_timeout=settings.proxy_connect_timeout,
-        read_timeout=settings.proxy_read_timeout,
+        # No limit on silence: the primary is this VRE itself, not a backend (its own calls
+        # to backends are bounded), and a followed log stays quiet while a step prints
+        # nothing. A primary that is gone is refused at once (503).
+        read_timeout=None,
         unix_socket=primary_socket,
         preserve_host=True,
         counted_upstream=True,

@@ -55,7 +55,8 @@ class ServiceProxy:
     """An ASGI app that forwards everything it receives to one upstream service.
 
     ``unix_socket``: reach the upstream over this Unix socket (``base_url`` then only names
-    it). ``preserve_host``: send the client's Host header on (the upstream builds the same
+    it). ``read_timeout``: the longest silence while waiting for or reading the answer (None:
+    no limit). ``preserve_host``: send the client's Host header on (the upstream builds the same
     URLs as the caller sees); otherwise it goes as ``X-Forwarded-Host``. ``counted_upstream``:
     the upstream counts the request in the same metrics (the embedded mode's processes share
     them), so the outer app's MetricsMiddleware leaves it out.
@@ -68,7 +69,7 @@ class ServiceProxy:
         *,
         buffer_bytes: int,
         connect_timeout: float,
-        read_timeout: float,
+        read_timeout: float | None,
         unix_socket: str | None = None,
         preserve_host: bool = False,
         counted_upstream: bool = False,
@@ -101,6 +102,9 @@ class ServiceProxy:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
                 connector=connector,
+                # Cookies belong to each client: a jar would keep one caller's session
+                # cookie (Set-Cookie on its answer) and send it with everybody's requests.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding"),
             )
