@@ -110,10 +110,12 @@ class MetricsMiddleware:
 async def metrics_endpoint(_: Request) -> Response:
     """Expose the metrics in the Prometheus text format: this process's, or, when the
     embedded VRE runs on several processes (``PROMETHEUS_MULTIPROC_DIR``), all of theirs."""
-    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry()), media_type=CONTENT_TYPE_LATEST)
 
 
-def _registry() -> CollectorRegistry:
+def registry() -> CollectorRegistry:
+    """What ``/metrics`` shows: this process's registry, or every process's metrics when they
+    share them (``PROMETHEUS_MULTIPROC_DIR``)."""
     if not os.environ.get(MULTIPROCESS_DIR):
         return REGISTRY
     # Counters and histograms summed over the processes, gauges by their multiprocess_mode;

@@ -14,6 +14,8 @@ import threading
 
 from prometheus_client import start_http_server
 
+from vre_common.metrics import registry
+
 _lock = threading.Lock()
 _started: dict[int, object] = {}
 
@@ -39,5 +41,5 @@ def serve_metrics_separately() -> bool:
     with _lock:
         if port not in _started:
             address = os.environ.get("METRICS_ADDRESS", "0.0.0.0")  # noqa: S104 - in-cluster scrape
-            _started[port] = start_http_server(port, addr=address)
+            _started[port] = start_http_server(port, addr=address, registry=registry())
     return True

@@ -59,7 +59,7 @@ def _load_algorithms_once(self: PolicyPackageAlgorithms) -> None:
         PolicyPackageAlgorithms._loaded_policy_modules = True
 
 
-PolicyPackageAlgorithms.__init__ = _load_algorithms_once  # type: ignore[method-assign]
+PolicyPackageAlgorithms.__init__ = _load_algorithms_once
 
 from rucio.web.rest.flaskapi.v1.main import application  # noqa: E402 - after the change
 
