@@ -38,26 +38,13 @@ from typing import Any
 import httpx
 
 from bench.report import Row
+from tests.support.specs import serial_spec
 from vre_common.testing import TestIssuer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
-IMAGE = "docker.io/library/debian:bookworm-slim"  # not available here: runs on the host
 TERMINAL = ("finished", "failed", "cancelled", "interrupted", "deleted")
 LIMIT = 4
-
-
-def _spec(*commands: str) -> dict[str, Any]:
-    return {
-        "version": "0.9.4",
-        "inputs": {"parameters": {}},
-        "workflow": {
-            "type": "serial",
-            "specification": {
-                "steps": [{"name": "step", "environment": IMAGE, "commands": list(commands)}]
-            },
-        },
-    }
 
 
 def _ts(value: str) -> float:
@@ -168,7 +155,7 @@ def _spawn_baseline(n: int) -> list[float]:
 
 
 async def _latency(http: httpx.AsyncClient, n: int, spawn: list[float]) -> list[Row]:
-    echo = _spec("echo hello")
+    echo = serial_spec("echo hello")
     for _ in range(3):  # warm-up: validator worker, database, first subprocess
         run, _ = await _submit(http, {"spec": echo})
         await _wait(http, run["id"])
@@ -230,7 +217,7 @@ async def _latency(http: httpx.AsyncClient, n: int, spawn: list[float]) -> list[
 
 
 async def _concurrent(http: httpx.AsyncClient, n: int) -> list[Row]:
-    spec = _spec("sleep 0.3")
+    spec = serial_spec("sleep 0.3")
     singles = []
     for _ in range(3):
         run, sent = await _submit(http, {"spec": spec})
@@ -380,7 +367,7 @@ async def _service_staging(http: httpx.AsyncClient, did: str, label: str) -> Row
         ("none", "true", []),
         ("did", f"test -s {name}", [{"did": did}]),
     ):
-        run, _ = await _submit(http, {"spec": _spec(command), "inputs": inputs})
+        run, _ = await _submit(http, {"spec": serial_spec(command), "inputs": inputs})
         done = await _wait(http, run["id"], every=0.05)
         gaps[kind] = _ts(done["steps"][0]["started_at"]) - _ts(done["started_at"])
         if kind == "did":
@@ -476,8 +463,8 @@ def _start_server(
 
 async def _per_step(http: httpx.AsyncClient, backend: str, reps: int) -> tuple[float, float]:
     """(submission → running p50 of one-step runs, wall time per step of 3-step runs), in s."""
-    one = {"spec": _spec("echo hello"), "backend": backend}
-    three = _spec("true")
+    one = {"spec": serial_spec("echo hello"), "backend": backend}
+    three = serial_spec("true")
     steps = three["workflow"]["specification"]["steps"]
     steps += [dict(steps[0], name="two"), dict(steps[0], name="three")]
     await _wait(http, (await _submit(http, one))[0]["id"], every=0.05)  # warm-up

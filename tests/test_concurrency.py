@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tests.support.embedded import embedded_settings
+from tests.support.specs import serial_spec
 from vre_common.postgres import PostgresServer
 from vre_common.testing import ServerThread, TestIssuer
 from vre_gateway import embedded
@@ -73,20 +74,7 @@ def _problem_or_success(response: httpx.Response, what: str) -> bool:
 
 def _spec(index: int) -> dict[str, Any]:
     return {
-        "version": "0.9.4",
-        "inputs": {"parameters": {}},
-        "workflow": {
-            "type": "serial",
-            "specification": {
-                "steps": [
-                    {
-                        "name": "write",
-                        "environment": "docker.io/library/debian:bookworm-slim",
-                        "commands": [f"echo {index} > out.txt"],
-                    }
-                ]
-            },
-        },
+        **serial_spec(f"echo {index} > out.txt", name="write"),
         "outputs": {"files": ["out.txt"]},
     }
 
