@@ -74,9 +74,7 @@ def _serve_embedded(config: dict[str, Any]) -> None:
     processes = int(config["processes"])  # _start shared the metrics (as `vre up`)
     from vre_common.logging import configure_logging
     from vre_gateway.config import GatewaySettings
-    from vre_gateway.embedded import build_service_apps, serve, settings_for_front, start_backends
-    from vre_gateway.factory import Factory
-    from vre_gateway.main import create_app
+    from vre_gateway.embedded import build_embedded, serve, start_backends
 
     configure_logging("WARNING", json=True)  # backend errors as JSON lines, read at the end
     issuer = _issuer(config)
@@ -91,12 +89,9 @@ def _serve_embedded(config: dict[str, Any]) -> None:
         try:
             assert backends.postgres is not None
             settings.database.url = backends.postgres.url("gateway")
-            front = settings_for_front(settings)
-            if processes > 1:
-                settings.rate_limit.enabled = False  # the fronts apply it
-            factory = Factory(settings, validator=issuer.validator())
-            apps = build_service_apps(settings, factory.link, backends)
-            app = create_app(settings, factory=factory, service_apps=apps)
+            app, front = build_embedded(
+                settings, validator=issuer.validator(), backends=backends, processes=processes
+            )
             serve(
                 app,
                 settings,

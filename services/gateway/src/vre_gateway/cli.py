@@ -57,14 +57,11 @@ def up(
     from vre_gateway.config import GatewaySettings
     from vre_gateway.embedded import (
         DataFolderInUseError,
-        build_service_apps,
+        build_embedded,
         old_sqlite_files,
         serve,
-        settings_for_front,
         start_backends,
     )
-    from vre_gateway.factory import Factory
-    from vre_gateway.main import create_app
 
     overrides: dict[str, Any] = {"mode": "embedded", "data": _data_dir(data)}
     if port is not None:
@@ -94,15 +91,13 @@ def up(
         if "VRE_DATABASE__URL" not in os.environ and backends.postgres is not None:
             # projects, provenance and audit persist in the embedded PostgreSQL server
             settings.database.url = backends.postgres.url("gateway")
-        front = settings_for_front(settings.model_copy(update={"auth": auth}))
-        if count > 1:  # the fronts apply the rate limit; the primary hears only them
-            settings.rate_limit.enabled = False
-        factory = Factory(settings, validator=validator)  # first: the services get its link
-        gateway = create_app(
+        gateway, front = build_embedded(
             settings,
-            factory=factory,
-            service_apps=build_service_apps(settings, factory.link, backends),
+            validator=validator,
+            backends=backends,
+            processes=count,
             dev_issuer=dev,
+            auth=auth,
         )
         runtime = {"url": settings.base_url, "issuer": dev.issuer if dev else None}
         (settings.data / RUNTIME_FILE).write_text(

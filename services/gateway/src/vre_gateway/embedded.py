@@ -24,13 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import structlog
 from fastapi import FastAPI
 from pydantic import SecretStr
 
 from vre_catalogue.config import CatalogueSettings
+from vre_common.auth import TokenValidator
 from vre_common.link import GatewayLink
 from vre_common.metrics import process_exited
 from vre_common.postgres import PostgresServer
@@ -40,6 +41,10 @@ from vre_ivoa.config import IvoaSettings
 from vre_rucio_local import LocalRucio, LocalRucioConfig
 from vre_workflows.config import WorkflowsSettings
 from vre_zenodo.config import ZenodoSettings
+
+if TYPE_CHECKING:
+    from vre_common.settings import AuthSettings
+    from vre_gateway.dev_issuer import DevIssuer
 
 OWNER_FILE = ".vre-up.lock"
 # The services with a database of their own on the embedded PostgreSQL server (the datalake's
@@ -268,6 +273,39 @@ def claim_data_folder(folder: Path, url: str) -> IO[str]:
 def old_sqlite_files(folder: Path) -> list[Path]:
     """Databases an earlier, SQLite-based embedded mode left in ``folder`` (not read now)."""
     return [folder / name for name in _OLD_SQLITE_FILES if (folder / name).is_file()]
+
+
+def build_embedded(
+    settings: GatewaySettings,
+    *,
+    validator: TokenValidator,
+    backends: Backends,
+    processes: int,
+    dev_issuer: DevIssuer | None = None,
+    auth: AuthSettings | None = None,
+) -> tuple[FastAPI, dict[str, Any] | None]:
+    """The embedded VRE's app (the primary's, when ``processes`` > 1): the gateway's factory,
+    then every service mounted with its link, on ``backends``.
+
+    With more than one process, also the settings the fronts start with (``auth``, default
+    the settings', is what they validate tokens with), and the app's own rate limit off: the
+    fronts apply it, the primary hears only them.
+    """
+    from vre_gateway.factory import Factory
+    from vre_gateway.main import create_app
+
+    front = None
+    if processes > 1:
+        front = settings_for_front(settings.model_copy(update={"auth": auth or settings.auth}))
+        settings.rate_limit.enabled = False
+    factory = Factory(settings, validator=validator)  # first: the services get its link
+    app = create_app(
+        settings,
+        factory=factory,
+        service_apps=build_service_apps(settings, factory.link, backends),
+        dev_issuer=dev_issuer,
+    )
+    return app, front
 
 
 def serve(

@@ -44,8 +44,6 @@ from vre_gateway.factory import Factory
 from vre_gateway.proxy import ServiceProxy
 
 PRIMARY_HOST = "vre-primary"  # names the primary in URLs; the socket is what is dialled
-FRONT_SERVICES = ("datalake",)
-"""The services a front serves itself (everything else is the primary's)."""
 
 
 class FrontConfig(BaseModel):
