@@ -28,6 +28,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Playwright,
+    expect,
     sync_playwright,
 )
 
@@ -56,6 +57,7 @@ class Vre:
     env: dict[str, str]
     zenodo: ZenodoStandIn
     dachs: DachsServer | None
+    log: Path | None = None
 
     def password(self, user: str) -> str:
         """A development user's password, as `vre up` wrote it."""
@@ -92,6 +94,29 @@ def _require_chromium() -> None:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         pytest.fail(message + "; as root it could have been installed, so this is an error")
     pytest.skip(message + "; not root, so it could not be installed here")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None]:
+    """A failed browser test shows what `vre up` logged last: the failure in CI is then
+    explained by the server's side too (screenshots stay on the machine that ran it)."""
+    report: pytest.TestReport = yield
+    vre = getattr(item, "funcargs", {}).get("vre")
+    if report.when == "call" and report.failed and isinstance(vre, Vre) and vre.log:
+        lines = vre.log.read_text(errors="replace").splitlines()[-60:]
+        report.sections.append(("vre up's last log lines", "\n".join(lines)))
+    return report
+
+
+def expect_done(page: Page, text: str, timeout: float = 60_000) -> None:
+    """Wait for an action's outcome: its done message, or fail with the problem it showed."""
+    done = page.get_by_test_id("done").filter(has_text=text)
+    alert = page.get_by_role("alert")
+    expect(done.or_(alert).first).to_be_visible(timeout=timeout)
+    if not done.count():
+        pytest.fail(f"the action showed a problem instead of {text!r}: {alert.first.inner_text()}")
 
 
 @pytest.fixture(scope="package")
@@ -177,7 +202,9 @@ def vre(zenodo: ZenodoStandIn, dachs: DachsServer | None) -> Iterator[Vre]:
                     pass
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.3)
-            yield Vre(url=url, data=folder / "data", env=env, zenodo=zenodo, dachs=dachs)
+            yield Vre(
+                url=url, data=folder / "data", env=env, zenodo=zenodo, dachs=dachs, log=log_path
+            )
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -22,6 +22,7 @@ from .conftest import (
     ZENODO_TOKENS,
     Vre,
     console_errors,
+    expect_done,
     horizontal_overflow,
     new_context,
     overflowing_labels,
@@ -169,6 +170,7 @@ def test_alice_first_session_from_landing_page_to_provenance(
     page.get_by_role("link", name=scope, exact=True).first.click()
     page.get_by_label("Name", exact=True).fill("bundle")
     page.get_by_role("button", name="Create", exact=True).click()
+    expect_done(page, "Created the dataset bundle.")
     contents.get_by_role("link", name="bundle", exact=True).click()
     expect(page.get_by_test_id("empty")).to_contain_text("Empty")
     page.get_by_label(re.compile("^Attach files or datasets")).fill("inputs/events.dat")

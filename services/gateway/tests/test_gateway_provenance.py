@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -181,6 +182,39 @@ async def test_redelivery_changes_nothing(client: httpx.AsyncClient, as_user: Us
         "workflows.run.finished",
         "zenodo.publish",
     }
+
+
+async def test_a_run_told_in_two_deliveries_is_one_node_with_what_each_added(
+    client: httpx.AsyncClient, as_user: Users
+) -> None:
+    """A node reported again in a later batch is merged, not replaced: the first start, the
+    last end, the newest label, the attributes of both (the later winning)."""
+    await create_project(client, as_user("alice"), "atlas")
+    events = chain(as_user)
+    started, finished = events[2], events[3]
+    assert (await post(client, as_user, events[:3])).json() == {"accepted": 3, "duplicates": 0}
+    late = finished.model_copy(update={"labels": {RUN: "reinterpretation, final"}})
+    # one delivery may carry an event twice (an outbox retried it): it counts once
+    assert (await post(client, as_user, [late, late, *events[4:]])).json() == {
+        "accepted": 2,
+        "duplicates": 1,
+    }
+    graph = await walk(client, as_user("alice"), RUN, "down", 1)
+    run = next(n for n in graph["nodes"] if n["id"] == RUN)
+    assert datetime.fromisoformat(run["started_at"]) == started.time
+    assert datetime.fromisoformat(run["ended_at"]) == finished.time
+    assert run["label"] == "reinterpretation, final"
+    assert run["attributes"] == {"workflow": "serial", "status": "finished"}
+    assert {n["id"] for n in graph["nodes"]} == {RUN, HIST, PLOT}
+    audit = (await client.get("/projects/atlas/audit", headers=as_user("alice"))).json()["items"]
+    reported = [a["action"] for a in audit if a["source"] != "gateway"]
+    assert reported == [  # newest first, in the order the events came
+        "zenodo.publish",
+        "workflows.run.finished",
+        "workflows.run.started",
+        "datalake.attach",
+        "datalake.upload",
+    ]
 
 
 @pytest.mark.usefixtures("atlas")

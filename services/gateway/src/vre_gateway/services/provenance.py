@@ -32,7 +32,7 @@ from vre_gateway.config import ProvenanceSettings
 from vre_gateway.errors import IngestForbiddenError, ProvenanceNotFoundError
 from vre_gateway.models.provenance import Direction, ProvEdge, ProvenanceGraph, ProvNode
 from vre_gateway.services.access import AccessService
-from vre_gateway.services.audit import Auditor
+from vre_gateway.services.audit import AuditEntryDraft, Auditor
 from vre_gateway.storage.projects import ProjectStore
 from vre_gateway.storage.provenance import ProvenanceStore
 from vre_gateway.storage.records import NodeRecord, ProjectRecord
@@ -83,51 +83,64 @@ class ProvenanceService:
     # ------------------------------------------------------------------ ingest
 
     async def ingest(self, events: Sequence[Event]) -> IngestResult:
-        """Add events to the graph; events already received are counted and skipped."""
+        """Add events to the graph; events already received are counted and skipped.
+
+        A batch costs a few statements, not a few per event: the relays deliver up to a
+        hundred events at a time when many researchers work at once."""
         slugs = {e.project for e in events if e.project}
         scopes = {s for e in events for i in (*e.used, *e.generated) if (s := _scope_of(i))}
         by_slug = await self.projects.ids_by_slug(sorted(slugs))
         by_scope = await self.projects.ids_by_scope(sorted(scopes))
         records = await self.projects.get_many([*by_slug.values(), *by_scope.values()])
-        accepted = duplicates = 0
         now = datetime.now(UTC)
+        fresh = await self.store.claim_events(
+            [(str(e.id), e.kind.value, e.service, e.time) for e in events], received_at=now
+        )
+        accepted: list[tuple[Event, str | None]] = []
         for event in events:
-            fresh = await self.store.claim_event(
-                str(event.id),
-                kind=event.kind.value,
-                service=event.service,
-                time=event.time,
-                received_at=now,
-            )
-            if not fresh:
-                duplicates += 1
-                continue
-            accepted += 1
-            project_id = by_slug.get(event.project) if event.project else None
-            await self._apply(event, project_id, by_scope)
-            await self.auditor.record(
-                (event.actor, event.actor_name),
-                f"{event.service}.{event.kind.value}",
-                project=records.get(project_id) if project_id else None,
-                target=(event.generated or event.used or [event.activity_id])[0],
-                detail={
-                    "event": str(event.id),
-                    "activity": event.activity_id,
-                    "used": event.used[:20],
-                    "generated": event.generated[:20],
-                },
-                source=event.service,
-                request_id=event.request_id,
-                at=event.time,
-            )
-        return IngestResult(accepted=accepted, duplicates=duplicates)
+            if str(event.id) in fresh:
+                fresh.discard(str(event.id))  # the same event twice in one batch counts once
+                accepted.append((event, by_slug.get(event.project) if event.project else None))
+        nodes: list[NodeRecord] = []
+        edges: list[tuple[str, str, str, datetime]] = []
+        for event, project_id in accepted:
+            nodes.extend(self._nodes(event, project_id, by_scope))
+            edges += [(event.activity_id, e, "used", event.time) for e in event.used]
+            edges += [(e, event.activity_id, "wasGeneratedBy", event.time) for e in event.generated]
+        await self.store.merge_nodes(nodes)
+        await self.store.add_edges(edges)
+        await self.auditor.record_many(
+            [
+                AuditEntryDraft(
+                    actor=(event.actor, event.actor_name),
+                    action=f"{event.service}.{event.kind.value}",
+                    project=records.get(project_id) if project_id else None,
+                    target=(event.generated or event.used or [event.activity_id])[0],
+                    detail={
+                        "event": str(event.id),
+                        "activity": event.activity_id,
+                        "used": event.used[:20],
+                        "generated": event.generated[:20],
+                    },
+                    source=event.service,
+                    request_id=event.request_id,
+                    at=event.time,
+                )
+                for event, project_id in accepted
+            ]
+        )
+        return IngestResult(accepted=len(accepted), duplicates=len(events) - len(accepted))
 
-    async def _apply(self, event: Event, project_id: str | None, by_scope: dict[str, str]) -> None:
+    @staticmethod
+    def _nodes(
+        event: Event, project_id: str | None, by_scope: Mapping[str, str]
+    ) -> list[NodeRecord]:
+        """The event's activity and the entities it used and generated, as nodes."""
         activity = event.activity_id
         # a run spans two events; every other activity is an instant
         started = None if event.kind is EventKind.RUN_FINISHED else event.time
         ended = None if event.kind is EventKind.RUN_STARTED else event.time
-        await self.store.merge_node(
+        nodes = [
             NodeRecord(
                 id=activity,
                 category="activity",
@@ -141,7 +154,7 @@ class ProvenanceService:
                 invalidated_at=None,
                 attributes=dict(event.attributes),
             )
-        )
+        ]
         for entity in dict.fromkeys([*event.used, *event.generated]):
             scope = _scope_of(entity)
             entity_project = by_scope.get(scope, project_id) if scope else project_id
@@ -149,7 +162,7 @@ class ProvenanceService:
                 # a DOI someone imports or reproduces stays whose it was (public if it was):
                 # using it in a project does not make it the project's
                 entity_project = None
-            await self.store.merge_node(
+            nodes.append(
                 NodeRecord(
                     id=entity,
                     category="activity" if is_activity(entity) else "entity",
@@ -168,9 +181,7 @@ class ProvenanceService:
                     attributes={},
                 )
             )
-        edges = [(activity, e, "used") for e in event.used]
-        edges += [(e, activity, "wasGeneratedBy") for e in event.generated]
-        await self.store.add_edges(edges, event.time)
+        return nodes
 
     # ------------------------------------------------------------------ queries
 

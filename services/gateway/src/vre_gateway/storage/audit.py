@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,10 +17,9 @@ class AuditStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def append(self, record: AuditRecord) -> None:
-        """Add one row (``record.id`` is ignored: the database numbers rows)."""
-        values = record.model_dump(exclude={"id"})
-        self.session.add(AuditRow(**values))
+    async def append_many(self, records: Sequence[AuditRecord]) -> None:
+        """Add rows in order (``id`` is ignored: the database numbers rows)."""
+        self.session.add_all([AuditRow(**r.model_dump(exclude={"id"})) for r in records])
         await self.session.flush()
 
     async def page(self, project_id: str, *, before: int | None, limit: int) -> list[AuditRecord]:
