@@ -9,17 +9,28 @@ PKGS := -e libs/common -e libs/rucio-local -e services/gateway -e services/datal
         -e clients/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format lock deps system-deps bench clean openapi docs web images push-images pin-images
+.PHONY: run test lint format lock deps system-deps cache-deps bench clean openapi docs web images push-images pin-images
 
-run: deps
+run: deps cache-deps
 	$(VENV)/bin/vre up
 
-test: deps system-deps .venv-checkov/.stamp
+test: deps system-deps cache-deps .venv-checkov/.stamp
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp .venv-reana-client/.stamp \
       tests/oidc/node_modules/.stamp .venv-tools/.stamp web/dist/.stamp .venv-eossr/.stamp \
       .venv-hub/.stamp
+
+# memcached beside the development Rucio (vre_rucio_local.cache): Rucio caches RSE lookups
+# and token checks there, as in its deployments. Without it Rucio still runs, reading its
+# database each time.
+cache-deps:
+	@if ! command -v memcached >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq --no-install-recommends memcached >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends memcached >/dev/null)) \
+	     || echo "warning: could not install memcached; Rucio runs without its cache"; \
+	  else echo "note: memcached missing; Rucio runs without its cache"; fi; fi
 
 # System packages the tests use: podman (+runc) runs workflow steps in containers, debootstrap
 # builds their small test image, bubblewrap sandboxes REANA's specification loaders.
@@ -153,7 +164,7 @@ docs: openapi
 	$(VENV)/bin/pdoc --docformat restructuredtext -o build/client-api vre vre.client vre.datalake \
 	  vre.workflows vre.services vre.fs vre.config vre.errors vre.hub vre.device vre.cli
 
-bench: deps
+bench: deps cache-deps
 	@command -v wrk >/dev/null && test -x /usr/sbin/nginx || apt-get install -y -qq wrk nginx
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 

@@ -19,11 +19,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from vre_rucio_local import LocalRucio, LocalRucioConfig
+from vre_rucio_local import LocalRucio, LocalRucioConfig, RucioAdmin
 from vre_rucio_local.scripts.daemon_pass import TransferCopyError, copy_file
 
 SCOPE = "vretest"
@@ -191,6 +192,35 @@ def test_expired_rule_is_cleaned_and_its_replica_reaped(
     assert files_named(rse2_prefix, name) == []
     # The other file's replica on RSE 2 is untouched.
     assert files_named(rse2_prefix, replicated["names"]["kept"])
+
+
+def test_rucio_caches_in_its_own_memcached_and_a_new_rse_is_found_at_once(
+    rucio_server: LocalRucio, tmp_path: Path
+) -> None:
+    """Rucio keeps RSE lookups in the instance's memcached; adding an RSE through this package
+    flushes it, so the next expression finds the new RSE (Rucio would keep the old answer for
+    ten minutes). The daemons read their database, not the cache."""
+    if not rucio_server.cache.available:
+        pytest.skip("memcached is not installed (make cache-deps installs it)")
+    assert rucio_server.cache.running
+    first = rucio_server.rse_names[0]
+    expression = "/rses/?expression=" + quote(f"{first}|cachetest=yes")
+
+    def matching(admin: RucioAdmin) -> list[str]:
+        answer = admin.request("GET", expression).text.splitlines()
+        return sorted(json.loads(line)["rse"] for line in answer)
+
+    with rucio_server.admin() as admin:
+        before = int(rucio_server.cache.stats()["cmd_set"])
+        assert matching(admin) == [first]
+        assert int(rucio_server.cache.stats()["cmd_set"]) > before
+        rucio_server.add_webdav_rse(
+            "VRE-CACHED", "https://127.0.0.1:9/rucio/", attributes={"cachetest": "yes"}
+        )
+        assert matching(admin) == sorted([first, "VRE-CACHED"])
+    daemons = rucio_server.daemons_config_path.read_text()
+    assert str(rucio_server.cache.socket_path) not in daemons
+    assert str(rucio_server.cache.socket_path) in rucio_server.config_path.read_text()
 
 
 def test_outage_and_restart_on_the_same_port(rucio_server: LocalRucio) -> None:

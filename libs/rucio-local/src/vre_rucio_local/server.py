@@ -30,6 +30,7 @@ import httpx
 
 from vre_common.postgres import PostgresServer
 from vre_rucio_local import _process
+from vre_rucio_local.cache import RucioCache
 from vre_rucio_local.daemons import DaemonPassReport, RucioDaemons
 from vre_rucio_local.errors import RucioBootstrapError, RucioStartError, RucioVenvError
 from vre_rucio_local.setup import (
@@ -49,7 +50,7 @@ DEFAULT_RSES = ("VRE-DISK-1", "VRE-DISK-2")
 # Rucio's application, less a per-request cost (scripts/wsgi.py says which).
 WSGI_APP = "wsgi:application"
 # Options Rucio reads on every write and, not finding them in rucio.cfg, looks up in its
-# config table: a database query each time, as no memcached caches them here. Rucio's own
+# config table: a database query each time where no memcached runs beside it. Rucio's own
 # defaults, written in the file (a value set in the config table is not read for these).
 PINNED_OPTIONS: dict[str, dict[str, str]] = {
     "hermes": {"services_list": "activemq,email"},
@@ -181,6 +182,7 @@ class LocalRucio:
         self.log_dir = self.data_dir / "logs"
         self.storage_dir = self.data_dir / "storage"
         self.config_path = self.data_dir / "rucio.cfg"
+        self.daemons_config_path = self.data_dir / "rucio-daemons.cfg"
         self.alembic_path = self.data_dir / "alembic.ini"
         self.server_log = self.log_dir / "rucio-server.log"
         self.bootstrap_log = self.log_dir / "rucio-bootstrap.log"
@@ -200,6 +202,7 @@ class LocalRucio:
         self._port: int | None = config.port or None
         self._process: subprocess.Popen[bytes] | None = None
         self._daemons: RucioDaemons | None = None
+        self.cache = RucioCache(self.data_dir / "memcached.sock", self.log_dir / "memcached.log")
 
     # --- identity ------------------------------------------------------------------------
 
@@ -378,7 +381,7 @@ class LocalRucio:
             "monitor": {"enable_metrics": "False"},
             # A socket path unique to this instance: a machine-wide memcached on
             # 127.0.0.1:11211 would otherwise be shared by every test server.
-            "cache": {"url": f"unix:{self.data_dir / 'memcached.sock'}"},
+            "cache": {"url": f"unix:{self.cache.socket_path}"},
             "conveyor": {
                 "transfertool": "mock",
                 "scheme": ",".join(self.config.transfer_schemes),
@@ -389,6 +392,10 @@ class LocalRucio:
         for name, values in sections.items():
             cfg[name] = {key: _escape(value) for key, value in values.items()}
         _write_atomic(self.config_path, _render(cfg))
+        # The daemons read their database as before the cache: the reaper, for one, keeps RSE
+        # usage and paused RSEs there for minutes, which one pass after another must not see.
+        cfg["cache"] = {"url": _escape(f"unix:{self.data_dir / 'no-cache.sock'}")}
+        _write_atomic(self.daemons_config_path, _render(cfg))
 
         alembic = configparser.ConfigParser(interpolation=None)
         alembic["alembic"] = {
@@ -438,6 +445,7 @@ class LocalRucio:
         if self.is_running:
             return
         started = time.perf_counter()
+        self.cache.start()
         auto_port = self._port is None
         for _attempt in range(3 if auto_port else 1):
             if auto_port:
@@ -512,6 +520,7 @@ class LocalRucio:
         process, self._process = self._process, None
         if process is not None:
             _process.terminate(process, timeout=timeout, sig=signal.SIGINT)
+        self.cache.stop()
 
     @contextlib.contextmanager
     def outage(self) -> Iterator[None]:
@@ -582,6 +591,7 @@ class LocalRucio:
         rses = [PosixRse(name=name, prefix=path) for name, path in self.rse_prefixes.items()]
         with self.admin() as admin:
             provision_posix_rses(admin, rses)
+        self.cache.flush()
 
     def add_webdav_rse(
         self,
@@ -598,6 +608,7 @@ class LocalRucio:
         """
         with self.admin() as admin:
             add_webdav_rse(admin, name, url, impl=impl, attributes=attributes)
+        self.cache.flush()
 
     def write_client_config(self, path: Path | None = None) -> Path:
         """Write a rucio-clients config (``[client]`` only) for ``RUCIO_CONFIG``.
@@ -631,7 +642,7 @@ class LocalRucio:
         if self._daemons is None:
             self._daemons = RucioDaemons(
                 python=self.python,
-                env=self.server_env(),
+                env={**self.server_env(), "RUCIO_CONFIG": str(self.daemons_config_path)},
                 log_dir=self.log_dir,
                 lock_file=self.data_dir / "daemons.lock",
                 interval=self.config.daemon_interval,
