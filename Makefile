@@ -25,54 +25,32 @@ deps: $(VENV)/.stamp .venv-rucio/.stamp .venv-reana/.stamp .venv-reana-client/.s
 # and token checks there, as in its deployments. Without it Rucio still runs, reading its
 # database each time.
 cache-deps:
-	@if ! command -v memcached >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq --no-install-recommends memcached >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends memcached >/dev/null)) \
-	     || echo "warning: could not install memcached; Rucio runs without its cache"; \
-	  else echo "note: memcached missing; Rucio runs without its cache"; fi; fi
+	@tools/ensure-debian-packages memcached "--no-install-recommends memcached" \
+	  "Rucio runs without its cache"
 
 # System packages the tests use: podman (+runc) runs workflow steps in containers, debootstrap
 # builds their small test image, bubblewrap sandboxes REANA's specification loaders.
-# Installed when missing and we may (root); otherwise the container tests say why they skip.
+# Installed when missing and we may (root); otherwise the tests that need them say why they
+# skip or fail.
 system-deps:
-	@if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null || ! command -v kubectl >/dev/null || ! command -v bwrap >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq podman runc debootstrap kubectl bubblewrap >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq podman runc debootstrap kubectl bubblewrap >/dev/null)) \
-	     || echo "warning: could not install podman/debootstrap; container tests will skip"; \
-	  else echo "note: podman/debootstrap missing; container tests will skip"; fi; fi
+	@tools/ensure-debian-packages "podman debootstrap kubectl bwrap" \
+	  "podman runc debootstrap kubectl bubblewrap" "the container tests will skip"
 	@# GAVO DaCHS (a real TAP server for the ivoa tests) with pgSphere and q3c; not the
 	@# gavodachs2-server package, which wants a running cluster and system users.
-	@if ! command -v dachs >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq --no-install-recommends python3-gavo postgresql-15-pgsphere postgresql-15-q3c >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-gavo postgresql-15-pgsphere postgresql-15-q3c >/dev/null)) \
-	     || echo "warning: could not install DaCHS; the ivoa tests will skip"; \
-	  else echo "note: dachs missing; the ivoa tests will skip"; fi; fi
+	@tools/ensure-debian-packages dachs \
+	  "--no-install-recommends python3-gavo postgresql-15-pgsphere postgresql-15-q3c" \
+	  "the ivoa tests will skip"
 	@# promtool (Debian's prometheus package) checks and unit-tests the alert rules.
-	@if ! command -v promtool >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null)) \
-	     || echo "warning: could not install promtool; the alert tests will fail"; \
-	  else echo "note: promtool missing; the alert tests will fail"; fi; fi
+	@tools/ensure-debian-packages promtool "--no-install-recommends prometheus" \
+	  "the alert tests will fail"
 	@# Debian's Chromium (and fonts for readable screenshots) for the browser tests (Playwright
 	@# drives /usr/lib/chromium/chromium; browser downloads are not used).
-	@if ! test -x /usr/lib/chromium/chromium; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null)) \
-	     || echo "warning: could not install chromium; the browser tests will fail"; \
-	  else echo "note: chromium missing; the browser tests will fail"; fi; fi
+	@tools/ensure-debian-packages /usr/lib/chromium/chromium \
+	  "--no-install-recommends chromium fonts-liberation" "the browser tests will fail"
 	@# Slurm (a one-node cluster started by the workflows tests' fixture from a temporary
 	@# folder) and Debian's container registry (a loopback registry for the image-pull tests).
-	@if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v docker-registry >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq slurm-wlm munge docker-registry >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq slurm-wlm munge docker-registry >/dev/null)) \
-	     || echo "warning: could not install slurm-wlm/munge/docker-registry; the Slurm and image-pull tests will skip"; \
-	  else echo "note: slurm-wlm/munge/docker-registry missing; the Slurm and image-pull tests will skip"; fi; fi
+	@tools/ensure-debian-packages "slurmctld munged docker-registry" \
+	  "slurm-wlm munge docker-registry" "the Slurm and image-pull tests will skip"
 
 $(VENV)/.stamp: requirements/bootstrap.txt requirements/main.txt libs/*/pyproject.toml services/*/pyproject.toml \
                 clients/python/pyproject.toml
