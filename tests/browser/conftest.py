@@ -110,13 +110,14 @@ def pytest_runtest_makereport(
     return report
 
 
-def expect_done(page: Page, text: str, timeout: float = 60_000) -> None:
-    """Wait for an action's outcome: its done message, or fail with the problem it showed."""
-    done = page.get_by_test_id("done").filter(has_text=text)
-    alert = page.get_by_role("alert")
-    expect(done.or_(alert).first).to_be_visible(timeout=timeout)
-    if not done.count():
-        pytest.fail(f"the action showed a problem instead of {text!r}: {alert.first.inner_text()}")
+def expect_done(page: Page, text: str, timeout: float | None = None) -> None:
+    """Wait for an action's done message; if it never comes, fail with the problems the page
+    shows (the action's, or none: then it hung or was never sent)."""
+    try:
+        expect(page.get_by_test_id("done").filter(has_text=text)).to_be_visible(timeout=timeout)
+    except AssertionError:
+        problems = page.get_by_role("alert").all_inner_texts()
+        pytest.fail(f"no {text!r}; the page shows {problems or 'no problem'}")
 
 
 @pytest.fixture(scope="package")

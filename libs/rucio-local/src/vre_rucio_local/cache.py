@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -54,7 +55,7 @@ class RucioCache:
             return False
         self.socket_path.unlink(missing_ok=True)
         command = [
-            str(shutil.which("memcached")),
+            "memcached",
             "-s", str(self.socket_path),
             "-a", "0600",
             "-m", str(MEMORY_MB),
@@ -88,7 +89,7 @@ class RucioCache:
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
-            _process.terminate(process, timeout=5.0, sig=15)
+            _process.terminate(process, timeout=5.0, sig=signal.SIGTERM)
         self.socket_path.unlink(missing_ok=True)
 
     def stats(self) -> dict[str, str]:

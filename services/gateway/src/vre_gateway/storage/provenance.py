@@ -112,12 +112,14 @@ class ProvenanceStore:
             existing.extend(n for n in chunk if n.id not in inserted)
         if not existing:
             return
-        rows = await self.session.scalars(
-            select(ProvNodeRow)
-            .where(ProvNodeRow.id.in_([n.id for n in existing]))
-            .execution_options(populate_existing=True)
-        )
-        by_id = {row.id: row for row in rows}
+        by_id: dict[str, ProvNodeRow] = {}
+        for start in range(0, len(existing), _CHUNK):
+            rows = await self.session.scalars(
+                select(ProvNodeRow)
+                .where(ProvNodeRow.id.in_([n.id for n in existing[start : start + _CHUNK]]))
+                .execution_options(populate_existing=True)
+            )
+            by_id.update((row.id, row) for row in rows)
         for node in existing:
             row = by_id[node.id]
             update = merged(NodeRecord.model_validate(row), node)
