@@ -88,7 +88,7 @@ def _serve_embedded(config: dict[str, Any]) -> None:
         backends = start_backends(settings)
         try:
             assert backends.postgres is not None
-            settings.database.url = backends.postgres.url("gateway")
+            settings.database = settings.database.model_copy(update=backends.database("gateway"))
             app, front = build_embedded(
                 settings, validator=issuer.validator(), backends=backends, processes=processes
             )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import String, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from vre_common.app import create_base_app
@@ -69,6 +70,34 @@ async def test_unreachable_database_is_503() -> None:
     with pytest.raises(BackendUnavailableError):
         await gen.athrow(failure.value)
     await db.dispose()
+
+
+@pytest.mark.parametrize("pre_ping", [True, False])
+async def test_a_connection_the_server_dropped_costs_a_request_only_without_pre_ping(
+    postgres_url: str, pre_ping: bool
+) -> None:
+    """``pre_ping`` checks a pooled connection before use: a backend the server ended is
+    replaced unseen. Without it (the embedded mode, whose server lives with the process) the
+    next use fails once, and the pool then opens a fresh connection."""
+    db = Database(DatabaseSettings(url=postgres_url, pool_size=1, pre_ping=pre_ping))
+    other = Database(DatabaseSettings(url=postgres_url))
+    try:
+        async with db.sessionmaker() as session:
+            pid = await session.scalar(text("select pg_backend_pid()"))
+        async with other.sessionmaker() as session:
+            assert await session.scalar(text(f"select pg_terminate_backend({int(pid)})"))
+        async with db.sessionmaker() as session:
+            if pre_ping:
+                assert await session.scalar(text("select pg_backend_pid()")) != pid
+            else:
+                with pytest.raises(DBAPIError) as failure:
+                    await session.scalar(text("select 1"))
+                assert failure.value.connection_invalidated
+        async with db.sessionmaker() as session:
+            assert await session.scalar(text("select pg_backend_pid()")) != pid
+    finally:
+        await db.dispose()
+        await other.dispose()
 
 
 async def test_metrics_count_requests_by_route_template() -> None:

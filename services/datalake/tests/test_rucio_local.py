@@ -223,6 +223,53 @@ def test_rucio_caches_in_its_own_memcached_and_a_new_rse_is_found_at_once(
     assert str(rucio_server.cache.socket_path) in rucio_server.config_path.read_text()
 
 
+def test_the_servers_lookup_of_new_files_answers_as_rucios_own(
+    rucio_server: LocalRucio, replicated: dict[str, Any]
+) -> None:
+    """The development server asks which files of ``POST /replicas`` are new with one query
+    instead of Rucio's temporary table (scripts/wsgi.py); both answer the same, in the server's
+    own environment and database: existing files, new names, and more files than the one
+    query takes."""
+    scripts = Path(__import__("vre_rucio_local.scripts").scripts.__file__).parent
+    env = {**rucio_server.server_env(), "PYTHONPATH": str(scripts)}
+    code = """
+        import json, sys
+        import wsgi
+        from rucio.common.types import InternalScope
+        from rucio.core.did import find_files_with_missing_dids as rucios
+        from rucio.db.sqla.session import get_session
+
+        params = json.loads(sys.argv[1])
+        def files(names):
+            return [{"scope": InternalScope(params["scope"]), "name": n} for n in names]
+        def answer(find, names):
+            session = get_session()()
+            try:
+                return sorted((f["scope"].external, f["name"], str(f["type"]))
+                              for f in find(files(names), session=session))
+            finally:
+                session.rollback()
+                session.close()
+        known = list(params["known"])
+        cases = [known, known + ["new-1", "new-2"], ["new-1"],
+                 known + [f"many-{i}" for i in range(80)]]
+        print(json.dumps([[answer(wsgi._find_files_with_missing_dids, c),
+                           answer(rucios, c)] for c in cases]))
+    """
+    completed = subprocess.run(
+        [str(rucio_server.venv_dir / "bin" / "python"), "-c", textwrap.dedent(code),
+         json.dumps({"scope": SCOPE, "known": sorted(replicated["names"].values())})],
+        capture_output=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr.decode()[-3000:]
+    answers = json.loads(completed.stdout.decode().strip().splitlines()[-1])
+    for ours, rucios in answers:
+        assert ours == rucios
+    assert answers[0][0] == []  # the replicated files exist
+    assert [name for _, name, _ in answers[1][0]] == ["new-1", "new-2"]
+    assert len(answers[3][0]) == 80  # past the one query: Rucio's own way
+
+
 def test_outage_and_restart_on_the_same_port(rucio_server: LocalRucio) -> None:
     url = rucio_server.url
     with rucio_server.outage():

@@ -77,7 +77,7 @@ class Database:
 
     def __init__(self, settings: DatabaseSettings) -> None:
         url = make_url(settings.url)
-        kwargs: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": settings.pre_ping}
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:":
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ and one translation of transport failures into 502/503/504 problems."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,6 +44,65 @@ def make_http_client(
         event_hooks={"request": [_add_request_id]},
         follow_redirects=False,
     )
+
+
+class QueuedTransport(httpx.AsyncBaseTransport):
+    """At most ``slots`` requests out at once; the others wait here, in arrival order.
+
+    httpcore's pool can queue requests itself, but it then looks over every queued request
+    and every pooled connection (a system call for each idle one) whenever a request comes
+    or a response ends: under a burst the client's CPU grows with the square of the queue.
+    Waiting on a semaphore in front of a pool as large as ``slots`` costs the same for one
+    request or a thousand. A request holds its slot until its response is closed (read to
+    the end for ``send()``, ``aclose()`` for a stream); it waits for one at most the
+    request's pool timeout (then ``httpx.PoolTimeout``, as from the pool).
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, slots: int) -> None:
+        self._inner = inner
+        self._slots = asyncio.Semaphore(slots)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions.get("timeout", {}).get("pool")
+        try:
+            async with asyncio.timeout(timeout):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout("no free connection in time", request=request) from exc
+        try:
+            response = await self._inner.handle_async_request(request)
+        except BaseException:
+            self._slots.release()
+            raise
+        if response.is_closed:  # a body already read (a test transport): nothing holds on
+            self._slots.release()
+            return response
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _SlotStream(response.stream, self._slots)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _SlotStream(httpx.AsyncByteStream):
+    """A response body that gives its request's slot back when it is closed (once)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, slots: asyncio.Semaphore) -> None:
+        self._inner = inner
+        self._slots: asyncio.Semaphore | None = slots
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+                self._slots = None
 
 
 @asynccontextmanager

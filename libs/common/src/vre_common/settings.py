@@ -54,6 +54,12 @@ class DatabaseSettings(BaseModel):
     )
     echo: bool = False
     pool_size: int = 10
+    pre_ping: bool = Field(
+        default=True,
+        description="Check a pooled connection before each use (three round trips on "
+        "PostgreSQL), so that a database server restarted on its own costs no request. The "
+        "embedded mode turns it off: its PostgreSQL starts and stops with the VRE.",
+    )
 
 
 class HttpClientSettings(BaseModel):

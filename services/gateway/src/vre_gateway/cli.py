@@ -90,7 +90,7 @@ def up(
     try:
         if "VRE_DATABASE__URL" not in os.environ and backends.postgres is not None:
             # projects, provenance and audit persist in the embedded PostgreSQL server
-            settings.database.url = backends.postgres.url("gateway")
+            settings.database = settings.database.model_copy(update=backends.database("gateway"))
         gateway, front = build_embedded(
             settings,
             validator=validator,

@@ -72,6 +72,13 @@ class Backends:
     info: dict[str, Any] = field(default_factory=dict)
     owner: IO[str] | None = field(default=None, repr=False)
 
+    def database(self, name: str) -> dict[str, Any]:
+        """Settings of database ``name`` on the embedded PostgreSQL server. No check of a pooled
+        connection before use: the server starts and stops with this process, and the check
+        is three round trips for each session."""
+        assert self.postgres is not None
+        return {"url": self.postgres.url(name), "pre_ping": False}
+
     def stop(self) -> None:
         """Stop everything that was started: Rucio's daemons and server, then PostgreSQL,
         then give the data folder up."""
@@ -121,11 +128,11 @@ def build_service_apps(
 
 def service_database(
     settings: GatewaySettings, backends: Backends | None, name: str
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """The database settings of service ``name``: its database on the embedded PostgreSQL
     server, or (backends without one, as some tests build them) a SQLite file."""
     if backends is not None and backends.postgres is not None:
-        return {"url": backends.postgres.url(name)}
+        return backends.database(name)
     return _sqlite(settings, name)
 
 

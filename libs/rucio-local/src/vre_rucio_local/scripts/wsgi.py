@@ -1,4 +1,4 @@
-"""The development server's WSGI application: Rucio's own, with two request costs taken out.
+"""The development server's WSGI application: Rucio's own, with three request costs taken out.
 
 gunicorn loads this module from the Rucio server environment (``--pythonpath`` this folder,
 ``wsgi:application``), so it imports only Rucio, its dependencies and the standard library.
@@ -15,6 +15,14 @@ its subclasses loads them again: a configuration lookup in the database, an impo
 on each RSE protocol Rucio builds (every expected PFN of ``POST /replicas``: a tenth of an
 upload's server CPU). Here the class records it: the algorithms are registered in the one
 dictionary all subclasses share, so they are loaded once per process, as intended.
+
+``POST /replicas`` first asks which of its files are new (``find_files_with_missing_dids``)
+by creating a temporary table, filling it and joining it: a new ORM class, DDL and catalogue
+writes in PostgreSQL for every call, about a quarter of the server's and the database's CPU
+time on a 1 KiB upload (measured: 32 → 24 ms server, 10 → 8 ms database per upload). Here up
+to 50 files are asked with one query that names them, as Rucio's own ``__bulk_add_file_dids``
+does a moment later in the same request; more go Rucio's way. The answer is the same
+(``test_the_servers_lookup_of_new_files_answers_as_rucios_own``).
 """
 
 from __future__ import annotations
@@ -60,6 +68,43 @@ def _load_algorithms_once(self: PolicyPackageAlgorithms) -> None:
 
 
 PolicyPackageAlgorithms.__init__ = _load_algorithms_once
+
+import rucio.gateway.replica as _replica_gateway  # noqa: E402
+from rucio.core.did import find_files_with_missing_dids as _find_with_temp_table  # noqa: E402
+from rucio.db.sqla import models as _models  # noqa: E402
+from rucio.db.sqla.constants import DIDType as _DIDType  # noqa: E402
+from sqlalchemy import and_ as _and  # noqa: E402
+from sqlalchemy import or_ as _or  # noqa: E402
+from sqlalchemy import select as _select  # noqa: E402
+
+_FEW_FILES = 50
+
+
+def _find_files_with_missing_dids(files: Any, *, session: Any, **kwargs: Any) -> Any:
+    """Which of ``files`` have no file DID yet: for a few files, one query with the names in
+    it (as Rucio's ``__bulk_add_file_dids`` asks in the same request) instead of a temporary
+    table created, filled and dropped for each call."""
+    files = list(files)
+    if not files or len(files) > _FEW_FILES:
+        return _find_with_temp_table(files, session=session, **kwargs)
+    dids = _models.DataIdentifier
+    found = {
+        (scope, name)
+        for scope, name in session.execute(
+            _select(dids.scope, dids.name).where(
+                dids.did_type == _DIDType.FILE,
+                _or(*(_and(dids.scope == f["scope"], dids.name == f["name"]) for f in files)),
+            )
+        )
+    }
+    return [
+        {"scope": f["scope"], "name": f["name"], "type": _DIDType.FILE}
+        for f in files
+        if (f["scope"], f["name"]) not in found
+    ]
+
+
+_replica_gateway.find_files_with_missing_dids = _find_files_with_missing_dids
 
 from rucio.web.rest.flaskapi.v1.main import application  # noqa: E402 - after the change
 

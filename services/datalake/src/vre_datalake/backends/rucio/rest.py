@@ -42,7 +42,7 @@ from vre_common.errors import (
     NotFoundError,
     VreError,
 )
-from vre_common.http import backend_call
+from vre_common.http import QueuedTransport, backend_call
 from vre_datalake.config import RucioSettings, ssl_verify
 from vre_datalake.errors import (
     ContentConflictError,
@@ -222,12 +222,17 @@ class RucioRest:
                 connect=settings.connect_timeout,
                 pool=settings.pool_timeout,
             ),
-            limits=httpx.Limits(
-                max_connections=settings.max_connections,
-                max_keepalive_connections=settings.max_connections,
-                keepalive_expiry=settings.keepalive_expiry_seconds,
+            transport=QueuedTransport(  # calls beyond max_connections wait in its queue
+                httpx.AsyncHTTPTransport(
+                    verify=ssl_verify(settings.verify),
+                    limits=httpx.Limits(
+                        max_connections=settings.max_connections,
+                        max_keepalive_connections=settings.max_connections,
+                        keepalive_expiry=settings.keepalive_expiry_seconds,
+                    ),
+                ),
+                settings.max_connections,
             ),
-            verify=ssl_verify(settings.verify),
             follow_redirects=False,
         )
         self._tokens: dict[str, tuple[str, float]] = {}
