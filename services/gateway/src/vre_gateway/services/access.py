@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
 from vre_common.auth import Principal
 from vre_common.db import Database
 from vre_common.policy import (
@@ -41,21 +43,14 @@ class AccessService:
     def __init__(self, store: ProjectStore) -> None:
         self.store = store
 
-    async def of(self, principal: Principal | None, record: ProjectRecord) -> ProjectAccess:
-        """The caller's access to a known project."""
-        role = None
-        if principal is not None:
-            role = (await self.store.roles(principal, [record.id])).get(record.id)
-        return to_access(record, role)
-
     async def lookup(
         self, principal: Principal | None, *, project: str | None = None, scope: str | None = None
     ) -> ProjectAccess | None:
         """Directory semantics: None when unknown or private to the caller."""
-        record = await self.store.get(slug=project, scope=scope)
-        if record is None:
+        found = await self.store.get_with_role(principal, slug=project, scope=scope)
+        if found is None:
             return None
-        access = await self.of(principal, record)
+        access = to_access(*found)
         if access.role is None and access.visibility is Visibility.PRIVATE:
             return None
         return access
@@ -64,12 +59,12 @@ class AccessService:
         self, principal: Principal | None, slug: str, action: Action
     ) -> tuple[ProjectRecord, ProjectAccess]:
         """The project and the caller's access, if the caller may do ``action``; else raise."""
-        record = await self.store.get(slug=slug)
-        access = None if record is None else await self.of(principal, record)
+        found = await self.store.get_with_role(principal, slug=slug)
+        access = None if found is None else to_access(*found)
         authorize(access, principal, action, target=slug)
-        assert record is not None
+        assert found is not None
         assert access is not None
-        return record, access
+        return found[0], access
 
     async def permitted(
         self, principal: Principal | None, project_ids: Sequence[str], action: Action
@@ -88,11 +83,16 @@ class AccessService:
 class InProcessProjectDirectory:
     """The embedded mode's directory: asks the gateway's database directly (no HTTP hop).
 
-    Each lookup runs in a short read-only session of its own.
+    Each lookup is one query in a session of its own, outside a transaction (no BEGIN and
+    ROLLBACK round trips around a single read).
     """
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._reads = async_sessionmaker(
+            database.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+        )
 
     async def access(
         self,
@@ -104,7 +104,7 @@ class InProcessProjectDirectory:
     ) -> ProjectAccess | None:
         if (project is None) == (scope is None):
             raise ValueError("name exactly one of project= or scope=")
-        async with self.database.sessionmaker() as session:
+        async with self._reads() as session:
             return await AccessService(ProjectStore(session)).lookup(
                 principal, project=project, scope=scope
             )

@@ -63,6 +63,34 @@ class ProjectStore:
         row = await self.session.scalar(select(ProjectRow).where(column == (slug or scope)))
         return ProjectRecord.model_validate(row) if row else None
 
+    async def get_with_role(
+        self, principal: Principal | None, *, slug: str | None = None, scope: str | None = None
+    ) -> tuple[ProjectRecord, Role | None] | None:
+        """One project by slug or by scope and the caller's role in it, in one query: the
+        project joined to the caller's membership and to the bindings of the caller's groups
+        (a row per binding); the role is the strongest of them. :meth:`get` + :meth:`roles`."""
+        column = ProjectRow.slug if slug is not None else ProjectRow.scope
+        query = select(ProjectRow).where(column == (slug or scope))
+        if principal is not None:
+            query = query.add_columns(MemberRow.role).outerjoin(
+                MemberRow,
+                (MemberRow.project_id == ProjectRow.id)
+                & (MemberRow.principal_key == principal.key),
+            )
+            if principal.groups:
+                query = query.add_columns(GroupBindingRow.role).outerjoin(
+                    GroupBindingRow,
+                    (GroupBindingRow.project_id == ProjectRow.id)
+                    & GroupBindingRow.group.in_(principal.groups),
+                )
+        rows = (await self.session.execute(query)).all()
+        if not rows:
+            return None
+        roles: set[Role] = set()
+        for row in rows:
+            roles.update(Role(str(value)) for value in tuple(row)[1:] if value is not None)
+        return ProjectRecord.model_validate(rows[0][0]), strongest(*roles)
+
     async def get_many(self, ids: Sequence[str]) -> dict[str, ProjectRecord]:
         """Projects by id."""
         if not ids:
