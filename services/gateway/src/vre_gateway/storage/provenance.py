@@ -84,11 +84,10 @@ class ProvenanceStore:
             ]
             stmt = (
                 self._insert(ProvEventRow)
-                .values(rows)
                 .on_conflict_do_nothing(index_elements=["id"])
                 .returning(ProvEventRow.id)
             )
-            fresh.update((await self.session.scalars(stmt)).all())
+            fresh.update((await self.session.scalars(stmt, rows)).all())
         return fresh
 
     async def merge_nodes(self, nodes: Sequence[NodeRecord]) -> None:
@@ -104,11 +103,12 @@ class ProvenanceStore:
             chunk = pending[start : start + _CHUNK]
             stmt = (
                 self._insert(ProvNodeRow)
-                .values([n.model_dump() for n in chunk])
                 .on_conflict_do_nothing(index_elements=["id"])
                 .returning(ProvNodeRow.id)
             )
-            inserted = set((await self.session.scalars(stmt)).all())
+            inserted = set(
+                (await self.session.scalars(stmt, [n.model_dump() for n in chunk])).all()
+            )
             existing.extend(n for n in chunk if n.id not in inserted)
         if not existing:
             return
