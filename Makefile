@@ -143,7 +143,8 @@ docs: openapi
 	  vre.workflows vre.services vre.fs vre.config vre.errors vre.hub vre.device vre.cli
 
 bench: deps cache-deps
-	@command -v wrk >/dev/null && test -x /usr/sbin/nginx || apt-get install -y -qq wrk nginx
+	@tools/ensure-debian-packages "wrk /usr/sbin/nginx" "wrk nginx" \
+	  "the gateway benchmarks against nginx fail"
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lock: $(VENV)/.stamp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ class Body(httpx.AsyncByteStream):
     def __init__(self, data: bytes) -> None:
         self.data = data
 
-    async def __aiter__(self):  # type: ignore[no-untyped-def]
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         yield self.data
 
 

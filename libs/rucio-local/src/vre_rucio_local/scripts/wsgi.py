@@ -31,8 +31,13 @@ import threading
 from typing import Any
 
 import rucio.common.schema as rucio_schema
+import rucio.gateway.replica as replica_gateway
 from jsonschema import exceptions, validators
 from rucio.common.plugins import PolicyPackageAlgorithms
+from rucio.core.did import find_files_with_missing_dids as find_with_temp_table
+from rucio.db.sqla import models
+from rucio.db.sqla.constants import DIDType
+from sqlalchemy import and_, or_, select
 
 _MAX_SCHEMAS = 256  # Rucio has a few dozen; a bound all the same
 _validators: dict[str, Any] = {}
@@ -69,14 +74,6 @@ def _load_algorithms_once(self: PolicyPackageAlgorithms) -> None:
 
 PolicyPackageAlgorithms.__init__ = _load_algorithms_once
 
-import rucio.gateway.replica as _replica_gateway  # noqa: E402
-from rucio.core.did import find_files_with_missing_dids as _find_with_temp_table  # noqa: E402
-from rucio.db.sqla import models as _models  # noqa: E402
-from rucio.db.sqla.constants import DIDType as _DIDType  # noqa: E402
-from sqlalchemy import and_ as _and  # noqa: E402
-from sqlalchemy import or_ as _or  # noqa: E402
-from sqlalchemy import select as _select  # noqa: E402
-
 _FEW_FILES = 50
 
 
@@ -86,25 +83,25 @@ def _find_files_with_missing_dids(files: Any, *, session: Any, **kwargs: Any) ->
     table created, filled and dropped for each call."""
     files = list(files)
     if not files or len(files) > _FEW_FILES:
-        return _find_with_temp_table(files, session=session, **kwargs)
-    dids = _models.DataIdentifier
+        return find_with_temp_table(files, session=session, **kwargs)
+    dids = models.DataIdentifier
     found = {
         (scope, name)
         for scope, name in session.execute(
-            _select(dids.scope, dids.name).where(
-                dids.did_type == _DIDType.FILE,
-                _or(*(_and(dids.scope == f["scope"], dids.name == f["name"]) for f in files)),
+            select(dids.scope, dids.name).where(
+                dids.did_type == DIDType.FILE,
+                or_(*(and_(dids.scope == f["scope"], dids.name == f["name"]) for f in files)),
             )
         )
     }
     return [
-        {"scope": f["scope"], "name": f["name"], "type": _DIDType.FILE}
+        {"scope": f["scope"], "name": f["name"], "type": DIDType.FILE}
         for f in files
         if (f["scope"], f["name"]) not in found
     ]
 
 
-_replica_gateway.find_files_with_missing_dids = _find_files_with_missing_dids
+replica_gateway.find_files_with_missing_dids = _find_files_with_missing_dids
 
 from rucio.web.rest.flaskapi.v1.main import application  # noqa: E402 - after the change
 
