@@ -141,6 +141,10 @@ async def test_reupload_same_content_is_idempotent_other_content_conflicts(
     other = await upload(client, issuer, f"user.alice/{uid}.txt", b"second version\n" * 100)
     assert other.status_code == 409, other.text
     assert other.headers["content-type"] == PROBLEM
+    # the same size: only the checksums of the bytes (written while Rucio was asked) differ
+    same_size = await upload(client, issuer, f"user.alice/{uid}.txt", b"First version\n" * 100)
+    assert same_size.status_code == 409, same_size.text
+    assert "adler32" in same_size.json()["detail"]
     files = on_disk(rse_root, uid)
     assert len(files) == 1, files  # no temporary or second copy left behind
     assert files[0].read_bytes() == body

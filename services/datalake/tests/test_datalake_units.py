@@ -346,3 +346,30 @@ def test_pfn_layout_is_learnt_from_rucios_answer() -> None:
     assert "/user/alice/" in str(learnt.pfn(first))
     unexplained = WriteTemplate.learn(prefix + "custom/a.fits", first)
     assert unexplained.pfn(other) is None
+
+
+async def test_a_posix_write_leaves_the_whole_file_or_nothing(tmp_path: Any) -> None:
+    from vre_datalake.backends.rse.posix import PosixStore
+    from vre_datalake.errors import StorageError
+
+    store = PosixStore()
+
+    async def chunks(*parts: bytes, fail: bool = False) -> Any:
+        for part in parts:
+            yield part
+        if fail:
+            raise BadRequestError("the client went away")
+
+    await store.write(f"file://{tmp_path}/a/one.bin", chunks(b"abc", b"", b"defg"))
+    assert (tmp_path / "a" / "one.bin").read_bytes() == b"abcdefg"
+    await store.write(f"file://{tmp_path}/empty.bin", chunks())
+    assert (tmp_path / "empty.bin").read_bytes() == b""
+
+    with pytest.raises(BadRequestError):
+        await store.write(f"file://{tmp_path}/cut.bin", chunks(b"abc", fail=True))
+    assert not (tmp_path / "cut.bin").exists()
+
+    # an existing file is refused and left as it was, not removed as a partial one
+    with pytest.raises(StorageError, match="exists already"):
+        await store.write(f"file://{tmp_path}/a/one.bin", chunks(b"other"))
+    assert (tmp_path / "a" / "one.bin").read_bytes() == b"abcdefg"

@@ -1,10 +1,12 @@
 """Uploads: one :class:`Upload` owns a file from its plan to its last step in Rucio.
 
-An upload is planned before a byte is read (who writes, where, the DID if it exists, the
-quota when the size is announced), streamed under a temporary name next to its final PFN
-with md5 and adler32 computed in worker threads beside the write, checked (size, announced
-md5, an existing DID's checksums, quota), moved into place, and registered: the replica,
-then the account's rule. A dataset and metadata come last.
+An upload is placed (who writes, on which RSE, at which PFN) and checked (the DID if it
+exists, the quota when the size is announced) before its body is kept: a large body is
+checked before a byte is read, a small one while it is written. The body is streamed under a
+temporary name next to its final PFN with md5 and adler32 computed in worker threads beside
+the write, verified (size, announced md5, an existing DID's checksums, quota), moved into
+place, and registered: the replica, then the account's rule. A dataset and metadata come
+last.
 
 Rucio requests of a new file in the caller's own scope (no dataset, no metadata), with the
 service warm: the DID (does it exist?), the replica, the rule — and the account's
@@ -246,31 +248,36 @@ class Upload:
         assert self._store is not None, "plan() first"
         return self._store
 
-    # --- plan: every check that can be made before a byte is read
+    # --- plan: where the bytes go, and every check that can be made before they are kept
 
-    async def plan(self) -> None:
-        """Who writes where; 4xx (nothing stored) for what is wrong already."""
+    async def place(self) -> None:
+        """Who writes (403 if nobody may), on which RSE, at which PFN."""
         owner, request, did = self._owner, self.request, self.did
         self.writer = await owner.policy.authorize(self.actor, did.scope, ScopeAction.WRITE)
         self.rse = await owner.choose_rse(self.writer, request.rse)
+        try:
+            self.pfn = await self._backend.write_pfn(self.writer, self.rse, did)
+        except RseNotFoundError as exc:
+            raise InvalidInputError(
+                f"no RSE named {self.rse}",
+                errors=[{"loc": ["rse"], "msg": "unknown RSE", "type": "value_error"}],
+            ) from exc
+        self._store = owner.storage.for_url(self.pfn)
+        self._token = owner.storage_token(self.writer)
+        self.temp = f"{self.pfn}{owner.settings.temp_suffix}-{secrets.token_hex(8)}"
+
+    async def check(self) -> None:
+        """What Rucio holds under the name, the quota, metadata keys, the dataset (4xx)."""
+        owner, request, did = self._owner, self.request, self.did
         size = request.content_length
-        pfn, existing, quota = await asyncio.gather(
-            self._backend.write_pfn(self.writer, self.rse, did),
+        existing, quota = await asyncio.gather(
             self._existing(self.writer, did),
             owner.usage.check(self.writer, self.rse, size) if size is not None else _nothing(),
             return_exceptions=True,
         )
-        if isinstance(pfn, RseNotFoundError):
-            raise InvalidInputError(
-                f"no RSE named {self.rse}",
-                errors=[{"loc": ["rse"], "msg": "unknown RSE", "type": "value_error"}],
-            ) from pfn
-        for outcome in (pfn, existing):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(pfn, str)
-        assert existing is None or isinstance(existing, Did)
-        self.pfn, self.existing = pfn, existing
+        if isinstance(existing, BaseException):
+            raise existing
+        self.existing = existing
         if existing is not None:
             if existing.type != "file":
                 raise DidExistsError(f"{did} is a {existing.type}")
@@ -286,10 +293,16 @@ class Upload:
             await self._backend.check_metadata_keys(self.writer, list(request.metadata))
         if request.dataset:
             self.dataset, self.dataset_writer = await self._prepare_dataset(request.dataset)
-        self._store = owner.storage.for_url(self.pfn)
-        self._token = owner.storage_token(self.writer)
-        suffix = owner.settings.temp_suffix
-        self.temp = f"{self.pfn}{suffix}-{secrets.token_hex(8)}"
+
+    @property
+    def checked_beside_write(self) -> bool:
+        """Whether the checks run while the body is written: for a small body (at most one
+        hand-off to the worker threads) into no dataset. Rucio's answers and the write then
+        wait for the busy machine together instead of one after the other; a refusal
+        removes the few bytes written. A larger body is checked before a byte is read, and a
+        dataset is made (a change in Rucio) only for a body that is being written."""
+        size = self.request.content_length
+        return size is not None and size <= UPLOAD_CHUNK and not self.request.dataset
 
     async def _existing(self, actor: Actor, did: DidRef) -> Did | None:
         try:
@@ -319,11 +332,35 @@ class Upload:
 
     async def receive(self, body: AsyncIterator[bytes]) -> None:
         """Write the body under the temporary name, checksummed on the way, and check it."""
+        await self.write(body)
+        await self.verify()
+
+    async def write(self, body: AsyncIterator[bytes]) -> None:
+        """The body under the temporary name, checksummed on the way."""
         size = max(self._owner.settings.chunk_size, UPLOAD_CHUNK)
         chunks = checksummed(body, self.sums, size)
         async with contextlib.aclosing(chunks):
             await self.store.write(self.temp, chunks, token=self._token)
         self.stage = Stage.WRITTEN
+
+    async def check_and_write(self, body: AsyncIterator[bytes]) -> None:
+        """:meth:`check` while the body is written; the checks' refusal comes first (as if
+        they had run before), the write's failure otherwise."""
+        checks = asyncio.ensure_future(self.check())
+        try:
+            await self.write(body)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # cancelled: the checks go too
+                checks.cancel()
+            await asyncio.wait([checks])
+            refusal = None if checks.cancelled() else checks.exception()
+            if refusal is not None and isinstance(exc, Exception):
+                raise refusal from None
+            raise
+        await checks
+
+    async def verify(self) -> None:
+        """The written body against its announcement, Rucio's DID and the quota."""
         request, sums, existing = self.request, self.sums, self.existing
         if request.content_length is not None and sums.bytes != request.content_length:
             raise BadRequestError(
@@ -454,10 +491,17 @@ class Upload:
 
     async def run(self, body: AsyncIterator[bytes]) -> UploadedFile:
         """Plan, receive, register, then the dataset and metadata."""
-        await self.plan()
+        await self.place()
+        beside = self.checked_beside_write
+        if not beside:
+            await self.check()
         started = time.perf_counter()
         try:
-            await self.receive(body)
+            if beside:
+                await self.check_and_write(body)
+                await self.verify()
+            else:
+                await self.receive(body)
             created = await self.register()
         except BaseException as exc:
             with anyio.CancelScope(shield=True):

@@ -65,6 +65,44 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _NewFile:
+    """A file being written (its methods run in worker threads, one at a time)."""
+
+    def __init__(self, path: Path, sync: bool) -> None:
+        self.path = path
+        self.sync = sync
+        self.handle: BinaryIO | None = None
+        self.offset = 0
+
+    def _open(self) -> BinaryIO:
+        if self.handle is None:
+            try:
+                self.handle = _open_new(self.path)
+            except FileExistsError as exc:
+                raise StorageError(f"{self.path.name} exists already on the storage") from exc
+            except OSError as exc:
+                raise StorageError(f"cannot create a file on the storage: {exc.strerror}") from exc
+        return self.handle
+
+    def write(self, chunk: bytes) -> None:
+        _write(self._open(), chunk, self.offset, self.sync)
+        self.offset += len(chunk)
+
+    def finish(self) -> None:
+        handle = self._open()
+        if self.sync:
+            os.fsync(handle.fileno())
+        handle.close()
+
+    def discard(self) -> None:
+        """Close and remove what this object created (nothing if it never opened the file)."""
+        if self.handle is None:
+            return
+        self.handle.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
 class PosixStore:
     """Files on a local (or locally mounted) file system."""
 
@@ -77,27 +115,21 @@ class PosixStore:
     async def write(
         self, url: str, chunks: AsyncIterator[bytes], *, token: str | None = None
     ) -> None:
-        """Write to a new file; a partial file is removed if anything fails."""
-        path = path_of(url)
+        """Write to a new file; a partial file is removed if anything fails.
+
+        Each hand-off to a worker thread costs a wake-up, which a busy machine makes
+        expensive: the file is opened with its first chunk and synced with its closing, so a
+        small file takes two hand-offs (open and write, sync and close).
+        """
+        file = _NewFile(path_of(url), self._fsync)
         try:
-            handle = await anyio.to_thread.run_sync(_open_new, path)
-        except FileExistsError as exc:
-            raise StorageError(f"{path.name} exists already on the storage") from exc
-        except OSError as exc:
-            raise StorageError(f"cannot create a file on the storage: {exc.strerror}") from exc
-        try:
-            offset = 0
             async for chunk in chunks:
-                await anyio.to_thread.run_sync(_write, handle, chunk, offset, self._fsync)
-                offset += len(chunk)
-            if self._fsync:
-                await anyio.to_thread.run_sync(os.fsync, handle.fileno())
+                await anyio.to_thread.run_sync(file.write, chunk)
+            await anyio.to_thread.run_sync(file.finish)
         except BaseException:
-            await anyio.to_thread.run_sync(handle.close)
-            with contextlib.suppress(OSError):
-                await anyio.to_thread.run_sync(path.unlink)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(file.discard)
             raise
-        await anyio.to_thread.run_sync(handle.close)
 
     async def move(self, source: str, destination: str, *, token: str | None = None) -> None:
         """Atomic rename in place (both in the same folder), then fsync the folder."""
