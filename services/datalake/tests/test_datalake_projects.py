@@ -28,7 +28,7 @@ from vre_catalogue.config import CatalogueSettings
 from vre_catalogue.main import create_app as create_catalogue
 from vre_common.provenance.events import Event, EventKind
 from vre_common.provenance.ids import did_id
-from vre_common.provenance.outbox import PENDING, FileOutbox
+from vre_common.provenance.outbox import PENDING, READY, FileOutbox
 from vre_common.testing import ServerThread, TestIssuer, app_client, free_port
 from vre_datalake.config import DatalakeSettings, ProvenanceSettings
 from vre_datalake.main import create_app as create_datalake
@@ -64,9 +64,10 @@ class Vre:
 
     async def deliver(self) -> None:
         """One relay pass now (the background relay would do it within its interval)."""
-        relay = self.datalake.state.factory.provenance.relay
-        assert relay is not None
-        await relay.run_once()
+        recorder = self.datalake.state.factory.provenance
+        assert recorder.relay is not None
+        await recorder.marked()
+        await recorder.relay.run_once()
 
 
 def embedded(
@@ -341,6 +342,43 @@ async def test_uploads_and_attachments_land_in_the_provenance_graph(vre: Vre) ->
     assert (await _graph(vre, "carol", file_id)).status_code == 404
 
 
+async def test_an_upload_answers_before_its_event_is_marked_ready(
+    rucio_server: LocalRucio,
+    issuer: TestIssuer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The outbox's disk is slow: the upload answers at once, the event is ready after."""
+    dl_settings = make_settings(**settings_params(rucio_server, issuer))
+    slug = "m" + uuid.uuid4().hex[:8]
+    scope = f"proj.{slug}"
+    gateway, datalake = embedded(tmp_path, dl_settings, issuer)
+    async with app_client(gateway, timeout=60) as http:
+        await _created(http, issuer.headers("alice"), name="Slow disk", slug=slug)
+        recorder = datalake.state.factory.provenance
+        assert recorder.relay is not None
+        assert recorder.outbox is not None
+        await recorder.relay.stop()  # so that nothing is delivered behind the test's back
+        outbox = recorder.outbox
+        settle = outbox.settle
+        disk = asyncio.Event()
+
+        async def slow(*args: Any, **kwargs: Any) -> None:
+            await disk.wait()
+            await settle(*args, **kwargs)
+
+        monkeypatch.setattr(outbox, "settle", slow)
+        put = await http.put(
+            f"/datalake/files/{scope}/slow/out.dat", content=b"x" * 1000, headers=issuer.headers()
+        )
+        assert put.status_code == 201, put.text
+        assert await outbox.count(PENDING) == 1  # answered while the disk had not written
+        disk.set()
+        await recorder.marked()
+        assert await outbox.count(PENDING) == 0
+        assert await outbox.count(READY) == 1
+
+
 async def test_an_event_survives_a_crash_between_upload_and_delivery(
     rucio_server: LocalRucio,
     issuer: TestIssuer,
@@ -369,6 +407,7 @@ async def test_an_event_survives_a_crash_between_upload_and_delivery(
             f"/datalake/files/{scope}/crash/out.dat", content=b"x" * 1000, headers=issuer.headers()
         )
         assert put.status_code == 201, put.text  # Rucio has the file ...
+        await recorder.marked()
         assert await recorder.outbox.count(PENDING) == 1  # ... the event is still pending
         monkeypatch.undo()
         # a crash before Rucio was touched leaves a pending event for nothing

@@ -64,6 +64,7 @@ class ProvenanceRecorder:
         self.relay: OutboxRelay | None = None
         self._sink: EventSink | None = None
         self._temp_dir: Path | None = None
+        self._marking: set[asyncio.Task[None]] = set()
 
     @property
     def active(self) -> bool:
@@ -99,6 +100,8 @@ class ProvenanceRecorder:
 
     async def stop(self) -> None:
         """Stop the relay after a last, short delivery attempt; undelivered events stay."""
+        if self._marking:
+            await asyncio.wait(set(self._marking), timeout=_FINAL_FLUSH_SECONDS)
         if self.relay is not None:
             await self.relay.stop()
             with contextlib.suppress(Exception), anyio.move_on_after(_FINAL_FLUSH_SECONDS):
@@ -137,9 +140,10 @@ class ProvenanceRecorder:
         """Pending before the block, ready after it (dropped if it raises); then relay soon.
 
         The block is the change to Rucio. If the event cannot be recorded, nothing is
-        changed (the error is the request's). Once the block has succeeded, a failure to mark
-        the event ready is only logged: the action happened, the request succeeds, and the
-        relay's :meth:`confirm` settles the pending event later — as after a crash.
+        changed (the error is the request's). Once the block has succeeded, the event is
+        marked ready in the background (:meth:`marked` waits for it): a failure to do so is
+        only logged, the action happened and the request succeeds, and the relay's
+        :meth:`confirm` settles the pending event later — as after a crash.
         """
         outbox, relay = self.outbox, self.relay
         if outbox is None or relay is None:
@@ -152,11 +156,26 @@ class ProvenanceRecorder:
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await outbox.settle(event.id, happened=False)
             raise
+        # The answer does not wait for the disk: what a crash before this write leaves
+        # pending, confirm() settles.
+        marking = asyncio.get_running_loop().create_task(self._mark_ready(event))
+        self._marking.add(marking)
+        marking.add_done_callback(self._marking.discard)
+
+    async def _mark_ready(self, event: Event) -> None:
+        outbox, relay = self.outbox, self.relay
+        if outbox is None or relay is None:
+            return
         try:
             await outbox.settle(event.id, happened=True)
         except Exception as exc:  # the action happened: confirm() decides later
             log.error("provenance_event_left_pending", event_id=str(event.id), error=repr(exc))
         relay.wake()
+
+    async def marked(self) -> None:
+        """Wait until the events of the actions done so far are marked ready."""
+        while self._marking:
+            await asyncio.wait(set(self._marking))
 
     async def confirm(self, event: Event) -> bool | None:
         """Did the action of an event a crash left pending happen? (None: cannot tell.)"""
