@@ -29,12 +29,12 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def software_service(request: Request, session: SessionDep) -> SoftwareService:
+async def software_service(request: Request, session: SessionDep) -> SoftwareService:
     """The software service for this request (as the caller, for project-owned entries)."""
     return get_factory(request).software_service(session, request_token(request))
 
 
-def harvest_service(request: Request) -> HarvestService:
+async def harvest_service(request: Request) -> HarvestService:
     """The (app-wide) harvest service."""
     return get_factory(request).harvest
 

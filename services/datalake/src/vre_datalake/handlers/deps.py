@@ -26,7 +26,11 @@ def get_factory(request: Request) -> Factory:
     return factory
 
 
-FactoryDep = Annotated[Factory, Depends(get_factory)]
+async def _factory(request: Request) -> Factory:
+    return get_factory(request)
+
+
+FactoryDep = Annotated[Factory, Depends(_factory)]
 
 
 async def current_actor(request: Request, user: CurrentUser, factory: FactoryDep) -> Actor:
@@ -40,35 +44,35 @@ def wants_ndjson(request: Request) -> bool:
     return NDJSON in accept or "application/x-json-stream" in accept
 
 
-def _catalogue(request: Request) -> CatalogueService:
+async def _catalogue(request: Request) -> CatalogueService:
     return get_factory(request).catalogue
 
 
-def _dids(request: Request) -> DidService:
+async def _dids(request: Request) -> DidService:
     return get_factory(request).dids
 
 
-def _files(request: Request) -> FileService:
+async def _files(request: Request) -> FileService:
     return get_factory(request).files
 
 
-def _uploads(request: Request) -> UploadService:
+async def _uploads(request: Request) -> UploadService:
     return get_factory(request).uploads
 
 
-def _rules(request: Request) -> RuleService:
+async def _rules(request: Request) -> RuleService:
     return get_factory(request).rules
 
 
-def _usage(request: Request) -> UsageService:
+async def _usage(request: Request) -> UsageService:
     return get_factory(request).usage
 
 
-def _resolver(request: Request) -> ResolveService:
+async def _resolver(request: Request) -> ResolveService:
     return get_factory(request).resolver
 
 
-def _scopes(request: Request) -> ScopeService:
+async def _scopes(request: Request) -> ScopeService:
     return get_factory(request).scopes
 
 

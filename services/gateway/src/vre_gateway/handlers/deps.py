@@ -29,7 +29,7 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-def get_services(request: Request, session: SessionDep) -> Services:
+async def get_services(request: Request, session: SessionDep) -> Services:
     """The domain services for this request."""
     return get_factory(request).services(session)
 

@@ -11,7 +11,7 @@ from vre_ivoa.services.catalog import ServiceCatalog
 from vre_ivoa.services.queries import QueryService
 
 
-def get_factory(request: Request) -> Factory:
+async def get_factory(request: Request) -> Factory:
     """The app's factory (built by the lifespan)."""
     factory: Factory = request.app.state.factory
     return factory
@@ -20,12 +20,12 @@ def get_factory(request: Request) -> Factory:
 FactoryDep = Annotated[Factory, Depends(get_factory)]
 
 
-def catalog(factory: FactoryDep) -> ServiceCatalog:
+async def catalog(factory: FactoryDep) -> ServiceCatalog:
     """The VO service catalog."""
     return factory.catalog
 
 
-def query_service(factory: FactoryDep) -> QueryService:
+async def query_service(factory: FactoryDep) -> QueryService:
     """The queries service."""
     return factory.query_service()
 

@@ -38,14 +38,14 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def _credential_service(request: Request, session: Session) -> CredentialService:
+async def _credential_service(request: Request, session: Session) -> CredentialService:
     built = get_factory(request)
     return CredentialService(
         store=CredentialStore(session), cipher=built.cipher, servers=built.servers
     )
 
 
-def _run_service(request: Request, session: Session) -> RunService:
+async def _run_service(request: Request, session: Session) -> RunService:
     built = get_factory(request)
     return RunService(
         session=session,
@@ -61,11 +61,11 @@ def _run_service(request: Request, session: Session) -> RunService:
     )
 
 
-def _validation_service(request: Request) -> ValidationService:
+async def _validation_service(request: Request) -> ValidationService:
     return get_factory(request).validation
 
 
-def _run_files(request: Request) -> RunFiles:
+async def _run_files(request: Request) -> RunFiles:
     return get_factory(request).files
 
 

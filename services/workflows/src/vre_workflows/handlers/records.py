@@ -18,7 +18,9 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 RunId = Annotated[str, Path(description="The run's id.", max_length=36)]
 
 
-def _record_service(request: Request, session: Session, runs: RunServiceDep) -> RunRecordService:
+async def _record_service(
+    request: Request, session: Session, runs: RunServiceDep
+) -> RunRecordService:
     return RunRecordService(
         runs=runs, store=RunStore(session), data_dir=get_factory(request).settings.data_dir
     )

@@ -15,7 +15,7 @@ from vre_zenodo.services.imports import ImportService
 from vre_zenodo.services.records import RecordService
 
 
-def get_factory(request: Request) -> Factory:
+async def get_factory(request: Request) -> Factory:
     """The app's factory (built by the lifespan)."""
     factory: Factory = request.app.state.factory
     return factory
@@ -33,22 +33,22 @@ async def db_session(factory: FactoryDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def credential_service(factory: FactoryDep, session: SessionDep) -> CredentialService:
+async def credential_service(factory: FactoryDep, session: SessionDep) -> CredentialService:
     """The credentials service of this request."""
     return factory.credential_service(session)
 
 
-def import_service(factory: FactoryDep, session: SessionDep) -> ImportService:
+async def import_service(factory: FactoryDep, session: SessionDep) -> ImportService:
     """The imports service of this request."""
     return factory.import_service(session)
 
 
-def deposition_service(factory: FactoryDep, session: SessionDep) -> DepositionService:
+async def deposition_service(factory: FactoryDep, session: SessionDep) -> DepositionService:
     """The depositions service of this request."""
     return factory.deposition_service(session)
 
 
-def record_service(factory: FactoryDep) -> RecordService:
+async def record_service(factory: FactoryDep) -> RecordService:
     """The records service."""
     return factory.record_service()
 

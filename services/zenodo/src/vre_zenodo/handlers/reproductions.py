@@ -16,7 +16,7 @@ from vre_zenodo.services.reproductions import ReproductionService
 router = APIRouter(prefix="/reproductions", tags=["reproductions"])
 
 
-def reproduction_service(factory: FactoryDep, session: SessionDep) -> ReproductionService:
+async def reproduction_service(factory: FactoryDep, session: SessionDep) -> ReproductionService:
     """The reproductions service of this request."""
     return factory.reproduction_service(session)
 
