@@ -63,12 +63,15 @@ class QueuedTransport(httpx.AsyncBaseTransport):
         self._slots = asyncio.Semaphore(slots)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = request.extensions.get("timeout", {}).get("pool")
-        try:
-            async with asyncio.timeout(timeout):
-                await self._slots.acquire()
-        except TimeoutError as exc:
-            raise httpx.PoolTimeout("no free connection in time", request=request) from exc
+        if self._slots.locked():  # (a free slot is taken at once: nothing to time)
+            timeout = request.extensions.get("timeout", {}).get("pool")
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                raise httpx.PoolTimeout("no free connection in time", request=request) from exc
+        else:
+            await self._slots.acquire()
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException:

@@ -106,18 +106,17 @@ class RunService:
     # ------------------------------------------------------------------ reads
 
     async def get(self, user: Principal, run_id: str, action: Action = Action.RUNS_READ) -> Run:
-        """A run the caller may ``action`` (their own; or their project's, by the policy)."""
-        owned = await self._store.ownership(run_id)
-        if owned is None:
+        """A run the caller may ``action`` (their own; or their project's, by the policy).
+
+        The run is read once, with what the answer shows, and the access decided on it (a
+        status poll is the most frequent call)."""
+        row = await self._store.one_row(run_id)
+        if row is None:
             raise RunNotFoundError(f"no run {run_id}")
-        owner, project = owned
         await self._access.require(
-            user, self._token, run_id, owner=owner, project=project, action=action
+            user, self._token, run_id, owner=row.owner, project=row.project, action=action
         )
-        run = await self._store.get(run_id)
-        if run is None:
-            raise RunNotFoundError(f"no run {run_id}")
-        return run
+        return self._store.to_model(row)
 
     async def list_runs(
         self,
