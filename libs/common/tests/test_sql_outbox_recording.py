@@ -65,3 +65,35 @@ async def test_a_crash_leaves_a_pending_event_that_is_settled(outbox: SqlOutbox)
     await outbox.park(happened.id, "refused")
     assert await outbox.count(DEAD) == 1
     assert (await outbox.backlog()).dead == 1
+
+
+async def test_the_relay_delivers_what_is_recorded_together_in_one_delivery(
+    outbox: SqlOutbox,
+) -> None:
+    """A wake starts a pass after ``gather`` seconds: the actions of that moment (here three
+    uploads, woken one after the other) are delivered together, not one pass each."""
+    import asyncio
+
+    from vre_common.provenance.relay import OutboxRelay
+
+    deliveries: list[list[str]] = []
+
+    class Sink:
+        async def deliver(self, batch: list[Event]) -> None:
+            deliveries.append([e.generated[0] for e in batch])
+
+    relay = OutboxRelay(outbox, Sink(), interval=30.0, gather=0.3)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        await asyncio.sleep(0.1)  # the first pass (nothing yet), then it waits
+        for name in ("a", "b", "c"):
+            await outbox.record(event(name))
+            relay.wake()
+            await asyncio.sleep(0.02)
+        for _ in range(100):
+            if await outbox.count(READY) == 0:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await relay.stop()
+    assert deliveries == [[did_id("user.a", n) for n in ("a", "b", "c")]]
