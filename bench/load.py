@@ -22,8 +22,9 @@ of issue 18), and ``locust --headless`` (bench/locustfile.py) runs
 
 Rows: how fast the machine was before each mode (a fixed pure-Python loop: this machine is
 shared, and its speed changes by half within an hour), requests/s of the mix against the
-baseline's (1.0: the VRE kept up with the offered rate), p50/p99 per operation with the issue's targets, and the error count (5xx, timeouts,
-refused connections, any failed request; target 0). The embedded mode runs as `vre up` does on
+baseline's (1.0: the VRE kept up with the offered rate), p50/p99 per operation with the
+issue's targets, and the error count (5xx, timeouts, refused connections, any failed
+request; target 0). The embedded mode runs as `vre up` does on
 two cores (a front process beside the primary), and once more on one process, for comparison.
 The baseline runs as long as the mix, with the same ramp-up (users start at ``spawn_rate``
 a second): a shorter baseline spends more of its time ramping up and offers less, and the
