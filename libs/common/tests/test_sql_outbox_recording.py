@@ -67,33 +67,41 @@ async def test_a_crash_leaves_a_pending_event_that_is_settled(outbox: SqlOutbox)
     assert (await outbox.backlog()).dead == 1
 
 
-async def test_the_relay_delivers_what_is_recorded_together_in_one_delivery(
-    outbox: SqlOutbox,
-) -> None:
-    """A wake starts a pass after ``gather`` seconds: the actions of that moment (here three
-    uploads, woken one after the other) are delivered together, not one pass each."""
+async def test_the_relay_looks_for_crash_left_events_once_per_interval(outbox: SqlOutbox) -> None:
+    """Woken for every upload, the background relay delivers each time, but asks the outbox
+    about pending events a crash left (and exports its backlog) only once per interval."""
     import asyncio
 
     from vre_common.provenance.relay import OutboxRelay
 
-    deliveries: list[list[str]] = []
+    delivered: list[str] = []
+    looked = 0
+    stale_pending = outbox.stale_pending
+
+    async def counted(older_than: float) -> list[Event]:
+        nonlocal looked
+        looked += 1
+        return await stale_pending(older_than)
 
     class Sink:
         async def deliver(self, batch: list[Event]) -> None:
-            deliveries.append([e.generated[0] for e in batch])
+            delivered.extend(e.generated[0] for e in batch)
 
-    relay = OutboxRelay(outbox, Sink(), interval=30.0, gather=0.3)  # type: ignore[arg-type]
+    async def confirm(_: Event) -> bool:
+        return True
+
+    outbox.stale_pending = counted  # type: ignore[method-assign]
+    relay = OutboxRelay(outbox, Sink(), interval=30.0, confirm=confirm)  # type: ignore[arg-type]
     relay.start()
     try:
-        await asyncio.sleep(0.1)  # the first pass (nothing yet), then it waits
         for name in ("a", "b", "c"):
             await outbox.record(event(name))
             relay.wake()
-            await asyncio.sleep(0.02)
-        for _ in range(100):
-            if await outbox.count(READY) == 0:
-                break
-            await asyncio.sleep(0.05)
+            for _ in range(100):
+                if did_id("user.a", name) in delivered:
+                    break
+                await asyncio.sleep(0.02)
     finally:
         await relay.stop()
-    assert deliveries == [[did_id("user.a", n) for n in ("a", "b", "c")]]
+    assert delivered == [did_id("user.a", n) for n in ("a", "b", "c")]
+    assert looked == 1  # the first pass; the three wakes within the interval did not look

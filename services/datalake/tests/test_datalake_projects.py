@@ -32,6 +32,7 @@ from vre_common.provenance.outbox import PENDING, READY, FileOutbox
 from vre_common.testing import ServerThread, TestIssuer, app_client, free_port
 from vre_datalake.config import DatalakeSettings, ProvenanceSettings
 from vre_datalake.main import create_app as create_datalake
+from vre_datalake.services.provenance import ProvenanceRecorder
 from vre_gateway.config import GatewaySettings
 from vre_gateway.factory import Factory
 from vre_gateway.main import create_app as create_gateway
@@ -342,6 +343,18 @@ async def test_uploads_and_attachments_land_in_the_provenance_graph(vre: Vre) ->
     assert (await _graph(vre, "carol", file_id)).status_code == 404
 
 
+async def _project_without_relay(
+    http: httpx.AsyncClient, datalake: FastAPI, issuer: TestIssuer, slug: str
+) -> ProvenanceRecorder:
+    """Alice's project ``slug``, and the datalake's recorder with its relay stopped (nothing is
+    delivered behind the test's back, as in a process about to die)."""
+    await _created(http, issuer.headers("alice"), name=slug, slug=slug)
+    recorder: ProvenanceRecorder = datalake.state.factory.provenance
+    assert recorder.relay is not None
+    await recorder.relay.stop()
+    return recorder
+
+
 async def test_an_upload_answers_before_its_event_is_marked_ready(
     rucio_server: LocalRucio,
     issuer: TestIssuer,
@@ -354,11 +367,8 @@ async def test_an_upload_answers_before_its_event_is_marked_ready(
     scope = f"proj.{slug}"
     gateway, datalake = embedded(tmp_path, dl_settings, issuer)
     async with app_client(gateway, timeout=60) as http:
-        await _created(http, issuer.headers("alice"), name="Slow disk", slug=slug)
-        recorder = datalake.state.factory.provenance
-        assert recorder.relay is not None
+        recorder = await _project_without_relay(http, datalake, issuer, slug)
         assert recorder.outbox is not None
-        await recorder.relay.stop()  # so that nothing is delivered behind the test's back
         outbox = recorder.outbox
         settle = outbox.settle
         disk = asyncio.Event()
@@ -393,11 +403,8 @@ async def test_an_event_survives_a_crash_between_upload_and_delivery(
 
     gateway, datalake = embedded(tmp_path, dl_settings, issuer)
     async with app_client(gateway, timeout=60) as http:
-        await _created(http, issuer.headers("alice"), name="Crash", slug=slug)
-        recorder = datalake.state.factory.provenance
-        assert recorder.relay is not None
+        recorder = await _project_without_relay(http, datalake, issuer, slug)
         assert recorder.outbox is not None
-        await recorder.relay.stop()  # the dying process delivers nothing more
 
         async def crash(*_: Any, **__: Any) -> None:
             raise OSError("killed before the event was marked ready")

@@ -47,11 +47,9 @@ class OutboxRelay:
     """Moves events from an outbox to a sink: at least once, in order of recording.
 
     ``run_once()`` does one pass (tests call it); ``start()``/``stop()`` run passes every
-    ``interval`` seconds in a task (a service's lifespan); ``wake()`` starts a pass after
-    ``gather`` seconds, so that the events of actions done meanwhile go in the same delivery
-    (under load one per upload cost a delivery and four outbox reads and writes each). The
-    background passes ask about events a crash left pending, and export the backlog, once
-    per ``interval``.
+    ``interval`` seconds in a task (a service's lifespan); ``wake()`` starts a pass now. The
+    background passes ask about events a crash left pending, and export the backlog, once per
+    ``interval``, not on every wake (under load, a wake per upload).
     """
 
     def __init__(
@@ -66,7 +64,6 @@ class OutboxRelay:
         confirm: Confirm | None = None,
         pending_grace: float = 60.0,
         name: str = "provenance",
-        gather: float = 0.1,
     ) -> None:
         self.outbox = outbox
         self.sink = sink
@@ -77,7 +74,6 @@ class OutboxRelay:
         self.confirm = confirm
         self.pending_grace = pending_grace
         self.name = name
-        self.gather = gather
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -162,8 +158,6 @@ class OutboxRelay:
                 log.exception("outbox_relay_pass_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
-            if self._wake.is_set() and self.gather > 0:
-                await asyncio.sleep(self.gather)  # what else is done meanwhile goes along
             self._wake.clear()
 
     def start(self) -> None:
