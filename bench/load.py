@@ -20,11 +20,9 @@ of issue 18), and ``locust --headless`` (bench/locustfile.py) runs
 - the mix: 200 users over the 20 accounts listing DIDs, reading a DID's metadata, uploading
   small files (1–16 KiB), submitting runs and polling their status.
 
-Rows: how fast the machine was before each mode (a fixed pure-Python loop: this machine is
-shared, and its speed changes by half within an hour), requests/s of the mix against the
-baseline's (1.0: the VRE kept up with the offered rate), p50/p99 per operation with the
-issue's targets, and the error count (5xx, timeouts, refused connections, any failed
-request; target 0). The embedded mode runs as `vre up` does on
+Rows: requests/s of the mix against the baseline's (1.0: the VRE kept up with the offered
+rate), p50/p99 per operation with the issue's targets, and the error count (5xx, timeouts,
+refused connections, any failed request; target 0). The embedded mode runs as `vre up` does on
 two cores (a front process beside the primary), and once more on one process, for comparison.
 The baseline runs as long as the mix, with the same ramp-up (users start at ``spawn_rate``
 a second): a shorter baseline spends more of its time ramping up and offers less, and the
@@ -368,20 +366,6 @@ def _small_uploads(url: str, account: dict[str, Any], rounds: int) -> tuple[floa
     return asyncio.run(measure())
 
 
-def _cpu_probe() -> float:
-    """Milliseconds for a fixed pure-Python loop, the best of three: how fast this shared
-    machine is at the time (the same code ran 17 and 26 ms of CPU per request of the mix an
-    hour apart), so that runs can be compared."""
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        total = 0
-        for i in range(1_000_000):
-            total += i * i % 7
-        best = min(best, time.perf_counter() - started)
-    return best * 1000
-
-
 def _start(
     mode: str, tmp: Path, issuer: TestIssuer, issuer_port: int
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
@@ -419,7 +403,6 @@ def _run_mode(mode: str, quick: bool, base: Path | None) -> list[Row]:
     spawn_rate = 100 if quick else 20
     issuer_port = free_port()
     issuer = TestIssuer(issuer=f"http://127.0.0.1:{issuer_port}/")
-    probe = _cpu_probe()
     with tempfile.TemporaryDirectory(dir=base, prefix=f"load-{_SERVE[mode]}-") as tmpdir:
         tmp = Path(tmpdir)
         server, url, log = _start(mode, tmp, issuer, issuer_port)
@@ -452,8 +435,6 @@ def _run_mode(mode: str, quick: bool, base: Path | None) -> list[Row]:
     label = f"{USERS} users, {ACCOUNTS} accounts"
     group = f"load ({mode})"
     rows = [
-        Row(group, "machine speed before the mode: a fixed pure-Python loop", probe,
-            "ms (lower: faster)"),
         Row(group, "1 KiB upload alone: p50", alone * 1000, "ms", baseline=h_p50),
         Row(group, "8 × 1 KiB uploads at once: p50 of each", each * 1000, "ms",
             baseline=alone * 1000),
