@@ -356,15 +356,14 @@ async def _project_without_relay(
 
 
 async def test_an_upload_answers_before_its_event_is_marked_ready(
-    rucio_server: LocalRucio,
+    dl_settings: DatalakeSettings,
     issuer: TestIssuer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The outbox's disk is slow: the upload answers at once, the event is ready after."""
-    dl_settings = make_settings(**settings_params(rucio_server, issuer))
     slug = "m" + uuid.uuid4().hex[:8]
-    scope = f"proj.{slug}"
+    scope = Vre.scope(slug)
     gateway, datalake = embedded(tmp_path, dl_settings, issuer)
     async with app_client(gateway, timeout=60) as http:
         recorder = await _project_without_relay(http, datalake, issuer, slug)
@@ -390,15 +389,14 @@ async def test_an_upload_answers_before_its_event_is_marked_ready(
 
 
 async def test_an_event_survives_a_crash_between_upload_and_delivery(
-    rucio_server: LocalRucio,
+    dl_settings: DatalakeSettings,
     issuer: TestIssuer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The process dies after Rucio registered the upload, before the event is ready."""
-    dl_settings = make_settings(**settings_params(rucio_server, issuer))
     slug = "c" + uuid.uuid4().hex[:8]
-    scope = f"proj.{slug}"
+    scope = Vre.scope(slug)
     file_id = did_id(scope, "crash/out.dat")
 
     gateway, datalake = embedded(tmp_path, dl_settings, issuer)

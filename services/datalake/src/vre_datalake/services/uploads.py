@@ -230,7 +230,7 @@ class Upload:
         self.did = DidRef(scope=request.scope, name=check_name(request.name))
         self.stage = Stage.PLANNED
         self.sums = Checksummer()
-        # set by plan()
+        # set by place() and check()
         self.writer = actor
         self.rse = ""
         self.pfn = ""
@@ -245,7 +245,7 @@ class Upload:
     @property
     def store(self) -> ObjectStore:
         """The storage the PFN is on."""
-        assert self._store is not None, "plan() first"
+        assert self._store is not None, "place() first"
         return self._store
 
     # --- plan: where the bytes go, and every check that can be made before they are kept
@@ -330,11 +330,6 @@ class Upload:
 
     # --- bytes
 
-    async def receive(self, body: AsyncIterator[bytes]) -> None:
-        """Write the body under the temporary name, checksummed on the way, and check it."""
-        await self.write(body)
-        await self.verify()
-
     async def write(self, body: AsyncIterator[bytes]) -> None:
         """The body under the temporary name, checksummed on the way."""
         size = max(self._owner.settings.chunk_size, UPLOAD_CHUNK)
@@ -349,13 +344,17 @@ class Upload:
         checks = asyncio.ensure_future(self.check())
         try:
             await self.write(body)
-        except BaseException as exc:
-            if not isinstance(exc, Exception):  # cancelled: the checks go too
-                checks.cancel()
+        except Exception:
             await asyncio.wait([checks])
             refusal = None if checks.cancelled() else checks.exception()
-            if refusal is not None and isinstance(exc, Exception):
+            if refusal is not None:
                 raise refusal from None
+            raise
+        except BaseException:  # cancelled: the checks go too
+            checks.cancel()
+            await asyncio.wait([checks])
+            if not checks.cancelled():
+                checks.exception()  # read, so that nobody warns it was never retrieved
             raise
         await checks
 
@@ -490,18 +489,15 @@ class Upload:
     # --- the whole
 
     async def run(self, body: AsyncIterator[bytes]) -> UploadedFile:
-        """Plan, receive, register, then the dataset and metadata."""
+        """Place, check and write, verify, register; then the dataset and metadata."""
         await self.place()
         beside = self.checked_beside_write
         if not beside:
             await self.check()
         started = time.perf_counter()
         try:
-            if beside:
-                await self.check_and_write(body)
-                await self.verify()
-            else:
-                await self.receive(body)
+            await (self.check_and_write(body) if beside else self.write(body))
+            await self.verify()
             created = await self.register()
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
