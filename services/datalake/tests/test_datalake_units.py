@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 from typing import Any
 
@@ -29,6 +31,7 @@ from vre_datalake.errors import (
     RangeNotSatisfiableError,
     RseNotFoundError,
     RucioRefusedError,
+    UploadAbortedError,
 )
 from vre_datalake.handlers.files import parse_range
 from vre_datalake.handlers.params import parse_filters, parse_metadata
@@ -302,9 +305,10 @@ async def test_hundred_thousand_dids_stream_in_flat_memory() -> None:
     assert peak < 2_000_000, peak  # … with well under 2 MB allocated at any time
 
 
-async def test_checksums_beside_the_write_match_one_pass_over_the_bytes() -> None:
-    """Odd-sized pieces re-chunked, summed in threads while handed on: the same bytes in the
-    same order, and md5/adler32 of the whole."""
+@pytest.mark.parametrize("ahead", [0, 1])
+async def test_checksums_beside_the_write_match_one_pass_over_the_bytes(ahead: int) -> None:
+    """Odd-sized pieces re-chunked, summed in threads while handed on (with chunks received
+    ahead or not): the same bytes in the same order, and md5/adler32 of the whole."""
     import os
     import zlib
 
@@ -321,12 +325,111 @@ async def test_checksums_beside_the_write_match_one_pass_over_the_bytes() -> Non
             at, turn = at + size, turn + 1
 
     sums = Checksummer()
-    out = [chunk async for chunk in checksummed(pieces(), sums, 1 << 20)]
+    out = [chunk async for chunk in checksummed(pieces(), sums, 1 << 20, ahead=ahead)]
     assert b"".join(out) == data
     assert all(len(chunk) >= 1 << 20 for chunk in out[:-1])
     assert sums.bytes == len(data)
     assert sums.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
     assert sums.adler32 == f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
+
+
+async def test_sums_of_many_chunks_in_flight_come_out_in_order() -> None:
+    """Chunks added without waiting, large and small mixed, a few still summing at a time:
+    md5 and adler32 of the bytes in the order they were added."""
+    import os
+    import zlib
+
+    chunks = [os.urandom(size) for size in (300_000, 5, 1 << 20, 70_000, 400_000, 1)]
+    sums = Checksummer()
+    for chunk in chunks:
+        await sums.keep_up(2)
+        sums.add(chunk)
+    await sums.keep_up()
+    data = b"".join(chunks)
+    assert sums.bytes == len(data)
+    assert sums.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    assert sums.adler32 == f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
+
+
+async def test_a_body_that_fails_midway_stops_its_sums_and_its_reading_ahead() -> None:
+    """The client goes away after a few chunks: the error reaches the writer, the receiving
+    task and the sums still in flight are stopped, and the body's stream is closed."""
+    import os
+
+    from vre_datalake.services.uploads import checksummed
+
+    closed = []
+
+    async def body() -> Any:
+        try:
+            for _ in range(3):
+                yield os.urandom(1 << 20)
+            raise UploadAbortedError("gone")
+        finally:
+            closed.append(True)
+
+    sums = Checksummer()
+    written: list[bytes] = []
+
+    async def write() -> None:
+        async with contextlib.aclosing(checksummed(body(), sums, 1 << 20, ahead=1)) as chunks:
+            async for chunk in chunks:
+                written.append(chunk)
+
+    with pytest.raises(UploadAbortedError):
+        await write()
+    assert sum(map(len, written)) == 3 << 20  # the chunks before the failure, in order
+    assert closed == [True]
+    assert not sums._in_flight
+
+
+async def test_read_ahead_pulls_while_the_consumer_works_and_stops_when_it_leaves() -> None:
+    """The source is pulled ``depth`` items beyond what the consumer holds; its error comes
+    after the items before it; a consumer that leaves early stops the pulling and closes
+    the source."""
+    from vre_datalake.streams import read_ahead, rechunked
+
+    pulled: list[int] = []
+    closed: list[bool] = []
+
+    async def source(fail_at: int | None = None) -> Any:
+        try:
+            for i in range(10):
+                if i == fail_at:
+                    raise ValueError("broken at 5")
+                pulled.append(i)
+                yield i
+        finally:
+            closed.append(True)
+
+    ahead = read_ahead(source(), 2)
+    assert await anext(ahead) == 0
+    for _ in range(20):  # let the task run while the consumer "works" on item 0
+        await asyncio.sleep(0)
+    assert pulled == [0, 1, 2, 3]  # 1 and 2 queued, 3 waiting for room
+    await ahead.aclose()
+    assert closed == [True]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert pulled == [0, 1, 2, 3]  # nothing pulled after the consumer left
+
+    pulled.clear()
+    got: list[int] = []
+
+    async def consume() -> None:
+        async for item in read_ahead(source(fail_at=5), 3):
+            got.append(item)
+
+    with pytest.raises(ValueError, match="broken at 5"):
+        await consume()
+    assert got == [0, 1, 2, 3, 4]
+    assert closed == [True, True]
+
+    async def pieces() -> Any:
+        for piece in (b"ab", b"c", b"", b"defg", b"h"):
+            yield piece
+
+    assert [c async for c in rechunked(pieces(), 3)] == [b"abc", b"defg", b"h"]
 
 
 def test_pfn_layout_is_learnt_from_rucios_answer() -> None:

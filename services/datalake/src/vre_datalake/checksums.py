@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import collections
 import hashlib
 import re
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 import anyio.to_thread
 
@@ -19,13 +23,29 @@ _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 IN_THREAD_FROM = 256 * 1024
 
 
+async def _after(
+    before: asyncio.Future[None] | None, update: Callable[[bytes], None], chunk: bytes
+) -> None:
+    if before is not None:
+        await before
+    await anyio.to_thread.run_sync(update, chunk)
+
+
 class Checksummer:
-    """adler32 and md5 of a byte stream, updated chunk by chunk."""
+    """adler32 and md5 of a byte stream, updated chunk by chunk.
+
+    :meth:`add` starts a chunk's sums in worker threads and returns at once: md5 and
+    adler32 each go in a lane of their own, in order, so the md5 of one chunk (the slowest
+    step of an upload: one core's worth) runs while adler32 of the next, the writes and the
+    receiving go on. hashlib and zlib release the GIL on chunks this large.
+    """
 
     def __init__(self) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._adler = 1
         self.bytes = 0
+        self._lanes: dict[str, asyncio.Future[None] | None] = {"md5": None, "adler32": None}
+        self._in_flight: collections.deque[asyncio.Future[Any]] = collections.deque()
 
     def update(self, chunk: bytes) -> None:
         """Add ``chunk`` here and now."""
@@ -36,21 +56,36 @@ class Checksummer:
     def _update_adler32(self, chunk: bytes) -> None:
         self._adler = zlib.adler32(chunk, self._adler)
 
-    async def update_beside(self, chunk: bytes) -> None:
-        """Add ``chunk`` with md5 and adler32 each in a worker thread, side by side.
+    def add(self, chunk: bytes) -> None:
+        """Start the sums of ``chunk`` after those of the chunks added before it.
 
-        hashlib and zlib release the GIL on buffers this large, so the two sums run on two
-        cores while the caller writes the same chunk from a third thread. Chunks must be
-        added one after the other (await this before adding the next).
+        A small chunk with nothing in flight is summed here: a thread hand-off costs more.
         """
-        self.bytes += len(chunk)
-        if len(chunk) < IN_THREAD_FROM:
-            self._md5.update(chunk)
-            self._update_adler32(chunk)
+        if not self._in_flight and len(chunk) < IN_THREAD_FROM:
+            self.update(chunk)
             return
-        async with anyio.create_task_group() as group:
-            group.start_soon(anyio.to_thread.run_sync, self._md5.update, chunk)
-            group.start_soon(anyio.to_thread.run_sync, self._update_adler32, chunk)
+        self.bytes += len(chunk)
+        md5 = asyncio.ensure_future(_after(self._lanes["md5"], self._md5.update, chunk))
+        adler = asyncio.ensure_future(_after(self._lanes["adler32"], self._update_adler32, chunk))
+        self._lanes = {"md5": md5, "adler32": adler}
+        self._in_flight.append(asyncio.gather(md5, adler))
+
+    async def keep_up(self, behind: int = 0) -> None:
+        """Wait until at most ``behind`` added chunks are still being summed."""
+        while len(self._in_flight) > behind:
+            await self._in_flight[0]
+            self._in_flight.popleft()
+
+    async def abandon(self) -> None:
+        """Stop the sums still in flight (the upload failed or was cancelled)."""
+        for summing in self._in_flight:
+            summing.cancel()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight)
+            for summing in self._in_flight:
+                if not summing.cancelled():
+                    summing.exception()  # read, so that nobody warns it was never retrieved
+            self._in_flight.clear()
 
     @property
     def adler32(self) -> str:

@@ -65,12 +65,17 @@ from vre_datalake.names import check_name, check_rse, parse_did
 from vre_datalake.services.batching import GroupCommit
 from vre_datalake.services.policy import ScopeAction, ScopePolicy
 from vre_datalake.services.provenance import ProvenanceRecorder
+from vre_datalake.streams import read_ahead, rechunked
 
 log = structlog.get_logger("vre.datalake.uploads")
 
 # Bytes summed and written per hand-off to the worker threads (at least storage.chunk_size):
 # each hand-off costs a thread wake-up, which a busy machine makes expensive.
 UPLOAD_CHUNK = 4 << 20
+# For a larger body: chunks received ahead while the one before is written, and chunks
+# whose sums may still be running while the next one is written (memory: a few chunks).
+READ_AHEAD = 1
+SUMS_BEHIND = 2
 SETTLE_FIRST_DELAY = 0.5  # seconds between attempts to settle a lost registration: doubling…
 SETTLE_MAX_DELAY = 5.0  # …up to this (one cheap call to a Rucio that may be back)
 SETTLE_GIVE_UP = 24 * 3600.0  # then the case is left to an operator (logged, bytes kept)
@@ -114,42 +119,27 @@ class Stage(enum.Enum):
 
 
 async def checksummed(
-    source: AsyncIterator[bytes], sums: Checksummer, chunk_size: int
+    source: AsyncIterator[bytes], sums: Checksummer, chunk_size: int, *, ahead: int = 0
 ) -> AsyncGenerator[bytes, None]:
     """``source`` in chunks of ``chunk_size``, each handed on while its sums are computed.
 
-    The consumer writes chunk N while md5 and adler32 of chunk N run in two worker threads
-    and the event loop receives chunk N+1; the sums of N are awaited before N+1's start.
+    The consumer writes a chunk while its sums (and those of up to ``SUMS_BEHIND`` chunks
+    before it) are computed in worker threads. With ``ahead`` > 0 a task of its own receives
+    up to that many chunks ahead meanwhile: for a large body, receiving, summing and writing
+    then overlap instead of taking turns.
     """
-    pending: asyncio.Task[None] | None = None
-    pieces: list[bytes] = []
-    held = 0
-
-    async def hand_on() -> bytes:
-        nonlocal pending, held
-        chunk = b"".join(pieces)  # the one copy of the body's bytes
-        pieces.clear()
-        held = 0
-        if pending is not None:
-            await pending
-        pending = asyncio.create_task(sums.update_beside(chunk))
-        return chunk
-
+    chunks = rechunked(source, chunk_size)
+    if ahead:
+        chunks = read_ahead(chunks, ahead)
     try:
-        async for piece in source:
-            pieces.append(piece)
-            held += len(piece)
-            if held >= chunk_size:
-                yield await hand_on()
-        if held:
-            yield await hand_on()
-        if pending is not None:
-            await pending
+        async for chunk in chunks:
+            await sums.keep_up(SUMS_BEHIND)
+            sums.add(chunk)
+            yield chunk
+        await sums.keep_up()
     finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
+        await sums.abandon()
+        await chunks.aclose()
 
 
 class UsageCache:
@@ -333,7 +323,9 @@ class Upload:
     async def write(self, body: AsyncIterator[bytes]) -> None:
         """The body under the temporary name, checksummed on the way."""
         size = max(self._owner.settings.chunk_size, UPLOAD_CHUNK)
-        chunks = checksummed(body, self.sums, size)
+        length = self.request.content_length
+        ahead = 0 if length is not None and length <= size else READ_AHEAD
+        chunks = checksummed(body, self.sums, size, ahead=ahead)
         async with contextlib.aclosing(chunks):
             await self.store.write(self.temp, chunks, token=self._token)
         self.stage = Stage.WRITTEN

@@ -1,0 +1,91 @@
+"""Byte streams between the network and storage: re-chunking and reading ahead."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+async def rechunked(source: AsyncIterator[bytes], size: int) -> AsyncGenerator[bytes, None]:
+    """``source`` in chunks of at least ``size`` bytes (the last one may be shorter).
+
+    The pieces of a chunk are joined once: the one copy of the bytes on their way.
+    """
+    pieces: list[bytes] = []
+    held = 0
+    async for piece in source:
+        pieces.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield b"".join(pieces)
+            pieces.clear()
+            held = 0
+    if held:
+        yield b"".join(pieces)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: Exception
+
+
+class _End:
+    pass
+
+
+_END = _End()
+
+
+@dataclass
+class _Ahead(Generic[T]):
+    """The task that pulls a source and the queue it fills."""
+
+    source: AsyncIterator[T]
+    queue: asyncio.Queue[T | _Failed | _End]
+
+    async def pull(self) -> None:
+        try:
+            try:
+                async for item in self.source:
+                    await self.queue.put(item)
+            finally:
+                close = getattr(self.source, "aclose", None)
+                if close is not None:
+                    await close()
+        except Exception as exc:  # handed to the consumer, after the items before it
+            await self.queue.put(_Failed(exc))
+        else:
+            await self.queue.put(_END)
+
+
+async def read_ahead(source: AsyncIterator[T], depth: int) -> AsyncGenerator[T, None]:
+    """``source`` pulled by a task of its own, up to ``depth`` items ahead of the consumer.
+
+    Receiving or reading the next chunks then goes on while the consumer writes, sums or
+    sends the current one, instead of one after the other. The task starts with the first
+    item asked for. A failure of the source reaches the consumer after the items before it;
+    a consumer that stops early (closes this generator) stops the task and closes the source.
+    """
+    ahead: _Ahead[T] = _Ahead(source, asyncio.Queue(max(1, depth)))
+    task: asyncio.Task[None] | None = None
+    try:
+        task = asyncio.ensure_future(ahead.pull())
+        while True:
+            item = await ahead.queue.get()
+            if isinstance(item, _End):
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+            if task.done() and not task.cancelled():
+                task.exception()  # read: a failure after the consumer left is not news
