@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -72,9 +71,8 @@ async def read_ahead(source: AsyncIterator[T], depth: int) -> AsyncGenerator[T, 
     a consumer that stops early (closes this generator) stops the task and closes the source.
     """
     ahead: _Ahead[T] = _Ahead(source, asyncio.Queue(max(1, depth)))
-    task: asyncio.Task[None] | None = None
+    task = asyncio.ensure_future(ahead.pull())
     try:
-        task = asyncio.ensure_future(ahead.pull())
         while True:
             item = await ahead.queue.get()
             if isinstance(item, _End):
@@ -83,9 +81,6 @@ async def read_ahead(source: AsyncIterator[T], depth: int) -> AsyncGenerator[T, 
                 raise item.error
             yield item
     finally:
-        if task is not None and not task.done():
+        if not task.done():  # the consumer left early (or the task is on its last step)
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([task])
-            if task.done() and not task.cancelled():
-                task.exception()  # read: a failure after the consumer left is not news
+            await asyncio.wait([task])  # the task hands every Exception on: none is lost
