@@ -67,7 +67,9 @@ async def test_a_crash_leaves_a_pending_event_that_is_settled(outbox: SqlOutbox)
     assert (await outbox.backlog()).dead == 1
 
 
-async def test_the_relay_looks_for_crash_left_events_once_per_interval(outbox: SqlOutbox) -> None:
+async def test_the_relay_looks_for_crash_left_events_once_per_interval(
+    outbox: SqlOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Woken for every upload, the background relay delivers each time, but asks the outbox
     about pending events a crash left (and exports its backlog) only once per interval."""
     import asyncio
@@ -90,7 +92,7 @@ async def test_the_relay_looks_for_crash_left_events_once_per_interval(outbox: S
     async def confirm(_: Event) -> bool:
         return True
 
-    outbox.stale_pending = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(outbox, "stale_pending", counted)
     relay = OutboxRelay(outbox, Sink(), interval=30.0, confirm=confirm)  # type: ignore[arg-type]
     relay.start()
     try:

@@ -44,7 +44,8 @@ class Checksummer:
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._adler = 1
         self.bytes = 0
-        self._lanes: dict[str, asyncio.Future[None] | None] = {"md5": None, "adler32": None}
+        self._md5_lane: asyncio.Future[None] | None = None  # the last chunk's md5 update
+        self._adler_lane: asyncio.Future[None] | None = None
         self._in_flight: collections.deque[asyncio.Future[Any]] = collections.deque()
 
     def update(self, chunk: bytes) -> None:
@@ -65,9 +66,9 @@ class Checksummer:
             self.update(chunk)
             return
         self.bytes += len(chunk)
-        md5 = asyncio.ensure_future(_after(self._lanes["md5"], self._md5.update, chunk))
-        adler = asyncio.ensure_future(_after(self._lanes["adler32"], self._update_adler32, chunk))
-        self._lanes = {"md5": md5, "adler32": adler}
+        md5 = asyncio.ensure_future(_after(self._md5_lane, self._md5.update, chunk))
+        adler = asyncio.ensure_future(_after(self._adler_lane, self._update_adler32, chunk))
+        self._md5_lane, self._adler_lane = md5, adler
         self._in_flight.append(asyncio.gather(md5, adler))
 
     async def keep_up(self, behind: int = 0) -> None:

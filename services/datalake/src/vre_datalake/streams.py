@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -40,28 +40,6 @@ class _End:
 _END = _End()
 
 
-@dataclass
-class _Ahead(Generic[T]):
-    """The task that pulls a source and the queue it fills."""
-
-    source: AsyncIterator[T]
-    queue: asyncio.Queue[T | _Failed | _End]
-
-    async def pull(self) -> None:
-        try:
-            try:
-                async for item in self.source:
-                    await self.queue.put(item)
-            finally:
-                close = getattr(self.source, "aclose", None)
-                if close is not None:
-                    await close()
-        except Exception as exc:  # handed to the consumer, after the items before it
-            await self.queue.put(_Failed(exc))
-        else:
-            await self.queue.put(_END)
-
-
 async def read_ahead(source: AsyncIterator[T], depth: int) -> AsyncGenerator[T, None]:
     """``source`` pulled by a task of its own, up to ``depth`` items ahead of the consumer.
 
@@ -70,11 +48,26 @@ async def read_ahead(source: AsyncIterator[T], depth: int) -> AsyncGenerator[T, 
     item asked for. A failure of the source reaches the consumer after the items before it;
     a consumer that stops early (closes this generator) stops the task and closes the source.
     """
-    ahead: _Ahead[T] = _Ahead(source, asyncio.Queue(max(1, depth)))
-    task = asyncio.ensure_future(ahead.pull())
+    queue: asyncio.Queue[T | _Failed | _End] = asyncio.Queue(max(1, depth))
+
+    async def pull() -> None:
+        try:
+            try:
+                async for item in source:
+                    await queue.put(item)
+            finally:
+                close = getattr(source, "aclose", None)
+                if close is not None:
+                    await close()
+        except Exception as exc:  # handed to the consumer, after the items before it
+            await queue.put(_Failed(exc))
+        else:
+            await queue.put(_END)
+
+    task = asyncio.ensure_future(pull())
     try:
         while True:
-            item = await ahead.queue.get()
+            item = await queue.get()
             if isinstance(item, _End):
                 return
             if isinstance(item, _Failed):

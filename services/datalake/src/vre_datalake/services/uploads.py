@@ -285,14 +285,24 @@ class Upload:
             self.dataset, self.dataset_writer = await self._prepare_dataset(request.dataset)
 
     @property
-    def checked_beside_write(self) -> bool:
-        """Whether the checks run while the body is written: for a small body (at most one
-        hand-off to the worker threads) into no dataset. Rucio's answers and the write then
-        wait for the busy machine together instead of one after the other; a refusal
-        removes the few bytes written. A larger body is checked before a byte is read, and a
-        dataset is made (a change in Rucio) only for a body that is being written."""
+    def chunk_size(self) -> int:
+        """Bytes summed and written per hand-off to the worker threads."""
+        return max(self._owner.settings.chunk_size, UPLOAD_CHUNK)
+
+    @property
+    def one_chunk(self) -> bool:
+        """Whether the body is announced to fit in one chunk (one hand-off)."""
         size = self.request.content_length
-        return size is not None and size <= UPLOAD_CHUNK and not self.request.dataset
+        return size is not None and size <= self.chunk_size
+
+    @property
+    def checked_beside_write(self) -> bool:
+        """Whether the checks run while the body is written: for a body of one chunk into
+        no dataset. Rucio's answers and the write then wait for the busy machine together
+        instead of one after the other; a refusal removes the few bytes written. A larger
+        body is checked before a byte is read, and a dataset is made (a change in Rucio)
+        only for a body that is being written."""
+        return self.one_chunk and not self.request.dataset
 
     async def _existing(self, actor: Actor, did: DidRef) -> Did | None:
         try:
@@ -322,10 +332,8 @@ class Upload:
 
     async def write(self, body: AsyncIterator[bytes]) -> None:
         """The body under the temporary name, checksummed on the way."""
-        size = max(self._owner.settings.chunk_size, UPLOAD_CHUNK)
-        length = self.request.content_length
-        ahead = 0 if length is not None and length <= size else READ_AHEAD
-        chunks = checksummed(body, self.sums, size, ahead=ahead)
+        ahead = 0 if self.one_chunk else READ_AHEAD
+        chunks = checksummed(body, self.sums, self.chunk_size, ahead=ahead)
         async with contextlib.aclosing(chunks):
             await self.store.write(self.temp, chunks, token=self._token)
         self.stage = Stage.WRITTEN
